@@ -1,0 +1,73 @@
+/**
+ * `npm start`: the API on http://127.0.0.1:8787 (PORT) over DynamoDB Local and s3rver, with data
+ * kept in .vault-data/ across restarts. Ctrl-C stops every child process.
+ */
+import { serve } from '@hono/node-server';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import S3rver from 's3rver';
+import { startDynamoDbLocal, freePort, reapOrphans } from '../../scripts/services/index.js';
+import { createApp } from '../app.js';
+import { STORAGE_REGIONS } from '../domain/regions.js';
+import { createS3Client } from '../store/aws-clients.js';
+import { ensureBuckets, ensureTable } from '../store/ensure-stores.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
+process.env.AWS_RESPONSE_CHECKSUM_VALIDATION ??= 'WHEN_REQUIRED';
+
+const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+
+async function main(): Promise<void> {
+  reapOrphans();
+  const t0 = Date.now();
+  const dataDir = resolve(process.env.VAULT_DATA_DIR ?? '.vault-data');
+  mkdirSync(`${dataDir}/ddb`, { recursive: true });
+  mkdirSync(`${dataDir}/s3`, { recursive: true });
+  const port = Number(process.env.PORT ?? 8787);
+  const host = process.env.HOST ?? '127.0.0.1';
+
+  const ddbLocal = await startDynamoDbLocal({ dataDir: `${dataDir}/ddb` });
+  log(`DynamoDB Local on ${ddbLocal.endpoint} (data in ${dataDir}/ddb)`);
+
+  const s3Port = Number(process.env.S3_PORT ?? (await freePort()));
+  const s3rver = new S3rver({ address: '127.0.0.1', port: s3Port, directory: `${dataDir}/s3`, silent: true });
+  await s3rver.run();
+  const s3Endpoint = `http://127.0.0.1:${s3Port}`;
+  log(`s3rver on ${s3Endpoint} (data in ${dataDir}/s3; signatures and SSE-C are NOT enforced locally)`);
+
+  const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const raw = new DynamoDBClient({ endpoint: ddbLocal.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const tableName = process.env.TABLE_NAME ?? 'vault';
+  await ensureTable(raw, tableName);
+  const s3 = createS3Client({ endpoint: s3Endpoint, region: 'us-east-1', credentials });
+  const buckets = Object.fromEntries(STORAGE_REGIONS.map((r) => [r.id, `vault-local-${r.id}`]));
+  await ensureBuckets(s3, Object.values(buckets));
+
+  const app = createApp({ ddb: DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), tableName, s3, buckets });
+  const server = serve({ fetch: app.fetch, port, hostname: host });
+  const url = `http://${host}:${port}`;
+  log(`Vault Cloud API ready on ${url} in ${Date.now() - t0} ms`);
+  log(`Next: register an account:  curl -s -X POST ${url}/account/register -H 'Content-Type: application/json' -d '{"email":"you@example.com"}'`);
+  log(`Then point tool_vault (apiurl) or vault-agent (--api-url) at ${url}. Ctrl-C stops everything.`);
+
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping ...');
+    server.close();
+    await s3rver.close();
+    await ddbLocal.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,5 @@
+/** Lambda entry point for the site protocol (tool_vault / vault-agent). */
+import { handle } from 'hono/aws-lambda';
+import { createAppFromEnv } from './from-env.js';
+
+export const handler = handle(createAppFromEnv());

@@ -1,0 +1,37 @@
+/**
+ * Every HTTP route of the API and the Lambda function that serves it. The CDK stack wires API
+ * Gateway from this list and a test checks that the Hono app answers each of them, so the two
+ * cannot drift apart. Paths use API Gateway syntax (`{name}`).
+ */
+export type FunctionName = 'account' | 'site';
+
+export interface RouteSpec {
+  method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  fn: FunctionName;
+}
+
+export const ROUTES: readonly RouteSpec[] = [
+  // site protocol (tool_vault), spec §4
+  { method: 'GET', path: '/validateapikey', fn: 'site' },
+  { method: 'PUT', path: '/backups', fn: 'site' },
+  { method: 'GET', path: '/backups', fn: 'site' },
+  { method: 'GET', path: '/backups/{backupkey}', fn: 'site' },
+  { method: 'PATCH', path: '/backups/{backupkey}', fn: 'site' },
+  { method: 'POST', path: '/backups/{backupkey}/upload/{filename}', fn: 'site' },
+  { method: 'POST', path: '/backups/{backupkey}/uploadcompleted/{filename}', fn: 'site' },
+  { method: 'GET', path: '/backups/{backupkey}/validate', fn: 'site' },
+  { method: 'PUT', path: '/restores', fn: 'site' },
+  { method: 'PATCH', path: '/restores/{restorekey}', fn: 'site' },
+  { method: 'GET', path: '/restores/{restorekey}/download/{filename}', fn: 'site' },
+  { method: 'POST', path: '/reporterror', fn: 'site' },
+  { method: 'GET', path: '/health', fn: 'site' },
+  // account API
+  { method: 'POST', path: '/account/register', fn: 'account' },
+  { method: 'GET', path: '/account/verify', fn: 'account' },
+  { method: 'GET', path: '/account', fn: 'account' },
+  { method: 'GET', path: '/account/backups', fn: 'account' },
+  { method: 'GET', path: '/account/keys', fn: 'account' },
+  { method: 'POST', path: '/account/keys', fn: 'account' },
+  { method: 'DELETE', path: '/account/keys/{keyid}', fn: 'account' },
+];

@@ -1,0 +1,87 @@
+/**
+ * `npm start`: the API comes up on DynamoDB Local and s3rver, answers /health, stops every child
+ * on Ctrl-C (SIGINT), and a second start finds the data of the first.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../scripts/services/index.js';
+import { createS3Client } from '../lambdas/store/aws-clients.js';
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  ddbEndpoint: string;
+  s3Endpoint: string;
+  startupMs: number;
+}
+
+async function startLocal(dataDir: string, port: number): Promise<Started> {
+  const t0 = Date.now();
+  const child = spawn(join('node_modules', '.bin', 'tsx'), ['lambdas/local/start.ts'], {
+    env: { ...process.env, PORT: String(port), VAULT_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${out}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const health = await fetch(`${url}/health`);
+  expect(health.status, out).toBe(200);
+  expect(await health.json()).toEqual({ status: 'ok' });
+  const ddbEndpoint = /DynamoDB Local on (\S+)/.exec(out)?.[1];
+  const s3Endpoint = /s3rver on (\S+)/.exec(out)?.[1];
+  expect(out).toContain('/account/register');
+  if (!ddbEndpoint || !s3Endpoint) throw new Error(`endpoints not logged:\n${out}`);
+  return { child, url, ddbEndpoint, s3Endpoint, startupMs: Date.now() - t0 };
+}
+
+async function stopWithCtrlC(s: Started): Promise<void> {
+  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
+  s.child.kill('SIGINT');
+  expect(await exited).toBe(0);
+}
+
+function javaProcessesUsing(dataDir: string): string {
+  return spawnSync('sh', ['-c', `ps -eo pid,args | grep -F -- '${dataDir}' | grep -v grep || true`], { encoding: 'utf8' }).stdout.trim();
+}
+
+describe('npm start (local server)', () => {
+  it('serves /health within 30 s, stops its children on Ctrl-C and keeps data across restarts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'vault-start-'));
+    const port = await freePort();
+    const first = await startLocal(dataDir, port);
+    expect(first.startupMs).toBeLessThan(30_000);
+
+    const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: first.ddbEndpoint, region: 'us-east-1', credentials: creds }));
+    await ddb.send(new PutCommand({ TableName: 'vault', Item: { pk: 'TEST#persist', sk: 'x', v: 42 } }));
+    const s3 = createS3Client({ endpoint: first.s3Endpoint, region: 'us-east-1', credentials: creds });
+    await s3.send(new PutObjectCommand({ Bucket: 'vault-local-eu', Key: 'persist.txt', Body: 'kept' }));
+
+    await stopWithCtrlC(first);
+    expect(javaProcessesUsing(dataDir)).toBe('');
+
+    const second = await startLocal(dataDir, port);
+    const ddb2 = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: second.ddbEndpoint, region: 'us-east-1', credentials: creds }));
+    const item = await ddb2.send(new GetCommand({ TableName: 'vault', Key: { pk: 'TEST#persist', sk: 'x' } }));
+    expect(item.Item?.v).toBe(42);
+    const s3b = createS3Client({ endpoint: second.s3Endpoint, region: 'us-east-1', credentials: creds });
+    const obj = await s3b.send(new GetObjectCommand({ Bucket: 'vault-local-eu', Key: 'persist.txt' }));
+    expect(await obj.Body?.transformToString()).toBe('kept');
+    await stopWithCtrlC(second);
+    expect(javaProcessesUsing(dataDir)).toBe('');
+  });
+});

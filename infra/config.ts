@@ -1,0 +1,115 @@
+/**
+ * Typed deployment configuration, read from CDK context (`cdk.json` or `-c key=value`). Every
+ * value has an offline default so `cdk synth` needs neither AWS credentials nor network.
+ */
+import { STORAGE_REGIONS, type StorageRegion } from '../lambdas/domain/regions.js';
+
+/**
+ * How presigned S3 URLs are signed.
+ * - `user`: a dedicated IAM user's access key (kept in Secrets Manager). URLs live as long as the
+ *   API asks, up to S3's SigV4 maximum of 7 days. Default: long multipart uploads need it.
+ * - `role`: a dedicated role the site function assumes. From Lambda this is role chaining, which
+ *   AWS caps at 1 hour per session, so URLs die after at most 1 hour.
+ */
+export type SigningMode = 'user' | 'role';
+
+export interface VaultConfig {
+  /** Lower-case prefix for physical names (bucket names, stack names). */
+  prefix: string;
+  /** Region of the API, the table and the alarms. */
+  apiRegion: string;
+  /** Account to deploy to; undefined = environment-agnostic account (resolved at deploy). */
+  account: string | undefined;
+  /** Storage regions to deploy a bucket for (subset of STORAGE_REGIONS, in that order). */
+  regions: StorageRegion[];
+  /** Email subscribed to the alarm topic, if any. */
+  alarmEmail: string | undefined;
+  signing: SigningMode;
+  /** Bump to rotate the signing user's access key (`AWS::IAM::AccessKey` Serial). */
+  signingKeySerial: number;
+  /** Days to keep function and access logs. */
+  logRetentionDays: number;
+  /** Stage-wide API throttling. */
+  throttle: { rateLimit: number; burstLimit: number };
+  /** How often the ops function runs, in minutes. */
+  opsIntervalMinutes: number;
+}
+
+/** Anything with CDK's `tryGetContext` (an App's node, a Construct's node). */
+export interface ContextSource {
+  tryGetContext(key: string): unknown;
+}
+
+export const DEFAULTS = {
+  prefix: 'vault',
+  apiRegion: 'eu-central-1',
+  signing: 'user',
+  signingKeySerial: 1,
+  logRetentionDays: 30,
+  throttle: { rateLimit: 50, burstLimit: 100 },
+  opsIntervalMinutes: 60,
+} as const;
+
+function str(ctx: ContextSource, key: string): string | undefined {
+  const v = ctx.tryGetContext(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`context ${key} must be a string`);
+  return String(v);
+}
+
+function int(ctx: ContextSource, key: string, fallback: number, min: number): number {
+  const raw = str(ctx, key);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`context ${key} must be an integer >= ${min}, got ${raw}`);
+  return n;
+}
+
+/** Region ids from context `regions`: a JSON/array list or a comma-separated string. */
+function regionIds(ctx: ContextSource): string[] | undefined {
+  const v = ctx.tryGetContext('regions');
+  if (v === undefined || v === null || v === '') return undefined;
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v !== 'string') throw new Error('context regions must be a list or a comma-separated string');
+  const text = v.trim();
+  if (text.startsWith('[')) return (JSON.parse(text) as unknown[]).map(String);
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Reads and validates the configuration; throws with a clear message on bad input. */
+export function readConfig(ctx: ContextSource): VaultConfig {
+  const prefix = str(ctx, 'prefix') ?? DEFAULTS.prefix;
+  if (!/^[a-z][a-z0-9-]{1,19}$/.test(prefix)) throw new Error(`context prefix must match [a-z][a-z0-9-]{1,19}, got ${prefix}`);
+
+  const ids = regionIds(ctx);
+  let regions: StorageRegion[] = [...STORAGE_REGIONS];
+  if (ids) {
+    const known = new Set<string>(STORAGE_REGIONS.map((r) => r.id));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length) throw new Error(`unknown storage region id(s): ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    regions = STORAGE_REGIONS.filter((r) => ids.includes(r.id));
+  }
+  if (regions.length === 0) throw new Error('at least one storage region is required');
+
+  const signing = str(ctx, 'signing') ?? DEFAULTS.signing;
+  if (signing !== 'user' && signing !== 'role') throw new Error(`context signing must be user or role, got ${signing}`);
+
+  const account = str(ctx, 'account');
+  if (account !== undefined && !/^\d{12}$/.test(account)) throw new Error(`context account must be 12 digits, got ${account}`);
+
+  return {
+    prefix,
+    apiRegion: str(ctx, 'apiRegion') ?? DEFAULTS.apiRegion,
+    account,
+    regions,
+    alarmEmail: str(ctx, 'alarmEmail'),
+    signing,
+    signingKeySerial: int(ctx, 'signingKeySerial', DEFAULTS.signingKeySerial, 1),
+    logRetentionDays: int(ctx, 'logRetentionDays', DEFAULTS.logRetentionDays, 1),
+    throttle: {
+      rateLimit: int(ctx, 'throttleRate', DEFAULTS.throttle.rateLimit, 1),
+      burstLimit: int(ctx, 'throttleBurst', DEFAULTS.throttle.burstLimit, 1),
+    },
+    opsIntervalMinutes: int(ctx, 'opsIntervalMinutes', DEFAULTS.opsIntervalMinutes, 1),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The engine adapter contract: everything export, import, diff and the fixtures need from a
+ * database, implemented once for PostgreSQL and once for MySQL/MariaDB.
+ */
+import type { SqlFamily } from '../schema/ddl.js';
+import type { XmldbTable } from '../schema/model.js';
+
+/**
+ * A row value in engine-independent form: ints as decimal strings, numbers as fixed decimals,
+ * floats in JavaScript's shortest round-trip notation, text as is, binary as bytes.
+ */
+export type RowValue = string | Buffer | null;
+
+/** Row count and on-disk size the engine reports for a table. */
+export interface TableStats {
+  rows: number;
+  bytes: number;
+}
+
+/** A connected database. Tables are named without prefix in every method. */
+export interface DbAdapter {
+  readonly family: SqlFamily;
+  /** `postgres`, `mysql` or `mariadb` (from the server, not the URL scheme). */
+  readonly engine: 'postgres' | 'mysql' | 'mariadb';
+  readonly prefix: string;
+  /** Live tables with the prefix, introspected into the XMLDB model (COMPONENT ''). */
+  introspect(): Promise<XmldbTable[]>;
+  /** Engine statistics per table, for metadata and progress. */
+  tableStats(): Promise<Map<string, TableStats>>;
+  /** Streams a table's rows ordered by its order column, values normalised. */
+  readRows(table: XmldbTable, columns: string[]): AsyncIterable<RowValue[]>;
+  /** Creates the table without secondary indexes (dropping an existing one first). */
+  recreateTable(table: XmldbTable): Promise<void>;
+  /** Creates the secondary indexes of a table. */
+  createIndexes(table: XmldbTable): Promise<void>;
+  /** Drops a table if it exists. */
+  dropTable(name: string): Promise<void>;
+  /** Bulk-loads rows (values in `columns` order, encoded as RowValue). Returns rows written. */
+  bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number>;
+  /** Next auto-increment value per table (tables without a sequence are absent). */
+  sequences(tables: XmldbTable[]): Promise<Map<string, number>>;
+  /** Sets the next value of the table's sequence to at least `next` and past MAX(seq column). */
+  setSequence(table: XmldbTable, next: number): Promise<void>;
+  /** Starts a consistent read snapshot for the export. */
+  beginSnapshot(): Promise<void>;
+  endSnapshot(): Promise<void>;
+  /** Runs one SQL statement without result. */
+  execute(sql: string): Promise<void>;
+  /** Runs a query and returns rows as objects (small results only). */
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** Formats a float the way both engines' values are compared and written: JS shortest round-trip. */
+export function normaliseFloat(text: string): string {
+  const n = Number(text);
+  if (Number.isNaN(n)) return text;
+  // -0 prints as "0" in JS; keep it so, PostgreSQL and MySQL compare it equal to 0.
+  return String(n);
+}

@@ -1,0 +1,244 @@
+/**
+ * PostgreSQL adapter: introspection straight from pg_catalog (the information_schema route
+ * takes seconds on a Moodle database), rows out with COPY TO STDOUT, rows in with COPY FROM
+ * STDIN, BIGSERIAL sequences set with setval.
+ */
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { createIndexesSql, createTableSql, dropTableSql, quoteIdent } from '../schema/ddl.js';
+import type { XmldbField, XmldbIndex, XmldbKey, XmldbTable } from '../schema/model.js';
+import { orderColumn, sequenceField } from '../schema/model.js';
+import type { DbAdapter, RowValue, TableStats } from './adapter.js';
+import { normaliseFloat } from './adapter.js';
+import { TableTransferError } from './errors.js';
+import { copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
+
+const q = (s: string): string => quoteIdent('postgres', s);
+
+interface ColumnRow { tbl: string; col: string; typname: string; typmod: number; notnull: boolean; def: string | null }
+interface IndexRow { tbl: string; idx: string; isunique: boolean; isprimary: boolean; cols: string }
+
+/** Turns a pg_get_expr default into the XMLDB spelling; undefined = no (usable) default. */
+function parseDefault(def: string | null): string | undefined {
+  if (def === null) return undefined;
+  let d = def.trim();
+  while (d.startsWith('(') && d.endsWith(')')) d = d.slice(1, -1);
+  if (/^NULL(::.*)?$/i.test(d)) return undefined;
+  const m = /^'((?:[^']|'')*)'(::[\w\s"]+(\(\d+(,\d+)?\))?)*$/.exec(d);
+  if (m) return (m[1] ?? '').replace(/''/g, "'");
+  if (/^[-+]?[0-9.]+(e[-+]?\d+)?$/i.test(d)) return d;
+  return undefined;
+}
+
+function fieldFromColumn(c: ColumnRow): XmldbField {
+  const f: XmldbField = { name: c.col, type: 'text', notnull: c.notnull, sequence: false };
+  switch (c.typname) {
+    case 'int2': Object.assign(f, { type: 'int', length: '4' }); break;
+    case 'int4': Object.assign(f, { type: 'int', length: '9' }); break;
+    case 'int8': Object.assign(f, { type: 'int', length: '10' }); break;
+    case 'numeric': {
+      const m = c.typmod - 4;
+      Object.assign(f, { type: 'number', length: String((m >> 16) & 0xffff), decimals: String(m & 0xffff) });
+      break;
+    }
+    case 'float4': Object.assign(f, { type: 'float', length: '11', decimals: '4' }); break;
+    case 'float8': Object.assign(f, { type: 'float', length: '20', decimals: '8' }); break;
+    case 'varchar': case 'bpchar': Object.assign(f, { type: 'char', length: String(c.typmod - 4) }); break;
+    case 'bytea': f.type = 'binary'; break;
+    case 'timestamp': case 'timestamptz': case 'date': f.type = 'datetime'; break;
+    default: f.type = 'text';
+  }
+  if (c.def && /^nextval\(/.test(c.def)) f.sequence = true;
+  else {
+    const d = parseDefault(c.def);
+    if (d !== undefined) f.default = d;
+  }
+  return f;
+}
+
+/** Column kinds that need conversion when read from COPY text. */
+type Kind = 'plain' | 'float' | 'binary';
+const kindOf = (f: XmldbField | undefined): Kind => (f?.type === 'float' ? 'float' : f?.type === 'binary' ? 'binary' : 'plain');
+
+/** Adapter over one pg client. */
+export class PostgresAdapter implements DbAdapter {
+  readonly family = 'postgres' as const;
+  readonly engine = 'postgres' as const;
+
+  private constructor(
+    private readonly client: pg.Client,
+    readonly prefix: string,
+  ) {}
+
+  /** Connects to `postgres://…`. */
+  static async connect(url: string, prefix: string): Promise<PostgresAdapter> {
+    const client = new pg.Client({ connectionString: url.replace(/^postgresql:/, 'postgres:') });
+    await client.connect();
+    // Fixed output formats so values are the same whatever the server defaults are.
+    await client.query("SET bytea_output = 'hex'; SET extra_float_digits = 1; SET client_encoding = 'UTF8'; SET standard_conforming_strings = on");
+    return new PostgresAdapter(client, prefix);
+  }
+
+  async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const r = await this.client.query(sql, params);
+    return r.rows as T[];
+  }
+
+  async execute(sql: string): Promise<void> {
+    await this.client.query(sql);
+  }
+
+  async introspect(): Promise<XmldbTable[]> {
+    const p = [this.prefix.length, this.prefix];
+    const cols = await this.query<ColumnRow & Record<string, unknown>>(
+      `SELECT c.relname AS tbl, a.attname AS col, t.typname, a.atttypmod AS typmod, a.attnotnull AS notnull,
+              pg_get_expr(d.adbin, d.adrelid) AS def
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
+        ORDER BY c.relname, a.attnum`, p);
+    const idx = await this.query<IndexRow & Record<string, unknown>>(
+      `SELECT c.relname AS tbl, i.relname AS idx, x.indisunique AS isunique, x.indisprimary AS isprimary,
+              array_to_string(ARRAY(SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.ord), ',') AS cols
+         FROM pg_index x
+         JOIN pg_class c ON c.oid = x.indrelid
+         JOIN pg_class i ON i.oid = x.indexrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
+        ORDER BY c.relname, i.relname`, p);
+    const tables = new Map<string, XmldbTable>();
+    for (const c of cols) {
+      const name = c.tbl.slice(this.prefix.length);
+      let t = tables.get(name);
+      if (!t) tables.set(name, (t = { name, component: '', fields: [], keys: [], indexes: [] }));
+      t.fields.push(fieldFromColumn(c));
+    }
+    for (const i of idx) {
+      const t = tables.get(i.tbl.slice(this.prefix.length));
+      if (!t) continue;
+      const fields = i.cols.split(',').filter(Boolean);
+      if (i.isprimary) t.keys.unshift({ name: 'primary', type: 'primary', fields } satisfies XmldbKey);
+      else t.indexes.push({ name: i.idx, unique: i.isunique, fields } satisfies XmldbIndex);
+    }
+    return [...tables.values()];
+  }
+
+  async tableStats(): Promise<Map<string, TableStats>> {
+    const rows = await this.query<{ tbl: string; rows: string; bytes: string }>(
+      `SELECT c.relname AS tbl, GREATEST(c.reltuples, 0)::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2`,
+      [this.prefix.length, this.prefix]);
+    return new Map(rows.map((r) => [r.tbl.slice(this.prefix.length), { rows: Number(r.rows), bytes: Number(r.bytes) }]));
+  }
+
+  async *readRows(table: XmldbTable, columns: string[]): AsyncGenerator<RowValue[]> {
+    const kinds = columns.map((c) => kindOf(table.fields.find((f) => f.name === c)));
+    const sql = `COPY (SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)} ORDER BY ${q(orderColumn(table))}) TO STDOUT`;
+    const stream = this.client.query(copyStreams.to(sql));
+    try {
+      for await (const fields of copyTextLines(stream as AsyncIterable<Buffer>)) {
+        const row: RowValue[] = fields;
+        for (let i = 0; i < kinds.length; i++) {
+          const v = fields[i];
+          if (v === null || v === undefined) continue;
+          if (kinds[i] === 'float') row[i] = normaliseFloat(v);
+          else if (kinds[i] === 'binary') row[i] = Buffer.from(v.slice(2), 'hex');
+        }
+        yield row;
+      }
+    } catch (err) {
+      throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async recreateTable(table: XmldbTable): Promise<void> {
+    await this.client.query(dropTableSql('postgres', this.prefix, table.name));
+    await this.client.query(createTableSql('postgres', this.prefix, table));
+  }
+
+  async createIndexes(table: XmldbTable): Promise<void> {
+    for (const sql of createIndexesSql('postgres', this.prefix, table)) await this.client.query(sql);
+  }
+
+  async dropTable(name: string): Promise<void> {
+    await this.client.query(dropTableSql('postgres', this.prefix, name));
+  }
+
+  async bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number> {
+    const sql = `COPY ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) FROM STDIN`;
+    const sink = this.client.query(copyStreams.from(sql)) as Writable;
+    let count = 0;
+    async function* lines(): AsyncGenerator<string> {
+      let batch = '';
+      for await (const row of rows) {
+        let line = '';
+        for (let i = 0; i < row.length; i++) {
+          const v = row[i];
+          if (i) line += '\t';
+          line += v === null || v === undefined ? '\\N' : typeof v === 'string' ? escapeCopyText(v) : escapeCopyBytea(v);
+        }
+        batch += `${line}\n`;
+        count++;
+        if (batch.length > 256 * 1024) {
+          yield batch;
+          batch = '';
+        }
+      }
+      if (batch) yield batch;
+    }
+    try {
+      await pipeline(lines(), sink);
+    } catch (err) {
+      throw new TableTransferError(table.name, `COPY failed: ${(err as Error).message}`, { cause: err });
+    }
+    return count;
+  }
+
+  async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {
+    const rows = await this.query<{ tbl: string; last_value: string | null; start_value: string }>(
+      `SELECT c.relname AS tbl, ps.last_value, ps.start_value
+         FROM pg_class s
+         JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+         JOIN pg_class c ON c.oid = d.refobjid
+         JOIN pg_namespace n ON n.oid = s.relnamespace
+         JOIN pg_sequences ps ON ps.schemaname = n.nspname AND ps.sequencename = s.relname
+        WHERE s.relkind = 'S' AND n.nspname = current_schema() AND left(c.relname, $1) = $2`,
+      [this.prefix.length, this.prefix]);
+    const wanted = new Set(tables.filter((t) => sequenceField(t)).map((t) => t.name));
+    const out = new Map<string, number>();
+    for (const r of rows) {
+      const name = r.tbl.slice(this.prefix.length);
+      if (!wanted.has(name)) continue;
+      out.set(name, r.last_value === null ? Number(r.start_value) : Number(r.last_value) + 1);
+    }
+    return out;
+  }
+
+  async setSequence(table: XmldbTable, next: number): Promise<void> {
+    const seq = sequenceField(table);
+    if (!seq) return;
+    const t = q(this.prefix + table.name);
+    await this.client.query(
+      `SELECT setval(pg_get_serial_sequence($1, $2), GREATEST($3::bigint, COALESCE((SELECT MAX(${q(seq.name)}) FROM ${t}), 0) + 1), false)`,
+      [t, seq.name, next]);
+  }
+
+  async beginSnapshot(): Promise<void> {
+    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  async endSnapshot(): Promise<void> {
+    await this.client.query('COMMIT');
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+}

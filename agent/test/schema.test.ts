@@ -1,0 +1,97 @@
+/** XMLDB parsing, the structure writer and per-engine DDL over the real Moodle 4.4 schema. */
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { connectDatabase } from '../src/db/connect.js';
+import { columnSql, createTableSql, indexName } from '../src/schema/ddl.js';
+import { loadInstallTree } from '../src/schema/install-tree.js';
+import { physicalIndexes } from '../src/schema/model.js';
+import { structureXml } from '../src/schema/structure-xml.js';
+import { parseXmldb } from '../src/schema/xmldb-parse.js';
+import { TEST_ENGINES, freshDatabase } from './support/databases.js';
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../../../shared/moodle-schema/4.4.12+/', import.meta.url));
+
+describe('install.xml tree', () => {
+  it('reads all 485 tables of Moodle 4.4 with their components', async () => {
+    const tables = await loadInstallTree(SCHEMA_DIR);
+    expect(tables).toHaveLength(485);
+    expect(new Set(tables.map((t) => t.name)).size).toBe(485);
+    expect(tables.find((t) => t.name === 'config')?.component).toBe('core');
+    expect(tables.find((t) => t.name === 'forum_posts')?.component).toBe('mod_forum');
+    expect(tables.find((t) => t.name === 'logstore_standard_log')?.component).toBe('logstore_standard');
+    const fields = tables.flatMap((t) => t.fields);
+    expect(fields).toHaveLength(4420);
+    expect(fields.filter((f) => f.sequence)).toHaveLength(484);
+    const cfg = tables.find((t) => t.name === 'config_plugins');
+    expect(cfg?.fields[1]).toEqual({ name: 'plugin', type: 'char', length: '100', notnull: true, default: 'core', sequence: false });
+  });
+
+  it('round-trips a table through __structure__.xml', async () => {
+    const tables = await loadInstallTree(SCHEMA_DIR);
+    const xml = structureXml(tables);
+    expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8" ?>\n<XMLDB     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"\n    xsi:noNamespaceSchemaLocation="xmldb.xsd"\n>\n  <TABLES>\n    <TABLE NAME="')).toBe(true);
+    expect(xml.endsWith('  </TABLES>\n</XMLDB>\n')).toBe(true);
+    expect(xml).not.toMatch(/COMMENT=/);
+    expect(parseXmldb(xml)).toEqual(tables);
+  });
+
+  it('escapes DEFAULT values and keeps plugin attribute order', () => {
+    const [t] = parseXmldb(`<?xml version="1.0"?><XMLDB><TABLES><TABLE NAME="X" COMPONENT="?"><FIELDS>
+      <FIELD NAME="id" TYPE="int" LENGTH="10" NOTNULL="true" SEQUENCE="true"/>
+      <FIELD NAME="a" TYPE="char" LENGTH="10" NOTNULL="false" DEFAULT="&lt;&amp;&quot;" SEQUENCE="false"/>
+      <FIELD NAME="n" TYPE="number" LENGTH="10" NOTNULL="true" DEFAULT="0" SEQUENCE="false" DECIMALS="5"/>
+      </FIELDS><KEYS><KEY NAME="primary" TYPE="primary" FIELDS="id"/></KEYS></TABLE></TABLES></XMLDB>`);
+    expect(t?.name).toBe('x');
+    expect(t?.fields[1]?.default).toBe('<&"');
+    const xml = structureXml(t ? [t] : []);
+    expect(xml).toContain('<FIELD NAME="a" TYPE="char" LENGTH="10" NOTNULL="false" DEFAULT="&lt;&amp;&quot;" SEQUENCE="false"/>');
+    expect(xml).toContain('<FIELD NAME="n" TYPE="number" LENGTH="10" NOTNULL="true" DEFAULT="0" SEQUENCE="false" DECIMALS="5"/>');
+    expect(xml).toContain('<FIELD NAME="id" TYPE="int" LENGTH="10" NOTNULL="true" SEQUENCE="true"/>');
+  });
+
+  it('maps XMLDB types like Moodle generators do', () => {
+    const f = (length: string) => ({ name: 'x', type: 'int' as const, length, notnull: true, sequence: false });
+    expect(['1', '4', '5', '9', '10', '20'].map((l) => columnSql('postgres', f(l)))).toEqual(
+      ['SMALLINT', 'SMALLINT', 'INTEGER', 'INTEGER', 'BIGINT', 'BIGINT'].map((t) => `"x" ${t} NOT NULL`));
+    expect(['2', '3', '5', '7', '10'].map((l) => columnSql('mysql', f(l)))).toEqual(
+      ['TINYINT', 'SMALLINT', 'MEDIUMINT', 'INT', 'BIGINT'].map((t) => `\`x\` ${t} NOT NULL`));
+    expect(columnSql('postgres', { name: 'order', type: 'char', length: '20', notnull: true, default: "it's", sequence: false })).toBe(`"order" VARCHAR(20) DEFAULT 'it''s' NOT NULL`);
+    expect(createTableSql('mysql', 'mdl_', { name: 't', component: '?', fields: [{ name: 'id', type: 'int', length: '10', notnull: true, sequence: true }], keys: [{ name: 'primary', type: 'primary', fields: ['id'] }], indexes: [] }))
+      .toContain('`id` BIGINT NOT NULL AUTO_INCREMENT');
+  });
+
+  it('names indexes uniquely within 63 characters', async () => {
+    const tables = await loadInstallTree(SCHEMA_DIR);
+    const names = tables.flatMap((t) => physicalIndexes(t).map((i) => indexName('mdl_', t.name, i.fields, i.unique)));
+    expect(new Set(names).size).toBe(names.length);
+    expect(Math.max(...names.map((n) => n.length))).toBeLessThanOrEqual(63);
+  });
+});
+
+describe.each(TEST_ENGINES)('DDL on %s', (engine) => {
+  it('creates all 485 tables and introspects them back to the same columns and indexes', async () => {
+    const url = await freshDatabase(engine, `va_schema_${engine}`);
+    const db = await connectDatabase(url, 'mdl_');
+    try {
+      const tables = await loadInstallTree(SCHEMA_DIR);
+      for (const t of tables) {
+        await db.recreateTable(t);
+        await db.createIndexes(t);
+      }
+      const live = await db.introspect();
+      expect(live).toHaveLength(485);
+      const user = live.find((t) => t.name === 'user');
+      const def = tables.find((t) => t.name === 'user');
+      expect(user?.fields.map((f) => f.name)).toEqual(def?.fields.map((f) => f.name));
+      expect(user?.fields.find((f) => f.name === 'id')?.sequence).toBe(true);
+      expect(user?.fields.find((f) => f.name === 'auth')?.default).toBe('manual');
+      const sig = (fs: string[], u: boolean) => `${fs.join(',')}:${u}`;
+      for (const t of tables) {
+        const l = live.find((x) => x.name === t.name);
+        expect(l?.indexes.map((i) => sig(i.fields, i.unique)).sort(), t.name).toEqual(physicalIndexes(t).map((i) => sig(i.fields, i.unique)).sort());
+      }
+    } finally {
+      await db.close();
+    }
+  });
+});

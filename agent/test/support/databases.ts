@@ -1,0 +1,35 @@
+/**
+ * Fresh, empty databases inside the test servers, one per name, so test files running in
+ * parallel never share state.
+ */
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+import { service } from '../../../test/support/services.js';
+
+/** Engines the round-trip matrix runs over; `VAULT_TEST_ENGINES=pg` narrows it. */
+export type TestEngine = 'pg' | 'mariadb';
+
+export const TEST_ENGINES: TestEngine[] = (process.env.VAULT_TEST_ENGINES?.split(',').map((s) => s.trim()).filter(Boolean) ?? ['pg', 'mariadb']) as TestEngine[];
+
+/** Drops and creates database `name` on the engine's test server; returns its URL. */
+export async function freshDatabase(engine: TestEngine, name: string): Promise<string> {
+  if (engine === 'pg') {
+    const base = service('pg').url;
+    const c = new pg.Client({ connectionString: base });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await c.query(`CREATE DATABASE "${name}" ENCODING 'UTF8' TEMPLATE template0`);
+    await c.end();
+    const u = new URL(base);
+    u.pathname = `/${name}`;
+    return u.toString();
+  }
+  const base = service('mariadb').url;
+  const c = await mysql.createConnection(base.replace(/^mariadb:/, 'mysql:'));
+  await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  await c.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await c.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return u.toString();
+}

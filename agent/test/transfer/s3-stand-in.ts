@@ -1,0 +1,119 @@
+/**
+ * Test stand-ins for what the API does on the storage side (presigning and completing multipart
+ * uploads) until the real API server is available in tests, plus a fault-injecting HTTP proxy
+ * between the agent and Ceph RGW. Storage itself is the real RGW.
+ */
+import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createS3Client } from '../../../lambdas/store/aws-clients.js';
+import { service } from '../../../test/support/services.js';
+import type { UploadApi } from '../../src/transfer/upload.js';
+import type { UploadUrls } from '../../src/transfer/api-client.js';
+
+const SSE_ALGO = 'x-amz-server-side-encryption-customer-algorithm';
+
+/** An S3 client for RGW, optionally through another endpoint (the fault proxy). */
+export function rgwClient(endpoint?: string): S3Client {
+  const rgw = service('rgw');
+  return createS3Client({ endpoint: endpoint ?? rgw.endpoint, region: 'us-east-1', credentials: rgw });
+}
+
+/** Creates a fresh bucket and returns its name. */
+export async function newBucket(s3: S3Client): Promise<string> {
+  const Bucket = `agent-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  await s3.send(new CreateBucketCommand({ Bucket }));
+  return Bucket;
+}
+
+/** Presigns like our API: SSE-C algorithm header signed (not hoisted), key headers added by the agent. */
+export function presignApi(s3: S3Client, Bucket: string, encrypted: boolean): UploadApi & { presignGet(key: string): Promise<string>; presignHead(key: string): Promise<string> } {
+  const sse = encrypted ? { SSECustomerAlgorithm: 'AES256' } : {};
+  const signOpts = { expiresIn: 3600, unhoistableHeaders: new Set([SSE_ALGO]) };
+  const extra = encrypted ? [`${SSE_ALGO}: AES256`] : [];
+  return {
+    async requestUpload(_backupkey: string, filename: string, multipart?: { parts: number; uploadid?: string }): Promise<UploadUrls> {
+      if (!multipart) {
+        return { uploadurl: await getSignedUrl(s3, new PutObjectCommand({ Bucket, Key: filename, ...sse }), signOpts), uploadheaders: extra };
+      }
+      if (!multipart.uploadid) {
+        return { multiplarturl: await getSignedUrl(s3, new CreateMultipartUploadCommand({ Bucket, Key: filename, ContentType: 'application/zip', ...sse }), { ...signOpts, unhoistableHeaders: new Set([SSE_ALGO, 'content-type']) }), uploadheaders: [...extra, 'Content-Type: application/zip'] };
+      }
+      const urls: string[] = [];
+      for (let n = 1; n <= multipart.parts; n++) {
+        urls.push(await getSignedUrl(s3, new UploadPartCommand({ Bucket, Key: filename, UploadId: multipart.uploadid, PartNumber: n, ...sse }), signOpts));
+      }
+      return { uploadurls: urls, uploadheaders: extra };
+    },
+    async uploadCompleted(_backupkey: string, filename: string, body: { origsize: number; multipart?: { UploadId: string; ETags: string[] } }): Promise<void> {
+      if (!body.multipart) return;
+      await s3.send(new CompleteMultipartUploadCommand({
+        Bucket, Key: filename, UploadId: body.multipart.UploadId,
+        MultipartUpload: { Parts: body.multipart.ETags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }));
+    },
+    presignGet: (key: string) => getSignedUrl(s3, new GetObjectCommand({ Bucket, Key: key, ...sse }), signOpts),
+    presignHead: (key: string) => getSignedUrl(s3, new HeadObjectCommand({ Bucket, Key: key, ...sse }), signOpts),
+  };
+}
+
+/** Fault kinds the proxy can inject. */
+export type Fault = 'drop' | '503' | 'cut';
+
+/**
+ * HTTP proxy on 127.0.0.1 forwarding to RGW with the Host header unchanged (URLs are presigned
+ * for the proxy's address, so SigV4 still verifies). `plan(n, method)` decides the fault for the
+ * n-th request (1-based).
+ */
+export async function startFaultProxy(plan: (n: number, method: string) => Fault | null): Promise<{ endpoint: string; host: string; faults: Record<Fault, number>; requests: () => number; close(): Promise<void> }> {
+  const target = new URL(service('rgw').endpoint);
+  let count = 0;
+  const faults: Record<Fault, number> = { drop: 0, '503': 0, cut: 0 };
+  const server = http.createServer((req, res) => {
+    const n = ++count;
+    const fault = plan(n, req.method ?? 'GET');
+    if (fault) faults[fault]++;
+    if (fault === 'drop') {
+      // Read a little of the request, then kill the connection without any response.
+      req.once('data', () => req.socket.destroy());
+      req.once('end', () => req.socket.destroy());
+      setTimeout(() => req.socket.destroy(), 20);
+      return;
+    }
+    if (fault === '503') {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503, { 'Content-Type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>');
+      });
+      return;
+    }
+    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      if (fault === 'cut') {
+        let sent = 0;
+        ur.on('data', (c: Buffer) => {
+          sent += c.length;
+          res.write(c);
+          if (sent > 100_000) { ur.destroy(); res.socket?.destroy(); }
+        });
+        ur.on('end', () => res.end());
+      } else {
+        ur.pipe(res);
+      }
+    });
+    up.on('error', () => res.socket?.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    faults,
+    requests: () => count,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}

@@ -200,8 +200,8 @@ export class ApiStack extends Stack {
       },
     });
     const integrations: Record<FunctionName, HttpLambdaIntegration> = {
-      account: new HttpLambdaIntegration('AccountIntegration', account),
-      site: new HttpLambdaIntegration('SiteIntegration', site),
+      account: new HttpLambdaIntegration('AccountIntegration', account, { scopePermissionToRoute: false }),
+      site: new HttpLambdaIntegration('SiteIntegration', site, { scopePermissionToRoute: false }),
     };
     for (const route of ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration: integrations[route.fn] });

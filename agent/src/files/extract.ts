@@ -1,0 +1,120 @@
+/**
+ * Restore side of files: extract `filedir` archives into the file pool (each blob re-hashed with
+ * SHA-1 against its name, so a damaged blob is never installed) and `dataroot` archives into the
+ * dataroot (written to a temporary name and renamed into place).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
+import { AgentError } from '../transfer/errors.js';
+import { isSkippedDatarootName } from './names.js';
+import { blobPath, type SourceWarnings } from './sources.js';
+
+/** An archive could not be read or contains unsafe paths. */
+export class ExtractError extends AgentError {
+  constructor(message: string) {
+    super('ERR_EXTRACT', message);
+  }
+}
+
+/** Calls `fn` with a readable stream for every file entry, in archive order. */
+export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () => Promise<NodeJS.ReadableStream>) => Promise<void>): Promise<void> {
+  const zip = await new Promise<ZipFile>((res, rej) => yauzl.open(zipPath, { lazyEntries: true, autoClose: false }, (e, z) => (e ? rej(new ExtractError(`${zipPath}: ${e.message}`)) : res(z))));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      zip.on('entry', (entry: Entry) => {
+        if (entry.fileName.endsWith('/')) { zip.readEntry(); return; }
+        const open = () => new Promise<NodeJS.ReadableStream>((r, j) => zip.openReadStream(entry, (e, s) => (e ? j(e) : r(s))));
+        fn(entry, open).then(() => zip.readEntry(), reject);
+      });
+      zip.once('end', resolve);
+      zip.once('error', reject);
+      zip.readEntry();
+    });
+  } finally {
+    zip.close();
+  }
+}
+
+const BLOB_ENTRY = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{40})$/;
+
+/** Extracts a filedir archive into `filedir`; existing blobs are kept. Returns blobs written. */
+export async function extractFiledirArchive(zipPath: string, filedir: string, warnings: SourceWarnings): Promise<{ added: number; kept: number }> {
+  let added = 0;
+  let kept = 0;
+  await forEachEntry(zipPath, async (entry, open) => {
+    const m = BLOB_ENTRY.exec(entry.fileName);
+    const hash = m?.[3];
+    if (!m || !hash || m[1] !== hash.slice(0, 2) || m[2] !== hash.slice(2, 4)) {
+      warnings.warn(`filedir: skipping entry ${entry.fileName} (not <h0-2>/<h2-4>/<hash>)`);
+      return;
+    }
+    const dest = blobPath(filedir, hash);
+    const existing = await lstat(dest).catch(() => null);
+    if (existing?.isFile() && existing.size === entry.uncompressedSize) { kept++; return; }
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
+    const sha1 = createHash('sha1');
+    const tap = new Transform({ transform(c: Buffer, _e, cb) { sha1.update(c); cb(null, c); } });
+    await pipeline(await open(), tap, createWriteStream(tmp));
+    const actual = sha1.digest('hex');
+    if (actual !== hash) {
+      await rm(tmp, { force: true });
+      throw new ExtractError(`filedir: blob ${hash} has content hash ${actual}`);
+    }
+    await rename(tmp, dest);
+    added++;
+  });
+  return { added, kept };
+}
+
+/** A relative entry path that stays inside its root, or null. */
+function safeRelative(name: string): string | null {
+  const clean = name.replace(/\\/g, '/').replace(/^\/+/, '');
+  const parts = clean.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) return null;
+  return parts.join(sep);
+}
+
+/** Extracts a dataroot archive into `dataroot`, replacing existing files. Returns files written. */
+export async function extractDatarootArchive(zipPath: string, dataroot: string, warnings: SourceWarnings): Promise<number> {
+  let n = 0;
+  await forEachEntry(zipPath, async (entry, open) => {
+    const rel = safeRelative(entry.fileName);
+    if (!rel) { warnings.warn(`dataroot: skipping unsafe entry ${entry.fileName}`); return; }
+    const dest = join(dataroot, rel);
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.${randomBytes(4).toString('hex')}.vaulttmp`;
+    await pipeline(await open(), createWriteStream(tmp));
+    await rename(tmp, dest);
+    n++;
+  });
+  return n;
+}
+
+/** Deletes every top-level dataroot entry except always-skipped, excluded-from-backup and preserved names. */
+export async function clearDataroot(dataroot: string, preserve: readonly string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dataroot)) {
+    if (isSkippedDatarootName(name, preserve)) continue;
+    await rm(join(dataroot, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Removes blobs whose hashes are in `hashes` from the file pool (orphans of the old site). */
+export async function removeBlobs(filedir: string, hashes: Iterable<string>): Promise<number> {
+  let n = 0;
+  for (const h of hashes) {
+    if (!/^[0-9a-f]{40}$/.test(h)) continue;
+    const p = blobPath(filedir, h);
+    if (await lstat(p).catch(() => null)) { await rm(p, { force: true }); n++; }
+  }
+  return n;
+}

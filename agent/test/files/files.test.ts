@@ -1,0 +1,128 @@
+/**
+ * filedir and dataroot archives: built as streams from a real PostgreSQL `files` table and a
+ * dataroot on disk, split by size, extracted back byte-identical; already-compressed types stored.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import yauzl from 'yauzl';
+import { describe, expect, it } from 'vitest';
+import { service } from '../../../test/support/services.js';
+import { connectDatabase } from '../../src/db/connect.js';
+import { writeArchiveSeries } from '../../src/files/archive-series.js';
+import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../../src/files/extract.js';
+import { DEFAULT_EXCLUDE_DATAROOT } from '../../src/files/names.js';
+import { blobPath, datarootItems, filedirItems } from '../../src/files/sources.js';
+
+const warnings = { list: [] as string[], warn(m: string) { this.list.push(m); } };
+
+async function toFiles(dir: string, name: string, bytes: Readable): Promise<string> {
+  const p = join(dir, name);
+  await pipeline(bytes, createWriteStream(p));
+  return p;
+}
+
+async function entryMethods(zipPath: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await new Promise<void>((res, rej) => yauzl.open(zipPath, { lazyEntries: false }, (e, z) => {
+    if (e) return rej(e);
+    z.on('entry', (en: yauzl.Entry) => { out[en.fileName] = en.compressionMethod; });
+    z.on('end', () => res());
+  }));
+  return out;
+}
+
+async function treeOf(root: string, rel = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, await treeOf(root, r));
+    else out[r] = createHash('sha256').update(await readFile(join(root, r))).digest('hex');
+  }
+  return out;
+}
+
+describe('files archives', () => {
+  it('filedir: distinct hashes from the files table, STORE for compressed types, split, extracted byte-identical', async () => {
+    const db = await connectDatabase(service('pg').url, `f${Date.now() % 100000}_`);
+    const t = `${db.prefix}files`;
+    await db.execute(`CREATE TABLE ${t} (id BIGSERIAL PRIMARY KEY, contenthash VARCHAR(40) NOT NULL, filename VARCHAR(255) NOT NULL)`);
+    const site = await mkdtemp(join(tmpdir(), 'fd-'));
+    const filedir = join(site, 'filedir');
+    const blobs: { data: Buffer; name: string }[] = [
+      { data: Buffer.alloc(3 * 1024 * 1024, 'a'), name: 'big.txt' },
+      { data: randomBytes(200_000), name: 'photo.JPG' },
+      { data: Buffer.from('hello'), name: 'h.txt' },
+      { data: Buffer.from(''), name: '.' },
+    ];
+    for (const b of blobs) {
+      const h = createHash('sha1').update(b.data).digest('hex');
+      await mkdir(join(filedir, h.slice(0, 2), h.slice(2, 4)), { recursive: true });
+      await writeFile(blobPath(filedir, h), b.data);
+      await db.query(`INSERT INTO ${t} (contenthash, filename) VALUES ($1, $2), ($1, $3)`, [h, b.name, `${b.name}.copy`]);
+    }
+    await db.query(`INSERT INTO ${t} (contenthash, filename) VALUES ($1, 'gone.txt')`, ['f'.repeat(40)]);
+
+    const out = await mkdtemp(join(tmpdir(), 'fdz-'));
+    const archives = await writeArchiveSeries(filedirItems(db, filedir, warnings), {
+      type: 'filedir', startSeq: 0, splitSize: 1024 * 1024, compressionLevel: 6,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    expect(warnings.list.some((w) => w.includes('f'.repeat(40)))).toBe(true);
+    expect(archives.map((a) => a.entries).reduce((x, y) => x + y)).toBe(4);
+    expect(archives.length).toBeGreaterThanOrEqual(2);
+    const photo = createHash('sha1').update(blobs[1]!.data).digest('hex');
+    const all = Object.assign({}, ...(await Promise.all(archives.map((a) => entryMethods(a.result)))));
+    expect(all[`${photo.slice(0, 2)}/${photo.slice(2, 4)}/${photo}`]).toBe(0);
+
+    const target = await mkdtemp(join(tmpdir(), 'fdt-'));
+    const orphan = Buffer.from('old site blob');
+    const orphanHash = createHash('sha1').update(orphan).digest('hex');
+    await mkdir(join(target, orphanHash.slice(0, 2), orphanHash.slice(2, 4)), { recursive: true });
+    await writeFile(blobPath(target, orphanHash), orphan);
+    for (const a of archives) await extractFiledirArchive(a.result, target, warnings);
+    expect(await removeBlobs(target, [orphanHash])).toBe(1);
+    expect(await treeOf(target)).toEqual(await treeOf(filedir));
+    await db.execute(`DROP TABLE ${t}`);
+    await db.close();
+  });
+
+  it('dataroot: exclusions honoured, split between top-level entries, restore clears and extracts', async () => {
+    const dr = await mkdtemp(join(tmpdir(), 'dr-'));
+    const files: Record<string, Buffer> = {
+      'lang/de/moodle.php': Buffer.from('<?php $string = [];'),
+      'models/m1/a.bin': randomBytes(600_000),
+      'something.json': Buffer.from('{}'),
+      'repository/x.zip': randomBytes(10_000),
+      'muc/config.php': Buffer.from('muc'),
+      'cache/c': Buffer.from('c'),
+      'temp/t': Buffer.from('t'),
+      'filedir/aa/bb/x': Buffer.from('x'),
+      'vault-agent/state.json': Buffer.from('{}'),
+      '.hidden': Buffer.from('h'),
+      'sessions/s': Buffer.from('s'),
+    };
+    for (const [p, d] of Object.entries(files)) { await mkdir(join(dr, p, '..'), { recursive: true }); await writeFile(join(dr, p), d); }
+    const out = await mkdtemp(join(tmpdir(), 'drz-'));
+    const archives = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
+      type: 'dataroot', startSeq: 0, splitSize: 500_000, compressionLevel: 9,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    expect(archives.map((a) => [a.name, a.lastKey])).toEqual([['dataroot.zip', 'models'], ['dataroot-1.zip', 'something.json']]);
+
+    const target = await mkdtemp(join(tmpdir(), 'drt-'));
+    await mkdir(join(target, 'temp'));
+    await writeFile(join(target, 'temp', 'keep'), 'keep');
+    await mkdir(join(target, 'oldstuff'));
+    await writeFile(join(target, 'oldstuff', 'x'), 'x');
+    expect(await clearDataroot(target, [])).toEqual(['oldstuff']);
+    for (const a of archives) await extractDatarootArchive(a.result, target, warnings);
+    const tree = await treeOf(target);
+    expect(Object.keys(tree).sort()).toEqual(['lang/de/moodle.php', 'models/m1/a.bin', 'repository/x.zip', 'something.json', 'temp/keep']);
+    expect(tree['models/m1/a.bin']).toBe(createHash('sha256').update(files['models/m1/a.bin']!).digest('hex'));
+  });
+});

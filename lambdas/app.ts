@@ -1,33 +1,43 @@
 /**
  * createApp(deps): the Hono app behind every Lambda and the local server. Routes are composed
- * here; errors are mapped to `{"message": "..."}` in one place.
+ * here; every error becomes `{"message": "..."}` in the one `onError` below.
  */
 import { Hono } from 'hono';
-import { ListBucketsCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ApiError, ERROR_STATUS } from './domain/errors.js';
+import { accountRoutes } from './routes/account.js';
+import { backupRoutes } from './routes/backups.js';
+import type { AppDeps, AppEnv } from './routes/deps.js';
+import { restoreRoutes } from './routes/restores.js';
+import { siteRoutes } from './routes/site.js';
+import { uploadRoutes } from './routes/uploads.js';
 
-export interface AppDeps {
-  ddb: DynamoDBDocumentClient;
-  tableName: string;
-  s3: S3Client;
-  /** Bucket name per storage region id. */
-  buckets: Record<string, string>;
-  now?: () => Date;
-}
+export type { AppDeps } from './routes/deps.js';
 
-export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
-
-  app.get('/health', async (c) => {
-    await deps.ddb.send(new DescribeTableCommand({ TableName: deps.tableName }));
-    const first = Object.values(deps.buckets)[0];
-    if (first) await deps.s3.send(new HeadBucketCommand({ Bucket: first }));
-    else await deps.s3.send(new ListBucketsCommand({}));
-    return c.json({ status: 'ok' });
-  });
+/** The API app over `deps`. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('*', bodyLimit({
+    maxSize: deps.maxBodyBytes ?? 1024 * 1024,
+    onError: () => {
+      throw new ApiError('ERR_PAYLOAD_TOO_LARGE', 'The request body is too large');
+    },
+  }));
+  app.route('/', siteRoutes(deps));
+  app.route('/', backupRoutes(deps));
+  app.route('/', uploadRoutes(deps));
+  app.route('/', restoreRoutes(deps));
+  app.route('/', accountRoutes(deps));
 
   app.notFound((c) => c.json({ message: 'Not found' }, 404));
-  app.onError((_err, c) => c.json({ message: 'Internal error' }, 500));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json({ message: err.message }, ERROR_STATUS[err.code] as ContentfulStatusCode);
+    if (err instanceof HTTPException) return c.json({ message: err.message || 'Bad request' }, err.status as ContentfulStatusCode);
+    // Unknown failure: log the error (never request headers or bodies) and say nothing specific.
+    console.error(JSON.stringify({ level: 'error', path: c.req.path, method: c.req.method, error: err.name, detail: err.message }));
+    return c.json({ message: 'Internal error' }, 500);
+  });
   return app;
 }

@@ -13,6 +13,9 @@ import { createApp } from '../app.js';
 import { STORAGE_REGIONS } from '../domain/regions.js';
 import { createS3Client } from '../store/aws-clients.js';
 import { ensureBuckets, ensureTable } from '../store/ensure-stores.js';
+import { createObjectStorage } from '../store/object-storage.js';
+import { createRepository } from '../store/repository.js';
+import { createHash } from 'node:crypto';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
@@ -46,7 +49,16 @@ async function main(): Promise<void> {
   const buckets = Object.fromEntries(STORAGE_REGIONS.map((r) => [r.id, `vault-local-${r.id}`]));
   await ensureBuckets(s3, Object.values(buckets));
 
-  const app = createApp({ ddb: DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), tableName, s3, buckets });
+  const app = createApp({
+    repo: createRepository(DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), tableName),
+    storage: createObjectStorage({ buckets, endpoint: s3Endpoint, credentials }),
+    verifySecret: createHash('sha256').update(process.env.VERIFY_SECRET ?? 'vault-cloud-local-development-secret').digest(),
+    publicUrl: `http://${host}:${port}`,
+    // Locally the verification link is printed instead of mailed.
+    sendVerification: (email, link) => {
+      log(`verify ${email}: ${link}`);
+    },
+  });
   const server = serve({ fetch: app.fetch, port, hostname: host });
   const url = `http://${host}:${port}`;
   log(`Vault Cloud API ready on ${url} in ${Date.now() - t0} ms`);

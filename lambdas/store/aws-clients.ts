@@ -1,13 +1,14 @@
 /** Factories for the AWS SDK clients the API uses; the only place their options are chosen. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
 export interface AwsClientOptions {
   region: string;
   /** Custom endpoint (DynamoDB Local, Ceph RGW, s3rver); omit for AWS. */
   endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Static credentials or a provider; omit for the SDK's default chain. */
+  credentials?: S3ClientConfig['credentials'];
 }
 
 /**

@@ -1,0 +1,30 @@
+/**
+ * Backup status machine. Records are created `inprogress`; the site PATCHes `finished` or
+ * `failed`; the server fails a backup itself when it exceeds the size limit or is abandoned.
+ * Repeating the current terminal status is accepted and changes nothing (idempotent PATCH).
+ */
+export const BACKUP_STATUSES = ['inprogress', 'finished', 'failed'] as const;
+/** Status of a backup record. */
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+
+/** Result of asking for a transition. */
+export type Transition = 'apply' | 'noop' | 'refuse';
+
+/** Whether `from` → `to` is applied, a harmless repeat, or refused. */
+export function backupTransition(from: BackupStatus, to: BackupStatus): Transition {
+  if (from === to) return from === 'inprogress' ? 'refuse' : 'noop';
+  if (from === 'inprogress') return 'apply';
+  return 'refuse';
+}
+
+/** Restore statuses; `resume` is a request verb that sets the status back to `inprogress`. */
+export const RESTORE_STATUSES = ['inprogress', 'finished', 'failed'] as const;
+/** Status of a restore record. */
+export type RestoreStatus = (typeof RESTORE_STATUSES)[number];
+
+/** New restore status for a PATCH, or `refuse`. Resume is allowed from any state but finished. */
+export function restoreTransition(from: RestoreStatus, requested: 'resume' | 'finished' | 'failed'): RestoreStatus | 'refuse' {
+  if (requested === 'resume') return from === 'finished' ? 'refuse' : 'inprogress';
+  if (from === 'inprogress' || from === requested) return requested;
+  return 'refuse';
+}

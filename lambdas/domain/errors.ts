@@ -1,0 +1,98 @@
+/**
+ * Typed API errors with stable codes. Routes and the repository throw these; `app.ts` maps the
+ * code to an HTTP status in one place and answers `{"message": "..."}`.
+ */
+export const ERROR_STATUS = {
+  ERR_UNAUTHENTICATED: 401,
+  ERR_FORBIDDEN_SCOPE: 403,
+  ERR_PLAN_REFUSED: 403,
+  ERR_QUOTA_EXCEEDED: 403,
+  ERR_BAD_REQUEST: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_BACKUP_NOT_FOUND: 404,
+  ERR_RESTORE_NOT_FOUND: 404,
+  ERR_FILE_NOT_FOUND: 404,
+  ERR_KEY_NOT_FOUND: 404,
+  ERR_BACKUP_STATE: 409,
+  ERR_UPLOAD_MISMATCH: 409,
+  ERR_UPLOAD_MISSING: 409,
+  ERR_EMAIL_TAKEN: 409,
+  ERR_SIZE_LIMIT: 413,
+  ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_STORAGE: 502,
+  ERR_INTERNAL: 500,
+} as const;
+
+/** Stable machine code of an API error. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Base class of every error the API answers deliberately; `message` is shown to the admin. */
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** A missing, malformed, unknown or revoked API key; the message never says which. */
+export class UnauthenticatedError extends ApiError {
+  constructor() {
+    super('ERR_UNAUTHENTICATED', 'The API key is not valid');
+  }
+}
+
+/** The key is valid but lacks the scope the endpoint needs. */
+export class ScopeError extends ApiError {
+  constructor(scope: string) {
+    super('ERR_FORBIDDEN_SCOPE', `This API key does not have the ${scope} permission`);
+  }
+}
+
+/** Request failed validation. */
+export class BadRequestError extends ApiError {
+  constructor(message: string) {
+    super('ERR_BAD_REQUEST', message);
+  }
+}
+
+/** No backup with this key in the caller's account (or it expired). */
+export class BackupNotFoundError extends ApiError {
+  constructor() {
+    super('ERR_BACKUP_NOT_FOUND', 'Backup not found or no longer available');
+  }
+}
+
+/** No restore with this key in the caller's account. */
+export class RestoreNotFoundError extends ApiError {
+  constructor() {
+    super('ERR_RESTORE_NOT_FOUND', 'Restore not found');
+  }
+}
+
+/** The plan does not allow what was asked (bucket, encryption, expiry, ...). */
+export class PlanRefusedError extends ApiError {
+  constructor(message: string) {
+    super('ERR_PLAN_REFUSED', message);
+  }
+}
+
+/** A counted plan quota (stored backups, restores per 30 days) is used up. */
+export class QuotaExceededError extends ApiError {
+  constructor(message: string) {
+    super('ERR_QUOTA_EXCEEDED', message);
+  }
+}
+
+/** The operation does not fit the record's current status. */
+export class BackupStateError extends ApiError {
+  constructor(message: string) {
+    super('ERR_BACKUP_STATE', message);
+  }
+}
+
+/** The archived size of a backup exceeds the plan's limit. */
+export class SizeLimitError extends ApiError {
+  constructor(limit: number) {
+    super('ERR_SIZE_LIMIT', `The backup exceeds the size limit of your plan (${limit} bytes archived)`);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Account API (our design, docs/api.md): register with an email, verify it, see plan and
+ * usage, list the account's backups across sites, manage API keys.
+ */
+import { Hono } from 'hono';
+import * as z from 'zod/mini';
+import { SignJWT, jwtVerify } from 'jose';
+import { apiKeyHint, generateApiKey, hashApiKey, SCOPES } from '../domain/api-keys.js';
+import { ApiError, BadRequestError } from '../domain/errors.js';
+import { newAccountId, newKeyId } from '../domain/ids.js';
+import { BACKUP_STATUSES } from '../domain/backup-state.js';
+import { DEFAULT_PLAN } from '../domain/plans.js';
+import type { ApiKeyRecord } from '../store/records.js';
+import { requireApiKey } from './auth.js';
+import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { backupView, loadAccount } from './records-view.js';
+import { parseJsonBody, parseWith } from './validation.js';
+
+const VERIFY_TTL_SECONDS = 48 * 3600;
+const VERIFY_AUDIENCE = 'vault-cloud/verify-email';
+
+const registerBody = z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) });
+const createKeyBody = z.object({
+  name: z.optional(z.string().check(z.maxLength(100))),
+  scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
+});
+const listQuery = z.object({
+  site: z.optional(z.string().check(z.maxLength(100), z.regex(/^[A-Za-z0-9_-]*$/))),
+  status: z.optional(z.enum(BACKUP_STATUSES)),
+  limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,2}$/, 'must be 1-100'))),
+  cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))),
+});
+
+function keyView(k: ApiKeyRecord): Record<string, unknown> {
+  return { keyid: k.keyId, name: k.name, scopes: k.scopes, hint: k.hint, timecreated: k.createdAt };
+}
+
+/** Routes under `/account`. */
+export function accountRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/account/register', async (c) => {
+    const { email } = await parseJsonBody(c, registerBody);
+    const now = nowSeconds(deps);
+    const accountId = newAccountId();
+    const apikey = generateApiKey();
+    const key: ApiKeyRecord = { keyId: newKeyId(), accountId, name: 'default', scopes: [...SCOPES], hint: apiKeyHint(apikey), createdAt: now };
+    await deps.repo.createAccount({ accountId, email, plan: DEFAULT_PLAN, verified: false, createdAt: now }, key, hashApiKey(apikey));
+    const token = await new SignJWT({ email })
+      .setProtectedHeader({ alg: 'HS256' }).setSubject(accountId).setAudience(VERIFY_AUDIENCE)
+      .setIssuedAt(now).setExpirationTime(now + VERIFY_TTL_SECONDS).sign(deps.verifySecret);
+    const base = deps.publicUrl ?? new URL(c.req.url).origin;
+    await deps.sendVerification?.(email, `${base}/account/verify?token=${token}`);
+    return c.json({ apikey, accountid: accountId, keyid: key.keyId });
+  });
+
+  app.get('/account/verify', async (c) => {
+    const { token } = parseWith(z.object({ token: z.string().check(z.minLength(1), z.maxLength(4096)) }), c.req.query(), 'query');
+    let accountId: string;
+    try {
+      const { payload } = await jwtVerify(token, deps.verifySecret, {
+        audience: VERIFY_AUDIENCE, algorithms: ['HS256'], currentDate: deps.now?.() ?? new Date(),
+      });
+      accountId = payload.sub ?? '';
+    } catch {
+      throw new BadRequestError('The verification link is invalid or expired');
+    }
+    if (!(await deps.repo.getAccount(accountId))) throw new BadRequestError('The verification link is invalid or expired');
+    await deps.repo.markVerified(accountId);
+    return c.json({ verified: true, accountid: accountId });
+  });
+
+  app.get('/account', requireApiKey(deps, 'account'), async (c) => {
+    const { accountId } = c.var.auth;
+    const now = nowSeconds(deps);
+    const { account, plan } = await loadAccount(deps, accountId);
+    const backups = (await deps.repo.listBackups(accountId, { now })).items.filter((b) => b.status !== 'failed');
+    return c.json({
+      accountid: account.accountId, email: account.email, verified: account.verified,
+      plan: {
+        id: plan.id, label: plan.label, expiredays: plan.defaultExpireDays, canchangeexpiration: plan.canChangeExpiration,
+        maxexpiredays: plan.maxExpireDays, limit: plan.sizeLimit ?? 0, regions: plan.regions, passphrase: plan.passphrase,
+        restoresper30days: plan.restoresPer30Days, maxstoredbackups: plan.maxStoredBackups,
+      },
+      usage: {
+        storedbytes: backups.reduce((s, b) => s + b.archivedBytes, 0),
+        backups: backups.length,
+        restoresthismonth: await deps.repo.restoresInMonth(accountId, now),
+        restoreslast30days: await deps.repo.activeRestoreSlots(accountId, now),
+      },
+    });
+  });
+
+  app.get('/account/backups', requireApiKey(deps, 'account'), async (c) => {
+    const { accountId } = c.var.auth;
+    const q = parseWith(listQuery, c.req.query(), 'query');
+    const page = await deps.repo.listBackups(accountId, {
+      now: nowSeconds(deps), limit: q.limit ? Number(q.limit) : 50, cursor: q.cursor, siteId: q.site, status: q.status,
+    });
+    return c.json({
+      backups: page.items.map((b) => ({ ...backupView(b, ''), siteid: b.siteId, siteurl: b.siteUrl, bucket: b.region, expiredays: b.expireDays, timeexpires: b.expiry })),
+      ...(page.cursor ? { nextcursor: page.cursor } : {}),
+    });
+  });
+
+  app.get('/account/keys', requireApiKey(deps, 'account'), async (c) => {
+    const keys = await deps.repo.listApiKeys(c.var.auth.accountId);
+    return c.json({ keys: keys.map(keyView) });
+  });
+
+  app.post('/account/keys', requireApiKey(deps, 'account'), async (c) => {
+    const body = await parseJsonBody(c, createKeyBody);
+    const apikey = generateApiKey();
+    const key: ApiKeyRecord = {
+      keyId: newKeyId(), accountId: c.var.auth.accountId, name: body.name ?? '', scopes: [...new Set(body.scopes ?? SCOPES)],
+      hint: apiKeyHint(apikey), createdAt: nowSeconds(deps),
+    };
+    await deps.repo.createApiKey(key, hashApiKey(apikey));
+    return c.json({ ...keyView(key), apikey });
+  });
+
+  app.delete('/account/keys/:keyid', requireApiKey(deps, 'account'), async (c) => {
+    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
+    if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
+    return c.json({});
+  });
+
+  return app;
+}

@@ -1,0 +1,26 @@
+/**
+ * API-key middleware: checks the key's shape and checksum (no database read for garbage), then
+ * loads it by SHA-256 with a consistent read, then the scope. Sets `c.var.auth`.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { hashApiKey, isWellFormedApiKey, type Scope } from '../domain/api-keys.js';
+import { ScopeError, UnauthenticatedError } from '../domain/errors.js';
+import type { AppDeps, AppEnv, AuthContext } from './deps.js';
+import { siteHeadersOf } from './validation.js';
+
+/** Resolves the caller from `X-Api-Key`, or undefined when there is no valid key. */
+export async function authenticate(deps: AppDeps, apiKey: string | undefined): Promise<AuthContext['key'] | undefined> {
+  if (!apiKey || !isWellFormedApiKey(apiKey)) return undefined;
+  return deps.repo.findApiKey(hashApiKey(apiKey));
+}
+
+/** Middleware requiring a valid key, and `scope` when given. */
+export function requireApiKey(deps: AppDeps, scope?: Scope): MiddlewareHandler<AppEnv> {
+  return async function requireApiKeyMiddleware(c, next) {
+    const key = await authenticate(deps, c.req.header('x-api-key'));
+    if (!key) throw new UnauthenticatedError();
+    if (scope && !key.scopes.includes(scope)) throw new ScopeError(scope);
+    c.set('auth', { key, accountId: key.accountId, ...siteHeadersOf(c) });
+    await next();
+  };
+}

@@ -1,0 +1,40 @@
+/** Dependencies every route module receives from `createApp` (injected, so tests use real local services). */
+import type { Repository } from '../store/repository.js';
+import type { ObjectStorage } from '../store/object-storage.js';
+import type { ApiKeyRecord } from '../store/records.js';
+
+/** What `createApp` needs. */
+export interface AppDeps {
+  repo: Repository;
+  storage: ObjectStorage;
+  /** Clock; tests move it to exercise expiry. */
+  now?: () => Date;
+  /** HS256 secret for email-verification tokens (at least 32 bytes). */
+  verifySecret: Uint8Array;
+  /** Public base URL of the API, used in verification links. */
+  publicUrl?: string;
+  /** Delivers a verification link (locally: printed to the log). Never given other secrets. */
+  sendVerification?: (email: string, link: string) => void | Promise<void>;
+  /** Longest presigned URL lifetime in seconds (the signing credentials' lifetime; default 12 h). */
+  maxPresignSeconds?: number;
+  /** Largest request body in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+/** Authenticated caller, set by the key middleware. */
+export interface AuthContext {
+  key: ApiKeyRecord;
+  accountId: string;
+  siteId: string;
+  siteUrl: string;
+}
+
+/** Hono environment of the app. */
+export interface AppEnv {
+  Variables: { auth: AuthContext };
+}
+
+/** Current time in epoch seconds. */
+export function nowSeconds(deps: AppDeps): number {
+  return Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+}

@@ -1,0 +1,64 @@
+/** How records look on the wire (spec §6), and loaders shared by the route modules. */
+import { BackupNotFoundError, ApiError } from '../domain/errors.js';
+import { isExpired } from '../domain/limits.js';
+import { PLANS, type Plan } from '../domain/plans.js';
+import type { AccountRecord, BackupRecord, FileRecord } from '../store/records.js';
+import type { AppDeps } from './deps.js';
+
+/** Backup record as the plugin reads it; `faileddetails` is kept server-side only. */
+export function backupView(b: BackupRecord, siteId: string, files?: FileRecord[]): Record<string, unknown> {
+  const { faileddetails: _omit, ...info } = b.info;
+  return {
+    backupkey: b.backupKey,
+    status: b.status,
+    timecreated: b.createdAt,
+    timemodified: b.modifiedAt,
+    info: {
+      ...info,
+      description: b.description,
+      encrypted: b.encrypted,
+      totalsize: b.status === 'finished' ? b.archivedBytes : typeof info.totalsize === 'number' ? info.totalsize : b.archivedBytes,
+      ...(b.finishedAt !== undefined ? { timefinished: b.finishedAt } : {}),
+      samesite: siteId !== '' && b.siteId === siteId,
+    },
+    ...(files ? { files: files.map(fileView).sort(byArchiveOrder) } : {}),
+  };
+}
+
+/** File entry: never an `id` (the plugin would update an unrelated row). */
+export function fileView(f: FileRecord): { name: string; size: number; filesize: number; origsize: number; etag: string; timecreated: number } {
+  return { name: f.name, size: f.size, filesize: f.size, origsize: f.origsize, etag: f.etag, timecreated: f.createdAt };
+}
+
+function byArchiveOrder(a: { name: string }, b: { name: string }): number {
+  return a.name.localeCompare(b.name, 'en', { numeric: true });
+}
+
+/** The backup (account, key), refusing missing and expired ones alike with 404. */
+export async function loadBackup(deps: AppDeps, accountId: string, backupKey: string, now: number): Promise<BackupRecord> {
+  const b = await deps.repo.getBackup(accountId, backupKey);
+  if (!b || isExpired(b.expiry, now)) throw new BackupNotFoundError();
+  return b;
+}
+
+/** The caller's account and its plan. */
+export async function loadAccount(deps: AppDeps, accountId: string): Promise<{ account: AccountRecord; plan: Plan }> {
+  const account = await deps.repo.getAccount(accountId);
+  if (!account) throw new ApiError('ERR_UNAUTHENTICATED', 'The API key is not valid');
+  return { account, plan: PLANS[account.plan] ?? PLANS.free };
+}
+
+/** S3 object key of an archive: built only from our records. */
+export function objectKey(b: BackupRecord, name: string): string {
+  return `${b.accountId}/${b.backupKey}/${name}`;
+}
+
+/** Longest presign lifetime configured. */
+export function maxPresign(deps: AppDeps): number {
+  return deps.maxPresignSeconds ?? 12 * 3600;
+}
+
+/** Cuts a free-text field to at most `max` characters. */
+export function cap(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}\n[truncated]` : text;
+}

@@ -1,0 +1,123 @@
+/**
+ * Site protocol, archive uploads (spec §5.4, 5.5, 7.3): presigned single and multipart upload
+ * URLs, and completion (the server completes multipart uploads and records each archive with
+ * its size read from S3). Completion is idempotent.
+ */
+import { Hono } from 'hono';
+import * as z from 'zod/mini';
+import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js';
+import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
+import type { BackupRecord } from '../store/records.js';
+import { requireApiKey } from './auth.js';
+import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
+import { archiveName, param, parseJsonBody, recordKey } from './validation.js';
+
+/** S3 allows 10 000 parts. */
+const MAX_PARTS = 10_000;
+const uploadId = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[\x21-\x7e]+$/, 'invalid upload id'));
+
+const uploadBody = z.object({
+  contenttype: z.optional(z.string().check(z.maxLength(100))),
+  multipart: z.optional(z.object({
+    // PHP sends ceil() as a float (`5.0`); JSON.parse turns it into 5.
+    parts: z.number().check(z.int(), z.gte(1), z.lte(MAX_PARTS)),
+    uploadid: z.optional(uploadId),
+  })),
+});
+
+const completedBody = z.object({
+  origsize: z.number().check(z.int(), z.gte(0)),
+  multipart: z.optional(z.object({
+    UploadId: uploadId,
+    ETags: z.array(z.string().check(z.maxLength(200))).check(z.minLength(1), z.maxLength(MAX_PARTS)),
+  })),
+});
+
+/** Routes for `/backups/{backupkey}/upload...`. */
+export function uploadRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  const loadRunning = async (accountId: string, backupKey: string, now: number): Promise<BackupRecord> => {
+    const b = await loadBackup(deps, accountId, backupKey, now);
+    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+    return b;
+  };
+
+  app.post('/backups/:backupkey/upload/:filename', requireApiKey(deps, 'backup'), async (c) => {
+    const auth = c.var.auth;
+    const key = param(c, 'backupkey', recordKey);
+    const name = param(c, 'filename', archiveName);
+    const body = await parseJsonBody(c, uploadBody);
+    const now = nowSeconds(deps);
+    const b = await loadRunning(auth.accountId, key, now);
+    const { plan } = await loadAccount(deps, auth.accountId);
+    if (exceedsSizeLimit(plan, b.archivedBytes)) throw new SizeLimitError(plan.sizeLimit ?? 0);
+    if (await deps.repo.getFile(auth.accountId, b.backupKey, name)) throw new BackupStateError(`${name} was already uploaded`);
+    const objKey = objectKey(b, name);
+    const max = maxPresign(deps);
+    if (!body.multipart) {
+      const put = await deps.storage.presignPut(b.region, objKey, b.encrypted, presignLifetime(PLUGIN_SINGLE_UPLOAD_MAX, max));
+      return c.json({ uploadurl: put.url, uploadheaders: put.headers });
+    }
+    const { parts, uploadid } = body.multipart;
+    const lifetime = presignLifetime(parts * PLUGIN_PART_SIZE, max);
+    if (uploadid === undefined) {
+      const init = await deps.storage.presignCreateMultipart(b.region, objKey, b.encrypted, lifetime);
+      return c.json({ multiplarturl: init.url, uploadheaders: init.headers });
+    }
+    // The upload id comes from the site: accept it only if S3 knows it for *our* object key.
+    if (!(await deps.storage.uploadExists(b.region, objKey, uploadid))) {
+      throw new ApiError('ERR_UPLOAD_MISMATCH', 'Unknown multipart upload for this archive');
+    }
+    await deps.repo.recordUpload(auth.accountId, b.backupKey, { name, uploadId: uploadid, parts, createdAt: now });
+    const signed = await deps.storage.presignUploadParts(b.region, objKey, uploadid, parts, b.encrypted, lifetime);
+    return c.json({ uploadurls: signed.urls, uploadheaders: signed.headers });
+  });
+
+  app.post('/backups/:backupkey/uploadcompleted/:filename', requireApiKey(deps, 'backup'), async (c) => {
+    const auth = c.var.auth;
+    const key = param(c, 'backupkey', recordKey);
+    const name = param(c, 'filename', archiveName);
+    const body = await parseJsonBody(c, completedBody);
+    const now = nowSeconds(deps);
+    const b = await loadBackup(deps, auth.accountId, key, now);
+    const existing = await deps.repo.getFile(auth.accountId, b.backupKey, name);
+    if (existing) {
+      // Repeat of a completion (the plugin retries on timeouts): same upload → nothing to do.
+      if (body.multipart && existing.uploadId !== undefined && existing.uploadId !== body.multipart.UploadId) {
+        throw new ApiError('ERR_UPLOAD_MISMATCH', 'This archive was completed with a different upload');
+      }
+      return c.json({});
+    }
+    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+    const objKey = objectKey(b, name);
+    if (body.multipart) {
+      const recorded = await deps.repo.getUpload(auth.accountId, b.backupKey, name);
+      if (!recorded || recorded.uploadId !== body.multipart.UploadId) {
+        throw new ApiError('ERR_UPLOAD_MISMATCH', 'Unknown multipart upload for this archive');
+      }
+      // false = S3 no longer knows the upload: a previous attempt may have completed it (checked below).
+      await deps.storage.completeMultipart(b.region, objKey, recorded.uploadId, body.multipart.ETags);
+    }
+    const info = await deps.storage.objectInfo(b.region, objKey);
+    if (!info) throw new ApiError('ERR_UPLOAD_MISSING', `${name} was not found in storage; upload it first`);
+    const recordedNow = await deps.repo.recordFile(auth.accountId, b.backupKey, {
+      name, size: info.size, origsize: body.origsize, etag: info.etag.slice(0, 40), createdAt: now,
+      ...(body.multipart ? { uploadId: body.multipart.UploadId } : {}),
+    }, now);
+    if (!recordedNow) return c.json({});
+    const { plan } = await loadAccount(deps, auth.accountId);
+    const total = b.archivedBytes + info.size;
+    if (exceedsSizeLimit(plan, total)) {
+      const fresh = await loadBackup(deps, auth.accountId, key, now);
+      if (fresh.status === 'inprogress') {
+        await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch(() => undefined);
+      }
+      throw new SizeLimitError(plan.sizeLimit ?? 0);
+    }
+    return c.json({});
+  });
+
+  return app;
+}

@@ -1,0 +1,462 @@
+/**
+ * The DynamoDB single-table repository: the only code that reads or writes the table. Every
+ * account-owned record lives under `pk = ACCT#<accountId>`, so loading by (account, id) is a key
+ * lookup that cannot reach another tenant's data.
+ *
+ * Items (pk / sk):
+ *   EMAIL#<email>     / EMAIL            → accountId (uniqueness of emails)
+ *   APIKEY#<sha256>   / APIKEY           → key record (auth lookup by hash, consistent read)
+ *   ACCT#<id>         / META             → account
+ *   ACCT#<id>         / KEY#<keyId>      → key listing entry (+ hash, for revocation)
+ *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>)
+ *   ACCT#<id>         / FILE#<key>#<name>   → archive of a backup
+ *   ACCT#<id>         / UPLOAD#<key>#<name> → multipart upload seen at step 2
+ *   ACCT#<id>         / RESTORE#<key>    → restore
+ *   ACCT#<id>         / BSLOT#<n>        → stored-backup quota slot (free after `until`)
+ *   ACCT#<id>         / RSLOT#<n>        → restore quota slot (30 days)
+ *   ACCT#<id>         / USAGE#<yyyy-mm>  → monthly counters
+ *   ERRORS#<acct|anon>#<yyyy-mm-dd> / <time>#<rand> → error report (TTL 90 days)
+ */
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand,
+  type DynamoDBDocumentClient, type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ApiError, BackupStateError, QuotaExceededError } from '../domain/errors.js';
+import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
+import type { PlanId } from '../domain/plans.js';
+import { randomString } from '../domain/ids.js';
+import { GSI1, TTL_ATTRIBUTE } from './table-definition.js';
+import type { AccountRecord, ApiKeyRecord, BackupRecord, FileRecord, InfoValue, Page, RestoreRecord, UploadRecord } from './records.js';
+
+const DAY = 86_400;
+/** Records of expired backups stay this long so the ops job can delete their objects first. */
+const EXPIRED_RECORD_GRACE = 30 * DAY;
+const ERROR_REPORT_TTL = 90 * DAY;
+/** Slot `until` value for a backup that never expires. */
+const NEVER = 9_999_999_999;
+
+type Item = Record<string, unknown>;
+
+const acct = (accountId: string) => `ACCT#${accountId}`;
+const pad = (n: number) => String(n).padStart(12, '0');
+
+function isConditionFailure(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ConditionalCheckFailedException';
+}
+
+function cancellationCodes(err: unknown): string[] {
+  if (!(err instanceof Error) || err.name !== 'TransactionCanceledException') return [];
+  const reasons = (err as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.map((r) => r.Code ?? 'None');
+}
+
+function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
+  return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+}
+
+function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+  if (!cursor) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new ApiError('ERR_BAD_REQUEST', 'Invalid cursor');
+}
+
+function strip<T>(item: Item, ...drop: string[]): T {
+  const out: Item = { ...item };
+  for (const k of ['pk', 'sk', GSI1.partition, GSI1.sort, TTL_ATTRIBUTE, ...drop]) delete out[k];
+  return out as T;
+}
+
+/** Options of `listBackups`. */
+export interface ListBackupsOptions {
+  now: number;
+  limit?: number;
+  cursor?: string;
+  siteId?: string;
+  status?: BackupStatus;
+  /** Include expired records (ops only). */
+  includeExpired?: boolean;
+}
+
+/** Repository over one DynamoDB table. */
+export interface Repository {
+  readonly tableName: string;
+  ping(): Promise<void>;
+  createAccount(account: AccountRecord, key: ApiKeyRecord, keyHash: string): Promise<void>;
+  getAccount(accountId: string): Promise<AccountRecord | undefined>;
+  setAccountPlan(accountId: string, plan: PlanId): Promise<void>;
+  markVerified(accountId: string): Promise<void>;
+  findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  createApiKey(key: ApiKeyRecord, keyHash: string): Promise<void>;
+  listApiKeys(accountId: string): Promise<ApiKeyRecord[]>;
+  revokeApiKey(accountId: string, keyId: string): Promise<boolean>;
+  createBackup(backup: BackupRecord, maxStored: number | null, now: number): Promise<void>;
+  getBackup(accountId: string, backupKey: string): Promise<BackupRecord | undefined>;
+  listBackups(accountId: string, opts: ListBackupsOptions): Promise<Page<BackupRecord>>;
+  setBackupStatus(b: BackupRecord, to: BackupStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
+  recordUpload(accountId: string, backupKey: string, upload: UploadRecord): Promise<void>;
+  getUpload(accountId: string, backupKey: string, name: string): Promise<UploadRecord | undefined>;
+  getFile(accountId: string, backupKey: string, name: string): Promise<FileRecord | undefined>;
+  listFiles(accountId: string, backupKey: string): Promise<FileRecord[]>;
+  recordFile(accountId: string, backupKey: string, file: FileRecord, now: number): Promise<boolean>;
+  activeRestoreSlots(accountId: string, now: number): Promise<number>;
+  createRestore(restore: RestoreRecord, quota: number | null, now: number): Promise<void>;
+  getRestore(accountId: string, restoreKey: string): Promise<RestoreRecord | undefined>;
+  setRestoreStatus(r: RestoreRecord, to: RestoreStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
+  restoresInMonth(accountId: string, now: number): Promise<number>;
+  putErrorReport(accountId: string | undefined, report: { siteId: string; siteUrl: string; details: string }, now: number): Promise<void>;
+  scanBackups(filter: 'expired' | 'stale-inprogress', now: number, staleBefore: number): Promise<BackupRecord[]>;
+  markObjectsDeleted(accountId: string, backupKey: string): Promise<void>;
+}
+
+/** Creates the repository over `tableName`. */
+export function createRepository(ddb: DynamoDBDocumentClient, tableName: string): Repository {
+  const TableName = tableName;
+  const get = async (pk: string, sk: string, consistent = true): Promise<Item | undefined> =>
+    (await ddb.send(new GetCommand({ TableName, Key: { pk, sk }, ConsistentRead: consistent }))).Item;
+
+  const queryAll = async (input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> => {
+    const out: Item[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const res = await ddb.send(new QueryCommand({ TableName, ...input, ExclusiveStartKey }));
+      out.push(...(res.Items ?? []));
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return out;
+  };
+
+  const backupItem = (b: BackupRecord): Item => ({
+    pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}`,
+    [GSI1.partition]: `${acct(b.accountId)}#B`, [GSI1.sort]: `${pad(b.createdAt)}#${b.backupKey}`,
+    ...(b.expiry ? { [TTL_ATTRIBUTE]: b.expiry + EXPIRED_RECORD_GRACE } : {}),
+    ...b,
+  });
+
+  /** Claims the first free slot `<prefix><n>` (n < count) with a conditional put: atomic under concurrency. */
+  const claimSlot = async (accountId: string, prefix: string, count: number, now: number, until: number, owner: string): Promise<number | undefined> => {
+    for (let n = 0; n < count; n++) {
+      try {
+        await ddb.send(new PutCommand({
+          TableName,
+          Item: { pk: acct(accountId), sk: `${prefix}${n}`, until, owner, claimedAt: now },
+          // Free when never used, released (until = 0) or its holder expired.
+          ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: { ':now': now },
+        }));
+        return n;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+    return undefined;
+  };
+
+  const month = (now: number) => new Date(now * 1000).toISOString().slice(0, 7);
+
+  return {
+    tableName,
+
+    async ping() {
+      await ddb.send(new DescribeTableCommand({ TableName }));
+    },
+
+    async createAccount(account, key, keyHash) {
+      try {
+        await ddb.send(new TransactWriteCommand({
+          TransactItems: [
+            // One account per email: the email item is the lock.
+            { Put: { TableName, Item: { pk: `EMAIL#${account.email}`, sk: 'EMAIL', accountId: account.accountId }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            { Put: { TableName, Item: { pk: acct(account.accountId), sk: 'META', ...account }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key } } },
+            { Put: { TableName, Item: { pk: acct(account.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
+          ],
+        }));
+      } catch (err) {
+        const codes = cancellationCodes(err);
+        if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) {
+          throw new ApiError('ERR_EMAIL_TAKEN', 'An account with this email address already exists');
+        }
+        throw err;
+      }
+    },
+
+    async getAccount(accountId) {
+      const item = await get(acct(accountId), 'META');
+      return item ? strip<AccountRecord>(item) : undefined;
+    },
+
+    async setAccountPlan(accountId, plan) {
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: 'META' },
+        UpdateExpression: 'SET #plan = :plan', ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#plan': 'plan' }, ExpressionAttributeValues: { ':plan': plan },
+      }));
+    },
+
+    async markVerified(accountId) {
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: 'META' },
+        UpdateExpression: 'SET verified = :t', ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': true },
+      }));
+    },
+
+    async findApiKey(keyHash) {
+      // Consistent read: a key revoked a moment ago must fail on its very next request.
+      const item = await get(`APIKEY#${keyHash}`, 'APIKEY', true);
+      return item ? strip<ApiKeyRecord>(item) : undefined;
+    },
+
+    async createApiKey(key, keyHash) {
+      await ddb.send(new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          { Put: { TableName, Item: { pk: acct(key.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
+        ],
+      }));
+    },
+
+    async listApiKeys(accountId) {
+      const items = await queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'KEY#' } });
+      return items.map((i) => strip<ApiKeyRecord>(i, 'keyHash')).sort((a, b) => a.createdAt - b.createdAt);
+    },
+
+    async revokeApiKey(accountId, keyId) {
+      const entry = await get(acct(accountId), `KEY#${keyId}`);
+      if (!entry || typeof entry.keyHash !== 'string') return false;
+      await ddb.send(new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName, Key: { pk: `APIKEY#${entry.keyHash}`, sk: 'APIKEY' } } },
+          { Delete: { TableName, Key: { pk: acct(accountId), sk: `KEY#${keyId}` } } },
+        ],
+      }));
+      return true;
+    },
+
+    async createBackup(backup, maxStored, now) {
+      let slot: number | undefined;
+      if (maxStored !== null) {
+        slot = await claimSlot(backup.accountId, 'BSLOT#', maxStored, now, backup.expiry || NEVER, backup.backupKey);
+        if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${maxStored} stored backups; delete or wait for one to expire`);
+      }
+      await ddb.send(new PutCommand({ TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' }));
+    },
+
+    async getBackup(accountId, backupKey) {
+      const item = await get(acct(accountId), `BACKUP#${backupKey}`);
+      return item ? strip<BackupRecord>(item) : undefined;
+    },
+
+    async listBackups(accountId, opts) {
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = { ':pk': `${acct(accountId)}#B` };
+      const filters: string[] = [];
+      if (!opts.includeExpired) {
+        filters.push('(expiry = :zero OR expiry > :now)');
+        values[':zero'] = 0;
+        values[':now'] = opts.now;
+      }
+      if (opts.siteId !== undefined) {
+        filters.push('siteId = :site');
+        values[':site'] = opts.siteId;
+      }
+      if (opts.status !== undefined) {
+        filters.push('#status = :status');
+        names['#status'] = 'status';
+        values[':status'] = opts.status;
+      }
+      const input: Omit<QueryCommandInput, 'TableName'> = {
+        IndexName: GSI1.name,
+        KeyConditionExpression: `${GSI1.partition} = :pk`,
+        ScanIndexForward: false,
+        ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+        ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
+      };
+      if (opts.limit === undefined) return { items: (await queryAll(input)).map((i) => strip<BackupRecord>(i)) };
+      // A filtered page may come back short; keep reading until it is full or the index ends.
+      const items: BackupRecord[] = [];
+      let start = decodeCursor(opts.cursor);
+      do {
+        const res = await ddb.send(new QueryCommand({ TableName, ...input, Limit: opts.limit - items.length, ExclusiveStartKey: start }));
+        items.push(...(res.Items ?? []).map((i) => strip<BackupRecord>(i)));
+        start = res.LastEvaluatedKey;
+      } while (start && items.length < opts.limit);
+      return { items, cursor: encodeCursor(start) };
+    },
+
+    async setBackupStatus(b, to, info, now) {
+      const merged = { ...b.info, ...info };
+      try {
+        await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
+          UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${to === 'finished' ? ', finishedAt = :now' : ''}`,
+          // Only from the status we read: concurrent PATCHes cannot both apply.
+          ConditionExpression: '#status = :from',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':to': to, ':from': b.status, ':info': merged, ':now': now },
+        }));
+      } catch (err) {
+        if (isConditionFailure(err)) throw new BackupStateError('The backup changed status meanwhile');
+        throw err;
+      }
+      if (to === 'failed' && b.slot !== undefined) {
+        // A failed backup no longer counts against the stored-backup quota.
+        await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(b.accountId), sk: `BSLOT#${b.slot}` },
+          UpdateExpression: 'SET #until = :zero', ConditionExpression: '#owner = :key',
+          ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' }, ExpressionAttributeValues: { ':zero': 0, ':key': b.backupKey },
+        })).catch((err: unknown) => {
+          if (!isConditionFailure(err)) throw err;
+        });
+      }
+    },
+
+    async recordUpload(accountId, backupKey, upload) {
+      await ddb.send(new PutCommand({ TableName, Item: { pk: acct(accountId), sk: `UPLOAD#${backupKey}#${upload.name}`, ...upload } }));
+    },
+
+    async getUpload(accountId, backupKey, name) {
+      const item = await get(acct(accountId), `UPLOAD#${backupKey}#${name}`);
+      return item ? strip<UploadRecord>(item) : undefined;
+    },
+
+    async getFile(accountId, backupKey, name) {
+      const item = await get(acct(accountId), `FILE#${backupKey}#${name}`);
+      return item ? strip<FileRecord>(item) : undefined;
+    },
+
+    async listFiles(accountId, backupKey) {
+      const items = await queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': acct(accountId), ':p': `FILE#${backupKey}#` },
+        ConsistentRead: true,
+      });
+      return items.map((i) => strip<FileRecord>(i));
+    },
+
+    async recordFile(accountId, backupKey, file, now) {
+      try {
+        await ddb.send(new TransactWriteCommand({
+          TransactItems: [
+            // Recorded once: a repeated completion finds the item and changes nothing.
+            { Put: { TableName, Item: { pk: acct(accountId), sk: `FILE#${backupKey}#${file.name}`, ...file }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            {
+              Update: {
+                TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
+                UpdateExpression: 'ADD archivedBytes :size SET modifiedAt = :now',
+                ConditionExpression: '#status = :inprogress',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':size': file.size, ':now': now, ':inprogress': 'inprogress' },
+              },
+            },
+          ],
+        }));
+        return true;
+      } catch (err) {
+        const codes = cancellationCodes(err);
+        if (codes[0] === 'ConditionalCheckFailed') return false;
+        if (codes[1] === 'ConditionalCheckFailed') throw new BackupStateError('The backup is not in progress');
+        if (codes.includes('TransactionConflict')) return false;
+        throw err;
+      }
+    },
+
+    async activeRestoreSlots(accountId, now) {
+      const items = await queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'RSLOT#' },
+        ConsistentRead: true,
+      });
+      return items.filter((i) => typeof i.until === 'number' && i.until > now).length;
+    },
+
+    async createRestore(restore, quota, now) {
+      if (quota !== null && !restore.dryrun) {
+        const slot = await claimSlot(restore.accountId, 'RSLOT#', quota, now, now + 30 * DAY, restore.restoreKey);
+        if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${quota} restores per 30 days`);
+      }
+      await ddb.send(new PutCommand({ TableName, Item: { pk: acct(restore.accountId), sk: `RESTORE#${restore.restoreKey}`, ...restore }, ConditionExpression: 'attribute_not_exists(pk)' }));
+      if (!restore.dryrun) {
+        await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(restore.accountId), sk: `USAGE#${month(now)}` },
+          UpdateExpression: 'ADD restores :one', ExpressionAttributeValues: { ':one': 1 },
+        }));
+      }
+    },
+
+    async getRestore(accountId, restoreKey) {
+      const item = await get(acct(accountId), `RESTORE#${restoreKey}`);
+      return item ? strip<RestoreRecord>(item) : undefined;
+    },
+
+    async setRestoreStatus(r, to, info, now) {
+      try {
+        await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}` },
+          UpdateExpression: 'SET #status = :to, info = :info, modifiedAt = :now',
+          ConditionExpression: '#status = :from',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':to': to, ':from': r.status, ':info': { ...r.info, ...info }, ':now': now },
+        }));
+      } catch (err) {
+        if (isConditionFailure(err)) throw new BackupStateError('The restore changed status meanwhile');
+        throw err;
+      }
+    },
+
+    async restoresInMonth(accountId, now) {
+      const item = await get(acct(accountId), `USAGE#${month(now)}`, false);
+      return typeof item?.restores === 'number' ? item.restores : 0;
+    },
+
+    async putErrorReport(accountId, report, now) {
+      const day = new Date(now * 1000).toISOString().slice(0, 10);
+      await ddb.send(new PutCommand({
+        TableName,
+        Item: {
+          pk: `ERRORS#${accountId ?? 'anon'}#${day}`, sk: `${pad(now)}#${randomString(8)}`,
+          ...report, accountId, createdAt: now, [TTL_ATTRIBUTE]: now + ERROR_REPORT_TTL,
+        },
+      }));
+    },
+
+    async scanBackups(filter, now, staleBefore) {
+      const out: BackupRecord[] = [];
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      const FilterExpression = filter === 'expired'
+        ? 'begins_with(sk, :b) AND expiry > :zero AND expiry <= :now AND attribute_not_exists(objectsDeleted)'
+        : 'begins_with(sk, :b) AND #status = :inprogress AND modifiedAt < :stale';
+      const ExpressionAttributeValues: Record<string, unknown> = filter === 'expired'
+        ? { ':b': 'BACKUP#', ':zero': 0, ':now': now }
+        : { ':b': 'BACKUP#', ':inprogress': 'inprogress', ':stale': staleBefore };
+      do {
+        const res = await ddb.send(new ScanCommand({
+          TableName, FilterExpression, ExpressionAttributeValues, ExclusiveStartKey,
+          ...(filter === 'expired' ? {} : { ExpressionAttributeNames: { '#status': 'status' } }),
+        }));
+        out.push(...(res.Items ?? []).map((i) => strip<BackupRecord>(i)));
+        ExclusiveStartKey = res.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+      return out;
+    },
+
+    async markObjectsDeleted(accountId, backupKey) {
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
+        UpdateExpression: 'SET objectsDeleted = :t', ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': true },
+      })).catch((err: unknown) => {
+        if (!isConditionFailure(err)) throw err;
+      });
+    },
+  };
+}
+

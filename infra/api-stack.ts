@@ -32,19 +32,23 @@ export interface ApiStackProps extends StackProps {
   tableName: string;
 }
 
-/** Longest presigned URL lifetime each signing mode supports (seconds). */
-export const PRESIGN_MAX_SECONDS = {
-  user: 7 * 24 * 3600, // SigV4 query-string maximum
-  role: 3600, // role chaining from a Lambda role caps the session at 1 hour
+/**
+ * Presigned URL lifetimes per signing mode (seconds). Role mode: the site function's AssumeRole
+ * is role chaining, which STS caps at 1 hour; the API refreshes the session when less than
+ * MAX_PRESIGN_SECONDS remain, so every URL is signed by a session that outlives it.
+ */
+export const SIGNING_LIMITS = {
+  user: { maxPresignSeconds: 7 * 24 * 3600 }, // SigV4 query-string maximum
+  role: { sessionSeconds: 3600, maxPresignSeconds: 1800 },
 } as const;
 
 /** S3 actions by who needs them (see docs/deploy.md, "Signing credentials"). */
 export const S3_ACTIONS = {
-  /** Signer: the rights presigned URLs exercise (PUT, multipart initiate/part, GET/HEAD). */
-  signerObject: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-  /** Site function's own calls: CompleteMultipartUpload (= PutObject), abort, list parts. */
-  siteObject: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-  /** Bucket-level: object sizes by listing (HEAD of an SSE-C object needs the key), health check. */
+  /** Signer: what presigned URLs do (PUT, multipart initiate and parts = PutObject; GET/HEAD = GetObject). */
+  signerObject: ['s3:PutObject', 's3:GetObject'],
+  /** Site function's own calls: CompleteMultipartUpload (= PutObject), ListParts. */
+  siteObject: ['s3:PutObject', 's3:ListMultipartUploadParts'],
+  /** Bucket-level: object sizes by listing (HEAD of an SSE-C object needs the key), HeadBucket. */
   siteBucket: ['s3:ListBucket'],
   opsObject: ['s3:DeleteObject', 's3:AbortMultipartUpload'],
   opsBucket: ['s3:ListBucket', 's3:ListBucketMultipartUploads'],
@@ -122,10 +126,7 @@ export class ApiStack extends Stack {
     site.addToRolePolicy(new iam.PolicyStatement({ actions: [...S3_ACTIONS.siteBucket], resources: bucketArns }));
     site.addToRolePolicy(new iam.PolicyStatement({ actions: [...S3_ACTIONS.siteObject], resources: objectArns }));
     const signerPolicy = new iam.PolicyDocument({
-      statements: [
-        new iam.PolicyStatement({ actions: [...S3_ACTIONS.signerObject], resources: objectArns }),
-        new iam.PolicyStatement({ actions: [...S3_ACTIONS.siteBucket], resources: bucketArns }),
-      ],
+      statements: [new iam.PolicyStatement({ actions: [...S3_ACTIONS.signerObject], resources: objectArns })],
     });
     let signing: SigningEnv;
     if (config.signing === 'user') {
@@ -140,17 +141,18 @@ export class ApiStack extends Stack {
         },
       });
       secret.grantRead(site);
-      signing = { mode: 'user', secretArn: secret.secretArn, maxSeconds: PRESIGN_MAX_SECONDS.user };
+      signing = { mode: 'user', secretArn: secret.secretArn, ...SIGNING_LIMITS.user };
       new CfnOutput(this, 'SigningSecretArn', { value: secret.secretArn, description: 'Secret holding the presigning access key' });
     } else {
       const signer = new iam.Role(this, 'SignerRole', {
         assumedBy: new iam.ArnPrincipal(roles.site.roleArn),
-        maxSessionDuration: Duration.hours(12),
-        description: 'Assumed by the site function only to presign S3 URLs (chained session: 1 h max)',
+        // Assumed from a Lambda role = role chaining: STS grants at most 1 hour whatever this says.
+        maxSessionDuration: Duration.seconds(SIGNING_LIMITS.role.sessionSeconds),
+        description: 'Assumed by the site function only to presign S3 URLs',
         inlinePolicies: { presign: signerPolicy },
       });
       site.addToRolePolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [signer.roleArn] }));
-      signing = { mode: 'role', roleArn: signer.roleArn, maxSeconds: PRESIGN_MAX_SECONDS.role };
+      signing = { mode: 'role', roleArn: signer.roleArn, ...SIGNING_LIMITS.role };
       new CfnOutput(this, 'SigningRoleArn', { value: signer.roleArn, description: 'Role assumed to presign S3 URLs' });
     }
 
@@ -163,19 +165,30 @@ export class ApiStack extends Stack {
       targets: [new targets.LambdaFunction(ops, { retryAttempts: 2 })],
     });
 
-    // --- environment, from one typed function shared with the tests.
-    const envFor = (fn: LambdaName): Record<string, string> =>
-      functionEnvironment(fn, { tableName: table.tableName, buckets: Stack.of(this).toJsonString(this.buckets), signing });
-    for (const name of ['account', 'site', 'ops'] as const) {
-      for (const [k, v] of Object.entries(envFor(name))) this.functions[name].addEnvironment(k, v);
-    }
-
     // --- HTTP API, wired from the shared route table.
     this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       apiName: `${config.prefix}-api`,
       description: 'Vault Cloud API (tool_vault site protocol and account API)',
       createDefaultStage: false,
     });
+
+    // --- environment, from one typed function shared with the tests.
+    // Verification-token secret: generated at deploy, never in the template; CloudFormation
+    // resolves it into the account function's configuration (readable by lambda:GetFunction*).
+    const verifySecret = new secretsmanager.Secret(this, 'VerifySecret', {
+      description: 'HS256 secret of Vault Cloud email-verification tokens',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    const inputs = {
+      tableName: table.tableName,
+      buckets: Stack.of(this).toJsonString(this.buckets),
+      signing,
+      verifySecret: verifySecret.secretValue.unsafeUnwrap(),
+      publicUrl: config.publicUrl ?? this.httpApi.apiEndpoint,
+    };
+    for (const name of ['account', 'site', 'ops'] as const) {
+      for (const [k, v] of Object.entries(functionEnvironment(name, inputs))) this.functions[name].addEnvironment(k, v);
+    }
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention });
     this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.httpApi,

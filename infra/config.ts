@@ -5,11 +5,13 @@
 import { STORAGE_REGIONS, type StorageRegion } from '../lambdas/domain/regions.js';
 
 /**
- * How presigned S3 URLs are signed.
- * - `user`: a dedicated IAM user's access key (kept in Secrets Manager). URLs live as long as the
- *   API asks, up to S3's SigV4 maximum of 7 days. Default: long multipart uploads need it.
- * - `role`: a dedicated role the site function assumes. From Lambda this is role chaining, which
- *   AWS caps at 1 hour per session, so URLs die after at most 1 hour.
+ * How presigned S3 URLs are signed (docs/deploy.md, "Signing credentials").
+ * - `user`: a dedicated IAM user's access key, kept in Secrets Manager (`SIGNING_SECRET_ARN`).
+ *   URLs can live up to S3's SigV4 maximum of 7 days, which long multipart uploads need: the
+ *   plugin gets all part URLs at once and uploads the parts one after another.
+ * - `role` (default, what the API implements today): a dedicated role the site function assumes
+ *   (`SIGNING_ROLE_ARN`). From Lambda this is role chaining, which STS caps at 1 hour, so URLs
+ *   live at most 30 minutes (the API refreshes the session when less than that remains).
  */
 export type SigningMode = 'user' | 'role';
 
@@ -22,6 +24,8 @@ export interface VaultConfig {
   account: string | undefined;
   /** Storage regions to deploy a bucket for (subset of STORAGE_REGIONS, in that order). */
   regions: StorageRegion[];
+  /** Public base URL of the API if behind a custom domain (verification links); default: the API endpoint. */
+  publicUrl: string | undefined;
   /** Email subscribed to the alarm topic, if any. */
   alarmEmail: string | undefined;
   signing: SigningMode;
@@ -43,7 +47,7 @@ export interface ContextSource {
 export const DEFAULTS = {
   prefix: 'vault',
   apiRegion: 'eu-central-1',
-  signing: 'user',
+  signing: 'role',
   signingKeySerial: 1,
   logRetentionDays: 30,
   throttle: { rateLimit: 50, burstLimit: 100 },
@@ -103,6 +107,7 @@ export function readConfig(ctx: ContextSource): VaultConfig {
     account,
     regions,
     alarmEmail: str(ctx, 'alarmEmail'),
+    publicUrl: str(ctx, 'publicUrl')?.replace(/\/+$/, ''),
     signing,
     signingKeySerial: int(ctx, 'signingKeySerial', DEFAULTS.signingKeySerial, 1),
     logRetentionDays: int(ctx, 'logRetentionDays', DEFAULTS.logRetentionDays, 1),

@@ -1,23 +1,27 @@
 /**
- * The environment each Lambda function gets — the contract with `lambdas/handlers/from-env.ts`.
- * One typed function so the stack and the tests agree on names and on who gets what.
+ * The environment each Lambda function gets — the contract with `lambdas/handlers/from-env.ts`
+ * (read that file's header for the meaning of each variable). One typed function so the stack
+ * and the tests agree on names and on who gets what.
  */
 import type { LambdaName } from './bundling.js';
 
-/** How the site function finds its presigning credentials. */
+/** How the site function gets its presigning credentials. */
 export type SigningEnv =
-  | { mode: 'user'; secretArn: string; maxSeconds: number }
-  | { mode: 'role'; roleArn: string; maxSeconds: number };
+  /** Access key of the signing IAM user, JSON `{accessKeyId, secretAccessKey}` in Secrets Manager. */
+  | { mode: 'user'; secretArn: string; maxPresignSeconds: number }
+  /** Role assumed from the Lambda role: a chained session, at most `sessionSeconds` = 3600. */
+  | { mode: 'role'; roleArn: string; sessionSeconds: number; maxPresignSeconds: number };
 
 export interface EnvironmentInputs {
   tableName: string;
   /** JSON object: storage-region id → bucket name. */
   buckets: string;
   signing: SigningEnv;
+  /** HS256 secret (≥ 32 chars) of email-verification tokens; a CloudFormation dynamic reference. */
+  verifySecret: string;
+  /** Public base URL of the API, for verification links. */
+  publicUrl: string;
 }
-
-/** Variables every function gets. */
-export const COMMON_ENV_KEYS = ['TABLE_NAME', 'BUCKETS', 'NODE_OPTIONS'] as const;
 
 export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): Record<string, string> {
   const env: Record<string, string> = {
@@ -26,11 +30,20 @@ export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): 
     // Stack traces through the esbuild source maps.
     NODE_OPTIONS: '--enable-source-maps',
   };
+  if (fn === 'account') {
+    env.VERIFY_SECRET = inputs.verifySecret;
+    env.PUBLIC_URL = inputs.publicUrl;
+  }
   if (fn === 'site') {
-    if (inputs.signing.mode === 'user') env.SIGNING_SECRET_ARN = inputs.signing.secretArn;
-    else env.SIGNING_ROLE_ARN = inputs.signing.roleArn;
-    // Upper bound for presigned URL lifetimes with these credentials (seconds).
-    env.PRESIGN_MAX_SECONDS = String(inputs.signing.maxSeconds);
+    const s = inputs.signing;
+    if (s.mode === 'user') {
+      env.SIGNING_SECRET_ARN = s.secretArn;
+    } else {
+      env.SIGNING_ROLE_ARN = s.roleArn;
+      env.SIGNING_SESSION_SECONDS = String(s.sessionSeconds);
+    }
+    // Cap of presigned URL lifetimes; always below what the signing credentials outlive.
+    env.MAX_PRESIGN_SECONDS = String(s.maxPresignSeconds);
   }
   return env;
 }

@@ -3,15 +3,16 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { STORAGE_REGIONS } from '../../lambdas/domain/regions.js';
 import { DEFAULTS, readConfig, type ContextSource } from '../../infra/config.js';
+import { S3_ACTIONS, SIGNING_LIMITS } from '../../infra/api-stack.js';
 import { actionsOf, buildApp, logicalId, resources } from './template-helpers.js';
 
 const ctx = (values: Record<string, unknown>): ContextSource => ({ tryGetContext: (k) => values[k] });
 
 describe('readConfig', () => {
-  it('has offline defaults: every storage region, user signing, no account', () => {
+  it('has offline defaults: every storage region, role signing, no account', () => {
     const c = readConfig(ctx({}));
     expect(c.regions.map((r) => r.id)).toEqual(STORAGE_REGIONS.map((r) => r.id));
-    expect(c).toMatchObject({ prefix: 'vault', apiRegion: DEFAULTS.apiRegion, account: undefined, signing: 'user', alarmEmail: undefined });
+    expect(c).toMatchObject({ prefix: 'vault', apiRegion: DEFAULTS.apiRegion, account: undefined, signing: 'role', alarmEmail: undefined });
   });
 
   it('takes a subset of regions as a comma list, a JSON list or an array, in STORAGE_REGIONS order', () => {
@@ -29,28 +30,33 @@ describe('readConfig', () => {
   });
 });
 
-describe('explicit account and role signing', () => {
-  it('uses literal bucket names and a signing role the site function alone may assume', () => {
-    const { stacks } = buildApp({ regions: 'eu', signing: 'role', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme' }, false);
+describe('explicit account and user signing', () => {
+  it('uses literal bucket names and a signing user whose key only the site function can read', () => {
+    const { stacks } = buildApp({ regions: 'eu', signing: 'user', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme', publicUrl: 'https://vault.example.org/' }, false);
     expect(stacks.api.account).toBe('123456789012');
     expect(stacks.api.buckets).toEqual({ eu: 'acme-123456789012-eu' });
     Template.fromStack(stacks.storage[0]!).hasResourceProperties('AWS::S3::Bucket', { BucketName: 'acme-123456789012-eu' });
 
     const api = Template.fromStack(stacks.api);
-    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
-    const siteRole = logicalId(api, 'AWS::IAM::Role', 'SiteRole');
-    const signerProps = resources(api)[signer]?.Properties ?? {};
-    expect(signerProps.MaxSessionDuration).toBe(12 * 3600);
-    expect(JSON.stringify(signerProps.AssumeRolePolicyDocument)).toContain(`"${siteRole}","Arn"`);
-    const assume = actionsOf(api, siteRole).filter((g) => g.action === 'sts:AssumeRole');
-    expect(assume).toEqual([{ action: 'sts:AssumeRole', resource: { 'Fn::GetAtt': [signer, 'Arn'] } }]);
-    api.resourceCountIs('AWS::IAM::User', 0);
-    api.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const user = logicalId(api, 'AWS::IAM::User', 'SignerUser');
+    const secret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
+    expect(new Set(actionsOf(api, user).map((g) => g.action))).toEqual(new Set(S3_ACTIONS.signerObject));
+    api.hasResourceProperties('AWS::IAM::AccessKey', { UserName: { Ref: user }, Serial: 1 });
+    api.resourceCountIs('AWS::IAM::Role', 3); // the three functions' roles, no signing role
 
-    const site = logicalId(api, 'AWS::Lambda::Function', 'SiteFunction');
-    const env = (resources(api)[site]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(env.SIGNING_ROLE_ARN).toEqual({ 'Fn::GetAtt': [signer, 'Arn'] });
-    expect(env.PRESIGN_MAX_SECONDS).toBe('3600');
-    expect(env.BUCKETS).toBe('{"eu":"acme-123456789012-eu"}');
+    const siteRole = logicalId(api, 'AWS::IAM::Role', 'SiteRole');
+    const secretGrants = actionsOf(api, siteRole).filter((g) => g.action.startsWith('secretsmanager:'));
+    expect(secretGrants.length).toBeGreaterThan(0);
+    for (const g of secretGrants) expect(g.resource).toEqual({ Ref: secret });
+    for (const name of ['AccountRole', 'OpsRole']) {
+      expect(actionsOf(api, logicalId(api, 'AWS::IAM::Role', name)).some((g) => g.action.startsWith('secretsmanager:'))).toBe(false);
+    }
+
+    const envOf = (prefix: string): Record<string, unknown> =>
+      (resources(api)[logicalId(api, 'AWS::Lambda::Function', prefix)]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(envOf('SiteFunction')).toMatchObject({ SIGNING_SECRET_ARN: { Ref: secret }, MAX_PRESIGN_SECONDS: String(SIGNING_LIMITS.user.maxPresignSeconds) });
+    expect(envOf('SiteFunction').SIGNING_ROLE_ARN).toBeUndefined();
+    expect(envOf('SiteFunction').BUCKETS).toBe('{"eu":"acme-123456789012-eu"}');
+    expect(envOf('AccountFunction').PUBLIC_URL).toBe('https://vault.example.org');
   });
 });

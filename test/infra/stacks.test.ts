@@ -127,9 +127,16 @@ describe('functions', () => {
       expect(env(name).BUCKETS).toBeDefined();
       expect(env(name).NODE_OPTIONS).toBe('--enable-source-maps');
     }
-    expect(Object.keys(env('Site'))).toEqual(expect.arrayContaining(['SIGNING_SECRET_ARN', 'PRESIGN_MAX_SECONDS']));
-    expect(env('Site').PRESIGN_MAX_SECONDS).toBe(String(7 * 24 * 3600));
-    expect(env('Account').SIGNING_SECRET_ARN).toBeUndefined();
+    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
+    expect(env('Site')).toMatchObject({ SIGNING_ROLE_ARN: { 'Fn::GetAtt': [signer, 'Arn'] }, SIGNING_SESSION_SECONDS: '3600', MAX_PRESIGN_SECONDS: '1800' });
+    for (const name of ['Account', 'Ops']) expect(Object.keys(env(name)).filter((k) => k.startsWith('SIGNING') || k.includes('PRESIGN'))).toEqual([]);
+    // Verification secret: a dynamic reference to a generated secret, only for account.
+    const verify = logicalId(api, 'AWS::SecretsManager::Secret', 'VerifySecret');
+    expect(JSON.stringify(env('Account').VERIFY_SECRET)).toContain('{{resolve:secretsmanager:');
+    expect(JSON.stringify(env('Account').VERIFY_SECRET)).toContain(verify);
+    expect(env('Account').PUBLIC_URL).toEqual({ 'Fn::GetAtt': [logicalId(api, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] });
+    expect(env('Site').VERIFY_SECRET).toBeUndefined();
+    expect(env('Ops').VERIFY_SECRET).toBeUndefined();
   });
 
   it('keep logs for the configured retention', () => {
@@ -165,8 +172,10 @@ describe('IAM least privilege', () => {
     for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) expect(JSON.stringify(g.resource)).toMatch(/table\/vault-data(\/index\/gsi1)?"/);
   });
 
-  it('site reaches the table, its buckets under object ARNs, and the signing secret only', () => {
-    const grants = actionsOf(api, logicalId(api, 'AWS::IAM::Role', 'SiteRole'));
+  it('site reaches the table, its buckets, and may assume the signing role only', () => {
+    const siteRole = logicalId(api, 'AWS::IAM::Role', 'SiteRole');
+    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
+    const grants = actionsOf(api, siteRole);
     const s3 = grants.filter((g) => g.action.startsWith('s3:'));
     expect(new Set(s3.map((g) => g.action))).toEqual(new Set([...S3_ACTIONS.siteObject, ...S3_ACTIONS.siteBucket]));
     for (const g of s3) {
@@ -175,16 +184,22 @@ describe('IAM least privilege', () => {
       if (g.action === 's3:ListBucket') expect(res).not.toContain('/*');
       else expect(res).toContain('/*');
     }
-    const secret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
-    for (const g of grants.filter((x) => x.action.startsWith('secretsmanager:'))) expect(g.resource).toEqual({ Ref: secret });
-    expect(grants.some((g) => g.action.startsWith('sts:'))).toBe(false);
+    expect(grants.filter((g) => g.action.startsWith('sts:'))).toEqual([{ action: 'sts:AssumeRole', resource: { 'Fn::GetAtt': [signer, 'Arn'] } }]);
+    expect(grants.some((g) => g.action.startsWith('secretsmanager:'))).toBe(false);
   });
 
-  it('the signing user holds exactly the presign rights on object ARNs', () => {
-    const user = logicalId(api, 'AWS::IAM::User', 'SignerUser');
-    const grants = actionsOf(api, user);
-    expect(new Set(grants.map((g) => g.action))).toEqual(new Set([...S3_ACTIONS.signerObject, ...S3_ACTIONS.siteBucket]));
-    api.hasResourceProperties('AWS::IAM::AccessKey', { UserName: { Ref: user }, Serial: 1 });
+  it('the signing role trusts the site role alone and holds exactly the presign rights on object ARNs', () => {
+    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
+    const props = resources(api)[signer]?.Properties ?? {};
+    expect(props.MaxSessionDuration).toBe(3600);
+    expect(props.AssumeRolePolicyDocument).toEqual({
+      Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [logicalId(api, 'AWS::IAM::Role', 'SiteRole'), 'Arn'] } } }],
+      Version: '2012-10-17',
+    });
+    const grants = actionsOf(api, signer);
+    expect(new Set(grants.map((g) => g.action))).toEqual(new Set(S3_ACTIONS.signerObject));
+    for (const g of grants) expect(JSON.stringify(g.resource)).toMatch(/:s3:::.*\/\*"/);
+    api.resourceCountIs('AWS::IAM::User', 0);
   });
 
   it('ops deletes objects and aborts uploads, nothing else on S3', () => {

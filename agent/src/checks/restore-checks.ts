@@ -1,0 +1,82 @@
+/**
+ * Restore pre-checks (format §8): Moodle version (target ≥ backup), plugins (missing, older,
+ * newer), disk space for the archives, engine compatibility. Site facts come from the target
+ * database (`config`, `config_plugins`), which is what Moodle's code left there.
+ */
+import { statfs } from 'node:fs/promises';
+import type { DbAdapter } from '../db/adapter.js';
+import type { BackupFile } from '../transfer/api-client.js';
+import { humanBytes, type CheckResult } from './report.js';
+
+/** Installed versions on the target: core `version` and per-plugin `version`. */
+export interface SiteVersions {
+  version: string | null;
+  release: string | null;
+  plugins: Map<string, string>;
+}
+
+/** Reads versions from the target database (empty when it has no Moodle tables yet). */
+export async function readSiteVersions(db: DbAdapter): Promise<SiteVersions> {
+  const out: SiteVersions = { version: null, release: null, plugins: new Map() };
+  const cfg = await db.query<{ name: string; value: string }>(`SELECT name, value FROM ${db.prefix}config WHERE name IN ('version', 'release')`).catch(() => []);
+  for (const r of cfg) { if (r.name === 'version') out.version = r.value; if (r.name === 'release') out.release = r.value; }
+  const pl = await db.query<{ plugin: string; value: string }>(`SELECT plugin, value FROM ${db.prefix}config_plugins WHERE name = 'version'`).catch(() => []);
+  for (const r of pl) out.plugins.set(r.plugin, r.value);
+  return out;
+}
+
+/** Moodle version: fails when the target is older than the backup. */
+export function checkVersion(site: SiteVersions, meta: Record<string, unknown>): CheckResult {
+  const base = { name: 'version_restore', title: 'Moodle version' };
+  const bv = String(meta.version ?? '');
+  const details = [`backup: ${bv} (${String(meta.release ?? '')}), site: ${site.version ?? 'none'} (${site.release ?? ''})`];
+  if (site.version === null) return { ...base, status: 'warn', summary: 'the target database has no Moodle installation to compare with', details };
+  if (Number(site.version) < Number(bv)) return { ...base, status: 'fail', summary: 'this site runs an older Moodle than the backup', details };
+  if (Number(site.version) > Number(bv)) return { ...base, status: 'warn', summary: 'this site is newer: run admin/cli/upgrade.php after the restore', details };
+  return { ...base, status: 'pass', summary: 'same version', details };
+}
+
+/** Plugins: backup versions higher than the site's fail; plugins missing on the site fail unless allowed. */
+export function checkPlugins(site: SiteVersions, meta: Record<string, unknown>, opts: { allowMissing: boolean; preserve: readonly string[] }): CheckResult {
+  const base = { name: 'plugins_restore', title: 'Add-on plugins' };
+  if (site.version === null) return { ...base, status: 'warn', summary: 'no installed plugins to compare with', details: [] };
+  const raw = meta.plugins;
+  const backup = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, { version?: string }>) : {};
+  const skip = new Set(['tool_vault', ...opts.preserve]);
+  const older: string[] = [];
+  const missing: string[] = [];
+  const newer: string[] = [];
+  for (const [p, info] of Object.entries(backup)) {
+    if (skip.has(p)) continue;
+    const sv = site.plugins.get(p);
+    const bv = info?.version ?? '';
+    if (sv === undefined) missing.push(p);
+    else if (Number(bv) > Number(sv)) older.push(`${p}: backup ${bv}, site ${sv}`);
+  }
+  for (const [p, sv] of site.plugins) {
+    if (skip.has(p)) continue;
+    const bv = backup[p]?.version;
+    if (bv === undefined || Number(sv) > Number(bv)) newer.push(`${p}: site ${sv}${bv ? `, backup ${bv}` : ' (not in backup)'}`);
+  }
+  const details = [...older.map((s) => `lower code version on this site: ${s}`), ...missing.map((s) => `missing on this site: ${s}`), ...newer.slice(0, 20).map((s) => `needs upgrade after restore: ${s}`)];
+  const fail = older.length > 0 || (missing.length > 0 && !opts.allowMissing);
+  return { ...base, status: fail ? 'fail' : missing.length || newer.length ? 'warn' : 'pass', summary: `${older.length} older, ${missing.length} missing, ${newer.length} newer on this site`, details };
+}
+
+/** Disk space: the database archives plus the largest files archive must fit in the temp folder. */
+export async function checkRestoreDiskSpace(tmpDir: string, files: readonly BackupFile[]): Promise<CheckResult> {
+  const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
+  const db = files.filter((f) => f.name.startsWith('db')).reduce((s, f) => s + size(f), 0);
+  const largest = files.filter((f) => !f.name.startsWith('db')).reduce((m, f) => Math.max(m, size(f)), 0);
+  const need = db + largest;
+  const s = await statfs(tmpDir);
+  const free = s.bavail * s.bsize;
+  return { name: 'diskspace_restore', title: 'Disk space', status: free > need ? 'pass' : 'fail', summary: `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed`, details: [] };
+}
+
+/** Engine: the agent restores across PostgreSQL and MySQL/MariaDB. */
+export function checkEngine(db: DbAdapter, meta: Record<string, unknown>): CheckResult {
+  const from = String(meta.dbengine ?? '?');
+  const ok = ['postgres', 'mysql', 'mariadb', 'pgsql', 'mysqli'].includes(from);
+  return { name: 'engine', title: 'Database engine', status: ok ? 'pass' : 'fail', summary: `backup from ${from}, restoring into ${db.engine}`, details: [] };
+}

@@ -40,8 +40,9 @@ const IMPORT_ENV: Record<string, string> = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
-async function bundle(fn: LambdaName): Promise<string> {
-  const outfile = join(OUT_DIR, fn, 'index.mjs');
+/** Builds one function's bundle into `outDir/<fn>/index.mjs` and returns that path. */
+export async function bundle(fn: LambdaName, outDir = OUT_DIR): Promise<string> {
+  const outfile = join(outDir, fn, 'index.mjs');
   await build({
     entryPoints: [entryOf(fn)],
     outfile,
@@ -61,15 +62,30 @@ async function bundle(fn: LambdaName): Promise<string> {
   return outfile;
 }
 
-/** Import time of one fresh process (excludes node's own start-up). */
-function loadOnce(file: string): number {
-  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
+/**
+ * Import time of one fresh process (excludes node's own start-up). Fails if the module does not
+ * export a `handler` function.
+ */
+export function loadOnce(file: string): number {
+  const script = [
+    'const t = performance.now();',
+    `const m = await import(${JSON.stringify(pathToFileURL(file).href)});`,
+    'const ms = performance.now() - t;',
+    "if (typeof m.handler !== 'function') throw new Error('no handler export');",
+    'process.stdout.write(String(ms));',
+  ].join(' ');
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
     env: { PATH: process.env.PATH ?? '', ...IMPORT_ENV },
     encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   return Number(out);
+}
+
+/** Raw and gzip (level 9) size of a bundle file. */
+export function sizesOf(file: string): { bytes: number; gzipBytes: number } {
+  const code = readFileSync(file);
+  return { bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length };
 }
 
 function median(values: number[]): number {
@@ -85,9 +101,8 @@ export async function bundleReport(): Promise<BundleRow[]> {
   const rows: BundleRow[] = [];
   for (const fn of FUNCTION_NAMES) {
     const file = await bundle(fn);
-    const code = readFileSync(file);
     const loads = Array.from({ length: LOAD_RUNS }, () => loadOnce(file));
-    rows.push({ fn, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, loadMs: Math.round(median(loads) * 10) / 10 });
+    rows.push({ fn, ...sizesOf(file), loadMs: Math.round(median(loads) * 10) / 10 });
   }
   return rows;
 }

@@ -2,6 +2,7 @@
 import type { Repository } from '../store/repository.js';
 import type { ObjectStorage } from '../store/object-storage.js';
 import type { ApiKeyRecord } from '../store/records.js';
+import type { Plan, PlanId } from '../domain/plans.js';
 
 /** What `createApp` needs. */
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   sendVerification?: (email: string, link: string) => void | Promise<void>;
   /** Longest presigned URL lifetime in seconds (the signing credentials' lifetime; default 12 h). */
   maxPresignSeconds?: number;
+  /** Plan table (default `PLANS`); injectable so tests can use tiny limits. */
+  plans?: Readonly<Record<PlanId, Plan>>;
   /** Largest request body in bytes (default 1 MiB). */
   maxBodyBytes?: number;
 }

@@ -45,7 +45,8 @@ export async function loadBackup(deps: AppDeps, accountId: string, backupKey: st
 export async function loadAccount(deps: AppDeps, accountId: string): Promise<{ account: AccountRecord; plan: Plan }> {
   const account = await deps.repo.getAccount(accountId);
   if (!account) throw new ApiError('ERR_UNAUTHENTICATED', 'The API key is not valid');
-  return { account, plan: PLANS[account.plan] ?? PLANS.free };
+  const plans = deps.plans ?? PLANS;
+  return { account, plan: plans[account.plan] ?? plans.free };
 }
 
 /** S3 object key of an archive: built only from our records. */

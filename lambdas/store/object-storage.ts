@@ -66,6 +66,11 @@ export interface ObjectStorage {
 }
 
 const SSE_C_ALGORITHM = 'AES256';
+
+/** S3 says NoSuchUpload; Ceph RGW says NoSuchKey for an unknown upload id. */
+function isMissingUpload(err: unknown): boolean {
+  return err instanceof Error && ['NoSuchUpload', 'NoSuchKey', 'NotFound'].includes(err.name);
+}
 const CONTENT_TYPE = 'application/zip';
 
 /** Creates the storage over one bucket per region. */
@@ -149,7 +154,7 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
         await clientsFor(region).server.send(new ListPartsCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, MaxParts: 1 }));
         return true;
       } catch (err) {
-        if (err instanceof Error && (err.name === 'NoSuchUpload' || err.name === 'NotFound')) return false;
+        if (isMissingUpload(err)) return false;
         throw err;
       }
     },
@@ -176,7 +181,7 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
         }));
         return true;
       } catch (err) {
-        if (err instanceof Error && err.name === 'NoSuchUpload') return false;
+        if (isMissingUpload(err)) return false;
         throw err;
       }
     },

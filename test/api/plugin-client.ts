@@ -48,6 +48,9 @@ export const VAULT_ENV = { PHP: '8.3.6', Moodle: '4.5.1+ (Build: 20250101)', DB:
 
 /** One site: its id, url and key, calling the API like the plugin. */
 export class PluginClient {
+  /** How API calls are sent (default: real HTTP); tests may route them to `app.request`. */
+  fetchApi: (url: string, init: RequestInit) => Promise<Response> = (url, init) => fetch(url, init);
+
   constructor(
     readonly apiUrl: string,
     public apikey: string | undefined,
@@ -67,7 +70,7 @@ export class PluginClient {
       headers['Content-Type'] = 'application/json';
       body = phpJson(params ?? {}, floats);
     }
-    const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(20_000) });
+    const res = await this.fetchApi(url, { method, headers, body, signal: AbortSignal.timeout(20_000) });
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
     try {

@@ -37,6 +37,8 @@ export interface TestApiOptions {
   maxPresignSeconds?: number;
   /** Largest request body (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Plan table override (default `PLANS`), e.g. a free plan with a 1 KiB size limit. */
+  plans?: AppDeps['plans'];
 }
 
 /** A running test API. */
@@ -81,6 +83,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     verifySecret: randomBytes(32),
     maxPresignSeconds: opts.maxPresignSeconds ?? 3600,
     maxBodyBytes: opts.maxBodyBytes,
+    plans: opts.plans,
     sendVerification: (email, link) => {
       verifications.push({ email, link });
     },

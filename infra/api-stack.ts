@@ -91,8 +91,7 @@ export class ApiStack extends Stack {
     });
 
     // One role per function, logs scoped to the function's own log group.
-    const roles = {} as Record<LambdaName, iam.Role>;
-    const makeFunction = (name: LambdaName, opts: { memory: number; timeout: Duration; description: string }): NodejsFunction => {
+    const makeFunction = (name: LambdaName, opts: { memory: number; timeout: Duration; description: string }): { fn: NodejsFunction; role: iam.Role } => {
       const logGroup = new logs.LogGroup(this, `${cap(name)}Logs`, { retention });
       const role = new iam.Role(this, `${cap(name)}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -100,8 +99,7 @@ export class ApiStack extends Stack {
       });
       role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
       role.addToPolicy(tableStatement);
-      roles[name] = role;
-      return new NodejsFunction(this, `${cap(name)}Function`, {
+      const fn = new NodejsFunction(this, `${cap(name)}Function`, {
         entry: entryOf(name),
         handler: 'handler',
         projectRoot: PROJECT_ROOT,
@@ -115,11 +113,13 @@ export class ApiStack extends Stack {
         loggingFormat: lambda.LoggingFormat.JSON,
         bundling: cdkBundling(),
       });
+      return { fn, role };
     };
 
-    const account = makeFunction('account', { memory: 512, timeout: Duration.seconds(29), description: 'Vault Cloud account API' });
-    const site = makeFunction('site', { memory: 512, timeout: Duration.seconds(29), description: 'Vault Cloud site protocol (tool_vault)' });
-    const ops = makeFunction('ops', { memory: 512, timeout: Duration.minutes(5), description: 'Vault Cloud scheduled maintenance' });
+    // API functions stop before API Gateway's 30 s integration timeout.
+    const { fn: account } = makeFunction('account', { memory: 512, timeout: Duration.seconds(29), description: 'Vault Cloud account API' });
+    const { fn: site, role: siteRole } = makeFunction('site', { memory: 512, timeout: Duration.seconds(29), description: 'Vault Cloud site protocol (tool_vault)' });
+    const { fn: ops } = makeFunction('ops', { memory: 512, timeout: Duration.minutes(5), description: 'Vault Cloud scheduled maintenance' });
     this.functions = { account, site, ops };
 
     // --- site: its own S3 calls, and the signing identity for presigned URLs.
@@ -145,7 +145,7 @@ export class ApiStack extends Stack {
       new CfnOutput(this, 'SigningSecretArn', { value: secret.secretArn, description: 'Secret holding the presigning access key' });
     } else {
       const signer = new iam.Role(this, 'SignerRole', {
-        assumedBy: new iam.ArnPrincipal(roles.site.roleArn),
+        assumedBy: new iam.ArnPrincipal(siteRole.roleArn),
         // Assumed from a Lambda role = role chaining: STS grants at most 1 hour whatever this says.
         maxSessionDuration: Duration.seconds(SIGNING_LIMITS.role.sessionSeconds),
         description: 'Assumed by the site function only to presign S3 URLs',

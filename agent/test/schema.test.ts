@@ -75,8 +75,8 @@ describe.each(TEST_ENGINES)('DDL on %s', (engine) => {
     try {
       const tables = await loadInstallTree(SCHEMA_DIR);
       for (const t of tables) {
-        await db.recreateTable(t);
-        await db.createIndexes(t);
+        await db.createTable(t, { exists: false });
+        await db.finishTable(t);
       }
       const live = await db.introspect();
       expect(live).toHaveLength(485);

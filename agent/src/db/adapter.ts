@@ -29,10 +29,16 @@ export interface DbAdapter {
   tableStats(): Promise<Map<string, TableStats>>;
   /** Streams a table's rows ordered by its order column, values normalised. */
   readRows(table: XmldbTable, columns: string[]): AsyncIterable<RowValue[]>;
-  /** Creates the table without secondary indexes (dropping an existing one first). */
-  recreateTable(table: XmldbTable): Promise<void>;
-  /** Creates the secondary indexes of a table. */
-  createIndexes(table: XmldbTable): Promise<void>;
+  /** Names (without prefix) of the live tables with the prefix. */
+  listTables(): Promise<string[]>;
+  /**
+   * Creates a table for loading, dropping an existing one first unless `exists` is false.
+   * PostgreSQL creates secondary indexes in {@link finishTable} (faster after COPY); MySQL
+   * declares them, and the sequence start `nextId`, in CREATE TABLE (DDL is slow there).
+   */
+  createTable(table: XmldbTable, opts?: { exists?: boolean; nextId?: number }): Promise<void>;
+  /** Completes a loaded table: remaining indexes, sequence at least `nextId` and past MAX(id). */
+  finishTable(table: XmldbTable, nextId?: number): Promise<void>;
   /** Drops a table if it exists. */
   dropTable(name: string): Promise<void>;
   /** Bulk-loads rows (values in `columns` order, encoded as RowValue). Returns rows written. */

@@ -22,6 +22,7 @@ const INT_LENGTH: Record<string, string> = { tinyint: '2', smallint: '4', medium
 
 /** Escapes a string as a single-quoted MySQL literal (default sql_mode: backslash escapes on). */
 export function mysqlString(s: string): string {
+  // eslint-disable-next-line no-control-regex -- these control characters are exactly what MySQL needs escaped
   return `'${s.replace(/[\0\n\r\b\t\\'"\x1a]/g, (c) => {
     switch (c) {
       case '\0': return '\\0';
@@ -184,15 +185,26 @@ export class MysqlAdapter implements DbAdapter {
     }
   }
 
-  async recreateTable(table: XmldbTable): Promise<void> {
-    await this.conn.query(dropTableSql('mysql', this.prefix, table.name));
-    await this.conn.query(createTableSql('mysql', this.prefix, table, { collation: this.collation }));
+  async listTables(): Promise<string[]> {
+    const rows = await this.query<{ TABLE_NAME: string }>(
+      "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME LIKE ?", [this.likePrefix()]);
+    return rows.map((r) => r.TABLE_NAME.slice(this.prefix.length));
   }
 
+  async createTable(table: XmldbTable, opts: { exists?: boolean; nextId?: number } = {}): Promise<void> {
+    if (opts.exists !== false) await this.conn.query(dropTableSql('mysql', this.prefix, table.name));
+    await this.conn.query(createTableSql('mysql', this.prefix, table, { collation: this.collation, inlineIndexes: true, autoIncrement: opts.nextId }));
+  }
+
+  async finishTable(): Promise<void> {
+    // Indexes and AUTO_INCREMENT were declared in CREATE TABLE; InnoDB has moved the counter
+    // past the largest id inserted, which gives max(recorded value, MAX(id) + 1).
+  }
+
+  /** Index DDL for an existing table (one ALTER, one table pass). */
   async createIndexes(table: XmldbTable): Promise<void> {
     const stmts = createIndexesSql('mysql', this.prefix, table);
     if (!stmts.length) return;
-    // One ALTER builds all indexes in a single table pass instead of one rebuild per index.
     const adds = stmts.map((s) => s.replace(/^CREATE (UNIQUE )?INDEX (`(?:[^`]|``)+`) ON `(?:[^`]|``)+` /, (_m, u: string | undefined, n: string) => `ADD ${u ? 'UNIQUE ' : ''}INDEX ${n} `));
     await this.conn.query(`ALTER TABLE ${q(this.prefix + table.name)} ${adds.join(', ')}`);
   }

@@ -158,13 +158,21 @@ export class PostgresAdapter implements DbAdapter {
     }
   }
 
-  async recreateTable(table: XmldbTable): Promise<void> {
-    await this.client.query(dropTableSql('postgres', this.prefix, table.name));
+  async listTables(): Promise<string[]> {
+    const rows = await this.query<{ tbl: string }>(
+      `SELECT c.relname AS tbl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2`, [this.prefix.length, this.prefix]);
+    return rows.map((r) => r.tbl.slice(this.prefix.length));
+  }
+
+  async createTable(table: XmldbTable, opts: { exists?: boolean; nextId?: number } = {}): Promise<void> {
+    if (opts.exists !== false) await this.client.query(dropTableSql('postgres', this.prefix, table.name));
     await this.client.query(createTableSql('postgres', this.prefix, table));
   }
 
-  async createIndexes(table: XmldbTable): Promise<void> {
+  async finishTable(table: XmldbTable, nextId = 0): Promise<void> {
     for (const sql of createIndexesSql('postgres', this.prefix, table)) await this.client.query(sql);
+    await this.setSequence(table, nextId);
   }
 
   async dropTable(name: string): Promise<void> {
@@ -202,21 +210,26 @@ export class PostgresAdapter implements DbAdapter {
   }
 
   async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {
-    const rows = await this.query<{ tbl: string; last_value: string | null; start_value: string }>(
-      `SELECT c.relname AS tbl, ps.last_value, ps.start_value
+    const owned = await this.query<{ tbl: string; seq: string }>(
+      `SELECT c.relname AS tbl, quote_ident(n.nspname) || '.' || quote_ident(s.relname) AS seq
          FROM pg_class s
          JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
          JOIN pg_class c ON c.oid = d.refobjid
          JOIN pg_namespace n ON n.oid = s.relnamespace
-         JOIN pg_sequences ps ON ps.schemaname = n.nspname AND ps.sequencename = s.relname
         WHERE s.relkind = 'S' AND n.nspname = current_schema() AND left(c.relname, $1) = $2`,
       [this.prefix.length, this.prefix]);
     const wanted = new Set(tables.filter((t) => sequenceField(t)).map((t) => t.name));
+    const list = owned.filter((r) => wanted.has(r.tbl.slice(this.prefix.length)));
     const out = new Map<string, number>();
-    for (const r of rows) {
-      const name = r.tbl.slice(this.prefix.length);
-      if (!wanted.has(name)) continue;
-      out.set(name, r.last_value === null ? Number(r.start_value) : Number(r.last_value) + 1);
+    // pg_sequences shows NULL for a sequence set with is_called = false, so read the relations
+    // themselves; one UNION ALL query instead of one round trip per table.
+    for (let i = 0; i < list.length; i += 200) {
+      const part = list.slice(i, i + 200);
+      const sql = part.map((r, j) => `SELECT ${j} AS k, last_value, is_called FROM ${r.seq}`).join(' UNION ALL ');
+      for (const v of await this.query<{ k: number; last_value: string; is_called: boolean }>(sql)) {
+        const r = part[v.k];
+        if (r) out.set(r.tbl.slice(this.prefix.length), Number(v.last_value) + (v.is_called ? 1 : 0));
+      }
     }
     return out;
   }

@@ -15,6 +15,10 @@ export type SqlFamily = 'postgres' | 'mysql';
 export interface DdlOptions {
   /** utf8mb4 collation for MySQL-family tables. */
   collation?: string;
+  /** MySQL family: declare the secondary indexes inside CREATE TABLE (one DDL statement instead of one per index). */
+  inlineIndexes?: boolean;
+  /** MySQL family: initial AUTO_INCREMENT; InnoDB moves past explicit ids inserted later by itself. */
+  autoIncrement?: number;
 }
 
 /** Quotes an identifier so reserved words (`order`, `user`, `group`) work. */
@@ -105,8 +109,14 @@ export function createTableSql(family: SqlFamily, prefix: string, t: XmldbTable,
   if (pk.length) cols.push(`  PRIMARY KEY (${pk.map((c) => quoteIdent(family, c)).join(', ')})`);
   const name = quoteIdent(family, prefix + t.name);
   if (family === 'postgres') return `CREATE TABLE ${name} (\n${cols.join(',\n')}\n)`;
+  if (opts.inlineIndexes) {
+    for (const i of physicalIndexes(t)) {
+      cols.push(`  ${i.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(family, indexName(prefix, t.name, i.fields, i.unique))} (${i.fields.map((c) => quoteIdent(family, c)).join(', ')})`);
+    }
+  }
   const collation = opts.collation ?? 'utf8mb4_bin';
-  return `CREATE TABLE ${name} (\n${cols.join(',\n')}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${collation} ROW_FORMAT=DYNAMIC`;
+  const autoInc = opts.autoIncrement && opts.autoIncrement > 1 ? ` AUTO_INCREMENT=${Math.floor(opts.autoIncrement)}` : '';
+  return `CREATE TABLE ${name} (\n${cols.join(',\n')}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${collation} ROW_FORMAT=DYNAMIC${autoInc}`;
 }
 
 /** CREATE INDEX statements for the table's keys and indexes. */

@@ -11,7 +11,7 @@ const FIELD_TYPES = new Set<XmldbFieldType>(['int', 'number', 'float', 'char', '
 const KEY_TYPES = new Set<XmldbKeyType>(['primary', 'unique', 'foreign', 'foreign-unique']);
 
 type Attrs = Record<string, string | undefined>;
-interface RawTable extends Attrs {}
+type RawTable = Attrs;
 
 const parser = new XMLParser({
   ignoreAttributes: false,

@@ -1,0 +1,211 @@
+/**
+ * Exports a Moodle database into tool_vault archives: `dbdump[-N].zip` with every table
+ * streamed into ~2 MiB chunk files (split at 1 GiB after a whole table, spec §1.3), then
+ * `dbstructure.zip`. Rows are read inside one snapshot transaction, so the dump and the
+ * recorded sequences are consistent.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { BINARY_ENCODING, encodeBinary } from '../archive/binary-encoding.js';
+import type { AgentManifest, BackupMetadata, ChunkRecord, ConfigOverride } from '../archive/dbstructure.js';
+import { writeDbStructure } from '../archive/dbstructure.js';
+import { archiveName } from '../archive/names.js';
+import { CHUNK_TARGET_BYTES, TableChunkWriter } from '../archive/table-chunks.js';
+import type { ArchiveInfo } from '../archive/zip-writer.js';
+import { ZipArchiveWriter } from '../archive/zip-writer.js';
+import type { TransferProgress } from '../log/progress.js';
+import { loadInstallTree } from '../schema/install-tree.js';
+import type { XmldbTable } from '../schema/model.js';
+import { reconcileTable } from '../schema/reconcile.js';
+import type { DbAdapter } from './adapter.js';
+import { connectDatabase } from './connect.js';
+
+/** The plugin's UPLOAD_SIZE: a new archive starts once one holds more than 1 GiB. */
+export const ARCHIVE_SPLIT_BYTES = 1024 * 1024 * 1024;
+
+/** Agent version written into the manifest. */
+export const AGENT_VERSION = '0.1.0';
+
+/** Where archives go: a directory, or a function giving a sink per archive name. */
+export type ArchiveDestination = string | ((archiveName: string) => Writable | Promise<Writable>);
+
+/** Options of {@link exportDatabase}. */
+export interface ExportOptions {
+  /** Database URL or an already connected adapter (left open). */
+  db: string | DbAdapter;
+  prefix?: string;
+  out: ArchiveDestination;
+  /** A Moodle code tree: gives COMPONENTs and definition spelling (§2.1); without it tables get COMPONENT `?`. */
+  schemaDir?: string;
+  /** Definitions instead of `schemaDir`. */
+  definitions?: XmldbTable[];
+  /** Prefixed names or `*` patterns of tables not defined by any install.xml to leave out (backupexcludetables). */
+  excludeTables?: string[];
+  /** Components whose tables are left out; `tool_vault` always is. */
+  excludeComponents?: string[];
+  /** Called when an archive is complete (e.g. to upload it). */
+  onArchive?: (info: ArchiveInfo) => void | Promise<void>;
+  onProgress?: (p: TransferProgress) => void;
+  metadata?: Partial<BackupMetadata>;
+  configOverride?: ConfigOverride[];
+  splitBytes?: number;
+  chunkBytes?: number;
+  compressionLevel?: number;
+}
+
+/** Per-table outcome. */
+export interface ExportedTable {
+  name: string;
+  rows: number;
+  chunks: number;
+  bytes: number;
+}
+
+/** Result of {@link exportDatabase}. */
+export interface ExportResult {
+  /** dbdump archives in order, then dbstructure.zip. */
+  archives: ArchiveInfo[];
+  structure: XmldbTable[];
+  sequences: Record<string, number>;
+  tables: ExportedTable[];
+  metadata: BackupMetadata;
+}
+
+const wildcard = (pattern: string): RegExp => new RegExp(`^${pattern.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+
+async function openSink(out: ArchiveDestination, name: string): Promise<Writable> {
+  if (typeof out === 'string') return createWriteStream(join(out, name));
+  return out(name);
+}
+
+async function siteMetadata(db: DbAdapter, tables: Set<string>, dbtotalsize: number, given: Partial<BackupMetadata>): Promise<BackupMetadata> {
+  const cfg = new Map<string, string>();
+  const plugins: BackupMetadata['plugins'] = {};
+  const p = db.prefix;
+  const qi = (s: string): string => (db.family === 'postgres' ? `"${s}"` : `\`${s}\``);
+  if (tables.has('config')) {
+    for (const r of await db.query<{ name: string; value: string }>(`SELECT name, value FROM ${qi(`${p}config`)} WHERE name IN ('version', 'release', 'branch')`)) cfg.set(r.name, r.value);
+  }
+  if (tables.has('config_plugins')) {
+    const rows = await db.query<{ plugin: string; value: string }>(`SELECT plugin, value FROM ${qi(`${p}config_plugins`)} WHERE name = 'version' ORDER BY plugin`);
+    for (const r of rows) if (r.plugin !== 'tool_vault') plugins[r.plugin] = { version: r.value };
+  }
+  return {
+    wwwroot: given.wwwroot ?? '',
+    dbengine: db.family,
+    version: given.version ?? cfg.get('version') ?? '',
+    branch: given.branch ?? cfg.get('branch') ?? '',
+    release: given.release ?? cfg.get('release') ?? '',
+    tool_vault_version: given.tool_vault_version ?? '',
+    email: given.email ?? '',
+    name: given.name ?? '',
+    userid: given.userid ?? 2,
+    dbtotalsize: given.dbtotalsize ?? dbtotalsize,
+    plugins: given.plugins ?? plugins,
+  };
+}
+
+/** Dumps the database into archives; see {@link ExportOptions}. */
+export async function exportDatabase(opts: ExportOptions): Promise<ExportResult> {
+  const prefix = opts.prefix ?? 'mdl_';
+  const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
+  if (typeof opts.out === 'string') await mkdir(opts.out, { recursive: true });
+  const split = opts.splitBytes ?? ARCHIVE_SPLIT_BYTES;
+  try {
+    const definitions = opts.definitions ?? (opts.schemaDir ? await loadInstallTree(opts.schemaDir) : undefined);
+    const defs = new Map((definitions ?? []).map((t) => [t.name, t]));
+    const excludedComponents = new Set(['tool_vault', ...(opts.excludeComponents ?? [])]);
+    const excludePatterns = (opts.excludeTables ?? []).map(wildcard);
+    await db.beginSnapshot();
+    const live = await db.introspect();
+    const structure = live
+      .map((t) => (definitions ? reconcileTable(db.family, t, defs.get(t.name)) : { ...t, component: '?' }))
+      .filter((t) => !excludedComponents.has(t.component))
+      .filter((t) => defs.has(t.name) || !excludePatterns.some((re) => re.test(prefix + t.name)));
+    const stats = await db.tableStats();
+    const progress: TransferProgress = { tablesDone: 0, tablesTotal: structure.length, rows: 0, bytes: 0 };
+    const archives: ArchiveInfo[] = [];
+    const chunks: Record<string, ChunkRecord> = {};
+    const tables: ExportedTable[] = [];
+    let seq = 0;
+    let writer: ZipArchiveWriter | undefined;
+    const closeWriter = async (): Promise<void> => {
+      if (!writer) return;
+      const info = await writer.close();
+      archives.push(info);
+      writer = undefined;
+      await opts.onArchive?.(info);
+    };
+
+    for (const table of structure) {
+      const columns = table.fields.map((f) => f.name);
+      const binary = table.fields.map((f) => f.type === 'binary');
+      if (!writer) writer = new ZipArchiveWriter(archiveName('dbdump', seq++), await openSink(opts.out, archiveName('dbdump', seq - 1)), { compressionLevel: opts.compressionLevel });
+      const w = writer;
+      let bytes = 0;
+      const chunker = new TableChunkWriter(table.name, columns, async (name, data, rows) => {
+        chunks[name] = { archive: w.name, rows, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+        bytes += data.length;
+        progress.bytes += data.length;
+        await w.add(name, data);
+      }, opts.chunkBytes ?? CHUNK_TARGET_BYTES);
+      progress.table = table.name;
+      let n = 0;
+      for await (const row of db.readRows(table, columns)) {
+        const values = row as (string | null)[];
+        for (let i = 0; i < binary.length; i++) {
+          const v = row[i];
+          if (binary[i] && Buffer.isBuffer(v)) values[i] = encodeBinary(v);
+        }
+        await chunker.add(values);
+        if (++n % 5000 === 0) {
+          progress.rows += 5000;
+          opts.onProgress?.(progress);
+        }
+      }
+      progress.rows += n % 5000;
+      const count = await chunker.end();
+      tables.push({ name: table.name, rows: chunker.rows, chunks: count, bytes });
+      progress.tablesDone++;
+      opts.onProgress?.(progress);
+      // A table never spans two archives: the size check happens after the whole table.
+      if (w.origsize > split) await closeWriter();
+    }
+    await closeWriter();
+    const seqMap = await db.sequences(structure);
+    const names = new Set(live.map((t) => t.name));
+    const dbtotalsize = structure.reduce((s, t) => s + (stats.get(t.name)?.bytes ?? 0), 0);
+    const metadata = await siteMetadata(db, names, dbtotalsize, opts.metadata ?? {});
+    await db.endSnapshot();
+
+    const sequences: Record<string, number> = Object.fromEntries(seqMap);
+    // The plugin writes PostgreSQL values as strings and MySQL ones as integers (spec §2.3).
+    const seqJson: Record<string, number | string> = Object.fromEntries([...seqMap].map(([k, v]) => [k, db.family === 'postgres' ? String(v) : v]));
+    const manifest: AgentManifest = {
+      format: 1,
+      agent: AGENT_VERSION,
+      binaryEncoding: BINARY_ENCODING,
+      floatFormat: 'js-shortest',
+      sourceEngine: db.engine,
+      archives: [...archives],
+      tables: Object.fromEntries(tables.map((t) => [t.name, { rows: t.rows, chunks: t.chunks }])),
+      chunks,
+    };
+    const xsdPath = opts.schemaDir ? join(opts.schemaDir, 'lib', 'xmldb', 'xmldb.xsd') : undefined;
+    const xsd = xsdPath && existsSync(xsdPath) ? await readFile(xsdPath) : undefined;
+    const structWriter = new ZipArchiveWriter('dbstructure.zip', await openSink(opts.out, 'dbstructure.zip'), { compressionLevel: opts.compressionLevel });
+    await writeDbStructure(structWriter, { tables: structure, metadata, sequences: seqJson, configOverride: opts.configOverride ?? [], manifest, xsd });
+    const structInfo = await structWriter.close();
+    archives.push(structInfo);
+    await opts.onArchive?.(structInfo);
+    progress.table = undefined;
+    opts.onProgress?.(progress);
+    return { archives, structure, sequences, tables, metadata };
+  } finally {
+    if (typeof opts.db === 'string') await db.close();
+  }
+}

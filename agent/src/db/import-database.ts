@@ -1,0 +1,204 @@
+/**
+ * Restores a database from tool_vault archives (ours or the plugin's), following the
+ * database stage of spec §9.3: per table in structure order, drop and create it from the
+ * backup definition, bulk-load its chunks, create its indexes, then set its sequence to
+ * max(recorded value, MAX(id)+1). Tables of preserved components are never touched. Each
+ * table is rebuilt from scratch, so running an interrupted import again ends in the same state;
+ * `resumeState` merely skips tables already finished.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BINARY_ENCODING, decodeBinary } from '../archive/binary-encoding.js';
+import type { DbStructure } from '../archive/dbstructure.js';
+import { readDbStructure } from '../archive/dbstructure.js';
+import { parseArchiveName, parseChunkName } from '../archive/names.js';
+import { parseChunk } from '../archive/table-chunks.js';
+import { ArchiveReadError, ZipArchiveReader } from '../archive/zip-reader.js';
+import type { TransferProgress } from '../log/progress.js';
+import type { XmldbTable } from '../schema/model.js';
+import type { DbAdapter, RowValue } from './adapter.js';
+import { connectDatabase } from './connect.js';
+import { TableTransferError } from './errors.js';
+
+/** Tables already restored, for resuming. */
+export interface ImportState {
+  done: string[];
+}
+
+/** Options of {@link importDatabase}. */
+export interface ImportOptions {
+  db: string | DbAdapter;
+  prefix?: string;
+  /** Directory holding `dbstructure.zip` and `dbdump[-N].zip`. */
+  source: string;
+  /** Table names (no prefix) to leave untouched even if in the backup. */
+  preserveTables?: string[];
+  /** Components whose tables are left untouched; `tool_vault` always is. */
+  preserveComponents?: string[];
+  resumeState?: ImportState;
+  /** Called after every finished table with the updated state (persist it to resume). */
+  onTableDone?: (state: ImportState) => void | Promise<void>;
+  onProgress?: (p: TransferProgress) => void;
+}
+
+/** Result of {@link importDatabase}. */
+export interface ImportResult {
+  structure: DbStructure;
+  tables: { name: string; rows: number }[];
+  skipped: string[];
+}
+
+/** dbdump archives of a directory in sequence order. */
+export async function listDumpArchives(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).map((n) => ({ n, p: parseArchiveName(n) })).filter((x) => x.p?.type === 'dbdump');
+  return names.sort((a, b) => (a.p?.seq ?? 0) - (b.p?.seq ?? 0)).map((x) => x.n);
+}
+
+/** Restores the database; see {@link ImportOptions}. */
+export async function importDatabase(opts: ImportOptions): Promise<ImportResult> {
+  const prefix = opts.prefix ?? 'mdl_';
+  const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
+    throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });
+  });
+  const structure = await readDbStructure(structZip).finally(() => structZip.close());
+  const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
+  const marked = structure.manifest?.binaryEncoding === BINARY_ENCODING;
+  const preservedComponents = new Set(['tool_vault', ...(opts.preserveComponents ?? [])]);
+  const preservedTables = new Set(opts.preserveTables ?? []);
+  const tables = structure.tables.filter((t) => !preservedComponents.has(t.component) && !preservedTables.has(t.name));
+  const skipped = structure.tables.filter((t) => !tables.includes(t)).map((t) => t.name);
+  const state: ImportState = { done: [...(opts.resumeState?.done ?? [])] };
+  const done = new Set(state.done);
+  const created = new Set<string>();
+  const loaded = new Map<string, number>();
+  const progress: TransferProgress = { tablesDone: done.size, tablesTotal: tables.length, rows: 0, bytes: 0 };
+
+  const existing = new Set(await db.listTables());
+  const begin = async (t: XmldbTable): Promise<void> => {
+    if (db.family === 'postgres') await db.execute('BEGIN');
+    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name) });
+    created.add(t.name);
+  };
+  const finish = async (t: XmldbTable): Promise<void> => {
+    await db.finishTable(t, structure.sequences.get(t.name) ?? 0);
+    if (db.family === 'postgres') await db.execute('COMMIT');
+    done.add(t.name);
+    state.done.push(t.name);
+    progress.tablesDone++;
+    progress.table = t.name;
+    opts.onProgress?.(progress);
+    await opts.onTableDone?.({ done: [...state.done] });
+  };
+
+  try {
+    const archives = await listDumpArchives(opts.source);
+    if (structure.manifest) {
+      progress.bytesTotal = structure.manifest.archives.filter((a) => a.name.startsWith('dbdump')).reduce((s, a) => s + a.origsize, 0);
+    }
+    // Central directories only: which archive holds the last chunks of each table.
+    const lastArchive = new Map<string, string>();
+    for (const archive of archives) {
+      const zip = await ZipArchiveReader.open(join(opts.source, archive));
+      for (const name of zip.names()) lastArchive.set(parseChunkName(name).table, archive);
+      zip.close();
+    }
+    for (const archive of archives) {
+      const zip = await ZipArchiveReader.open(join(opts.source, archive));
+      try {
+        const byTable = new Map<string, { name: string; n: number }[]>();
+        for (const name of zip.names()) {
+          const c = parseChunkName(name);
+          const list = byTable.get(c.table) ?? [];
+          list.push({ name, n: c.n });
+          byTable.set(c.table, list);
+        }
+        for (const table of tables) {
+          const files = byTable.get(table.name);
+          if (!files || done.has(table.name)) continue;
+          files.sort((a, b) => a.n - b.n);
+          // The plugin never splits a table across archives; if one is, append instead of recreating.
+          const continuing = created.has(table.name);
+          if (continuing && db.family === 'postgres') await db.execute('BEGIN');
+          if (!continuing) await begin(table);
+          try {
+            const rows = await loadChunks(db, table, zip, files.map((f) => f.name), marked, progress, opts.onProgress);
+            loaded.set(table.name, (loaded.get(table.name) ?? 0) + rows);
+          } catch (err) {
+            if (db.family === 'postgres') await db.execute('ROLLBACK').catch(() => undefined);
+            created.delete(table.name);
+            throw err;
+          }
+          if (lastArchive.get(table.name) === archive) await finish(table);
+          else if (db.family === 'postgres') await db.execute('COMMIT');
+        }
+      } finally {
+        zip.close();
+      }
+    }
+    // Tables without any chunk file (or split over archives) are finished here.
+    for (const table of tables) {
+      if (done.has(table.name)) continue;
+      if (!created.has(table.name)) await begin(table);
+      else if (db.family === 'postgres') await db.execute('BEGIN');
+      await finish(table);
+    }
+    progress.table = undefined;
+    opts.onProgress?.(progress);
+    return { structure, tables: tables.map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped };
+  } finally {
+    if (typeof opts.db === 'string') await db.close();
+  }
+}
+
+async function loadChunks(
+  db: DbAdapter,
+  table: XmldbTable,
+  zip: ZipArchiveReader,
+  files: string[],
+  marked: boolean,
+  progress: TransferProgress,
+  onProgress: ((p: TransferProgress) => void) | undefined,
+): Promise<number> {
+  const fieldNames = new Set(table.fields.map((f) => f.name));
+  // Column list comes from the first decodable chunk header.
+  let columns: string[] | undefined;
+  let pick: number[] = [];
+  let binary: boolean[] = [];
+  const first = files.length ? parseChunk(await zip.read(files[0] ?? '')) : undefined;
+  if (first) {
+    pick = first.columns.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
+    columns = pick.map((i) => first.columns[i] ?? '');
+    binary = columns.map((c) => table.fields.find((f) => f.name === c)?.type === 'binary');
+  }
+  if (!columns || columns.length === 0) return 0;
+  const cols = columns;
+  async function* rows(): AsyncGenerator<RowValue[]> {
+    for (let i = 0; i < files.length; i++) {
+      const data = i === 0 ? undefined : await zip.read(files[i] ?? '');
+      // A chunk the plugin could not decode is skipped, as the plugin does.
+      const chunk = i === 0 ? first : data ? parseChunk(data) : undefined;
+      progress.bytes += zip.sizeOf(files[i] ?? '');
+      if (!chunk) continue;
+      for (const raw of chunk.rows) {
+        const out: RowValue[] = new Array<RowValue>(pick.length);
+        for (let j = 0; j < pick.length; j++) {
+          const v = raw[pick[j] ?? 0];
+          if (v === null || v === undefined) out[j] = null;
+          else {
+            const s = typeof v === 'string' ? v : String(v);
+            out[j] = binary[j] ? decodeBinary(s, marked) : s;
+          }
+        }
+        yield out;
+      }
+      progress.rows += chunk.rows.length;
+      onProgress?.(progress);
+    }
+  }
+  try {
+    return await db.bulkLoad(table, cols, rows());
+  } catch (err) {
+    if (err instanceof TableTransferError) throw err;
+    throw new TableTransferError(table.name, (err as Error).message, { cause: err });
+  }
+}

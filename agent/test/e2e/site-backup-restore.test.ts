@@ -1,0 +1,151 @@
+/**
+ * End to end, no mocks: the real API (DynamoDB Local + Ceph RGW), a Moodle 4.4 schema site on
+ * PostgreSQL backed up with a passphrase, restored onto a MariaDB site that had other data.
+ */
+import { ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { createS3Client } from '../../../lambdas/store/aws-clients.js';
+import { startTestApi, type TestApi } from '../../../test/support/api-server.js';
+import { service } from '../../../test/support/services.js';
+import { runBackup } from '../../src/site/backup.js';
+import { createContext, type CommonOptions } from '../../src/site/context.js';
+import { runRestore, runVerify } from '../../src/site/restore.js';
+import { ApiError, WrongPassphraseError } from '../../src/transfer/errors.js';
+import { deriveSseCKey } from '../../src/transfer/sse-c.js';
+import { freshDatabase } from '../support/databases.js';
+import { createMoodleDatabase } from '../support/moodle-fixture.js';
+import { SCHEMA_DIR } from '../support/round-trip-suite.js';
+import { tableHashes } from '../support/table-hashes.js';
+import { makeSite, noise, plantFiles, treeHashes, writeTree, type TestSite } from './site-fixture.js';
+
+const MiB = 1024 * 1024;
+const PASS = 'correct horse battery staple';
+/** Tables the restore changes on purpose: sessions are killed (format §10). */
+const CHANGED_BY_ACTIONS = new Set(['sessions']);
+
+let api: TestApi;
+let apikey: string;
+let src: TestSite;
+let tgt: TestSite;
+let backupkey: string;
+const rgwHost = () => new URL(service('rgw').endpoint).host;
+
+function opts(site: TestSite, extra: Partial<CommonOptions> = {}): CommonOptions {
+  return { config: site.configPath, moodleDir: SCHEMA_DIR, apiUrl: api.url, apiKey: apikey, allowStorageHost: [rgwHost()], partSize: '5M', splitSize: '8M', quiet: true, retry: { attempts: 4, baseDelayMs: 50 }, ...extra };
+}
+
+beforeAll(async () => {
+  api = await startTestApi({ regions: ['eu'] });
+  ({ apikey } = await api.registerAccount(undefined, 'pro'));
+  const [srcUrl, tgtUrl] = await Promise.all([freshDatabase('pg', 'e2e_site_src'), freshDatabase('mariadb', 'e2e_site_tgt')]);
+  await Promise.all([
+    createMoodleDatabase(srcUrl, { schemaDir: SCHEMA_DIR, rows: 'small', largeTableRows: 300, seed: 1 }),
+    createMoodleDatabase(tgtUrl, { schemaDir: SCHEMA_DIR, rows: 'small', largeTableRows: 50, seed: 7 }),
+  ]);
+  src = await makeSite(srcUrl, 'https://src.example.org/moodle');
+  tgt = await makeSite(tgtUrl, 'https://tgt.example.org');
+  await plantFiles(src, [
+    { name: 'lecture.mp4', data: noise('video', 21 * MiB) },
+    { name: 'notes.txt', data: Buffer.from('lecture notes '.repeat(5000)) },
+    { name: 'photo.jpg', data: noise('jpg', 300_000) },
+    { name: 'empty.txt', data: Buffer.alloc(0) },
+  ]);
+  await writeTree(src.dataroot, {
+    'lang/de/moodle.php': '<?php $string["x"] = "y";',
+    'models/m1/weights.bin': noise('model', 200_000),
+    'something.json': '{"a":1}',
+    'muc/config.php': '<?php // muc',
+    'cache/x/y': 'cache', 'temp/t': 'temp', 'sessions/sess_1': 'sess', '.hidden': 'h', 'antivirus_quarantine/q': 'q',
+  });
+  await plantFiles(tgt, [{ name: 'old.pdf', data: noise('old site blob', 50_000) }]);
+  await writeTree(tgt.dataroot, { 'oldstuff/a.txt': 'old', 'temp/keep': 'keep', 'lang/fr/moodle.php': 'old lang' });
+}, 240_000);
+
+afterAll(async () => { await api?.close(); });
+
+describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
+  it('backs up the site with a passphrase (multipart for the 21 MB blob)', async () => {
+    const ctx = await createContext(opts(src));
+    const r = await runBackup(ctx, { key: deriveSseCKey(PASS), description: 'e2e backup' });
+    backupkey = r.backupkey;
+    const names = Object.keys(r.archives);
+    expect(names).toEqual(expect.arrayContaining(['dbdump.zip', 'dbstructure.zip', 'dataroot.zip', 'filedir.zip']));
+    expect(r.tempDiskPeak).toBeLessThanOrEqual((4 + 1) * 5 * MiB);
+    const rec = await ctx.api.getBackup(backupkey);
+    expect(rec.status).toBe('finished');
+    expect(rec.info?.encrypted).toBe(true);
+    expect(rec.files?.map((f) => f.name).sort()).toEqual(names.sort());
+    console.log(`[measure] backup archives: ${names.join(', ')}; total ${(r.totalsize / MiB).toFixed(1)} MiB; temp disk peak ${(r.tempDiskPeak / MiB).toFixed(1)} MiB`);
+  }, 120_000);
+
+  it('refuses a wrong passphrase before changing anything', async () => {
+    const before = await treeHashes(tgt.dataroot);
+    const ctx = await createContext(opts(tgt));
+    await expect(runRestore(ctx, backupkey, { key: deriveSseCKey('wrong') })).rejects.toBeInstanceOf(WrongPassphraseError);
+    await expect(runRestore(ctx, backupkey, { key: null })).rejects.toBeInstanceOf(WrongPassphraseError);
+    expect(await treeHashes(tgt.dataroot)).toEqual(before);
+  });
+
+  it('restores onto the MariaDB site: tables, filedir, dataroot equal; excluded folders untouched; orphans gone', async () => {
+    const oldBlob = tgt.blobs[0] as string;
+    const ctx = await createContext(opts(tgt));
+    const t0 = performance.now();
+    const r = await runRestore(ctx, backupkey, { key: deriveSseCKey(PASS) });
+    console.log(`[measure] restore ${((performance.now() - t0) / 1000).toFixed(1)} s; notes: ${r.notes.join(' | ')}`);
+
+    const [a, b] = await Promise.all([tableHashes(src.dbUrl), tableHashes(tgt.dbUrl)]);
+    const differing = [...a.keys()].filter((k) => !CHANGED_BY_ACTIONS.has(k) && a.get(k)?.hash !== b.get(k)?.hash);
+    expect(differing).toEqual([]);
+    expect(b.get('sessions')?.rows).toBe(0);
+
+    const srcFiledir = await treeHashes(join(src.dataroot, 'filedir'));
+    expect(await treeHashes(join(tgt.dataroot, 'filedir'))).toEqual(srcFiledir);
+    expect(existsSync(join(tgt.dataroot, 'filedir', oldBlob.slice(0, 2), oldBlob.slice(2, 4), oldBlob))).toBe(false);
+
+    const tree = await treeHashes(tgt.dataroot);
+    const top = new Set(Object.keys(tree).map((p) => p.split('/')[0]));
+    expect(tree['lang/de/moodle.php']).toBeDefined();
+    expect(tree['models/m1/weights.bin']).toBe(createHash('sha256').update(noise('model', 200_000)).digest('hex'));
+    expect(tree['temp/keep']).toBeDefined(); // always-skipped folders of the target are untouched
+    for (const gone of ['oldstuff', 'muc', 'antivirus_quarantine', '.hidden', 'climaintenance.html']) expect(top.has(gone)).toBe(false);
+    expect(tree['lang/fr/moodle.php']).toBeUndefined();
+    expect(tree['cache/x/y']).toBeUndefined();
+  }, 120_000);
+
+  it('verify re-hashes every archive; a flipped byte in storage is refused before any change', async () => {
+    const ctx = await createContext(opts(tgt));
+    const ok = await runVerify(ctx, backupkey, deriveSseCKey(PASS));
+    expect(ok.every((a) => a.verified)).toBe(true);
+
+    // Flip one byte of dataroot.zip in storage (rewritten with the same SSE-C key).
+    const rgw = service('rgw');
+    const s3 = createS3Client({ endpoint: rgw.endpoint, region: 'us-east-1', credentials: rgw });
+    const Bucket = Object.values(api.buckets)[0] as string;
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket }));
+    const Key = listed.Contents?.map((o) => o.Key ?? '').find((k) => k.includes(backupkey) && k.endsWith('/dataroot.zip'));
+    expect(Key).toBeDefined();
+    const k = createHash('sha256').update(PASS).digest();
+    const sse = { SSECustomerAlgorithm: 'AES256', SSECustomerKey: k.toString('base64'), SSECustomerKeyMD5: createHash('md5').update(k).digest('base64') };
+    const obj = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket, Key, ...sse }))).Body!.transformToByteArray());
+    obj[Math.floor(obj.length / 2)] ^= 0xff;
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: obj, ...sse }));
+
+    await expect(runVerify(ctx, backupkey, deriveSseCKey(PASS))).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
+    const before = await treeHashes(tgt.dataroot);
+    const dbBefore = await tableHashes(tgt.dbUrl);
+    await expect(runRestore(ctx, backupkey, { key: deriveSseCKey(PASS) })).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
+    expect(await treeHashes(tgt.dataroot)).toEqual(before);
+    expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
+  }, 120_000);
+
+  it('a plan without passphrase support refuses an encrypted backup with the API message', async () => {
+    const free = await api.registerAccount(undefined, 'free');
+    const ctx = await createContext({ ...opts(src), apiKey: free.apikey });
+    const err = await runBackup(ctx, { key: deriveSseCKey(PASS) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).message).toMatch(/Vault API error \(\d+\): .+/);
+  }, 60_000);
+});

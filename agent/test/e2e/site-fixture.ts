@@ -1,0 +1,109 @@
+/**
+ * A whole Moodle site for end-to-end tests: a config.php (read by the agent, never run), a
+ * database from the DB fixture, a filedir of real blobs referenced by the `files` table and a
+ * dataroot with included and excluded folders.
+ */
+import { createHash, createCipheriv } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectDatabase } from '../../src/db/connect.js';
+import { blobPath } from '../../src/files/sources.js';
+
+/** A site on disk and in a database. */
+export interface TestSite {
+  root: string;
+  configPath: string;
+  dataroot: string;
+  dbUrl: string;
+  blobs: string[];
+}
+
+/** Writes config.php for `dbUrl` (postgres:// or mysql://) and creates the dataroot. */
+export async function makeSite(dbUrl: string, wwwroot: string): Promise<TestSite> {
+  const root = await mkdtemp(join(tmpdir(), 'site-'));
+  const dataroot = join(root, 'moodledata');
+  await mkdir(join(dataroot, 'filedir'), { recursive: true });
+  const u = new URL(dbUrl);
+  const pg = u.protocol.startsWith('postgres');
+  const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const configPath = join(root, 'config.php');
+  await writeFile(configPath, `<?php  // Moodle configuration file
+unset($CFG);
+global $CFG;
+$CFG = new stdClass();
+$CFG->dbtype    = ${q(pg ? 'pgsql' : 'mariadb')};
+$CFG->dblibrary = 'native';
+$CFG->dbhost    = ${q(u.hostname)};
+$CFG->dbname    = ${q(decodeURIComponent(u.pathname.slice(1)))};
+$CFG->dbuser    = ${q(decodeURIComponent(u.username))};
+$CFG->dbpass    = ${q(decodeURIComponent(u.password))};
+$CFG->prefix    = 'mdl_';
+$CFG->dboptions = array (
+  'dbpersist' => 0,
+  'dbport' => ${u.port || (pg ? 5432 : 3306)},
+  'dbsocket' => '',
+);
+$CFG->wwwroot   = ${q(wwwroot)};
+$CFG->dataroot  = ${q(dataroot)};
+$CFG->admin     = 'admin';
+$CFG->directorypermissions = 0777;
+require_once(__DIR__ . '/lib/setup.php');
+`);
+  return { root, configPath, dataroot, dbUrl, blobs: [] };
+}
+
+/** Deterministic pseudo-random bytes (incompressible). */
+export function noise(seed: string, size: number): Buffer {
+  return createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16)).update(Buffer.alloc(size));
+}
+
+/**
+ * Replaces the `files` rows by rows that reference real blobs written into the filedir
+ * (each blob referenced twice, to exercise distinct hashes).
+ */
+export async function plantFiles(site: TestSite, files: { name: string; data: Buffer }[]): Promise<void> {
+  const db = await connectDatabase(site.dbUrl, 'mdl_');
+  try {
+    const t = (await db.introspect()).find((x) => x.name === 'files');
+    if (!t) throw new Error('no files table');
+    const cols = t.fields.map((f) => f.name);
+    const q = (s: string) => (db.family === 'postgres' ? `"${s}"` : `\`${s}\``);
+    const template = (await db.query<Record<string, unknown>>(`SELECT * FROM mdl_files ORDER BY id LIMIT 1`))[0];
+    if (!template) throw new Error('fixture files table is empty');
+    await db.execute('DELETE FROM mdl_files');
+    let id = 100;
+    for (const f of files) {
+      const hash = createHash('sha1').update(f.data).digest('hex');
+      await mkdir(join(site.dataroot, 'filedir', hash.slice(0, 2), hash.slice(2, 4)), { recursive: true });
+      await writeFile(blobPath(join(site.dataroot, 'filedir'), hash), f.data);
+      site.blobs.push(hash);
+      for (const copy of [0, 1]) {
+        const row: Record<string, unknown> = { ...template, id: ++id, contenthash: hash, filename: copy ? `copy-${f.name}` : f.name, pathnamehash: createHash('sha1').update(`${hash}/${copy}/${site.root}`).digest('hex'), filesize: f.data.length, referencefileid: null };
+        const ph = cols.map((_, i) => (db.family === 'postgres' ? `$${i + 1}` : '?'));
+        await db.query(`INSERT INTO mdl_files (${cols.map(q).join(', ')}) VALUES (${ph.join(', ')})`, cols.map((c) => row[c] ?? null));
+      }
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+/** Relative path → SHA-256 of every file under `root`. */
+export async function treeHashes(root: string, rel = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, await treeHashes(root, r));
+    else out[r] = createHash('sha256').update(await readFile(join(root, r))).digest('hex');
+  }
+  return out;
+}
+
+/** Writes files relative to `root`. */
+export async function writeTree(root: string, files: Record<string, string | Buffer>): Promise<void> {
+  for (const [p, d] of Object.entries(files)) {
+    await mkdir(join(root, p, '..'), { recursive: true });
+    await writeFile(join(root, p), d);
+  }
+}

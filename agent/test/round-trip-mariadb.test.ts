@@ -1,0 +1,3 @@
+import { roundTripSuite } from './support/round-trip-suite.js';
+
+roundTripSuite('mariadb');

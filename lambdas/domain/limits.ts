@@ -53,12 +53,12 @@ export function exceedsSizeLimit(plan: Plan, archivedBytes: number): boolean {
 /**
  * Presigned URL lifetime, in seconds. Sized for the slowest transfer we support (1 MiB/s) of
  * `bytes`, plus the plugin's retries (4 attempts, 60 s of pauses) and an hour of slack, capped at
- * `maxSeconds` (the signing credentials' lifetime; SigV4 allows at most 7 days).
+ * `maxSeconds` (what the signing credentials outlive; SigV4 allows at most 7 days).
  */
 export function presignLifetime(bytes: number, maxSeconds: number): number {
   const MIB_PER_S = 1024 * 1024;
   const transfer = Math.ceil(bytes / MIB_PER_S);
-  return Math.max(900, Math.min(maxSeconds, 3600 + 60 + transfer * 2, 7 * DAY));
+  return Math.min(maxSeconds, 7 * DAY, Math.max(900, 3600 + 60 + transfer * 2));
 }
 
 /** Part size the plugin uses for multipart uploads (1 GiB); parts before the last are this big. */

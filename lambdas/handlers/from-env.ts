@@ -8,12 +8,15 @@
  *   VERIFY_SECRET            required for the account function (≥ 32 characters): HS256 secret of
  *                                      email-verification tokens; elsewhere a random one is used
  *   PUBLIC_URL               optional  public base URL of the API, for verification links
- *   SIGNING_ROLE_ARN         optional  role assumed (long session) only to presign S3 URLs, so URLs
- *                                      outlive the Lambda's own short role session
- *   SIGNING_SESSION_SECONDS  optional  session length for SIGNING_ROLE_ARN (default 43200 = 12 h)
- *   MAX_PRESIGN_SECONDS      optional  cap of presigned URL lifetimes (default 21600 = 6 h with
- *                                      SIGNING_ROLE_ARN, as sessions are refreshed when < 6 h remain;
- *                                      3600 without it)
+ *   SIGNING_SECRET_ARN       optional  Secrets Manager secret, JSON {"accessKeyId","secretAccessKey"} of a
+ *                                      dedicated IAM user used only to presign S3 URLs (URLs up to 7 days)
+ *   SIGNING_ROLE_ARN         optional  instead: role assumed only to presign S3 URLs; its session is reused
+ *                                      while at least MAX_PRESIGN_SECONDS of it remain
+ *   SIGNING_SESSION_SECONDS  optional  session length for SIGNING_ROLE_ARN (default 3600: the role-chaining
+ *                                      maximum when assumed from a Lambda role; up to 43200 otherwise)
+ *   MAX_PRESIGN_SECONDS      optional  cap of presigned URL lifetimes (default: 604800 with SIGNING_SECRET_ARN,
+ *                                      half the session with SIGNING_ROLE_ARN, 900 with neither since the
+ *                                      Lambda's own session may end any time)
  *   S3_ENDPOINT              optional  custom S3 endpoint (path-style URLs), e.g. Ceph RGW; omit on AWS
  *   S3_REGION                optional  signing region with S3_ENDPOINT (default us-east-1)
  *   DDB_ENDPOINT             optional  custom DynamoDB endpoint (DynamoDB Local)
@@ -29,7 +32,7 @@ import type { AppEnv } from '../routes/deps.js';
 import { createDocumentClient } from '../store/aws-clients.js';
 import { createObjectStorage } from '../store/object-storage.js';
 import { createRepository } from '../store/repository.js';
-import { assumedRoleSigningCredentials } from '../store/signing-credentials.js';
+import { assumedRoleSigningCredentials, secretSigningCredentials } from '../store/signing-credentials.js';
 
 function parseBuckets(raw: string | undefined): Record<string, string> {
   const parsed: unknown = JSON.parse(raw ?? '{}');
@@ -46,11 +49,16 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): AppDeps {
   if (!tableName) throw new Error('TABLE_NAME is not set');
   const buckets = parseBuckets(env.BUCKETS);
   const roleArn = env.SIGNING_ROLE_ARN;
-  const sessionSeconds = Number(env.SIGNING_SESSION_SECONDS ?? 43_200);
-  const maxPresignSeconds = Number(env.MAX_PRESIGN_SECONDS ?? (roleArn ? Math.floor(sessionSeconds / 2) : 3600));
-  const signingCredentials = roleArn
-    ? assumedRoleSigningCredentials({ roleArn, sessionSeconds, minRemainingSeconds: maxPresignSeconds })
-    : undefined;
+  const secretArn = env.SIGNING_SECRET_ARN;
+  const sessionSeconds = Number(env.SIGNING_SESSION_SECONDS ?? 3600);
+  const defaultMax = secretArn ? 7 * 86_400 : roleArn ? Math.floor(sessionSeconds / 2) : 900;
+  const maxPresignSeconds = Number(env.MAX_PRESIGN_SECONDS ?? defaultMax);
+  if (!Number.isFinite(maxPresignSeconds) || maxPresignSeconds < 60) throw new Error('MAX_PRESIGN_SECONDS must be a number ≥ 60');
+  const signingCredentials = secretArn
+    ? secretSigningCredentials({ secretArn })
+    : roleArn
+      ? assumedRoleSigningCredentials({ roleArn, sessionSeconds, minRemainingSeconds: Math.min(maxPresignSeconds, sessionSeconds - 300) })
+      : undefined;
   const secret = env.VERIFY_SECRET;
   if (!secret) console.warn('VERIFY_SECRET is not set: verification links will not survive this instance');
   else if (secret.length < 32) throw new Error('VERIFY_SECRET must be at least 32 characters');

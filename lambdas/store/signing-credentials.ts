@@ -1,11 +1,14 @@
 /**
- * Credentials used only for presigning. A presigned URL dies with the session that signed it, and
- * Lambda role sessions are short, so with `SIGNING_ROLE_ARN` we assume a role for a long session
- * (12 h) and reuse it while at least `minRemainingSeconds` of it is left; the presign lifetime cap
- * (`MAX_PRESIGN_SECONDS`) must not exceed that remainder.
+ * Credentials used only for presigning. A presigned URL dies with the credentials that signed it,
+ * and Lambda role sessions are short. Two options: `SIGNING_SECRET_ARN`, the access key of a
+ * dedicated IAM user (URLs up to 7 days), or `SIGNING_ROLE_ARN`, a role assumed for its own
+ * session and reused while at least `minRemainingSeconds` of it is left (role chaining from a
+ * Lambda role caps that session at 1 h). The presign lifetime cap (`MAX_PRESIGN_SECONDS`) must
+ * not exceed what remains.
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 type Provider = Extract<NonNullable<S3ClientConfig['credentials']>, (...args: never[]) => unknown>;
 type Identity = Awaited<ReturnType<Provider>>;
@@ -33,6 +36,43 @@ export function assumedRoleSigningCredentials(opts: SigningCredentialsOptions): 
     if (cached && expiresAt - now() > opts.minRemainingSeconds * 1000) return cached;
     pending ??= base().then((id) => {
       cached = id;
+      return id;
+    }).finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+}
+
+/** Options of `secretSigningCredentials`. */
+export interface SecretSigningOptions {
+  secretArn: string;
+  /** Re-read the secret after this long, to follow rotation (default 1 h). */
+  refreshSeconds?: number;
+  now?: () => number;
+  client?: SecretsManagerClient;
+}
+
+/**
+ * Long-lived access key of a dedicated signing IAM user, read from Secrets Manager (JSON
+ * `{"accessKeyId": ..., "secretAccessKey": ...}`): URLs may then live up to SigV4's 7 days.
+ */
+export function secretSigningCredentials(opts: SecretSigningOptions): Provider {
+  const client = opts.client ?? new SecretsManagerClient({});
+  const now = opts.now ?? Date.now;
+  const refreshMs = (opts.refreshSeconds ?? 3600) * 1000;
+  let cached: { id: Identity; at: number } | undefined;
+  let pending: Promise<Identity> | undefined;
+  return async () => {
+    if (cached && now() - cached.at < refreshMs) return cached.id;
+    pending ??= client.send(new GetSecretValueCommand({ SecretId: opts.secretArn })).then((res) => {
+      const parsed: unknown = JSON.parse(res.SecretString ?? '{}');
+      const { accessKeyId, secretAccessKey } = (parsed ?? {}) as { accessKeyId?: unknown; secretAccessKey?: unknown };
+      if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string') {
+        throw new Error('The signing secret must be JSON {"accessKeyId","secretAccessKey"}');
+      }
+      const id: Identity = { accessKeyId, secretAccessKey };
+      cached = { id, at: now() };
       return id;
     }).finally(() => {
       pending = undefined;

@@ -1,2 +1,118 @@
-/** `npm run bench`: benchmarks against the anchor tools. */
-process.stdout.write('no benchmarks yet\n');
+/**
+ * `npm run bench`: vault-agent and the API against the tools a user would pick instead, as
+ * ratios measured in one run. Flags: --full, --scale S|M|L (repeatable or comma list),
+ * --only db,transfer,api,bundles,site.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { reapOrphans } from '../scripts/services/index.js';
+import { ensureTools, ROOT, SECTIONS, serviceCache, type BenchContext, type Scale, type SectionId } from './context.js';
+import { machineFacts, renderReport, writeDocs, writeJson, type BenchReport, type SectionResult } from './report.js';
+import { runDbSection } from './db.js';
+import { runTransferSection } from './transfer.js';
+import { runApiSection } from './api.js';
+import { runBundlesSection } from './bundles.js';
+import { runSiteSection } from './site.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
+process.env.AWS_RESPONSE_CHECKSUM_VALIDATION ??= 'WHEN_REQUIRED';
+
+export interface Flags {
+  full: boolean;
+  scales: Scale[];
+  only: Set<SectionId>;
+}
+
+export function parseFlags(argv: string[]): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      full: { type: 'boolean', default: false },
+      scale: { type: 'string', multiple: true },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write('usage: npm run bench -- [--full] [--scale S|M|L ...] [--only db,transfer,api,bundles,site]\n');
+    process.exit(0);
+  }
+  const full = values.full ?? false;
+  const scaleArgs = (values.scale ?? []).flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
+  for (const s of scaleArgs) if (s !== 'S' && s !== 'M' && s !== 'L') throw new Error(`--scale must be S, M or L (got ${s})`);
+  const scales = (scaleArgs.length ? [...new Set(scaleArgs)] : full ? ['S', 'M', 'L'] : ['S']) as Scale[];
+  const onlyArgs = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...SECTIONS];
+  for (const o of onlyArgs) if (!(SECTIONS as readonly string[]).includes(o)) throw new Error(`--only: unknown section ${o} (known: ${SECTIONS.join(',')})`);
+  return { full, scales, only: new Set(onlyArgs as SectionId[]) };
+}
+
+const RUNNERS: Record<SectionId, (ctx: BenchContext) => Promise<SectionResult>> = {
+  bundles: runBundlesSection,
+  db: runDbSection,
+  transfer: runTransferSection,
+  api: runApiSection,
+  site: runSiteSection,
+};
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  reapOrphans();
+  ensureTools(['time']);
+  const started = new Date();
+  const t0 = Date.now();
+  const log = (msg: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+  const services = serviceCache(log);
+  const tmp = mkdtempSync(join(tmpdir(), 'vault-bench-'));
+  const ctx: BenchContext = { ...flags, tmp, log, ...services };
+  const sections: SectionResult[] = [];
+  try {
+    // Cheapest first; order also keeps the DB servers' page cache out of the transfer run.
+    for (const id of ['bundles', 'db', 'transfer', 'api', 'site'] as SectionId[]) {
+      if (!flags.only.has(id)) continue;
+      log(`section ${id}`);
+      try {
+        sections.push(await RUNNERS[id](ctx));
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        log(`section ${id} failed: ${msg}`);
+        sections.push({ id, tables: [], targets: [], data: { error: msg }, notMeasured: [`section ${id} failed: ${msg.split('\n')[0] ?? ''}`] });
+      }
+    }
+  } finally {
+    // Service handles are unref'd: keep the loop alive while they stop, or node would exit early.
+    const keepAlive = setInterval(() => undefined, 1000);
+    await services.stopAll();
+    clearInterval(keepAlive);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const argv = process.argv.slice(2);
+  const report: BenchReport = {
+    startedAt: started.toISOString(),
+    durationMs: Date.now() - t0,
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    profile: flags.full ? 'full' : 'quick',
+    scales: flags.scales,
+    machine: machineFacts(),
+    sections,
+  };
+  process.stdout.write(`${renderReport(report)}\n\nTotal run time: ${(report.durationMs / 1000).toFixed(0)} s\n`);
+  const file = writeJson(report, join(ROOT, 'bench', 'results'));
+  writeDocs(report, join(ROOT, 'docs', 'benchmarks.md'));
+  log(`wrote ${file} and docs/benchmarks.md`);
+}
+
+const isMain = process.argv[1]?.endsWith('run.ts') ?? false;
+if (isMain) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

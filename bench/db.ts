@@ -1,0 +1,227 @@
+/**
+ * Database export and import: vault-agent dump/load against pg_dump, pg_restore, mariadb-dump,
+ * the mariadb client and pgloader, on the same generated Moodle 4.4 database, in the same run.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_BIN, ensureTools, type BenchContext, type Scale } from './context.js';
+import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDatabase, pgCreateDatabase, PREFIX, withDatabase, type Dataset } from './dataset.js';
+import { measureCommand, type Measurement } from './measure.js';
+import { fmtBytes, fmtMs, fmtRatio, measurementCells, ratio, type Table, type TargetResult, type SectionResult } from './report.js';
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+export const RSS_LIMIT = 150 * 1024 * 1024;
+
+export interface DbRun {
+  id: string;
+  label: string;
+  ours: boolean;
+  /** ids of the anchors this run is compared with. */
+  anchors: string[];
+  m?: Measurement;
+  /** Size of what the run wrote (dump file/folder), when it writes one. */
+  outputBytes?: number;
+  error?: string;
+}
+
+export interface DbScaleResult {
+  scale: Scale;
+  datasetBytes: number;
+  datasetRows: number;
+  tables: number;
+  filedirBytes: number;
+  generateMs: number;
+  loadMs: number;
+  skippedIndexes: string[];
+  reps: number;
+  runs: DbRun[];
+}
+
+/** Bytes under a file or folder. */
+export function sizeOf(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((a, e) => a + sizeOf(join(path, e)), 0);
+}
+
+/** Median by wall time (the measurement of the median run, so its CPU/RSS belong together). */
+export function medianRun(ms: Measurement[]): Measurement | undefined {
+  const sorted = [...ms].sort((a, b) => a.wallMs - b.wallMs);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** Does the agent CLI have this sub-command yet? */
+export function agentHas(command: string): boolean {
+  if (!existsSync(AGENT_BIN)) return false;
+  const r = spawnSync(process.execPath, [AGENT_BIN, command, '--help'], { encoding: 'utf8', timeout: 60_000 });
+  return r.status === 0;
+}
+
+interface Step {
+  id: string;
+  label: string;
+  ours: boolean;
+  anchors: string[];
+  /** Reset state before each repetition (not timed). */
+  before?: () => Promise<void>;
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  stdinFile?: string;
+  stdoutFile?: string;
+  output?: string;
+  /** Why it cannot run (the step is then reported, not run). */
+  unavailable?: string;
+}
+
+async function runStep(ctx: BenchContext, s: Step, reps: number): Promise<DbRun> {
+  const base = { id: s.id, label: s.label, ours: s.ours, anchors: s.anchors };
+  if (s.unavailable) return { ...base, error: s.unavailable };
+  const ms: Measurement[] = [];
+  for (let r = 0; r < reps; r++) {
+    if (s.output) rmSync(s.output, { recursive: true, force: true });
+    await s.before?.();
+    ctx.log(`  ${s.label}${reps > 1 ? ` (${r + 1}/${reps})` : ''}`);
+    const m = await measureCommand(s.cmd, s.args, { label: s.label, env: s.env, stdinFile: s.stdinFile, stdoutFile: s.stdoutFile });
+    if (m.exitCode !== 0) {
+      ctx.log(`  ${s.label} failed (exit ${m.exitCode}): ${m.stderrTail.slice(-600)}`);
+      return { ...base, m, error: `exit ${m.exitCode}: ${m.stderrTail.trim().split('\n').slice(-3).join(' / ').slice(0, 300)}` };
+    }
+    ms.push(m);
+  }
+  return { ...base, m: medianRun(ms), ...(s.output ? { outputBytes: sizeOf(s.output) } : {}) };
+}
+
+export async function benchScale(ctx: BenchContext, scale: Scale): Promise<DbScaleResult> {
+  const dir = join(ctx.tmp, `db-${scale}`);
+  mkdirSync(dir, { recursive: true });
+  ctx.log(`generating dataset ${scale} ...`);
+  const tg = Date.now();
+  const ds: Dataset = await generateDataset(scale, join(dir, 'dataset'));
+  const generateMs = Date.now() - tg;
+  ctx.log(`dataset ${scale}: ${ds.tables.length} tables, ${ds.rows} rows, ${fmtBytes(ds.bytes)} of rows, filedir ${fmtBytes(ds.filedirBytes)} in ${fmtMs(generateMs)}`);
+  const [pgs, my] = await Promise.all([ctx.postgres(), ctx.mariadb()]);
+  const tl = Date.now();
+  const [, skippedIndexes] = await Promise.all([loadIntoPostgres(ds, pgs.url, 'moodle'), loadIntoMariaDb(ds, my.url, 'moodle')]);
+  const loadMs = Date.now() - tl;
+  ctx.log(`loaded into PostgreSQL and MariaDB in ${fmtMs(loadMs)}`);
+  // The generated TSVs are no longer needed; the filedir stays for the site section.
+  rmSync(join(ds.dir, 'data'), { recursive: true, force: true });
+
+  const pgUrl = (db: string) => withDatabase(pgs.url, db);
+  const myUrl = (db: string) => withDatabase(my.url, db);
+  const myArgs = ['--no-defaults', '-h', '127.0.0.1', '-P', String(my.port), '-u', my.user, `-p${my.password}`];
+  const out = (n: string) => join(dir, n);
+  const hasDump = agentHas('dump');
+  const hasLoad = agentHas('load');
+  const noDump = hasDump ? undefined : 'not measured yet: `vault-agent dump` has not landed (agent/bin/vault-agent.js dump --help fails)';
+  const noLoad = hasLoad ? undefined : 'not measured yet: `vault-agent load` has not landed (agent/bin/vault-agent.js load --help fails)';
+  const pgloaderVersion = spawnSync('pgloader', ['--version'], { encoding: 'utf8' });
+
+  const steps: Step[] = [
+    { id: 'pg_dump_fc', label: 'pg_dump -Fc', ours: false, anchors: [], cmd: `${PG_BIN}/pg_dump`, args: ['-Fc', '-f', out('pg.dump'), '-d', pgUrl('moodle')], output: out('pg.dump') },
+    { id: 'pg_dump_fd', label: 'pg_dump -Fd -j2', ours: false, anchors: [], cmd: `${PG_BIN}/pg_dump`, args: ['-Fd', '-j2', '-f', out('pg.dir'), '-d', pgUrl('moodle')], output: out('pg.dir') },
+    { id: 'agent_dump_pg', label: 'vault-agent dump (PostgreSQL)', ours: true, anchors: ['pg_dump_fc', 'pg_dump_fd'], cmd: process.execPath,
+      args: [AGENT_BIN, 'dump', '--db', pgUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-pg')], output: out('agent-pg'), unavailable: noDump },
+    { id: 'mariadb_dump', label: 'mariadb-dump --single-transaction', ours: false, anchors: [], cmd: 'mariadb-dump',
+      args: [...myArgs, '--single-transaction', 'moodle'], stdoutFile: out('my.sql'), output: out('my.sql') },
+    { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: process.execPath,
+      args: [AGENT_BIN, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
+    { id: 'pg_restore', label: 'pg_restore -j2 (from -Fc)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'restore_pg'),
+      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')] },
+    { id: 'agent_load_pg', label: 'vault-agent load (PostgreSQL → PostgreSQL)', ours: true, anchors: ['pg_restore'], before: () => pgCreateDatabase(pgs.url, 'agent_pg'),
+      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
+      unavailable: noLoad ?? noDump },
+    { id: 'mariadb_import', label: 'mariadb < dump.sql', ours: false, anchors: [], before: () => mariadbCreateDatabase(my.url, 'restore_my'),
+      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql') },
+    { id: 'agent_load_my', label: 'vault-agent load (MariaDB → MariaDB)', ours: true, anchors: ['mariadb_import'], before: () => mariadbCreateDatabase(my.url, 'agent_my'),
+      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
+      unavailable: noLoad ?? noDump },
+    { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
+      cmd: 'pgloader', args: ['--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
+      env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed' },
+    { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
+      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
+      unavailable: noLoad ?? noDump },
+    { id: 'agent_load_cross_my', label: 'vault-agent load (PostgreSQL backup → MariaDB)', ours: true, anchors: [], before: () => mariadbCreateDatabase(my.url, 'agent_cross'),
+      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
+      unavailable: noLoad ?? noDump },
+  ];
+  const reps = scale === 'S' ? 3 : 1;
+  const runs: DbRun[] = [];
+  // Exports are short at S and repeated (median of 3); imports (the steps that reset a database first) run once.
+  for (const s of steps) runs.push(await runStep(ctx, s, s.before ? 1 : reps));
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    scale, datasetBytes: ds.bytes, datasetRows: ds.rows, tables: ds.tables.length, filedirBytes: ds.filedirBytes,
+    generateMs, loadMs, skippedIndexes, reps, runs,
+  };
+}
+
+/** The table for one scale: every run with its figures, ours with the ratio to each anchor. */
+export function dbTable(r: DbScaleResult): Table {
+  const byId = new Map(r.runs.map((x) => [x.id, x]));
+  const rows = r.runs.map((x) => {
+    const ratios = x.anchors.map((a) => {
+      const anchor = byId.get(a);
+      return `${fmtRatio(ratio(x.m?.wallMs, anchor?.m?.wallMs))} ${anchor?.label ?? a}`;
+    });
+    const status = x.error ? x.error : x.ours ? ratios.join('; ') || '(no anchor)' : 'anchor';
+    return [x.ours ? `**${x.label}**` : x.label, ...(x.error && !x.m ? ['–', '–', '–', '–'] : measurementCells(x.m, r.datasetBytes)), fmtBytes(x.outputBytes), status];
+  });
+  return {
+    title: `Database export and import — scale ${r.scale} (${r.tables} tables, ${r.datasetRows.toLocaleString('en-US')} rows, ${fmtBytes(r.datasetBytes)} of row data; exports: median of ${r.reps}, imports: 1 run)`,
+    columns: ['run', 'wall', 'CPU', 'peak RSS', 'MB/s', 'output', 'wall-time ratio to anchor (lower is faster)'],
+    rows,
+    notes: [
+      `Dataset generated in ${fmtMs(r.generateMs)} and bulk-loaded into both engines in ${fmtMs(r.loadMs)} (not part of any figure).`,
+      'MB/s = row data (tab-separated text size of all rows) / wall time. CPU and RSS are the measured process tree only (the database servers are not included for any tool).',
+      ...(r.skippedIndexes.length ? [`${r.skippedIndexes.length} indexes MariaDB refused were skipped on both sides of the comparison.`] : []),
+    ],
+  };
+}
+
+export function dbTargets(results: DbScaleResult[]): TargetResult[] {
+  const targets: TargetResult[] = [];
+  for (const scale of ['S', 'M'] as Scale[]) {
+    const r = results.find((x) => x.scale === scale);
+    const ours = r?.runs.find((x) => x.id === 'agent_dump_pg');
+    const anchor = r?.runs.find((x) => x.id === 'pg_dump_fc');
+    const q = ratio(ours?.m?.wallMs, anchor?.m?.wallMs);
+    targets.push({
+      target: `agent dump ≤ 1.0× pg_dump -Fc time (scale ${scale})`,
+      met: Number.isFinite(q) && !ours?.error ? q <= 1.0 : null,
+      figure: !r ? `scale ${scale} not run in this profile` : ours?.error ?? `${fmtRatio(q)} (${fmtMs(ours?.m?.wallMs)} vs ${fmtMs(anchor?.m?.wallMs)})`,
+    });
+  }
+  for (const r of results) {
+    const ours = r.runs.find((x) => x.id === 'agent_load_cross');
+    const anchor = r.runs.find((x) => x.id === 'pgloader');
+    const q = ratio(ours?.m?.wallMs, anchor?.m?.wallMs);
+    targets.push({
+      target: `agent load into the other engine ≤ 1.0× pgloader (scale ${r.scale})`,
+      met: Number.isFinite(q) && !ours?.error && !anchor?.error ? q <= 1.0 : null,
+      figure: ours?.error ?? anchor?.error ?? `${fmtRatio(q)} (${fmtMs(ours?.m?.wallMs)} vs ${fmtMs(anchor?.m?.wallMs)})`,
+    });
+  }
+  for (const r of results) {
+    const measured = r.runs.filter((x) => x.ours && x.m && !x.error);
+    const worst = measured.reduce<DbRun | undefined>((a, x) => (!a || (x.m?.peakRssBytes ?? 0) > (a.m?.peakRssBytes ?? 0) ? x : a), undefined);
+    targets.push({
+      target: `agent peak RSS ≤ 150 MB (dump/load, scale ${r.scale})`,
+      met: worst ? (worst.m?.peakRssBytes ?? 0) <= RSS_LIMIT : null,
+      figure: worst ? `max ${fmtBytes(worst.m?.peakRssBytes)} (${worst.label}), over ${measured.length} agent runs` : 'no agent run measured',
+    });
+  }
+  return targets;
+}
+
+export async function runDbSection(ctx: BenchContext): Promise<SectionResult> {
+  ensureTools(['pgDump', 'mariadbDump', 'pgloader']);
+  const results: DbScaleResult[] = [];
+  for (const scale of ctx.scales) results.push(await benchScale(ctx, scale));
+  const notMeasured = [...new Set(results.flatMap((r) => r.runs.filter((x) => x.error && !x.m).map((x) => `${x.label}: ${x.error}`)))];
+  return { id: 'db', tables: results.map(dbTable), targets: dbTargets(results), data: results, notMeasured };
+}

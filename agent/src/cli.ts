@@ -1,0 +1,36 @@
+/**
+ * The vault-agent command line. Each command lives in its own module under `commands/` and is
+ * registered here with one `addCommand` call.
+ */
+import { Command, CommanderError } from 'commander';
+import { dumpCommand } from './commands/dump.js';
+import { loadCommand } from './commands/load.js';
+import { AGENT_VERSION } from './db/export-database.js';
+import { createLogger } from './log/logger.js';
+import { VaultAgentError } from './schema/errors.js';
+
+/** The program with all commands registered. */
+export function createProgram(): Command {
+  const program = new Command('vault-agent')
+    .description('Moodle site agent for Vault Cloud (tool_vault compatible backups)')
+    .version(AGENT_VERSION)
+    .exitOverride()
+    .showHelpAfterError();
+  program.addCommand(dumpCommand());
+  program.addCommand(loadCommand());
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    const log = createLogger();
+    if (err instanceof VaultAgentError) log.error(`${err.code}: ${err.message}`);
+    else log.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    return 1;
+  }
+}

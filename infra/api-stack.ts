@@ -185,6 +185,7 @@ export class ApiStack extends Stack {
       signing,
       verifySecret: verifySecret.secretValue.unsafeUnwrap(),
       publicUrl: config.publicUrl ?? this.httpApi.apiEndpoint,
+      runtimeSourceMaps: config.runtimeSourceMaps,
     };
     for (const name of ['account', 'site', 'ops'] as const) {
       for (const [k, v] of Object.entries(functionEnvironment(name, inputs))) this.functions[name].addEnvironment(k, v);

@@ -21,15 +21,17 @@ export interface EnvironmentInputs {
   verifySecret: string;
   /** Public base URL of the API, for verification links. */
   publicUrl: string;
+  /** Set NODE_OPTIONS=--enable-source-maps. */
+  runtimeSourceMaps: boolean;
 }
 
 export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): Record<string, string> {
   const env: Record<string, string> = {
     TABLE_NAME: inputs.tableName,
     BUCKETS: inputs.buckets,
-    // Stack traces through the esbuild source maps.
-    NODE_OPTIONS: '--enable-source-maps',
   };
+  // Stack traces through the esbuild source maps.
+  if (inputs.runtimeSourceMaps) env.NODE_OPTIONS = '--enable-source-maps';
   if (fn === 'account') {
     env.VERIFY_SECRET = inputs.verifySecret;
     env.PUBLIC_URL = inputs.publicUrl;

@@ -27,12 +27,15 @@ describe('readConfig', () => {
     expect(() => readConfig(ctx({ account: '12' }))).toThrow(/12 digits/);
     expect(() => readConfig(ctx({ prefix: 'Vault_X' }))).toThrow(/prefix/);
     expect(() => readConfig(ctx({ throttleRate: '0' }))).toThrow(/throttleRate/);
+    expect(() => readConfig(ctx({ runtimeSourceMaps: 'yes' }))).toThrow(/runtimeSourceMaps/);
+    expect(readConfig(ctx({ runtimeSourceMaps: false })).runtimeSourceMaps).toBe(false);
+    expect(readConfig(ctx({ runtimeSourceMaps: 'false' })).runtimeSourceMaps).toBe(false);
   });
 });
 
 describe('explicit account and user signing', () => {
   it('uses literal bucket names and a signing user whose key only the site function can read', () => {
-    const { stacks } = buildApp({ regions: 'eu', signing: 'user', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme', publicUrl: 'https://vault.example.org/' }, false);
+    const { stacks } = buildApp({ regions: 'eu', signing: 'user', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme', publicUrl: 'https://vault.example.org/', runtimeSourceMaps: 'false' }, false);
     expect(stacks.api.account).toBe('123456789012');
     expect(stacks.api.buckets).toEqual({ eu: 'acme-123456789012-eu' });
     Template.fromStack(stacks.storage[0]!).hasResourceProperties('AWS::S3::Bucket', { BucketName: 'acme-123456789012-eu' });
@@ -58,5 +61,6 @@ describe('explicit account and user signing', () => {
     expect(envOf('SiteFunction').SIGNING_ROLE_ARN).toBeUndefined();
     expect(envOf('SiteFunction').BUCKETS).toBe('{"eu":"acme-123456789012-eu"}');
     expect(envOf('AccountFunction').PUBLIC_URL).toBe('https://vault.example.org');
+    expect(envOf('AccountFunction').NODE_OPTIONS).toBeUndefined();
   });
 });

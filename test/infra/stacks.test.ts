@@ -224,6 +224,17 @@ describe('HTTP API', () => {
     for (const r of ROUTES) expect(integrationFor(`${r.method} ${r.path}`), `${r.method} ${r.path}`).toBe(fnIds[r.fn]);
   });
 
+  it('covers every endpoint of the site protocol (spec §4) on the site function', () => {
+    const spec = [
+      'GET /validateapikey', 'PUT /backups', 'POST /backups/{backupkey}/upload/{filename}',
+      'POST /backups/{backupkey}/uploadcompleted/{filename}', 'PATCH /backups/{backupkey}', 'GET /backups',
+      'GET /backups/{backupkey}', 'GET /backups/{backupkey}/validate', 'PUT /restores', 'PATCH /restores/{restorekey}',
+      'GET /restores/{restorekey}/download/{filename}', 'POST /reporterror',
+    ];
+    const site = logicalId(api, 'AWS::Lambda::Function', 'SiteFunction');
+    for (const key of spec) expect(integrationFor(key), key).toBe(site);
+  });
+
   it('uses payload format 2.0 (hono/aws-lambda)', () => {
     api.resourcePropertiesCountIs('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' }, 2);
   });

@@ -31,8 +31,8 @@ export interface SeriesOptions<R> {
   startSeq: number;
   splitSize: number;
   compressionLevel: number;
-  /** Uploads one archive; must consume `bytes` fully. */
-  upload: (name: string, bytes: Readable, origsize: () => number) => Promise<R>;
+  /** Uploads one archive; must consume `bytes` fully. `lastKey` is final once `bytes` has ended. */
+  upload: (name: string, bytes: Readable, origsize: () => number, lastKey: () => string) => Promise<R>;
   /** Called when an archive has been uploaded (persist resume state here). */
   onArchive?: (a: SeriesArchive<R>) => Promise<void> | void;
 }
@@ -64,7 +64,7 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
     if (!zip) {
       const z = new ZipStream(opts.compressionLevel);
       zip = z;
-      uploading = opts.upload(seqName(opts.type, seq), z.output, () => z.origsize);
+      uploading = opts.upload(seqName(opts.type, seq), z.output, () => z.origsize, () => lastKey);
       // If the upload fails, stop feeding entries instead of waiting on a stalled stream.
       failed = uploading.then(() => new Promise<never>(() => undefined));
       failed.catch(() => undefined);

@@ -1,0 +1,29 @@
+/** `vault-agent restore <backupkey>`: restore a backup onto this site (or only pre-check it). */
+import { Command } from 'commander';
+import { action, addPassphraseOptions, addSiteOptions, commonOptions } from '../site/cli-options.js';
+import { createContext, readPassphrase } from '../site/context.js';
+import { runRestore } from '../site/restore.js';
+
+/** Adds the command to the program. */
+export function registerRestoreCommand(program: Command): void {
+  const cmd = addPassphraseOptions(addSiteOptions(new Command('restore')))
+    .argument('<backupkey>', 'backup key (see vault-agent list)')
+    .description('restore database, dataroot and filedir of a backup onto this site')
+    .option('--dry-run', 'only run the restore pre-checks')
+    .option('--resume', 'continue an interrupted restore of this backup')
+    .option('--allow-missing-plugins', 'restore although plugins of the backup are missing here')
+    .option('--reset-site-identifier', 'give the restored site a new site identifier')
+    .option('--preserve-dataroot <names>', 'extra top-level dataroot names to keep')
+    .option('--skip-preverify', 'do not download every archive once for verification before changing the site');
+  cmd.action(action(async (backupkey: string) => {
+    const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { dryRun?: boolean; resume?: boolean; allowMissingPlugins?: boolean; resetSiteIdentifier?: boolean; preserveDataroot?: string; skipPreverify?: boolean };
+    const ctx = await createContext(o);
+    const key = await readPassphrase(o);
+    const r = await runRestore(ctx, backupkey, {
+      key, dryRun: Boolean(o.dryRun), resume: Boolean(o.resume), allowMissingPlugins: Boolean(o.allowMissingPlugins),
+      resetSiteIdentifier: Boolean(o.resetSiteIdentifier), skipPreverify: Boolean(o.skipPreverify), ...(o.preserveDataroot ? { preserveDataroot: o.preserveDataroot } : {}),
+    });
+    process.stdout.write(`Restore ${r.restorekey}: ${o.dryRun ? 'pre-checks passed' : 'finished'}\n${r.notes.map((n) => `- ${n}\n`).join('')}`);
+  }));
+  program.addCommand(cmd);
+}

@@ -1,0 +1,61 @@
+/**
+ * Options shared by the site commands (register, check, backup, list, restore, verify) and the
+ * error → exit code mapping, so every command behaves the same on failure.
+ */
+import { Option, type Command } from 'commander';
+import { exitCodeFor } from '../transfer/errors.js';
+import type { CommonOptions } from './context.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Adds the site/API/transfer options to a command. */
+export function addSiteOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <path>', 'Moodle config.php to read (env VAULT_CONFIG_PHP)')
+    .option('--moodle-dir <path>', 'Moodle code tree: config.php, install.xml files (env VAULT_MOODLE_DIR)')
+    .option('--dbtype <type>', 'pgsql, mariadb, mysqli, auroramysql (env VAULT_DBTYPE)')
+    .option('--dbhost <host>', 'database host (env VAULT_DBHOST)')
+    .option('--dbport <port>', 'database port (env VAULT_DBPORT)')
+    .option('--dbsocket <path>', 'database socket (env VAULT_DBSOCKET)')
+    .option('--dbname <name>', 'database name (env VAULT_DBNAME)')
+    .option('--dbuser <user>', 'database user (env VAULT_DBUSER)')
+    .addOption(new Option('--dbpass <pass>', 'database password (prefer env VAULT_DBPASS)'))
+    .option('--prefix <prefix>', 'table prefix (env VAULT_PREFIX)')
+    .option('--dataroot <path>', 'Moodle dataroot (env VAULT_DATAROOT)')
+    .option('--wwwroot <url>', 'site URL (env VAULT_WWWROOT)')
+    .option('--api-url <url>', 'Vault API base URL (env VAULT_API_URL)')
+    .option('--api-key <key>', 'API key for this run (env VAULT_API_KEY; else the stored one)')
+    .option('--allow-storage-host <host>', 'also send encryption keys to this storage host[:port] (local runs)', collect, [])
+    .option('--parallel <n>', 'parallel part uploads (default 4)')
+    .option('--part-size <size>', 'multipart part size, e.g. 64M (default 64M, minimum 5M)')
+    .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')
+    .option('--compression-level <n>', 'ZIP deflate level 0-9 (default 6)')
+    .option('--tmp-dir <path>', 'temporary folder (default <dataroot>/vault-agent/tmp)')
+    .option('-q, --quiet', 'only errors');
+}
+
+/** Adds the passphrase source options. */
+export function addPassphraseOptions(cmd: Command): Command {
+  return cmd
+    .option('--passphrase-file <path>', 'read the passphrase from this file (one trailing newline dropped)')
+    .option('--passphrase-env <name>', 'read the passphrase from this environment variable');
+}
+
+/** Wraps a command action: prints the error and sets the documented exit code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      const code = exitCodeFor(err);
+      const msg = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`vault-agent: ${msg}\n`);
+      process.exitCode = code;
+    }
+  };
+}
+
+/** The options object of a command as CommonOptions. */
+export function commonOptions(cmd: Command): CommonOptions {
+  return cmd.opts<CommonOptions>();
+}

@@ -1,0 +1,268 @@
+/**
+ * Whole-site restore through the API in the plugin's order (format §9.2): validate (and check
+ * the passphrase with a HEAD), `PUT restores`, fetch the record, download and read
+ * `dbstructure.zip`, pre-checks, then — after every archive has been downloaded and verified
+ * against its recorded SHA-256, so a damaged backup changes nothing — maintenance on, database,
+ * kill sessions, purge caches, version hash, dataroot, filedir, orphan blobs, maintenance off,
+ * `PATCH restores finished` (or `failed` with details).
+ *
+ * Resume: `<dataroot>/vault-agent/restore.json` records the restore key, tables done, archives
+ * applied and the old site's blob hashes; a re-run with `resume` continues from there.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
+import { fileHashes, killSessions, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
+import { readDbStructure } from '../archive/dbstructure.js';
+import { ZipArchiveReader } from '../archive/zip-reader.js';
+import { checkEngine, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
+import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
+import { connectDatabase } from '../db/connect.js';
+import { importDatabase, type ImportState } from '../db/import-database.js';
+import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
+import { splitSettingList } from '../files/names.js';
+import { databaseUrl } from '../moodle/site.js';
+import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
+import { checkPassphrase, downloadArchive } from '../transfer/download.js';
+import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
+import type { SseCKey } from '../transfer/sse-c.js';
+import { parseHashInfo } from './backup.js';
+import { StateFile, vaultEnv, type AgentContext } from './context.js';
+
+/** Options of a restore. */
+export interface RestoreOptions {
+  key: SseCKey | null;
+  dryRun?: boolean;
+  resume?: boolean;
+  allowMissingPlugins?: boolean;
+  resetSiteIdentifier?: boolean;
+  /** Extra top-level dataroot names kept (restorepreservedataroot). */
+  preserveDataroot?: string;
+  /** Skip the verification pass over all archives before changing anything (saves one download). */
+  skipPreverify?: boolean;
+}
+
+/** Persistent progress of a restore. */
+export interface RestoreState {
+  backupkey: string;
+  restorekey: string;
+  db?: ImportState;
+  dbDone?: boolean;
+  afterDbDone?: boolean;
+  applied: string[];
+  before?: VersionSnapshot;
+}
+
+/** Result of a restore. */
+export interface RestoreResult {
+  restorekey: string;
+  checks: CheckResult[];
+  upgradeNeeded: boolean;
+  notes: string[];
+}
+
+const TYPE_ORDER: Record<string, number> = { dbstructure: 0, dbdump: 1, dataroot: 2, filedir: 3 };
+
+/** Archive list in processing order: type, then numeric sequence. */
+export function orderedFiles(files: readonly BackupFile[]): { name: string; type: string; seq: number; file: BackupFile }[] {
+  return files
+    .filter((f) => f.name.endsWith('.zip'))
+    .map((f) => {
+      const base = f.name.slice(0, -4);
+      const m = /^(.*)-(\d+)$/.exec(base);
+      return { name: f.name, type: m ? (m[1] as string) : base, seq: m ? Number(m[2]) : 0, file: f };
+    })
+    .filter((f) => f.type in TYPE_ORDER)
+    .sort((a, b) => (TYPE_ORDER[a.type] ?? 9) - (TYPE_ORDER[b.type] ?? 9) || a.seq - b.seq);
+}
+
+/** Validates the backup and checks the passphrase (HEAD) before anything else. */
+export async function validateAndCheckPassphrase(ctx: AgentContext, backupkey: string, key: SseCKey | null): Promise<boolean> {
+  const v = await ctx.api.validateBackup(backupkey);
+  if (v.encrypted) {
+    if (!key) throw new WrongPassphraseError();
+    if (!v.downloadurl) throw new AgentError('ERR_API', 'validate returned no URL for the passphrase check');
+    await checkPassphrase(v.downloadurl, v.downloadheaders, { ...ctx.storage, key });
+  }
+  return Boolean(v.encrypted);
+}
+
+/** Downloads archives through the restore's URLs, verifying recorded hashes. */
+export class ArchiveFetcher {
+  constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>) {}
+
+  /** Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch. */
+  async fetch(name: string, dest: string | null): Promise<{ sha256: string; size: number; verified: boolean }> {
+    const d = await this.ctx.api.downloadUrl(this.restorekey, name);
+    const expected = this.hashes.get(name);
+    const r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
+      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}),
+    });
+    return { ...r, verified: Boolean(expected) };
+  }
+}
+
+/** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
+export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
+  await validateAndCheckPassphrase(ctx, backupkey, opts.key);
+  const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
+  const prior = opts.resume ? await stateFile.load() : null;
+  if (opts.resume && (!prior || prior.backupkey !== backupkey)) ctx.logger.warn('no interrupted restore of this backup: starting a new one');
+  const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix);
+  const work = join(ctx.tmpDir, `restore-${backupkey}`);
+  await mkdir(work, { recursive: true });
+  let restorekey = '';
+  let maintenance = false;
+  try {
+    let st: RestoreState;
+    if (prior && prior.backupkey === backupkey && !opts.dryRun) {
+      st = prior;
+      restorekey = st.restorekey;
+      await ctx.api.patchRestore(restorekey, 'resume', { backupkey });
+      ctx.logger.info(`resuming restore ${restorekey}`);
+    } else {
+      const release = (await db.query<{ value: string }>(`SELECT value FROM ${db.prefix}config WHERE name = 'release'`).catch(() => []))[0]?.value ?? '';
+      restorekey = await ctx.api.createRestore({ backupkey, ...(opts.dryRun ? { dryrun: true } : {}), vaultenv: vaultEnv(db.engine, release) });
+      st = { backupkey, restorekey, applied: [] };
+    }
+    const record: BackupRecord = await ctx.api.getBackup(backupkey);
+    if (record.status !== 'finished') throw new AgentError('ERR_BACKUP_STATUS', `backup ${backupkey} is ${record.status}, not finished`);
+    const files = orderedFiles(record.files ?? []);
+    if (!files.some((f) => f.name === 'dbstructure.zip')) throw new AgentError('ERR_BACKUP_FILES', 'the backup has no dbstructure.zip');
+    const info = (record.info ?? {}) as Record<string, unknown>;
+    const fetcher = new ArchiveFetcher(ctx, restorekey, opts.key, parseHashInfo(info));
+
+    const structPath = join(work, 'dbstructure.zip');
+    await fetcher.fetch('dbstructure.zip', structPath);
+    const zr = await ZipArchiveReader.open(structPath);
+    const structure = await readDbStructure(zr).finally(() => zr.close());
+    // dbdump hashes are also inside dbstructure's manifest (a second, independent record).
+    for (const a of structure.manifest?.archives ?? []) if (!fetcher.hashes.has(a.name)) fetcher.hashes.set(a.name, a.sha256);
+    const meta = { ...info, ...structure.metadata };
+
+    const checks: CheckResult[] = [];
+    if (!st.dbDone) {
+      const siteVersions = await readSiteVersions(db);
+      checks.push(checkVersion(siteVersions, meta));
+      checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins), preserve: [] }));
+    }
+    checks.push(await checkRestoreDiskSpace(ctx.tmpDir, files.map((f) => f.file)));
+    checks.push(checkEngine(db, meta));
+    if (!ctx.quiet) process.stderr.write(formatReport(`Restore pre-checks for ${backupkey}`, checks));
+    if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
+    if (opts.dryRun) {
+      await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
+      return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'] };
+    }
+
+    // Verify every remaining archive before the first change to the site.
+    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !(f.type === 'dbdump' && st.dbDone));
+    if (!opts.skipPreverify) {
+      for (const f of pending) {
+        const r = await fetcher.fetch(f.name, null);
+        if (!r.verified) ctx.logger.warn(`${f.name}: no recorded hash (backup made by the plugin?); downloaded but not verifiable`);
+      }
+      ctx.logger.info(`verified ${pending.length + 1} archive(s) before changing the site`);
+    }
+
+    await stateFile.save(st);
+    await enableMaintenance(ctx.site.dataroot);
+    maintenance = true;
+    const oldHashesFile = join(work, 'old-hashes.json');
+    if (!st.dbDone) {
+      if (!st.db) {
+        st.before = await snapshotVersions(db);
+        await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
+        st.db = { done: [] };
+        await stateFile.save(st);
+      }
+      const dumps = files.filter((f) => f.type === 'dbdump');
+      for (const f of dumps) await fetcher.fetch(f.name, join(work, f.name));
+      ctx.logger.info(`database: restoring ${structure.tables.length} tables`);
+      await importDatabase({
+        db, prefix: ctx.site.prefix, source: work, resumeState: st.db,
+        onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
+      });
+      st.dbDone = true;
+      await stateFile.save(st);
+      for (const f of dumps) await rm(join(work, f.name), { force: true });
+    }
+    let upgradeNeeded = true;
+    const notes: string[] = [];
+    if (!st.afterDbDone) {
+      await killSessions(db, ctx.site.dataroot);
+      await purgeCaches(db, ctx.site.dataroot);
+      const vh = st.before ? await recalcVersionHash(db, st.before) : { upgradeNeeded: true, reason: 'unknown versions' };
+      upgradeNeeded = vh.upgradeNeeded;
+      notes.push(vh.upgradeNeeded ? `Run admin/cli/upgrade.php: ${vh.reason}` : 'No upgrade needed: version hash kept');
+      st.afterDbDone = true;
+      await stateFile.save(st);
+    }
+
+    const warnings = { warn: (m: string) => ctx.logger.warn(m) };
+    const datarootFiles = files.filter((f) => f.type === 'dataroot');
+    if (!datarootFiles.some((f) => st.applied.includes(f.name))) {
+      const removed = await clearDataroot(ctx.site.dataroot, [...splitSettingList(opts.preserveDataroot), 'climaintenance.html']);
+      ctx.logger.info(`dataroot: removed ${removed.length} top-level entries of the old site`);
+    }
+    for (const f of [...datarootFiles, ...files.filter((x) => x.type === 'filedir')]) {
+      if (st.applied.includes(f.name)) continue;
+      const path = join(work, f.name);
+      await fetcher.fetch(f.name, path);
+      if (f.type === 'dataroot') await extractDatarootArchive(path, ctx.site.dataroot, warnings);
+      else await extractFiledirArchive(path, join(ctx.site.dataroot, 'filedir'), warnings);
+      await rm(path, { force: true });
+      st.applied.push(f.name);
+      await stateFile.save(st);
+      ctx.logger.info(`applied ${f.name}`);
+    }
+
+    const oldHashes = JSON.parse(await readFile(oldHashesFile, 'utf8').catch(() => '[]')) as string[];
+    const keep = await fileHashes(db);
+    const removedBlobs = await removeBlobs(join(ctx.site.dataroot, 'filedir'), oldHashes.filter((h) => !keep.has(h)));
+    notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
+    if (opts.resetSiteIdentifier) notes.push(`site identifier reset to ${await resetSiteIdentifier(db, ctx.site.wwwroot)}`);
+    await disableMaintenance(ctx.site.dataroot);
+    maintenance = false;
+    await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
+    await stateFile.remove();
+    await rm(work, { recursive: true, force: true });
+    for (const n of notes) ctx.logger.info(n);
+    return { restorekey, checks, upgradeNeeded, notes };
+  } catch (err) {
+    if (restorekey) {
+      const details = `${err instanceof Error ? err.message : String(err)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}`;
+      await ctx.api.patchRestore(restorekey, 'failed', { faileddetails: details }).catch(() => undefined);
+    }
+    if (maintenance) ctx.logger.warn('the site stays in maintenance mode; re-run with --resume to finish the restore');
+    else if (!(await stateFile.load().catch(() => null))) await rm(work, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Downloads and re-hashes every archive of a backup without restoring (uses a dry-run restore record). */
+export async function runVerify(ctx: AgentContext, backupkey: string, key: SseCKey | null): Promise<{ name: string; size: number; sha256: string; verified: boolean }[]> {
+  await validateAndCheckPassphrase(ctx, backupkey, key);
+  const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix).catch(() => null);
+  const engine = db?.engine ?? 'unknown';
+  await db?.close();
+  const restorekey = await ctx.api.createRestore({ backupkey, dryrun: true, vaultenv: vaultEnv(engine, '') });
+  try {
+    const record = await ctx.api.getBackup(backupkey);
+    const fetcher = new ArchiveFetcher(ctx, restorekey, key, parseHashInfo((record.info ?? {}) as Record<string, unknown>));
+    const out: { name: string; size: number; sha256: string; verified: boolean }[] = [];
+    for (const f of orderedFiles(record.files ?? [])) {
+      const r = await fetcher.fetch(f.name, null);
+      out.push({ name: f.name, ...r });
+      ctx.logger.info(`${f.name}: ${r.size} bytes ${r.verified ? 'verified' : 'downloaded (no recorded hash)'}`);
+    }
+    await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
+    return out;
+  } catch (err) {
+    await ctx.api.patchRestore(restorekey, 'failed', { faileddetails: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
+    throw err;
+  }
+}
+

@@ -3,7 +3,13 @@
  * registered here with one `addCommand` call.
  */
 import { Command, CommanderError } from 'commander';
+import { backupCommand } from './commands/backup.js';
+import { checkCommand } from './commands/check.js';
 import { dumpCommand } from './commands/dump.js';
+import { listCommand } from './commands/list.js';
+import { registerCommand } from './commands/register.js';
+import { restoreCommand } from './commands/restore.js';
+import { verifyCommand } from './commands/verify.js';
 import { loadCommand } from './commands/load.js';
 import { AGENT_VERSION } from './db/export-database.js';
 import { createLogger } from './log/logger.js';
@@ -18,6 +24,12 @@ export function createProgram(): Command {
     .showHelpAfterError();
   program.addCommand(dumpCommand());
   program.addCommand(loadCommand());
+  program.addCommand(registerCommand());
+  program.addCommand(checkCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(listCommand());
+  program.addCommand(restoreCommand());
+  program.addCommand(verifyCommand());
   return program;
 }
 

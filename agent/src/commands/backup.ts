@@ -4,8 +4,8 @@ import { runBackup } from '../site/backup.js';
 import { action, addPassphraseOptions, addSiteOptions, commonOptions } from '../site/cli-options.js';
 import { createContext, readPassphrase, UsageError } from '../site/context.js';
 
-/** Adds the command to the program. */
-export function registerBackupCommand(program: Command): void {
+/** The `backup` command. */
+export function backupCommand(): Command {
   const cmd = addPassphraseOptions(addSiteOptions(new Command('backup')))
     .description('back up database, dataroot and filedir; prints the backup key')
     .option('--description <text>', 'backup description (default: the site URL)')
@@ -24,5 +24,5 @@ export function registerBackupCommand(program: Command): void {
     });
     process.stdout.write(`Backup key: ${r.backupkey}\n`);
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

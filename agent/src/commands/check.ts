@@ -8,8 +8,8 @@ import { action, addSiteOptions, commonOptions } from '../site/cli-options.js';
 import { createContext } from '../site/context.js';
 import { CheckFailedError } from '../transfer/errors.js';
 
-/** Adds the command to the program. */
-export function registerCheckCommand(program: Command): void {
+/** The `check` command. */
+export function checkCommand(): Command {
   const cmd = addSiteOptions(new Command('check')).description('run the backup pre-checks and print a readable report (exit 3 when one fails)');
   cmd.action(action(async () => {
     const ctx = await createContext(commonOptions(cmd));
@@ -28,5 +28,5 @@ export function registerCheckCommand(program: Command): void {
       await db.close();
     }
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

@@ -4,8 +4,8 @@ import { humanBytes } from '../checks/report.js';
 import { action, addSiteOptions, commonOptions } from '../site/cli-options.js';
 import { createContext } from '../site/context.js';
 
-/** Adds the command to the program. */
-export function registerListCommand(program: Command): void {
+/** The `list` command. */
+export function listCommand(): Command {
   const cmd = addSiteOptions(new Command('list')).description('list the finished backups this API key can restore').option('--json', 'print JSON');
   cmd.action(action(async () => {
     const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { json?: boolean };
@@ -19,5 +19,5 @@ export function registerListCommand(program: Command): void {
     }
     if (!list.length) process.stdout.write('No backups.\n');
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

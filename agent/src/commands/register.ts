@@ -3,8 +3,8 @@ import { Command } from 'commander';
 import { action, addSiteOptions, commonOptions } from '../site/cli-options.js';
 import { createContext, rememberApiKey, UsageError } from '../site/context.js';
 
-/** Adds the command to the program. */
-export function registerRegisterCommand(program: Command): void {
+/** The `register` command. */
+export function registerCommand(): Command {
   const cmd = addSiteOptions(new Command('register'))
     .description('register this site: create an account by e-mail, or store an existing --api-key after validating it')
     .option('--email <address>', 'e-mail address of the new account');
@@ -26,5 +26,5 @@ export function registerRegisterCommand(program: Command): void {
       process.stdout.write(`Registration requested for ${o.email}: ${typeof r.message === 'string' ? r.message : 'check your e-mail, then run register --api-key <key>'}\n`);
     }
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

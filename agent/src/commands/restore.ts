@@ -4,8 +4,8 @@ import { action, addPassphraseOptions, addSiteOptions, commonOptions } from '../
 import { createContext, readPassphrase } from '../site/context.js';
 import { runRestore } from '../site/restore.js';
 
-/** Adds the command to the program. */
-export function registerRestoreCommand(program: Command): void {
+/** The `restore` command. */
+export function restoreCommand(): Command {
   const cmd = addPassphraseOptions(addSiteOptions(new Command('restore')))
     .argument('<backupkey>', 'backup key (see vault-agent list)')
     .description('restore database, dataroot and filedir of a backup onto this site')
@@ -25,5 +25,5 @@ export function registerRestoreCommand(program: Command): void {
     });
     process.stdout.write(`Restore ${r.restorekey}: ${o.dryRun ? 'pre-checks passed' : 'finished'}\n${r.notes.map((n) => `- ${n}\n`).join('')}`);
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

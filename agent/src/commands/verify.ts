@@ -4,8 +4,8 @@ import { action, addPassphraseOptions, addSiteOptions, commonOptions } from '../
 import { createContext, readPassphrase } from '../site/context.js';
 import { runVerify } from '../site/restore.js';
 
-/** Adds the command to the program. */
-export function registerVerifyCommand(program: Command): void {
+/** The `verify` command. */
+export function verifyCommand(): Command {
   const cmd = addPassphraseOptions(addSiteOptions(new Command('verify'))).argument('<backupkey>', 'backup key').description('download and re-hash every archive of a backup (nothing is restored)');
   cmd.action(action(async (backupkey: string) => {
     const o = commonOptions(cmd);
@@ -14,5 +14,5 @@ export function registerVerifyCommand(program: Command): void {
     for (const a of r) process.stdout.write(`${a.verified ? 'OK        ' : 'UNCHECKED '} ${a.name}  ${a.size} bytes  ${a.sha256}\n`);
     process.stdout.write(`${r.length} archive(s) downloaded; ${r.filter((a) => a.verified).length} verified\n`);
   }));
-  program.addCommand(cmd);
+  return cmd;
 }

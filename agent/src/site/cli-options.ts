@@ -2,7 +2,7 @@
  * Options shared by the site commands (register, check, backup, list, restore, verify) and the
  * error → exit code mapping, so every command behaves the same on failure.
  */
-import { Option, type Command } from 'commander';
+import { CommanderError, Option, type Command } from 'commander';
 import { exitCodeFor } from '../transfer/errors.js';
 import type { CommonOptions } from './context.js';
 
@@ -41,16 +41,19 @@ export function addPassphraseOptions(cmd: Command): Command {
     .option('--passphrase-env <name>', 'read the passphrase from this environment variable');
 }
 
-/** Wraps a command action: prints the error and sets the documented exit code. */
+/**
+ * Wraps a command action: prints the error once and rethrows it as a CommanderError carrying the
+ * documented exit code (the CLI's main() returns a CommanderError's exitCode as is).
+ */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (err) {
-      const code = exitCodeFor(err);
       const msg = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`vault-agent: ${msg}\n`);
-      process.exitCode = code;
+      const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'ERR_UNKNOWN';
+      process.stderr.write(`${new Date().toISOString()} ERROR ${code}: ${msg}\n`);
+      throw new CommanderError(exitCodeFor(err), code, msg);
     }
   };
 }

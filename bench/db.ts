@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_BIN, ensureTools, type BenchContext, type Scale } from './context.js';
+import { ensureTools, type BenchContext, type Scale } from './context.js';
+import { buildAgent, type AgentCommand } from './agent-build.js';
 import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDatabase, pgCreateDatabase, PREFIX, withDatabase, type Dataset } from './dataset.js';
 import { measureCommand, type Measurement } from './measure.js';
 import { fmtBytes, fmtMs, fmtRatio, measurementCells, ratio, type Table, type TargetResult, type SectionResult } from './report.js';
@@ -53,9 +54,10 @@ export function medianRun(ms: Measurement[]): Measurement | undefined {
 }
 
 /** Does the agent CLI have this sub-command yet? */
-export function agentHas(command: string): boolean {
-  if (!existsSync(AGENT_BIN)) return false;
-  const r = spawnSync(process.execPath, [AGENT_BIN, command, '--help'], { encoding: 'utf8', timeout: 60_000 });
+export function agentHas(agent: AgentCommand | undefined, command: string): boolean {
+  if (!agent) return false;
+  const [cmd, ...args] = agent.argv;
+  const r = spawnSync(cmd as string, [...args, command, '--help'], { encoding: 'utf8', timeout: 60_000 });
   return r.status === 0;
 }
 
@@ -94,7 +96,7 @@ async function runStep(ctx: BenchContext, s: Step, reps: number): Promise<DbRun>
   return { ...base, m: medianRun(ms), ...(s.output ? { outputBytes: sizeOf(s.output) } : {}) };
 }
 
-export async function benchScale(ctx: BenchContext, scale: Scale): Promise<DbScaleResult> {
+export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCommand | undefined): Promise<DbScaleResult> {
   const dir = join(ctx.tmp, `db-${scale}`);
   mkdirSync(dir, { recursive: true });
   ctx.log(`generating dataset ${scale} ...`);
@@ -114,8 +116,10 @@ export async function benchScale(ctx: BenchContext, scale: Scale): Promise<DbSca
   const myUrl = (db: string) => withDatabase(my.url, db);
   const myArgs = ['--no-defaults', '-h', '127.0.0.1', '-P', String(my.port), '-u', my.user, `-p${my.password}`];
   const out = (n: string) => join(dir, n);
-  const hasDump = agentHas('dump');
-  const hasLoad = agentHas('load');
+  const hasDump = agentHas(agent, 'dump');
+  const hasLoad = agentHas(agent, 'load');
+  const [agentCmd, ...agentArgs] = agent?.argv ?? [process.execPath];
+  const A = agentCmd as string;
   const noDump = hasDump ? undefined : 'not measured yet: `vault-agent dump` has not landed (agent/bin/vault-agent.js dump --help fails)';
   const noLoad = hasLoad ? undefined : 'not measured yet: `vault-agent load` has not landed (agent/bin/vault-agent.js load --help fails)';
   const pgloaderVersion = spawnSync('pgloader', ['--version'], { encoding: 'utf8' });
@@ -123,30 +127,30 @@ export async function benchScale(ctx: BenchContext, scale: Scale): Promise<DbSca
   const steps: Step[] = [
     { id: 'pg_dump_fc', label: 'pg_dump -Fc', ours: false, anchors: [], cmd: `${PG_BIN}/pg_dump`, args: ['-Fc', '-f', out('pg.dump'), '-d', pgUrl('moodle')], output: out('pg.dump') },
     { id: 'pg_dump_fd', label: 'pg_dump -Fd -j2', ours: false, anchors: [], cmd: `${PG_BIN}/pg_dump`, args: ['-Fd', '-j2', '-f', out('pg.dir'), '-d', pgUrl('moodle')], output: out('pg.dir') },
-    { id: 'agent_dump_pg', label: 'vault-agent dump (PostgreSQL)', ours: true, anchors: ['pg_dump_fc', 'pg_dump_fd'], cmd: process.execPath,
-      args: [AGENT_BIN, 'dump', '--db', pgUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-pg')], output: out('agent-pg'), unavailable: noDump },
+    { id: 'agent_dump_pg', label: 'vault-agent dump (PostgreSQL)', ours: true, anchors: ['pg_dump_fc', 'pg_dump_fd'], cmd: A,
+      args: [...agentArgs, 'dump', '--db', pgUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-pg')], output: out('agent-pg'), unavailable: noDump },
     { id: 'mariadb_dump', label: 'mariadb-dump --single-transaction', ours: false, anchors: [], cmd: 'mariadb-dump',
       args: [...myArgs, '--single-transaction', 'moodle'], stdoutFile: out('my.sql'), output: out('my.sql') },
-    { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: process.execPath,
-      args: [AGENT_BIN, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
+    { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: A,
+      args: [...agentArgs, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
     { id: 'pg_restore', label: 'pg_restore -j2 (from -Fc)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'restore_pg'),
       cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')] },
     { id: 'agent_load_pg', label: 'vault-agent load (PostgreSQL → PostgreSQL)', ours: true, anchors: ['pg_restore'], before: () => pgCreateDatabase(pgs.url, 'agent_pg'),
-      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
+      cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
       unavailable: noLoad ?? noDump },
     { id: 'mariadb_import', label: 'mariadb < dump.sql', ours: false, anchors: [], before: () => mariadbCreateDatabase(my.url, 'restore_my'),
       cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql') },
     { id: 'agent_load_my', label: 'vault-agent load (MariaDB → MariaDB)', ours: true, anchors: ['mariadb_import'], before: () => mariadbCreateDatabase(my.url, 'agent_my'),
-      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
+      cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
       unavailable: noLoad ?? noDump },
     { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
       cmd: 'pgloader', args: ['--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
       env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed' },
     { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
-      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
+      cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
       unavailable: noLoad ?? noDump },
     { id: 'agent_load_cross_my', label: 'vault-agent load (PostgreSQL backup → MariaDB)', ours: true, anchors: [], before: () => mariadbCreateDatabase(my.url, 'agent_cross'),
-      cmd: process.execPath, args: [AGENT_BIN, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
+      cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
       unavailable: noLoad ?? noDump },
   ];
   const reps = scale === 'S' ? 3 : 1;
@@ -221,7 +225,11 @@ export function dbTargets(results: DbScaleResult[]): TargetResult[] {
 export async function runDbSection(ctx: BenchContext): Promise<SectionResult> {
   ensureTools(['pgDump', 'mariadbDump', 'pgloader']);
   const results: DbScaleResult[] = [];
-  for (const scale of ctx.scales) results.push(await benchScale(ctx, scale));
+  const agent = await buildAgent();
+  ctx.log(agent ? `agent: ${agent.mode}${agent.note ? ` (${agent.note})` : ''}` : 'agent CLI not found');
+  for (const scale of ctx.scales) results.push(await benchScale(ctx, scale, agent));
   const notMeasured = [...new Set(results.flatMap((r) => r.runs.filter((x) => x.error && !x.m).map((x) => `${x.label}: ${x.error}`)))];
-  return { id: 'db', tables: results.map(dbTable), targets: dbTargets(results), data: results, notMeasured };
+  const tables = results.map(dbTable);
+  if (agent) tables[0]?.notes.push(`vault-agent ran as ${agent.mode === 'esbuild bundle' ? 'an esbuild bundle of agent/src/cli.ts under plain node (as a built agent would run)' : 'the tsx development entry agent/bin/vault-agent.js'}${agent.note ? `: ${agent.note}` : ''}.`);
+  return { id: 'db', tables, targets: dbTargets(results), data: { agent: agent?.mode ?? null, results }, notMeasured };
 }

@@ -1,7 +1,217 @@
-/** Transfer: agent upload/download vs curl and aws s3 cp on the same Ceph RGW (filled in below). */
-import type { BenchContext } from './context.js';
-import type { SectionResult } from './report.js';
+/**
+ * Transfer: the agent's uploader and downloader (agent/src/transfer) against `curl` PUT/GET of
+ * the same bytes to the same presigned Ceph RGW URLs, and against `aws s3 cp` (Debian awscli).
+ * Ratios are to curl. Quick profile: 256 MB archive; --full: 1 GB.
+ */
+import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createS3Client } from '../lambdas/store/aws-clients.js';
+import { bundleNode, CACHE_DIR } from './agent-build.js';
+import { ensureTools, ROOT, type BenchContext } from './context.js';
+import { medianRun } from './db.js';
+import { measureCommand, type Measurement } from './measure.js';
+import { fmtBytes, fmtRatio, fmtRate, fmtMs, mbPerSec, type SectionResult, type TargetResult } from './report.js';
+import type { DriverSettings } from './agent-transfer-driver.js';
 
-export async function runTransferSection(_ctx: BenchContext): Promise<SectionResult> {
-  return { id: 'transfer', tables: [], targets: [], data: null, notMeasured: ['transfer: not implemented in this commit'] };
+const MiB = 1024 * 1024;
+
+export interface TransferRun {
+  id: string;
+  label: string;
+  direction: 'upload' | 'download';
+  ours: boolean;
+  m?: Measurement;
+  /** Wall time of the transfer itself (the agent driver reports it without node start-up; tools: process wall). */
+  transferMs?: number;
+  error?: string;
+}
+
+async function writeArchive(file: string, bytes: number): Promise<void> {
+  const ws = createWriteStream(file);
+  const block = 8 * MiB;
+  for (let done = 0; done < bytes; done += block) {
+    if (!ws.write(randomBytes(Math.min(block, bytes - done)))) await new Promise<void>((r) => ws.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => ws.end((err?: Error | null) => (err ? reject(err) : resolve())));
+}
+
+async function objectSize(s3: S3Client, Bucket: string, Key: string): Promise<number> {
+  const h = await s3.send(new HeadObjectCommand({ Bucket, Key }));
+  return h.ContentLength ?? -1;
+}
+
+export async function runTransferSection(ctx: BenchContext): Promise<SectionResult> {
+  ensureTools(['curl', 'aws']);
+  const size = (ctx.full ? 1024 : 256) * MiB;
+  const reps = 3;
+  const rgw = await ctx.rgw();
+  const s3 = createS3Client({ endpoint: rgw.endpoint, region: 'us-east-1', credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey } });
+  const Bucket = `bench-${Date.now()}`;
+  await s3.send(new CreateBucketCommand({ Bucket }));
+  const dir = join(ctx.tmp, 'transfer');
+  mkdirSync(dir, { recursive: true });
+  const archive = join(dir, 'archive.zip');
+  ctx.log(`writing a ${fmtBytes(size)} archive (random bytes, incompressible like a zip) ...`);
+  await writeArchive(archive, size);
+
+  // The agent driver as one bundled file under plain node.
+  const driver = join(CACHE_DIR, 'agent-transfer.mjs');
+  let driverError: string | undefined;
+  const agentSrc = join(ROOT, 'agent', 'src', 'transfer', 'upload.ts');
+  if (!existsSync(agentSrc)) driverError = 'not measured yet: agent/src/transfer has not landed';
+  else {
+    try {
+      await bundleNode(join(ROOT, 'bench', 'agent-transfer-driver.ts'), driver);
+    } catch (err) {
+      driverError = `agent driver did not build: ${(err as Error).message.split('\n')[0] ?? ''}`;
+    }
+  }
+  const partSize = 64 * MiB;
+  const concurrency = 4;
+  const awsConfig = join(dir, 'aws-config');
+  writeFileSync(awsConfig, '[default]\nregion = us-east-1\n');
+  const awsEnv: NodeJS.ProcessEnv = {
+    ...process.env, AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'), AWS_PAGER: '',
+  };
+  const driverEnv = (key: string): NodeJS.ProcessEnv => {
+    const cfg: DriverSettings = { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket: Bucket, key, partSize, concurrency, tmpDir: join(dir, 'agent-tmp') };
+    return { ...process.env, BENCH_TRANSFER: JSON.stringify(cfg) };
+  };
+  const presign = (cmd: PutObjectCommand | GetObjectCommand) => getSignedUrl(s3, cmd, { expiresIn: 3600 });
+  const del = (Key: string) => s3.send(new DeleteObjectCommand({ Bucket, Key }));
+  const downloaded = join(dir, 'downloaded.zip');
+
+  interface Op { id: string; label: string; direction: 'upload' | 'download'; ours: boolean; unavailable?: string;
+    run(rep: number): Promise<{ m: Measurement; transferMs: number }> }
+  const checked = async (m: Measurement, check: () => Promise<void> | void): Promise<Measurement> => {
+    if (m.exitCode !== 0) throw new Error(`exit ${m.exitCode}: ${m.stderrTail.trim().split('\n').slice(-3).join(' / ').slice(0, 300)}`);
+    await check();
+    return m;
+  };
+  const sameSize = (file: string) => () => {
+    const got = statSync(file).size;
+    if (got !== size) throw new Error(`downloaded ${got} bytes, expected ${size}`);
+  };
+  const storedSize = (Key: string) => async () => {
+    const got = await objectSize(s3, Bucket, Key);
+    if (got !== size) throw new Error(`stored object has ${got} bytes, expected ${size}`);
+  };
+  const driverRun = async (label: string, mode: 'upload' | 'download', file: string, key: string) => {
+    const out = join(dir, 'driver-out.json');
+    const m = await measureCommand(process.execPath, [driver, mode, file], { label, env: driverEnv(key), stdoutFile: out });
+    await checked(m, () => undefined);
+    const res = JSON.parse(readFileSync(out, 'utf8').trim()) as { ms: number; size: number };
+    if (res.size !== size) throw new Error(`agent ${mode} moved ${res.size} bytes, expected ${size}`);
+    return { m, transferMs: res.ms };
+  };
+
+  const ops: Op[] = [
+    { id: 'curl_put', label: 'curl -T (presigned PUT)', direction: 'upload', ours: false, async run(rep) {
+      const key = `curl-put-${rep}`;
+      const url = await presign(new PutObjectCommand({ Bucket, Key: key }));
+      const m = await checked(await measureCommand('curl', ['-sS', '-f', '-T', archive, url], { label: this.label }), storedSize(key));
+      await del(key);
+      return { m, transferMs: m.wallMs };
+    } },
+    { id: 'aws_up', label: 'aws s3 cp (upload)', direction: 'upload', ours: false, async run(rep) {
+      const key = `aws-${rep}`;
+      const m = await checked(await measureCommand('/usr/bin/aws', ['--endpoint-url', rgw.endpoint, '--no-cli-pager', 's3', 'cp', '--only-show-errors', archive, `s3://${Bucket}/${key}`], { label: this.label, env: awsEnv }), storedSize(key));
+      await del(key);
+      return { m, transferMs: m.wallMs };
+    } },
+    { id: 'agent_up', label: `vault-agent upload (multipart, ${partSize / MiB} MiB parts × ${concurrency})`, direction: 'upload', ours: true, unavailable: driverError, async run(rep) {
+      const key = `agent-${rep}`;
+      const r = await driverRun(this.label, 'upload', archive, key);
+      await storedSize(key)();
+      await del(key);
+      return r;
+    } },
+    { id: 'curl_get', label: 'curl -o (presigned GET)', direction: 'download', ours: false, async run() {
+      rmSync(downloaded, { force: true });
+      const url = await presign(new GetObjectCommand({ Bucket, Key: 'source' }));
+      const m = await checked(await measureCommand('curl', ['-sS', '-f', '-o', downloaded, url], { label: this.label }), sameSize(downloaded));
+      return { m, transferMs: m.wallMs };
+    } },
+    { id: 'aws_down', label: 'aws s3 cp (download)', direction: 'download', ours: false, async run() {
+      rmSync(downloaded, { force: true });
+      const m = await checked(await measureCommand('/usr/bin/aws', ['--endpoint-url', rgw.endpoint, '--no-cli-pager', 's3', 'cp', '--only-show-errors', `s3://${Bucket}/source`, downloaded], { label: this.label, env: awsEnv }), sameSize(downloaded));
+      return { m, transferMs: m.wallMs };
+    } },
+    { id: 'agent_down', label: 'vault-agent download (streamed, SHA-256 on the fly)', direction: 'download', ours: true, unavailable: driverError, async run() {
+      rmSync(downloaded, { force: true });
+      const r = await driverRun(this.label, 'download', downloaded, 'source');
+      sameSize(downloaded)();
+      return r;
+    } },
+  ];
+
+  const runs: TransferRun[] = [];
+  for (const op of ops) {
+    const base = { id: op.id, label: op.label, direction: op.direction, ours: op.ours };
+    if (op.direction === 'download' && !runs.some((r) => r.direction === 'download')) {
+      // One source object for every download, put by the SDK (not timed).
+      const url = await presign(new PutObjectCommand({ Bucket, Key: 'source' }));
+      const put = await measureCommand('curl', ['-sS', '-f', '-T', archive, url], { label: 'put source' });
+      if (put.exitCode !== 0) throw new Error(`could not store the download source: ${put.stderrTail}`);
+    }
+    if (op.unavailable) {
+      runs.push({ ...base, error: op.unavailable });
+      continue;
+    }
+    const results: { m: Measurement; transferMs: number }[] = [];
+    try {
+      for (let rep = 0; rep < reps; rep++) {
+        ctx.log(`  ${op.label} (${rep + 1}/${reps})`);
+        results.push(await op.run(rep));
+      }
+      // Median by transfer time; keep that run's CPU and RSS.
+      const med = medianRun(results.map((r) => ({ ...r.m, wallMs: r.transferMs })));
+      const chosen = results.find((r) => r.transferMs === med?.wallMs) ?? results[0];
+      runs.push({ ...base, m: chosen?.m, transferMs: chosen?.transferMs });
+    } catch (err) {
+      ctx.log(`  ${op.label} failed: ${(err as Error).message}`);
+      runs.push({ ...base, error: (err as Error).message.split('\n')[0] });
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  const curlOf = (d: 'upload' | 'download') => runs.find((r) => r.id === (d === 'upload' ? 'curl_put' : 'curl_get'));
+  const rows = runs.map((r) => {
+    const curl = curlOf(r.direction);
+    const thr = r.transferMs !== undefined ? mbPerSec(size, r.transferMs) : Number.NaN;
+    const curlThr = curl?.transferMs !== undefined ? mbPerSec(size, curl.transferMs) : Number.NaN;
+    return [
+      r.ours ? `**${r.label}**` : r.label, r.direction,
+      r.error ?? fmtMs(r.transferMs), r.m ? fmtMs(r.m.cpuMs) : '–', r.m ? fmtBytes(r.m.peakRssBytes) : '–',
+      r.transferMs !== undefined ? fmtRate(size, r.transferMs) : '–',
+      r.id.startsWith('curl') ? 'anchor' : fmtRatio(thr / curlThr),
+    ];
+  });
+  const up = runs.find((r) => r.id === 'agent_up');
+  const curlUp = curlOf('upload');
+  const upRatio = up?.transferMs !== undefined && curlUp?.transferMs !== undefined ? curlUp.transferMs / up.transferMs : Number.NaN;
+  const targets: TargetResult[] = [{
+    target: 'agent upload ≥ 0.9× curl throughput',
+    met: Number.isFinite(upRatio) ? upRatio >= 0.9 : null,
+    figure: up?.error ?? curlUp?.error ?? `${fmtRatio(upRatio)} (${fmtRate(size, up?.transferMs)} vs curl ${fmtRate(size, curlUp?.transferMs)}, ${fmtBytes(size)})`,
+  }];
+  return {
+    id: 'transfer',
+    tables: [{
+      title: `Transfer — ${fmtBytes(size)} archive to/from Ceph RGW on this machine (median of ${reps})`,
+      columns: ['run', 'direction', 'wall', 'CPU', 'peak RSS', 'throughput', 'throughput ratio to curl (higher is faster)'],
+      rows,
+      notes: [
+        'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
+        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent spools ${partSize / MiB} MiB parts to disk, up to ${concurrency} in flight.`,
+      ],
+    }],
+    targets,
+    data: { size, reps, runs },
+    notMeasured: runs.filter((r) => r.error && !r.m).map((r) => `${r.label}: ${r.error ?? ''}`),
+  };
 }

@@ -1,0 +1,49 @@
+/**
+ * The agent as a user would run it: agent/src/cli.ts bundled by esbuild into one ESM file run by
+ * plain `node` (no tsx loader, no esbuild service process in the measured tree). Falls back to the
+ * development entry (agent/bin/vault-agent.js, tsx loader) when bundling fails, and says so.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { AGENT_BIN, ROOT } from './context.js';
+
+export interface AgentCommand {
+  /** argv prefix: [node, <script>] — append the sub-command and its options. */
+  argv: string[];
+  mode: 'esbuild bundle' | 'tsx dev entry';
+  note?: string;
+}
+
+export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'vault-bench');
+
+/** Bundle `entry` (a .ts file) with every dependency into `outfile` (ESM, node 20). */
+export async function bundleNode(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'silent',
+    // CommonJS dependencies (pg, mysql2, commander) call require() for node built-ins.
+    banner: { js: "import { createRequire as __bench_cr } from 'node:module'; const require = __bench_cr(import.meta.url);" },
+  });
+}
+
+export async function buildAgent(): Promise<AgentCommand | undefined> {
+  const cli = join(ROOT, 'agent', 'src', 'cli.ts');
+  if (!existsSync(cli)) return undefined;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const entry = join(CACHE_DIR, 'agent-entry.ts');
+  writeFileSync(entry, `import { main } from ${JSON.stringify(cli)};\nprocess.exitCode = await main(process.argv);\n`);
+  const outfile = join(CACHE_DIR, 'vault-agent.mjs');
+  try {
+    await bundleNode(entry, outfile);
+    return { argv: [process.execPath, outfile], mode: 'esbuild bundle' };
+  } catch (err) {
+    if (!existsSync(AGENT_BIN)) return undefined;
+    return { argv: [process.execPath, AGENT_BIN], mode: 'tsx dev entry', note: `esbuild bundle failed (${(err as Error).message.split('\n')[0] ?? ''}); measured through the tsx dev entry` };
+  }
+}

@@ -2,6 +2,9 @@
  * Assertion tests over the synthesized stacks. The app (with real esbuild bundling) is built once
  * in beforeAll; everything else reads its templates.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../lambdas/routes/route-table.js';
@@ -10,13 +13,14 @@ import { S3_ACTIONS } from '../../infra/api-stack.js';
 import type { VaultStacks } from '../../infra/vault-app.js';
 import { actionsOf, asList, buildApp, iamStatements, logicalId, resources } from './template-helpers.js';
 
+let app: App;
 let stacks: VaultStacks;
 let api: Template;
 let data: Template;
 let storage: Template[];
 
 beforeAll(() => {
-  ({ stacks } = buildApp({ regions: 'eu,uk', alarmEmail: 'ops@example.org' }));
+  ({ app, stacks } = buildApp({ regions: 'eu,uk', alarmEmail: 'ops@example.org' }));
   api = Template.fromStack(stacks.api);
   data = Template.fromStack(stacks.data);
   storage = stacks.storage.map((s) => Template.fromStack(s));
@@ -28,6 +32,13 @@ describe('stacks', () => {
     expect(stacks.data.region).toBe('eu-central-1');
     expect(stacks.storage.map((s) => s.region)).toEqual(['eu-central-1', 'eu-west-2']);
     expect(stacks.storage.map((s) => s.stackName)).toEqual(['VaultStorage-eu', 'VaultStorage-uk']);
+  });
+
+  it("pass CDK's built-in CloudFormation template validation without findings", () => {
+    const file = join(app.synth().directory, 'validation-report.json');
+    expect(existsSync(file)).toBe(true);
+    const report = JSON.parse(readFileSync(file, 'utf8')) as { pluginReports: { violations?: unknown[] }[] };
+    expect(report.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
   });
 
   it('needs no cross-stack exports (names are computed), only ordering', () => {
@@ -127,8 +138,9 @@ describe('functions', () => {
       expect(env(name).BUCKETS).toBeDefined();
       expect(env(name).NODE_OPTIONS).toBe('--enable-source-maps');
     }
-    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
-    expect(env('Site')).toMatchObject({ SIGNING_ROLE_ARN: { 'Fn::GetAtt': [signer, 'Arn'] }, SIGNING_SESSION_SECONDS: '3600', MAX_PRESIGN_SECONDS: '1800' });
+    const signerSecret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
+    expect(env('Site')).toMatchObject({ SIGNING_SECRET_ARN: { Ref: signerSecret }, MAX_PRESIGN_SECONDS: String(7 * 24 * 3600) });
+    expect(env('Site').SIGNING_ROLE_ARN).toBeUndefined();
     for (const name of ['Account', 'Ops']) expect(Object.keys(env(name)).filter((k) => k.startsWith('SIGNING') || k.includes('PRESIGN'))).toEqual([]);
     // Verification secret: a dynamic reference to a generated secret, only for account.
     const verify = logicalId(api, 'AWS::SecretsManager::Secret', 'VerifySecret');
@@ -172,10 +184,8 @@ describe('IAM least privilege', () => {
     for (const g of grants.filter((x) => x.action.startsWith('dynamodb:'))) expect(JSON.stringify(g.resource)).toMatch(/table\/vault-data(\/index\/gsi1)?"/);
   });
 
-  it('site reaches the table, its buckets, and may assume the signing role only', () => {
-    const siteRole = logicalId(api, 'AWS::IAM::Role', 'SiteRole');
-    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
-    const grants = actionsOf(api, siteRole);
+  it('site reaches the table, its buckets, and the signing secret only', () => {
+    const grants = actionsOf(api, logicalId(api, 'AWS::IAM::Role', 'SiteRole'));
     const s3 = grants.filter((g) => g.action.startsWith('s3:'));
     expect(new Set(s3.map((g) => g.action))).toEqual(new Set([...S3_ACTIONS.siteObject, ...S3_ACTIONS.siteBucket]));
     for (const g of s3) {
@@ -184,22 +194,26 @@ describe('IAM least privilege', () => {
       if (g.action === 's3:ListBucket') expect(res).not.toContain('/*');
       else expect(res).toContain('/*');
     }
-    expect(grants.filter((g) => g.action.startsWith('sts:'))).toEqual([{ action: 'sts:AssumeRole', resource: { 'Fn::GetAtt': [signer, 'Arn'] } }]);
-    expect(grants.some((g) => g.action.startsWith('secretsmanager:'))).toBe(false);
+    const secret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
+    const secretGrants = grants.filter((g) => g.action.startsWith('secretsmanager:'));
+    expect(secretGrants.map((g) => g.action)).toContain('secretsmanager:GetSecretValue');
+    for (const g of secretGrants) expect(g.resource).toEqual({ Ref: secret });
+    expect(grants.some((g) => g.action.startsWith('sts:'))).toBe(false);
+    for (const name of ['AccountRole', 'OpsRole']) {
+      expect(actionsOf(api, logicalId(api, 'AWS::IAM::Role', name)).some((g) => g.action.startsWith('secretsmanager:'))).toBe(false);
+    }
   });
 
-  it('the signing role trusts the site role alone and holds exactly the presign rights on object ARNs', () => {
-    const signer = logicalId(api, 'AWS::IAM::Role', 'SignerRole');
-    const props = resources(api)[signer]?.Properties ?? {};
-    expect(props.MaxSessionDuration).toBe(3600);
-    expect(props.AssumeRolePolicyDocument).toEqual({
-      Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [logicalId(api, 'AWS::IAM::Role', 'SiteRole'), 'Arn'] } } }],
-      Version: '2012-10-17',
-    });
-    const grants = actionsOf(api, signer);
+  it('the signing user holds exactly the presign rights on object ARNs; its key lives in the secret', () => {
+    const user = logicalId(api, 'AWS::IAM::User', 'SignerUser');
+    const grants = actionsOf(api, user);
     expect(new Set(grants.map((g) => g.action))).toEqual(new Set(S3_ACTIONS.signerObject));
     for (const g of grants) expect(JSON.stringify(g.resource)).toMatch(/:s3:::.*\/\*"/);
-    api.resourceCountIs('AWS::IAM::User', 0);
+    const key = logicalId(api, 'AWS::IAM::AccessKey', 'SignerKey');
+    api.hasResourceProperties('AWS::IAM::AccessKey', { UserName: { Ref: user }, Serial: 1 });
+    const secret = resources(api)[logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret')]?.Properties?.SecretString;
+    expect(JSON.stringify(secret)).toContain(`"Fn::GetAtt":["${key}","SecretAccessKey"]`);
+    api.resourceCountIs('AWS::IAM::Role', 3); // the functions' roles, no signing role
   });
 
   it('ops deletes objects and aborts uploads, nothing else on S3', () => {

@@ -20,11 +20,15 @@ export interface PolicyStatementJson {
 }
 
 /**
- * Builds the whole app from context. `bundle: false` skips esbuild (CDK's
- * `aws:cdk:bundling-stacks` = []) for tests that only look at the template.
+ * Builds the whole app from context. `full: false` skips esbuild (CDK's
+ * `aws:cdk:bundling-stacks` = []) and CDK's built-in CloudFormation validation (~10 s of WASM)
+ * for tests that only look at one more variant of the templates.
  */
-export function buildApp(context: Record<string, unknown>, bundle = true): { app: App; stacks: VaultStacks } {
-  const app = new App({ context: { ...context, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
+export function buildApp(context: Record<string, unknown>, full = true): { app: App; stacks: VaultStacks } {
+  const app = new App({
+    context: { ...context, ...(full ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+    builtinCloudFormationValidation: full,
+  });
   const stacks = buildVaultApp(app, readConfig(app.node));
   return { app, stacks };
 }

@@ -108,9 +108,9 @@ export function uploadRoutes(deps: AppDeps): Hono<AppEnv> {
     }, now);
     if (!recordedNow) return c.json({});
     const { plan } = await loadAccount(deps, auth.accountId);
-    const total = b.archivedBytes + info.size;
-    if (exceedsSizeLimit(plan, total)) {
-      const fresh = await loadBackup(deps, auth.accountId, key, now);
+    // Re-read: archives completed concurrently count too.
+    const fresh = await loadBackup(deps, auth.accountId, key, now);
+    if (exceedsSizeLimit(plan, fresh.archivedBytes)) {
       if (fresh.status === 'inprogress') {
         await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch(() => undefined);
       }

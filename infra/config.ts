@@ -6,12 +6,13 @@ import { STORAGE_REGIONS, type StorageRegion } from '../lambdas/domain/regions.j
 
 /**
  * How presigned S3 URLs are signed (docs/deploy.md, "Signing credentials").
- * - `user`: a dedicated IAM user's access key, kept in Secrets Manager (`SIGNING_SECRET_ARN`).
- *   URLs can live up to S3's SigV4 maximum of 7 days, which long multipart uploads need: the
- *   plugin gets all part URLs at once and uploads the parts one after another.
- * - `role` (default, what the API implements today): a dedicated role the site function assumes
- *   (`SIGNING_ROLE_ARN`). From Lambda this is role chaining, which STS caps at 1 hour, so URLs
- *   live at most 30 minutes (the API refreshes the session when less than that remains).
+ * - `user` (default): a dedicated IAM user's access key, kept in Secrets Manager
+ *   (`SIGNING_SECRET_ARN`). URLs can live up to S3's SigV4 maximum of 7 days, which long
+ *   multipart uploads need: the plugin gets all part URLs at once and uploads the parts one
+ *   after another.
+ * - `role`: a dedicated role the site function assumes (`SIGNING_ROLE_ARN`). From Lambda this is
+ *   role chaining, which STS caps at 1 hour, so URLs live at most 30 minutes (the API refreshes
+ *   the session when less than that remains). No long-term key exists.
  */
 export type SigningMode = 'user' | 'role';
 
@@ -52,7 +53,7 @@ export interface ContextSource {
 export const DEFAULTS = {
   prefix: 'vault',
   apiRegion: 'eu-central-1',
-  signing: 'role',
+  signing: 'user',
   signingKeySerial: 1,
   logRetentionDays: 30,
   throttle: { rateLimit: 50, burstLimit: 100 },

@@ -27,6 +27,7 @@ import { VAULT_VERSION } from '../transfer/api-client.js';
 import { AgentError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { DiskMeter, ResumeMismatchError, uploadArchive, type MultipartState } from '../transfer/upload.js';
+import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
 
 /** An archive uploaded by this backup. */
@@ -124,6 +125,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
 
   const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix);
   const disk = new DiskMeter();
+  const progress = createByteProgress('upload', { quiet: ctx.quiet, logger: ctx.logger });
   let state: BackupState | null = prior;
   try {
     const { results, overrides } = await runBackupChecks(ctx, db);
@@ -148,7 +150,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          await backupArchives(ctx, db, st, stateFile, opts, overrides, disk);
+          await backupArchives(ctx, db, st, stateFile, opts, overrides, disk, progress);
           break;
         } catch (err) {
           // The in-flight archive came out different from the interrupted run's: start it over once.
@@ -161,6 +163,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       const totalsize = Object.values(st.done).reduce((s, a) => s + a.size, 0);
       await ctx.api.patchBackup(st.backupkey, 'finished', { totalsize, ...hashInfo(st.done) });
       await stateFile.remove();
+      progress.finish();
       ctx.logger.info(`backup ${st.backupkey} finished: ${Object.keys(st.done).length} archives, ${totalsize} bytes; temp disk peak ${disk.peak} bytes`);
       return { backupkey: st.backupkey, archives: st.done, totalsize, tempDiskPeak: disk.peak, checks: results };
     } catch (err) {
@@ -176,7 +179,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
   }
 }
 
-async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState, stateFile: StateFile<BackupState>, opts: BackupOptions, overrides: ConfigOverride[], disk: DiskMeter): Promise<void> {
+async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState, stateFile: StateFile<BackupState>, opts: BackupOptions, overrides: ConfigOverride[], disk: DiskMeter, progress: ByteProgress): Promise<void> {
   const tmp = join(ctx.tmpDir, 'backup');
   await mkdir(tmp, { recursive: true });
 
@@ -191,13 +194,16 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
       return done;
     }
     const resume = st.current?.name === name ? st.current.multipart : undefined;
+    progress.archive(name);
     const r = await uploadArchive(bytes, {
+      onBytes: (n) => progress.bytes(n),
       api: ctx.api, backupkey: st.backupkey, filename: name, key: opts.key, policy: ctx.storage.policy,
       ...(ctx.storage.retry ? { retry: ctx.storage.retry } : {}), ...(ctx.storage.onRetry ? { onRetry: ctx.storage.onRetry } : {}),
       partSize: ctx.partSize, concurrency: ctx.concurrency, tmpDir: tmp, origsize, disk,
       ...(resume ? { resume } : {}),
       onState: async (m) => { st.current = { name, multipart: m }; await stateFile.save(st); },
     });
+    progress.done();
     if (r.reusedParts) ctx.logger.info(`${name}: ${r.reusedParts} part(s) reused from the interrupted run`);
     const a: DoneArchive = { sha256: r.sha256, size: r.size, origsize: r.origsize, ...(lastKey ? { lastKey: lastKey() } : {}) };
     st.done[name] = a;

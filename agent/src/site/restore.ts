@@ -27,6 +27,7 @@ import { checkPassphrase, downloadArchive } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { parseHashInfo } from './backup.js';
+import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
 
 /** Options of a restore. */
@@ -89,15 +90,25 @@ export async function validateAndCheckPassphrase(ctx: AgentContext, backupkey: s
 
 /** Downloads archives through the restore's URLs, verifying recorded hashes. */
 export class ArchiveFetcher {
-  constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>) {}
+  private readonly progress: ByteProgress;
+  constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>) {
+    this.progress = createByteProgress('download', { quiet: ctx.quiet, logger: ctx.logger });
+  }
+
+  /** Prints the final transfer figures. */
+  finish(): void {
+    this.progress.finish();
+  }
 
   /** Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch. */
   async fetch(name: string, dest: string | null): Promise<{ sha256: string; size: number; verified: boolean }> {
     const d = await this.ctx.api.downloadUrl(this.restorekey, name);
     const expected = this.hashes.get(name);
+    this.progress.archive(name);
     const r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}),
+      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n),
     });
+    this.progress.done();
     return { ...r, verified: Boolean(expected) };
   }
 }
@@ -141,7 +152,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const meta = { ...info, ...structure.metadata };
 
     const checks: CheckResult[] = [];
-    if (!st.dbDone) {
+    // Once the database stage has started, the target holds part of the backup: comparing versions
+    // with it would be meaningless, and the checks passed before the interruption.
+    if (!st.db) {
       const siteVersions = await readSiteVersions(db);
       checks.push(checkVersion(siteVersions, meta));
       checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins), preserve: [] }));
@@ -222,6 +235,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const removedBlobs = await removeBlobs(join(ctx.site.dataroot, 'filedir'), oldHashes.filter((h) => !keep.has(h)));
     notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
     if (opts.resetSiteIdentifier) notes.push(`site identifier reset to ${await resetSiteIdentifier(db, ctx.site.wwwroot)}`);
+    fetcher.finish();
     await disableMaintenance(ctx.site.dataroot);
     maintenance = false;
     await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);

@@ -76,6 +76,7 @@ export const EXIT_CODES: Readonly<Record<string, number>> = {
   ERR_INTEGRITY: 7,
   ERR_STORAGE_HOST: 8,
   ERR_SITE_CONFIG: 2,
+  ERR_USAGE: 2,
   ERR_CONFIG_PHP: 2,
 };
 

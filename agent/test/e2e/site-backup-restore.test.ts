@@ -2,6 +2,9 @@
  * End to end, no mocks: the real API (DynamoDB Local + Ceph RGW), a Moodle 4.4 schema site on
  * PostgreSQL backed up with a passphrase, restored onto a MariaDB site that had other data.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,7 +13,7 @@ import { join } from 'node:path';
 import { createS3Client } from '../../../lambdas/store/aws-clients.js';
 import { startTestApi, type TestApi } from '../../../test/support/api-server.js';
 import { service } from '../../../test/support/services.js';
-import { runBackup } from '../../src/site/backup.js';
+import { parseHashInfo, runBackup } from '../../src/site/backup.js';
 import { createContext, type CommonOptions } from '../../src/site/context.js';
 import { runRestore, runVerify } from '../../src/site/restore.js';
 import { ApiError, WrongPassphraseError } from '../../src/transfer/errors.js';
@@ -23,6 +26,42 @@ import { makeSite, noise, plantFiles, treeHashes, writeTree, type TestSite } fro
 
 const MiB = 1024 * 1024;
 const PASS = 'correct horse battery staple';
+const BIN = fileURLToPath(new URL('../../bin/vault-agent.js', import.meta.url));
+
+function cliArgs(site: TestSite): string[] {
+  return ['--config', site.configPath, '--moodle-dir', SCHEMA_DIR, '--api-url', api.url, '--api-key', apikey, '--allow-storage-host', rgwHost(),
+    '--part-size', '5M', '--split-size', '8M', '--passphrase-env', 'E2E_PASS'];
+}
+
+/** Runs the CLI as a child process (so it can be killed with SIGKILL). */
+function cli(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, E2E_PASS: PASS }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+/** Polls a JSON state file until `pred` holds, then SIGKILLs the child. */
+async function killWhen<T>(child: ChildProcess, file: string, pred: (s: T) => boolean, timeoutMs = 90_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`the child exited (${child.exitCode}) before the kill point`);
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text) {
+      try {
+        const s = JSON.parse(text) as T;
+        if (pred(s)) { child.kill('SIGKILL'); return s; }
+      } catch { /* partially written by a rename race: read again */ }
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill('SIGKILL');
+  throw new Error('kill point not reached');
+}
+
 /** The site's files minus the agent's own state folder (never backed up nor restored). */
 async function siteTree(dataroot: string): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(await treeHashes(dataroot)).filter(([p]) => !p.startsWith('vault-agent/')));
@@ -36,6 +75,7 @@ let apikey: string;
 let src: TestSite;
 let tgt: TestSite;
 let backupkey: string;
+let resumedKey = '';
 const rgwHost = () => new URL(service('rgw').endpoint).host;
 
 function opts(site: TestSite, extra: Partial<CommonOptions> = {}): CommonOptions {
@@ -146,6 +186,49 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     expect(await siteTree(tgt.dataroot)).toEqual(before);
     expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
   }, 120_000);
+
+  it('kill -9 during the backup upload; --resume sends only what is missing and yields the same archives', async () => {
+    const run = cli(['backup', ...cliArgs(src), '--parallel', '1', '--description', 'killed backup']);
+    type S = { backupkey: string; done: Record<string, unknown>; current?: { name: string; multipart: { parts: unknown[] } } };
+    const killedAt = await killWhen<S>(run.child, join(src.dataroot, 'vault-agent', 'backup.json'), (s) => (s.current?.multipart.parts.length ?? 0) >= 1);
+    const killed = await run.done;
+    expect(killed.signal).toBe('SIGKILL');
+    const resumed = await cli(['backup', ...cliArgs(src), '--resume']).done;
+    expect(resumed.stderr).toContain('reused from the interrupted run');
+    expect(resumed.code).toBe(0);
+    const key = /Backup key: (\w+)/.exec(resumed.stdout)?.[1];
+    expect(key).toBe(killedAt.backupkey);
+    const ctx = await createContext(opts(src));
+    const [a, b] = await Promise.all([ctx.api.getBackup(backupkey), ctx.api.getBackup(killedAt.backupkey)]);
+    expect(b.status).toBe('finished');
+    expect(parseHashInfo(b.info as Record<string, unknown>)).toEqual(parseHashInfo(a.info as Record<string, unknown>));
+    resumedKey = killedAt.backupkey;
+    console.log(`[measure] backup killed in ${killedAt.current?.name} after ${killedAt.current?.multipart.parts.length} part(s); resume reused them`);
+  }, 120_000);
+
+  it('kill -9 during the restore database stage (onto an empty PostgreSQL site); --resume ends with the same database and files', async () => {
+    const tgt = await makeSite(await freshDatabase('pg', 'e2e_site_tgt2'), 'https://tgt2.example.org');
+    const run = cli(['restore', resumedKey, ...cliArgs(tgt)]);
+    const st = await killWhen<{ db?: { done: string[] } }>(run.child, join(tgt.dataroot, 'vault-agent', 'restore.json'), (s) => (s.db?.done.length ?? 0) >= 30);
+    expect((await run.done).signal).toBe('SIGKILL');
+    expect(existsSync(join(tgt.dataroot, 'climaintenance.html'))).toBe(true);
+    const resumed = await cli(['restore', resumedKey, ...cliArgs(tgt), '--resume']).done;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const [a, b] = await Promise.all([tableHashes(src.dbUrl), tableHashes(tgt.dbUrl)]);
+    expect([...a.keys()].filter((k) => !CHANGED_BY_ACTIONS.has(k) && a.get(k)?.hash !== b.get(k)?.hash)).toEqual([]);
+    expect(await treeHashes(join(tgt.dataroot, 'filedir'))).toEqual(await treeHashes(join(src.dataroot, 'filedir')));
+    expect(existsSync(join(tgt.dataroot, 'climaintenance.html'))).toBe(false);
+    console.log(`[measure] restore killed after ${st.db?.done.length} tables; resumed to the same result`);
+  }, 120_000);
+
+  it('exit codes: wrong passphrase 4, API refusal 5', async () => {
+    const wrong = await cli(['restore', resumedKey, ...cliArgs(tgt).slice(0, -2), '--passphrase-env', 'NOPE']).done;
+    expect(wrong.code).toBe(2); // the named env var is not set: usage error
+    const bad = spawn(process.execPath, [BIN, 'restore', resumedKey, ...cliArgs(tgt)], { env: { ...process.env, E2E_PASS: 'not it' }, stdio: 'ignore' });
+    expect(await new Promise((r) => bad.on('exit', r))).toBe(4);
+    const refused = await cli(['restore', 'NOSUCHBACKUPKEY000000', ...cliArgs(tgt)]).done;
+    expect(refused.code).toBe(5);
+  }, 60_000);
 
   it('a plan without passphrase support refuses an encrypted backup with the API message', async () => {
     const free = await api.registerAccount(undefined, 'free');

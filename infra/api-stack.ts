@@ -186,6 +186,7 @@ export class ApiStack extends Stack {
       verifySecret: verifySecret.secretValue.unsafeUnwrap(),
       publicUrl: config.publicUrl ?? this.httpApi.apiEndpoint,
       runtimeSourceMaps: config.runtimeSourceMaps,
+      logVerificationLinks: config.logVerificationLinks,
     };
     for (const name of ['account', 'site', 'ops'] as const) {
       for (const [k, v] of Object.entries(functionEnvironment(name, inputs))) this.functions[name].addEnvironment(k, v);

@@ -43,6 +43,11 @@ export interface VaultConfig {
    * Costs about 25 ms of module load per cold start (the map is parsed at import).
    */
   runtimeSourceMaps: boolean;
+  /**
+   * Log email-verification links (bearer tokens) from the account function, for deployments
+   * without a mail service. Off by default.
+   */
+  logVerificationLinks: boolean;
 }
 
 /** Anything with CDK's `tryGetContext` (an App's node, a Construct's node). */
@@ -59,6 +64,7 @@ export const DEFAULTS = {
   throttle: { rateLimit: 50, burstLimit: 100 },
   opsIntervalMinutes: 60,
   runtimeSourceMaps: true,
+  logVerificationLinks: false,
 } as const;
 
 function str(ctx: ContextSource, key: string): string | undefined {
@@ -133,5 +139,6 @@ export function readConfig(ctx: ContextSource): VaultConfig {
     },
     opsIntervalMinutes: int(ctx, 'opsIntervalMinutes', DEFAULTS.opsIntervalMinutes, 1),
     runtimeSourceMaps: bool(ctx, 'runtimeSourceMaps', DEFAULTS.runtimeSourceMaps),
+    logVerificationLinks: bool(ctx, 'logVerificationLinks', DEFAULTS.logVerificationLinks),
   };
 }

@@ -23,6 +23,8 @@ export interface EnvironmentInputs {
   publicUrl: string;
   /** Set NODE_OPTIONS=--enable-source-maps. */
   runtimeSourceMaps: boolean;
+  /** account: LOG_VERIFICATION_LINKS=true. */
+  logVerificationLinks: boolean;
 }
 
 export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): Record<string, string> {
@@ -35,6 +37,7 @@ export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): 
   if (fn === 'account') {
     env.VERIFY_SECRET = inputs.verifySecret;
     env.PUBLIC_URL = inputs.publicUrl;
+    if (inputs.logVerificationLinks) env.LOG_VERIFICATION_LINKS = 'true';
   }
   if (fn === 'site') {
     const s = inputs.signing;

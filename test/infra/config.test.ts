@@ -35,7 +35,7 @@ describe('readConfig', () => {
 
 describe('explicit account and role signing', () => {
   it('uses literal bucket names and a 1-hour signing role that the site function alone may assume', () => {
-    const { stacks } = buildApp({ regions: 'eu', signing: 'role', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme', publicUrl: 'https://vault.example.org/', runtimeSourceMaps: 'false' }, false);
+    const { stacks } = buildApp({ regions: 'eu', signing: 'role', account: '123456789012', apiRegion: 'us-east-1', prefix: 'acme', publicUrl: 'https://vault.example.org/', runtimeSourceMaps: 'false', logVerificationLinks: true }, false);
     expect(stacks.api.account).toBe('123456789012');
     expect(stacks.api.buckets).toEqual({ eu: 'acme-123456789012-eu' });
     Template.fromStack(stacks.storage[0]!).hasResourceProperties('AWS::S3::Bucket', { BucketName: 'acme-123456789012-eu' });
@@ -69,5 +69,6 @@ describe('explicit account and role signing', () => {
     expect(envOf('SiteFunction').BUCKETS).toBe('{"eu":"acme-123456789012-eu"}');
     expect(envOf('AccountFunction').PUBLIC_URL).toBe('https://vault.example.org');
     expect(envOf('AccountFunction').NODE_OPTIONS).toBeUndefined();
+    expect(envOf('AccountFunction').LOG_VERIFICATION_LINKS).toBe('true');
   });
 });

@@ -147,6 +147,7 @@ describe('functions', () => {
     expect(JSON.stringify(env('Account').VERIFY_SECRET)).toContain('{{resolve:secretsmanager:');
     expect(JSON.stringify(env('Account').VERIFY_SECRET)).toContain(verify);
     expect(env('Account').PUBLIC_URL).toEqual({ 'Fn::GetAtt': [logicalId(api, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] });
+    expect(env('Account').LOG_VERIFICATION_LINKS).toBeUndefined();
     expect(env('Site').VERIFY_SECRET).toBeUndefined();
     expect(env('Ops').VERIFY_SECRET).toBeUndefined();
   });

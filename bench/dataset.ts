@@ -22,7 +22,7 @@ export const PREFIX = 'mdl_';
 export const SCALE_FACTOR: Record<Scale, number> = { S: 1, M: 10, L: 40 };
 
 const BIG_TABLES_S: Record<string, number> = {
-  logstore_standard_log: 110_000,
+  logstore_standard_log: 90_000,
   forum_posts: 6_000,
   forum_discussions: 1_200,
   files: 2_400,

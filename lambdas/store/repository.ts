@@ -20,7 +20,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand,
-  type DynamoDBDocumentClient, type QueryCommandInput,
+  type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ApiError, BackupStateError, QuotaExceededError } from '../domain/errors.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
@@ -49,6 +49,24 @@ function cancellationCodes(err: unknown): string[] {
   if (!(err instanceof Error) || err.name !== 'TransactionCanceledException') return [];
   const reasons = (err as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.map((r) => r.Code ?? 'None');
+}
+
+/**
+ * Runs a transaction, retrying while DynamoDB cancels it for a conflict with a concurrent
+ * transaction on the same items (not a condition failure): those would succeed a moment later.
+ */
+async function transactWithRetry(ddb: DynamoDBDocumentClient, input: TransactWriteCommandInput, attempts = 8): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await ddb.send(new TransactWriteCommand(input));
+      return;
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      const conflictOnly = codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
+      if (!conflictOnly || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** i));
+    }
+  }
 }
 
 function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
@@ -158,6 +176,17 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     return undefined;
   };
 
+  /** Frees a slot if `owner` still holds it (it may have been re-claimed after expiry). */
+  const releaseSlot = async (accountId: string, sk: string, owner: string): Promise<void> => {
+    await ddb.send(new UpdateCommand({
+      TableName, Key: { pk: acct(accountId), sk },
+      UpdateExpression: 'SET #until = :zero', ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' }, ExpressionAttributeValues: { ':zero': 0, ':owner': owner },
+    })).catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err;
+    });
+  };
+
   const month = (now: number) => new Date(now * 1000).toISOString().slice(0, 7);
 
   return {
@@ -169,7 +198,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async createAccount(account, key, keyHash) {
       try {
-        await ddb.send(new TransactWriteCommand({
+        await transactWithRetry(ddb, {
           TransactItems: [
             // One account per email: the email item is the lock.
             { Put: { TableName, Item: { pk: `EMAIL#${account.email}`, sk: 'EMAIL', accountId: account.accountId }, ConditionExpression: 'attribute_not_exists(pk)' } },
@@ -177,10 +206,9 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
             { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key } } },
             { Put: { TableName, Item: { pk: acct(account.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
           ],
-        }));
+        });
       } catch (err) {
-        const codes = cancellationCodes(err);
-        if (codes[0] === 'ConditionalCheckFailed' || codes.includes('TransactionConflict')) {
+        if (cancellationCodes(err)[0] === 'ConditionalCheckFailed') {
           throw new ApiError('ERR_EMAIL_TAKEN', 'An account with this email address already exists');
         }
         throw err;
@@ -215,12 +243,12 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async createApiKey(key, keyHash) {
-      await ddb.send(new TransactWriteCommand({
+      await transactWithRetry(ddb, {
         TransactItems: [
           { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key }, ConditionExpression: 'attribute_not_exists(pk)' } },
           { Put: { TableName, Item: { pk: acct(key.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
         ],
-      }));
+      });
     },
 
     async listApiKeys(accountId) {
@@ -231,12 +259,12 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     async revokeApiKey(accountId, keyId) {
       const entry = await get(acct(accountId), `KEY#${keyId}`);
       if (!entry || typeof entry.keyHash !== 'string') return false;
-      await ddb.send(new TransactWriteCommand({
+      await transactWithRetry(ddb, {
         TransactItems: [
           { Delete: { TableName, Key: { pk: `APIKEY#${entry.keyHash}`, sk: 'APIKEY' } } },
           { Delete: { TableName, Key: { pk: acct(accountId), sk: `KEY#${keyId}` } } },
         ],
-      }));
+      });
       return true;
     },
 
@@ -246,7 +274,13 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         slot = await claimSlot(backup.accountId, 'BSLOT#', maxStored, now, backup.expiry || NEVER, backup.backupKey);
         if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${maxStored} stored backups; delete or wait for one to expire`);
       }
-      await ddb.send(new PutCommand({ TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' }));
+      try {
+        await ddb.send(new PutCommand({ TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' }));
+      } catch (err) {
+        // Give the slot back rather than leak it until the backup's expiry.
+        if (slot !== undefined) await releaseSlot(backup.accountId, `BSLOT#${slot}`, backup.backupKey).catch(() => undefined);
+        throw err;
+      }
     },
 
     async getBackup(accountId, backupKey) {
@@ -309,13 +343,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       }
       if (to === 'failed' && b.slot !== undefined) {
         // A failed backup no longer counts against the stored-backup quota.
-        await ddb.send(new UpdateCommand({
-          TableName, Key: { pk: acct(b.accountId), sk: `BSLOT#${b.slot}` },
-          UpdateExpression: 'SET #until = :zero', ConditionExpression: '#owner = :key',
-          ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' }, ExpressionAttributeValues: { ':zero': 0, ':key': b.backupKey },
-        })).catch((err: unknown) => {
-          if (!isConditionFailure(err)) throw err;
-        });
+        await releaseSlot(b.accountId, `BSLOT#${b.slot}`, b.backupKey);
       }
     },
 
@@ -344,7 +372,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async recordFile(accountId, backupKey, file, now) {
       try {
-        await ddb.send(new TransactWriteCommand({
+        await transactWithRetry(ddb, {
           TransactItems: [
             // Recorded once: a repeated completion finds the item and changes nothing.
             { Put: { TableName, Item: { pk: acct(accountId), sk: `FILE#${backupKey}#${file.name}`, ...file }, ConditionExpression: 'attribute_not_exists(pk)' } },
@@ -358,13 +386,12 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
               },
             },
           ],
-        }));
+        });
         return true;
       } catch (err) {
         const codes = cancellationCodes(err);
         if (codes[0] === 'ConditionalCheckFailed') return false;
         if (codes[1] === 'ConditionalCheckFailed') throw new BackupStateError('The backup is not in progress');
-        if (codes.includes('TransactionConflict')) return false;
         throw err;
       }
     },

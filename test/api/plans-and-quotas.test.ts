@@ -190,6 +190,23 @@ describe('idempotent uploadcompleted', () => {
     expect((account.usage as { storedbytes: number }).storedbytes).toBe(321 + data.length);
   });
 
+  it('records archives completed concurrently (transaction conflicts on the backup are retried)', async () => {
+    const site = new PluginClient(api.url, (await api.registerAccount(undefined, 'pro')).apikey);
+    const { backupkey } = await site.ok('PUT', 'backups', backupBody());
+    const names = ['dbstructure.zip', 'dbdump.zip', 'dbdump-1.zip', 'dbdump-2.zip', 'dataroot.zip', 'filedir.zip', 'filedir-1.zip', 'filedir-2.zip'];
+    const sizes = names.map((_, i) => 100 + i);
+    for (const [i, name] of names.entries()) {
+      const { uploadurl } = await site.ok('POST', `backups/${backupkey}/upload/${name}`, { contenttype: 'application/zip' });
+      expect((await fetch(uploadurl as string, { method: 'PUT', body: randomBytes(sizes[i] ?? 0) })).status).toBe(200);
+    }
+    const results = await Promise.all(names.map((name) => site.call('POST', `backups/${backupkey}/uploadcompleted/${name}`, { origsize: 1 })));
+    expect(results.map((r) => r.status)).toEqual(names.map(() => 200));
+    const files = (await site.ok('GET', `backups/${backupkey}`)).files as { name: string }[];
+    expect(files.map((f) => f.name).sort()).toEqual([...names].sort());
+    const [b] = await accountBackups(site);
+    expect(b).toMatchObject({ info: { totalsize: sizes.reduce((s, n) => s + n, 0) } });
+  });
+
   it('refuses completion of an archive that never reached storage, and an unknown upload id at step 2', async () => {
     const site = new PluginClient(api.url, (await api.registerAccount(undefined, 'pro')).apikey);
     const { backupkey } = await site.ok('PUT', 'backups', backupBody());

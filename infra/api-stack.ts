@@ -141,7 +141,9 @@ export class ApiStack extends Stack {
         },
       });
       secret.grantRead(site);
-      signing = { mode: 'user', secretArn: secret.secretArn, ...SIGNING_LIMITS.user };
+      // On rotation, update the function only once the secret holds the new key.
+      site.node.addDependency(secret);
+      signing = { mode: 'user', secretArn: secret.secretArn, keyId: key.accessKeyId, ...SIGNING_LIMITS.user };
       new CfnOutput(this, 'SigningSecretArn', { value: secret.secretArn, description: 'Secret holding the presigning access key' });
     } else {
       const signer = new iam.Role(this, 'SignerRole', {

@@ -8,7 +8,7 @@ import type { LambdaName } from './bundling.js';
 /** How the site function gets its presigning credentials. */
 export type SigningEnv =
   /** Access key of the signing IAM user, JSON `{accessKeyId, secretAccessKey}` in Secrets Manager. */
-  | { mode: 'user'; secretArn: string; maxPresignSeconds: number }
+  | { mode: 'user'; secretArn: string; keyId: string; maxPresignSeconds: number }
   /** Role assumed from the Lambda role: a chained session, at most `sessionSeconds` = 3600. */
   | { mode: 'role'; roleArn: string; sessionSeconds: number; maxPresignSeconds: number };
 
@@ -43,6 +43,9 @@ export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): 
     const s = inputs.signing;
     if (s.mode === 'user') {
       env.SIGNING_SECRET_ARN = s.secretArn;
+      // Not read by the API: the access key id (public) changes when the key is rotated, which
+      // updates the function and so retires warm instances still caching the old key.
+      env.SIGNING_KEY_ID = s.keyId;
     } else {
       env.SIGNING_ROLE_ARN = s.roleArn;
       env.SIGNING_SESSION_SECONDS = String(s.sessionSeconds);

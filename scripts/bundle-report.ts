@@ -35,7 +35,7 @@ const IMPORT_ENV: Record<string, string> = {
   AWS_REGION: 'eu-central-1',
   TABLE_NAME: 'bundle-report',
   BUCKETS: '{}',
-  PRESIGN_MAX_SECONDS: '3600',
+  MAX_PRESIGN_SECONDS: '3600',
   AWS_ACCESS_KEY_ID: 'AKIDBUNDLEREPORT',
   AWS_SECRET_ACCESS_KEY: 'bundle-report',
   VERIFY_SECRET: 'bundle-report-verify-secret-0123456789abcdef',

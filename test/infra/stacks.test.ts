@@ -139,7 +139,13 @@ describe('functions', () => {
       expect(env(name).NODE_OPTIONS).toBe('--enable-source-maps');
     }
     const signerSecret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
-    expect(env('Site')).toMatchObject({ SIGNING_SECRET_ARN: { Ref: signerSecret }, MAX_PRESIGN_SECONDS: String(7 * 24 * 3600) });
+    expect(env('Site')).toMatchObject({
+      SIGNING_SECRET_ARN: { Ref: signerSecret },
+      SIGNING_KEY_ID: { Ref: logicalId(api, 'AWS::IAM::AccessKey', 'SignerKey') },
+      MAX_PRESIGN_SECONDS: String(7 * 24 * 3600),
+    });
+    // Rotation: the function is updated after the secret holds the new key.
+    expect(asList(resources(api)[logicalId(api, 'AWS::Lambda::Function', 'SiteFunction')]?.DependsOn)).toContain(signerSecret);
     expect(env('Site').SIGNING_ROLE_ARN).toBeUndefined();
     for (const name of ['Account', 'Ops']) expect(Object.keys(env(name)).filter((k) => k.startsWith('SIGNING') || k.includes('PRESIGN'))).toEqual([]);
     // Verification secret: a dynamic reference to a generated secret, only for account.

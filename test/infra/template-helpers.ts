@@ -8,6 +8,7 @@ export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
   DeletionPolicy?: string;
+  DependsOn?: string | string[];
   UpdateReplacePolicy?: string;
 }
 

@@ -63,9 +63,9 @@ export function presignApi(s3: S3Client, Bucket: string, encrypted: boolean): Up
 export type Fault = 'drop' | '503' | 'cut';
 
 /**
- * HTTP proxy on 127.0.0.1 forwarding to RGW with the Host header unchanged (URLs are presigned
- * for the proxy's address, so SigV4 still verifies). `plan(n, method)` decides the fault for the
- * n-th request (1-based).
+ * HTTP proxy on 127.0.0.1 with the Host header unchanged: as a reverse proxy it forwards to RGW
+ * (URLs presigned for the proxy's address); as a forward proxy (`--storage-proxy`) it forwards
+ * absolute-URL requests to their host. `plan(n, method)` decides the fault for the n-th request.
  */
 export async function startFaultProxy(plan: (n: number, method: string) => Fault | null): Promise<{ endpoint: string; host: string; faults: Record<Fault, number>; requests: () => number; close(): Promise<void> }> {
   const target = new URL(service('rgw').endpoint);
@@ -90,7 +90,10 @@ export async function startFaultProxy(plan: (n: number, method: string) => Fault
       });
       return;
     }
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+    // Reverse-proxy requests go to RGW; forward-proxy requests (absolute URL) to the named host.
+    const abs = req.url?.startsWith('http') ? new URL(req.url) : null;
+    const dest = abs ? { host: abs.hostname, port: abs.port, path: `${abs.pathname}${abs.search}` } : { host: target.hostname, port: target.port, path: req.url };
+    const up = http.request({ ...dest, method: req.method, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       if (fault === 'cut') {
         let sent = 0;

@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ApiError, ERROR_STATUS } from './domain/errors.js';
 import { accountRoutes } from './routes/account.js';
 import { backupRoutes } from './routes/backups.js';
+import { keyRoutes } from './routes/keys.js';
 import type { AppDeps, AppEnv } from './routes/deps.js';
 import { restoreRoutes } from './routes/restores.js';
 import { siteRoutes } from './routes/site.js';
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', uploadRoutes(deps));
   app.route('/', restoreRoutes(deps));
   app.route('/', accountRoutes(deps));
+  app.route('/', keyRoutes(deps));
 
   app.notFound((c) => c.json({ message: 'Not found' }, 404));
   app.onError((err, c) => {

@@ -1,12 +1,12 @@
 /**
  * Account API (our design, docs/api.md): register with an email, verify it, see plan and
- * usage, list the account's backups across sites, manage API keys.
+ * usage, list the account's backups across sites. API keys are in `keys.ts`.
  */
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { SignJWT, jwtVerify } from 'jose';
 import { apiKeyHint, generateApiKey, hashApiKey, SCOPES } from '../domain/api-keys.js';
-import { ApiError, BadRequestError } from '../domain/errors.js';
+import { BadRequestError } from '../domain/errors.js';
 import { newAccountId, newKeyId } from '../domain/ids.js';
 import { BACKUP_STATUSES } from '../domain/backup-state.js';
 import { DEFAULT_PLAN } from '../domain/plans.js';
@@ -20,20 +20,12 @@ const VERIFY_TTL_SECONDS = 48 * 3600;
 const VERIFY_AUDIENCE = 'vault-cloud/verify-email';
 
 const registerBody = z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) });
-const createKeyBody = z.object({
-  name: z.optional(z.string().check(z.maxLength(100))),
-  scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
-});
 const listQuery = z.object({
   site: z.optional(z.string().check(z.maxLength(100), z.regex(/^[A-Za-z0-9_-]*$/))),
   status: z.optional(z.enum(BACKUP_STATUSES)),
   limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,2}$/, 'must be 1-100'))),
   cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))),
 });
-
-function keyView(k: ApiKeyRecord): Record<string, unknown> {
-  return { keyid: k.keyId, name: k.name, scopes: k.scopes, hint: k.hint, timecreated: k.createdAt };
-}
 
 /** Routes under `/account`. */
 export function accountRoutes(deps: AppDeps): Hono<AppEnv> {
@@ -101,28 +93,6 @@ export function accountRoutes(deps: AppDeps): Hono<AppEnv> {
       backups: page.items.map((b) => ({ ...backupView(b, ''), siteid: b.siteId, siteurl: b.siteUrl, bucket: b.region, expiredays: b.expireDays, timeexpires: b.expiry })),
       ...(page.cursor ? { nextcursor: page.cursor } : {}),
     });
-  });
-
-  app.get('/account/keys', requireApiKey(deps, 'account'), async (c) => {
-    const keys = await deps.repo.listApiKeys(c.var.auth.accountId);
-    return c.json({ keys: keys.map(keyView) });
-  });
-
-  app.post('/account/keys', requireApiKey(deps, 'account'), async (c) => {
-    const body = await parseJsonBody(c, createKeyBody);
-    const apikey = generateApiKey();
-    const key: ApiKeyRecord = {
-      keyId: newKeyId(), accountId: c.var.auth.accountId, name: body.name ?? '', scopes: [...new Set(body.scopes ?? SCOPES)],
-      hint: apiKeyHint(apikey), createdAt: nowSeconds(deps),
-    };
-    await deps.repo.createApiKey(key, hashApiKey(apikey));
-    return c.json({ ...keyView(key), apikey });
-  });
-
-  app.delete('/account/keys/:keyid', requireApiKey(deps, 'account'), async (c) => {
-    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
-    if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
-    return c.json({});
   });
 
   return app;

@@ -73,13 +73,22 @@ function encodeCursor(key: Record<string, unknown> | undefined): string | undefi
   return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 }
 
-function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+/** A listing cursor back into a start key; only a key of the caller's own listing is accepted. */
+function decodeCursor(cursor: string | undefined, gsiPartition: string): Record<string, unknown> | undefined {
   if (!cursor) return undefined;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    parsed = undefined;
+  }
+  const allowed = ['pk', 'sk', GSI1.partition, GSI1.sort];
+  if (
+    parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+    && Object.keys(parsed).every((k) => allowed.includes(k)) && Object.values(parsed).every((v) => typeof v === 'string')
+    && (parsed as Record<string, unknown>)[GSI1.partition] === gsiPartition
+  ) {
+    return parsed as Record<string, unknown>;
   }
   throw new ApiError('ERR_BAD_REQUEST', 'Invalid cursor');
 }
@@ -317,7 +326,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       if (opts.limit === undefined) return { items: (await queryAll(input)).map((i) => strip<BackupRecord>(i)) };
       // A filtered page may come back short; keep reading until it is full or the index ends.
       const items: BackupRecord[] = [];
-      let start = decodeCursor(opts.cursor);
+      let start = decodeCursor(opts.cursor, `${acct(accountId)}#B`);
       do {
         const res = await ddb.send(new QueryCommand({ TableName, ...input, Limit: opts.limit - items.length, ExclusiveStartKey: start }));
         items.push(...(res.Items ?? []).map((i) => strip<BackupRecord>(i)));

@@ -101,5 +101,10 @@ describe('account backups', () => {
     const finished = (await a.ok('GET', 'account/backups?status=finished&limit=1')).backups as { backupkey: string }[];
     expect(finished.map((x) => x.backupkey)).toEqual([keys[0]]);
     expect((await a.ok('GET', 'account')).usage).toMatchObject({ backups: 5, storedbytes: 10 });
+    // A cursor is only good for the account that got it.
+    const other = new PluginClient(api.url, (await api.registerAccount(undefined, 'pro')).apikey);
+    const r = await other.call('GET', `account/backups?limit=2&cursor=${page1.nextcursor}`);
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ message: 'Invalid cursor' });
   });
 });

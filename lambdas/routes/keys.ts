@@ -1,0 +1,49 @@
+/** Account API, API keys: list, create (name and scopes; the key is shown once), revoke. */
+import { Hono } from 'hono';
+import * as z from 'zod/mini';
+import { apiKeyHint, generateApiKey, hashApiKey, SCOPES } from '../domain/api-keys.js';
+import { ApiError } from '../domain/errors.js';
+import { newKeyId } from '../domain/ids.js';
+import type { ApiKeyRecord } from '../store/records.js';
+import { requireApiKey } from './auth.js';
+import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { parseJsonBody, parseWith } from './validation.js';
+
+const createKeyBody = z.object({
+  name: z.optional(z.string().check(z.maxLength(100))),
+  scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
+});
+
+/** A key as listed: never the key itself, nor its hash. */
+export function keyView(k: ApiKeyRecord): Record<string, unknown> {
+  return { keyid: k.keyId, name: k.name, scopes: k.scopes, hint: k.hint, timecreated: k.createdAt };
+}
+
+/** Routes under `/account/keys`. */
+export function keyRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get('/account/keys', requireApiKey(deps, 'account'), async (c) => {
+    const keys = await deps.repo.listApiKeys(c.var.auth.accountId);
+    return c.json({ keys: keys.map(keyView) });
+  });
+
+  app.post('/account/keys', requireApiKey(deps, 'account'), async (c) => {
+    const body = await parseJsonBody(c, createKeyBody);
+    const apikey = generateApiKey();
+    const key: ApiKeyRecord = {
+      keyId: newKeyId(), accountId: c.var.auth.accountId, name: body.name ?? '', scopes: [...new Set(body.scopes ?? SCOPES)],
+      hint: apiKeyHint(apikey), createdAt: nowSeconds(deps),
+    };
+    await deps.repo.createApiKey(key, hashApiKey(apikey));
+    return c.json({ ...keyView(key), apikey });
+  });
+
+  app.delete('/account/keys/:keyid', requireApiKey(deps, 'account'), async (c) => {
+    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
+    if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
+    return c.json({});
+  });
+
+  return app;
+}

@@ -40,9 +40,9 @@ export function parseCannon(json: string): CannonResult {
   };
 }
 
-interface Server { url: string; child: ChildProcess; stop(): void }
+export interface Server { url: string; child: ChildProcess; stop(): void }
 
-async function startChild(script: string, cfg: ApiChildSettings): Promise<Server> {
+export async function startChild(script: string, cfg: ApiChildSettings): Promise<Server> {
   const child = spawn(process.execPath, [script], { env: { ...process.env, BENCH_API: JSON.stringify(cfg) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
@@ -80,14 +80,15 @@ async function cannon(p: Phase, rate: number, seconds: number): Promise<CannonRe
   return parseCannon(out.trim().split('\n').pop() ?? '');
 }
 
-async function call(url: string, method: string, headers: Record<string, string>, body?: unknown): Promise<Record<string, unknown>> {
+export async function call(url: string, method: string, headers: Record<string, string>, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(url, { method, headers: { ...headers, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
+/** A fresh table and buckets on the run's DynamoDB Local and RGW, plus the bundled server script. */
+export async function apiStores(ctx: BenchContext): Promise<{ script: string; suffix: string; cfg(mode: 'api' | 'baseline'): ApiChildSettings }> {
   const [ddb, rgw] = await Promise.all([ctx.dynamodb(), ctx.rgw()]);
   const suffix = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const tableName = `bench_${suffix}`;
@@ -98,10 +99,13 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
   await Promise.all([ensureTable(raw, tableName), ensureBuckets(s3, Object.values(buckets))]);
   raw.destroy();
   s3.destroy();
-
   const script = join(CACHE_DIR, 'api-server.mjs');
   await bundleNode(join(ROOT, 'bench', 'api-server-child.ts'), script);
-  const cfg = (mode: 'api' | 'baseline'): ApiChildSettings => ({ mode, ddbEndpoint: ddb.endpoint, rgw: { endpoint: rgw.endpoint, ...credentials }, tableName, buckets });
+  return { script, suffix, cfg: (mode) => ({ mode, ddbEndpoint: ddb.endpoint, rgw: { endpoint: rgw.endpoint, ...credentials }, tableName, buckets }) };
+}
+
+export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
+  const { script, suffix, cfg } = await apiStores(ctx);
   const [api, base] = await Promise.all([startChild(script, cfg('api')), startChild(script, cfg('baseline'))]);
   try {
     const reg = await call(`${api.url}/account/register`, 'POST', {}, { email: `bench-${suffix}@example.com` });

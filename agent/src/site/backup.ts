@@ -198,7 +198,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     const r = await uploadArchive(bytes, {
       onBytes: (n) => progress.bytes(n),
       api: ctx.api, backupkey: st.backupkey, filename: name, key: opts.key, policy: ctx.storage.policy,
-      ...(ctx.storage.retry ? { retry: ctx.storage.retry } : {}), ...(ctx.storage.onRetry ? { onRetry: ctx.storage.onRetry } : {}),
+      ...(ctx.storage.retry ? { retry: ctx.storage.retry } : {}), ...(ctx.storage.onRetry ? { onRetry: ctx.storage.onRetry } : {}), ...(ctx.storage.proxy ? { proxy: ctx.storage.proxy } : {}),
       partSize: ctx.partSize, concurrency: ctx.concurrency, tmpDir: tmp, origsize, disk,
       ...(resume ? { resume } : {}),
       onState: async (m) => { st.current = { name, multipart: m }; await stateFile.save(st); },

@@ -26,6 +26,7 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--api-url <url>', 'Vault API base URL (env VAULT_API_URL)')
     .option('--api-key <key>', 'API key for this run (env VAULT_API_KEY; else the stored one)')
     .option('--allow-storage-host <host>', 'also send encryption keys to this storage host[:port] (local runs)', collect, [])
+    .option('--storage-proxy <url>', 'HTTP proxy for storage requests, http://host:port (env VAULT_STORAGE_PROXY)')
     .option('--parallel <n>', 'parallel part uploads (default 4)')
     .option('--part-size <size>', 'multipart part size, e.g. 64M (default 64M, minimum 5M)')
     .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')

@@ -32,6 +32,8 @@ export interface CommonOptions extends SiteFlags {
   compressionLevel?: string | number;
   passphraseFile?: string;
   passphraseEnv?: string;
+  /** HTTP proxy for storage requests (env VAULT_STORAGE_PROXY). */
+  storageProxy?: string;
   /** Tests: faster retries. */
   retry?: RetryPolicy;
 }
@@ -84,6 +86,8 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   if (partSize < 5 * MiB) throw new UsageError('--part-size must be at least 5 MiB (S3 minimum)');
   const storage: StorageOptions = { key: null, policy: { allowHosts: allow } };
   if (opts.retry) storage.retry = opts.retry;
+  const proxy = opts.storageProxy ?? env.VAULT_STORAGE_PROXY;
+  if (proxy) storage.proxy = proxy;
   const logger = quiet ? { ...silentLogger, error: createLogger().error } : createLogger();
   storage.onRetry = (attempt, reason) => logger.warn(`storage request retry ${attempt}: ${reason}`);
   return {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { headerLines } from './api-client.js';
 import { IntegrityError, NetworkError, StorageError, WrongPassphraseError } from './errors.js';
 import { sseCHeaders } from './sse-c.js';
-import { DEFAULT_RETRY, storageRequest, storageRequestOnce } from './storage-http.js';
+import { DEFAULT_RETRY, storageRequest } from './storage-http.js';
 import { assertKeyAllowedFor } from './storage-policy.js';
 import type { StorageOptions } from './upload.js';
 
@@ -52,6 +52,7 @@ export async function downloadArchive(
     try {
       const sr: Parameters<typeof storageRequest>[4] = { retry };
       if (opts.onRetry) sr.onRetry = opts.onRetry;
+      if (opts.proxy) sr.proxy = opts.proxy;
       const res = await storageRequest('GET', src.url, headers, undefined, sr);
       const hash = createHash('sha256');
       let size = 0;
@@ -93,14 +94,17 @@ export async function downloadArchive(
 export async function checkPassphrase(url: string, lines: readonly string[] | undefined, opts: StorageOptions): Promise<void> {
   if (!opts.key) throw new WrongPassphraseError();
   assertKeyAllowedFor(url, opts.policy);
-  let res;
+  // Unlike the plugin (one attempt), connection errors and 5xx are retried: only a 400/403
+  // answer from storage means the key is wrong.
   try {
-    res = await storageRequestOnce('HEAD', url, { ...sseCHeaders(opts.key), ...headerLines(lines) }, undefined, 20_000);
+    const sr: Parameters<typeof storageRequest>[4] = { timeoutMs: 20_000 };
+    if (opts.retry) sr.retry = opts.retry;
+    if (opts.onRetry) sr.onRetry = opts.onRetry;
+    if (opts.proxy) sr.proxy = opts.proxy;
+    const res = await storageRequest('HEAD', url, { ...sseCHeaders(opts.key), ...headerLines(lines) }, undefined, sr);
+    res.body.resume();
   } catch (err) {
-    throw new NetworkError(`passphrase check: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (err instanceof StorageError && (err.status === 403 || err.status === 400)) throw new WrongPassphraseError();
+    throw err;
   }
-  res.body.resume();
-  if (res.status === 200) return;
-  if (res.status === 403 || res.status === 400) throw new WrongPassphraseError();
-  throw new StorageError(res.status, `passphrase check: HTTP ${res.status}`);
 }

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkError, StorageError } from './errors.js';
@@ -33,15 +34,50 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1000 };
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 16 }), https: new https.Agent({ keepAlive: true, maxSockets: 16 }) };
 
-/** One HTTP exchange; rejects only on connection-level failures. */
-export function storageRequestOnce(method: string, url: string, headers: Record<string, string>, body: StorageBody, timeoutMs = 3_600_000): Promise<StorageResponse> {
+/**
+ * Opens a TLS socket to `u` through an HTTP proxy with CONNECT (corporate proxies for https
+ * storage URLs).
+ */
+function connectTunnel(proxy: URL, u: URL, timeoutMs: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const lib = u.protocol === 'https:' ? https : http;
-    const h: Record<string, string> = { ...headers };
-    const len = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : body.length;
-    if (method === 'PUT' || method === 'POST') h['Content-Length'] = String(len);
-    const req = lib.request(u, { method, headers: h, agent: u.protocol === 'https:' ? agents.https : agents.http }, (res) => {
+    const port = u.port || '443';
+    const req = http.request({ host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: `${u.hostname}:${port}`, headers: { Host: `${u.hostname}:${port}` } });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`proxy CONNECT timeout after ${timeoutMs} ms`)));
+    req.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) { socket.destroy(); reject(new Error(`proxy CONNECT answered ${res.statusCode}`)); return; }
+      resolve(tls.connect({ socket, servername: u.hostname }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * One HTTP exchange; rejects only on connection-level failures. With `proxy` (an http:// URL),
+ * plain-http requests are sent to the proxy with the absolute URL and https ones tunnelled with
+ * CONNECT; the Host header stays the storage's, so presigned signatures still match.
+ */
+export async function storageRequestOnce(method: string, url: string, headers: Record<string, string>, body: StorageBody, timeoutMs = 3_600_000, proxy?: string): Promise<StorageResponse> {
+  const u = new URL(url);
+  const h: Record<string, string> = { ...headers };
+  const len = body === undefined ? 0 : body.length;
+  if (method === 'PUT' || method === 'POST') h['Content-Length'] = String(len);
+  let options: http.RequestOptions;
+  let lib: typeof http | typeof https = u.protocol === 'https:' ? https : http;
+  if (proxy) {
+    const p = new URL(proxy);
+    if (u.protocol === 'https:') {
+      const socket = await connectTunnel(p, u, timeoutMs);
+      options = { method, headers: { ...h, Host: u.host }, createConnection: () => socket, host: u.hostname, path: `${u.pathname}${u.search}` };
+      lib = http;
+    } else {
+      options = { host: p.hostname, port: p.port || 80, method, path: u.href, headers: { ...h, Host: u.host }, agent: agents.http };
+    }
+  } else {
+    options = { method, headers: h, agent: u.protocol === 'https:' ? agents.https : agents.http, host: u.hostname, port: u.port, path: `${u.pathname}${u.search}` };
+  }
+  return new Promise((resolve, reject) => {
+    const req = lib.request(options, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
@@ -94,7 +130,7 @@ export async function storageRequest(
   url: string,
   headers: Record<string, string>,
   body: StorageBody,
-  opts: { retry?: RetryPolicy; ok?: readonly number[]; timeoutMs?: number; onRetry?: (attempt: number, reason: string) => void } = {},
+  opts: { retry?: RetryPolicy; ok?: readonly number[]; timeoutMs?: number; onRetry?: (attempt: number, reason: string) => void; proxy?: string } = {},
 ): Promise<StorageResponse> {
   const retry = opts.retry ?? DEFAULT_RETRY;
   const ok = opts.ok ?? [200];
@@ -106,7 +142,7 @@ export async function storageRequest(
     }
     let res: StorageResponse;
     try {
-      res = await storageRequestOnce(method, url, headers, body, opts.timeoutMs);
+      res = await storageRequestOnce(method, url, headers, body, opts.timeoutMs, opts.proxy);
     } catch (err) {
       lastReason = err instanceof Error ? err.message : String(err);
       if (attempt === retry.attempts) throw new NetworkError(`${method} ${shortHost(url)} failed after ${attempt} attempts: ${lastReason}`, { cause: err });

@@ -52,6 +52,8 @@ export interface StorageOptions {
   policy: StoragePolicy;
   retry?: RetryPolicy;
   onRetry?: (attempt: number, reason: string) => void;
+  /** HTTP proxy for storage requests (http://host:port). */
+  proxy?: string;
 }
 
 /** Options of one archive upload. */
@@ -240,8 +242,9 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
   }
 }
 
-function retryOpts(o: StorageOptions): { retry?: RetryPolicy; onRetry?: (a: number, r: string) => void } {
-  const r: { retry?: RetryPolicy; onRetry?: (a: number, r: string) => void } = {};
+function retryOpts(o: StorageOptions): { retry?: RetryPolicy; onRetry?: (a: number, r: string) => void; proxy?: string } {
+  const r: { retry?: RetryPolicy; onRetry?: (a: number, r: string) => void; proxy?: string } = {};
+  if (o.proxy) r.proxy = o.proxy;
   if (o.retry) r.retry = o.retry;
   if (o.onRetry) r.onRetry = o.onRetry;
   return r;

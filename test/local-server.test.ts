@@ -71,6 +71,15 @@ describe('npm start (local server)', () => {
     const s3 = createS3Client({ endpoint: first.s3Endpoint, region: 'us-east-1', credentials: creds });
     await s3.send(new PutObjectCommand({ Bucket: 'vault-local-eu', Key: 'persist.txt', Body: 'kept' }));
 
+    const reg = await fetch(`${first.url}/account/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@school.example' }),
+    });
+    expect(reg.status).toBe(200);
+    const { apikey } = (await reg.json()) as { apikey: string };
+    expect(apikey).toMatch(/^[A-Za-z0-9]{15,100}$/);
+
     await stopWithCtrlC(first);
     expect(javaProcessesUsing(dataDir)).toBe('');
 
@@ -81,6 +90,10 @@ describe('npm start (local server)', () => {
     const s3b = createS3Client({ endpoint: second.s3Endpoint, region: 'us-east-1', credentials: creds });
     const obj = await s3b.send(new GetObjectCommand({ Bucket: 'vault-local-eu', Key: 'persist.txt' }));
     expect(await obj.Body?.transformToString()).toBe('kept');
+    const validate = await fetch(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': apikey } });
+    expect(validate.status).toBe(200);
+    const wrong = await fetch(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': `${apikey.slice(0, -1)}${apikey.endsWith('A') ? 'B' : 'A'}` } });
+    expect(wrong.status).toBe(401);
     await stopWithCtrlC(second);
     expect(javaProcessesUsing(dataDir)).toBe('');
   });

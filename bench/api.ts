@@ -128,7 +128,7 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
       const res = await fetch(p.url, { method: p.method, headers: p.headers, body: p.body });
       if (res.status !== 200) throw new Error(`${p.label}: ${res.status} ${(await res.text()).slice(0, 300)}`);
     }
-    const rates = ctx.full ? [100, 300] : [200];
+    const rates = ctx.full ? [50, 200] : [100];
     const seconds = ctx.full ? 20 : 10;
     interface Row { phase: Phase; rate: number; r: CannonResult; rssBytes: number }
     const rows: Row[] = [];
@@ -170,6 +170,7 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
           ];
         }),
         notes: [
+          ...rows.filter((x) => x.r.rps < 0.9 * x.rate).map((x) => `${x.phase.label} at ${x.rate} req/s: saturated (served ${x.r.rps.toFixed(0)} req/s), so its latencies include queueing.`),
           'Both servers are node processes (esbuild bundles) on the same DynamoDB Local (in-memory) and Ceph RGW; autocannon runs in a third process. The API is createApp(deps) built as test/support/api-server.ts does; the baseline is bare Hono doing one GetItem per request.',
           'latencies are autocannon\'s (ms resolution); a fixed rate (overallRate) does not correct for coordinated omission.',
         ],

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { STRUCTURE_ARCHIVE } from '../domain/archive-names.js';
 import { backupTransition } from '../domain/backup-state.js';
-import { BackupStateError, PlanRefusedError, QuotaExceededError, ScopeError, SizeLimitError } from '../domain/errors.js';
+import { BackupStateError, BadRequestError, PlanRefusedError, QuotaExceededError, ScopeError, SizeLimitError } from '../domain/errors.js';
 import { newBackupKey } from '../domain/ids.js';
 import { checkEncryption, exceedsSizeLimit, expiryTime, presignLifetime, resolveExpireDays, resolveRegion } from '../domain/limits.js';
 import { findRegion } from '../domain/regions.js';
@@ -14,7 +14,7 @@ import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
 import { backupView, cap, loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
-import { infoObject, param, parseJsonBody, parseWith, recordKey, vaultEnv, vaultVersion } from './validation.js';
+import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, vaultEnv, vaultVersion } from './validation.js';
 
 const FAILED_DETAILS_MAX = 64 * 1024;
 
@@ -35,13 +35,17 @@ const patchBackupBody = z.object({
 
 const RESERVED_INFO = new Set(['description', 'encrypted', 'timefinished', 'samesite']);
 
-/** Merges PATCH `info`: scalar values, long strings capped, our own fields protected. */
-export function mergeableInfo(info: Record<string, string | number | boolean | null> | undefined): Record<string, InfoValue> {
+/**
+ * PATCH `info` to merge into `current`: scalar values, long strings capped, our own fields
+ * protected, and at most MAX_INFO_KEYS keys in the merged result (400 beyond).
+ */
+export function mergeableInfo(info: Record<string, string | number | boolean | null> | undefined, current: Record<string, InfoValue>): Record<string, InfoValue> {
   const out: Record<string, InfoValue> = {};
-  for (const [k, v] of Object.entries(info ?? {}).slice(0, 32)) {
+  for (const [k, v] of Object.entries(info ?? {})) {
     if (v === null || RESERVED_INFO.has(k)) continue;
     out[k] = typeof v === 'string' ? cap(v, k === 'faileddetails' ? FAILED_DETAILS_MAX : 4096) : v;
   }
+  if (Object.keys({ ...current, ...out }).length > MAX_INFO_KEYS) throw new BadRequestError(`info may hold at most ${MAX_INFO_KEYS} keys`);
   return out;
 }
 
@@ -102,7 +106,7 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = await parseJsonBody(c, patchBackupBody);
     const now = nowSeconds(deps);
     const b = await loadBackup(deps, auth.accountId, key, now);
-    const info = mergeableInfo(body.info);
+    const info = mergeableInfo(body.info, b.info);
     const to = body.status ?? b.status;
     if (to === 'inprogress') {
       // Info-only PATCH while running: merge and keep going.

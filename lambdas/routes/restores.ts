@@ -56,7 +56,7 @@ export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = await parseJsonBody(c, patchRestoreBody);
     const now = nowSeconds(deps);
     const r = await loadRestore(auth.accountId, key);
-    const info = mergeableInfo(body.info);
+    const info = mergeableInfo(body.info, r.info);
     if (!body.status) {
       await deps.repo.setRestoreStatus(r, r.status, info, now);
       return c.json({});

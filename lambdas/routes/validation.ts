@@ -50,9 +50,14 @@ export function siteHeadersOf(c: Context): { siteId: string; siteUrl: string } {
   return { siteId: h.siteid, siteUrl: h.siteurl };
 }
 
+const fewKeys = (max: number) => z.refine((o: unknown) => typeof o === 'object' && o !== null && Object.keys(o).length <= max, `at most ${max} keys`);
+
 /** `vaultenv` as the plugin sends it: small flat object. */
-export const vaultEnv = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()])));
+export const vaultEnv = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()])).check(fewKeys(32)));
 /** `vaultversion`: plugin version number, as string (or number from odd clients). */
 export const vaultVersion = z.optional(z.union([z.string().check(z.maxLength(40)), z.number()]));
 /** Scalar `info` values a PATCH may merge (strings capped later). */
-export const infoObject = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string(), z.number(), z.boolean(), z.null()])));
+export const infoObject = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string(), z.number(), z.boolean(), z.null()])).check(fewKeys(32)));
+
+/** Most `info` keys a record keeps across all PATCHes (bounds the DynamoDB item size). */
+export const MAX_INFO_KEYS = 48;

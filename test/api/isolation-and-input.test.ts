@@ -122,6 +122,8 @@ describe('malformed requests', () => {
       ['PATCH', `backups/${backupkey}`, '{"status":"done"}', 400],
       ['PATCH', `backups/${backupkey}`, '{"status":"finished","info":"x"}', 400],
       ['PATCH', `backups/${backupkey}`, '{"status":"finished","info":{"totalsize":{"a":1}}}', 400],
+      ['PATCH', `backups/${backupkey}`, JSON.stringify({ info: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }), 400],
+      ['PUT', 'backups', JSON.stringify({ vaultenv: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'x'])) }), 400],
       ['PUT', 'restores', '{}', 400],
       ['PUT', 'restores', '{"backupkey":"../x"}', 400],
       ['PATCH', 'restores/ABC', '{"status":"paused"}', 400],

@@ -17,6 +17,16 @@ export interface TableStats {
   bytes: number;
 }
 
+/** Options of {@link DbAdapter.createTable}. */
+export interface CreateTableOptions {
+  /** False when the caller knows the table does not exist (skips a DROP, slow on MySQL). */
+  exists?: boolean;
+  /** Sequence start (MySQL AUTO_INCREMENT table option). */
+  nextId?: number;
+  /** A large load follows: build secondary indexes afterwards on every engine. */
+  deferIndexes?: boolean;
+}
+
 /** A connected database. Tables are named without prefix in every method. */
 export interface DbAdapter {
   readonly family: SqlFamily;
@@ -36,7 +46,7 @@ export interface DbAdapter {
    * PostgreSQL creates secondary indexes in {@link finishTable} (faster after COPY); MySQL
    * declares them, and the sequence start `nextId`, in CREATE TABLE (DDL is slow there).
    */
-  createTable(table: XmldbTable, opts?: { exists?: boolean; nextId?: number }): Promise<void>;
+  createTable(table: XmldbTable, opts?: CreateTableOptions): Promise<void>;
   /** Completes a loaded table: remaining indexes, sequence at least `nextId` and past MAX(id). */
   finishTable(table: XmldbTable, nextId?: number): Promise<void>;
   /** Drops a table if it exists. */

@@ -74,9 +74,10 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const progress: TransferProgress = { tablesDone: done.size, tablesTotal: tables.length, rows: 0, bytes: 0 };
 
   const existing = new Set(await db.listTables());
+  const chunkCount = new Map<string, number>();
   const begin = async (t: XmldbTable): Promise<void> => {
     if (db.family === 'postgres') await db.execute('BEGIN');
-    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name) });
+    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3 });
     created.add(t.name);
   };
   const finish = async (t: XmldbTable): Promise<void> => {
@@ -99,7 +100,11 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     const lastArchive = new Map<string, string>();
     for (const archive of archives) {
       const zip = await ZipArchiveReader.open(join(opts.source, archive));
-      for (const name of zip.names()) lastArchive.set(parseChunkName(name).table, archive);
+      for (const name of zip.names()) {
+        const table = parseChunkName(name).table;
+        lastArchive.set(table, archive);
+        chunkCount.set(table, (chunkCount.get(table) ?? 0) + 1);
+      }
       zip.close();
     }
     for (const archive of archives) {

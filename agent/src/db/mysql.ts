@@ -8,7 +8,7 @@ import type { Connection as PromiseConnection } from 'mysql2/promise';
 import { createIndexesSql, createTableSql, dropTableSql, quoteIdent } from '../schema/ddl.js';
 import type { XmldbField, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
-import type { DbAdapter, RowValue, TableStats } from './adapter.js';
+import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
 
@@ -191,14 +191,21 @@ export class MysqlAdapter implements DbAdapter {
     return rows.map((r) => r.TABLE_NAME.slice(this.prefix.length));
   }
 
-  async createTable(table: XmldbTable, opts: { exists?: boolean; nextId?: number } = {}): Promise<void> {
+  private deferred = new Set<string>();
+
+  async createTable(table: XmldbTable, opts: CreateTableOptions = {}): Promise<void> {
     if (opts.exists !== false) await this.conn.query(dropTableSql('mysql', this.prefix, table.name));
-    await this.conn.query(createTableSql('mysql', this.prefix, table, { collation: this.collation, inlineIndexes: true, autoIncrement: opts.nextId }));
+    const inline = !opts.deferIndexes;
+    if (inline) this.deferred.delete(table.name);
+    else this.deferred.add(table.name);
+    await this.conn.query(createTableSql('mysql', this.prefix, table, { collation: this.collation, inlineIndexes: inline, autoIncrement: opts.nextId }));
   }
 
-  async finishTable(): Promise<void> {
-    // Indexes and AUTO_INCREMENT were declared in CREATE TABLE; InnoDB has moved the counter
-    // past the largest id inserted, which gives max(recorded value, MAX(id) + 1).
+  async finishTable(table: XmldbTable): Promise<void> {
+    // Small tables got their indexes in CREATE TABLE (one DDL is much cheaper than two);
+    // large ones get them now, built once over the loaded rows. AUTO_INCREMENT was declared in
+    // CREATE TABLE and InnoDB has moved it past the largest id inserted: max(recorded, MAX+1).
+    if (this.deferred.delete(table.name)) await this.createIndexes(table);
   }
 
   /** Index DDL for an existing table (one ALTER, one table pass). */
@@ -216,7 +223,7 @@ export class MysqlAdapter implements DbAdapter {
   async bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number> {
     const head = `INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `;
     // Keep well under max_allowed_packet: the limit applies to the whole statement.
-    const limit = Math.max(64 * 1024, Math.min(this.maxPacket - 64 * 1024, 8 * 1024 * 1024));
+    const limit = Math.max(64 * 1024, Math.min(this.maxPacket - 64 * 1024, 2 * 1024 * 1024));
     let sql = '';
     let bytes = 0;
     let count = 0;

@@ -10,7 +10,7 @@ import copyStreams from 'pg-copy-streams';
 import { createIndexesSql, createTableSql, dropTableSql, quoteIdent } from '../schema/ddl.js';
 import type { XmldbField, XmldbIndex, XmldbKey, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
-import type { DbAdapter, RowValue, TableStats } from './adapter.js';
+import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
 import { copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
@@ -165,7 +165,7 @@ export class PostgresAdapter implements DbAdapter {
     return rows.map((r) => r.tbl.slice(this.prefix.length));
   }
 
-  async createTable(table: XmldbTable, opts: { exists?: boolean; nextId?: number } = {}): Promise<void> {
+  async createTable(table: XmldbTable, opts: CreateTableOptions = {}): Promise<void> {
     if (opts.exists !== false) await this.client.query(dropTableSql('postgres', this.prefix, table.name));
     await this.client.query(createTableSql('postgres', this.prefix, table));
   }

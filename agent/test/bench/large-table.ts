@@ -29,7 +29,7 @@ const SCHEMA_DIR = fileURLToPath(new URL('../../../../shared/moodle-schema/4.4.1
 const ROWS = Number(process.argv[2] ?? 200_000);
 
 async function timed(args: string[]): Promise<{ seconds: number; rssMb: number }> {
-  const { stderr } = await run('/usr/bin/time', ['-v', process.execPath, BUNDLE, ...args], { maxBuffer: 64 << 20 });
+  const { stderr } = await run('/usr/bin/time', ['-v', process.execPath, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), BUNDLE, ...args], { maxBuffer: 64 << 20 });
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   const seconds = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : NaN;

@@ -261,6 +261,29 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     console.log(`[measure] scope refusal: ${(err as Error).message}`);
   }, 60_000);
 
+  it('CLI: register stores a key; check, list and restore --dry-run use it and change nothing', async () => {
+    const base = cliArgs(tgt).filter((a, i, all) => a !== '--api-key' && all[i - 1] !== '--api-key');
+    const reg = await cli(['register', '--email', `cli-${Date.now()}@example.org`, ...base]).done;
+    expect(reg.code, reg.stderr).toBe(0);
+    expect(reg.stdout).toMatch(/API key \w{8}\.\.\. stored/);
+    const check = await cli(['check', ...base]).done;
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toContain('Database modifications');
+    expect(check.stdout).toContain('Result: all checks passed.');
+    const list = await cli(['list', '--json', ...base]).done; // a new account: no backups yet
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    const mine = await cli(['list', ...cliArgs(tgt)]).done;
+    expect(mine.stdout).toContain(resumedKey);
+    const before = await siteTree(tgt.dataroot);
+    const dbBefore = await tableHashes(tgt.dbUrl);
+    const dry = await cli(['restore', resumedKey, '--dry-run', ...cliArgs(tgt)]).done;
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toContain('Restore pre-checks');
+    expect(await siteTree(tgt.dataroot)).toEqual(before);
+    expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
+  }, 90_000);
+
   it('a plan without passphrase support refuses an encrypted backup with the API message', async () => {
     const free = await api.registerAccount(undefined, 'free');
     const ctx = await createContext({ ...opts(src), apiKey: free.apikey });

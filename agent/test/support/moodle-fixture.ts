@@ -193,7 +193,7 @@ export async function createMoodleDatabase(url: string, opts: FixtureOptions): P
   try {
     for (const t of definitions) {
       const n = t.name === LARGE_TABLE ? large : perTable;
-      await loadTable(db, t, generateRows(t, n, seed), existing.has(t.name));
+      await loadTable(db, t, generateRows(t, n, seed), existing.has(t.name), n > 10_000);
       rowCounts.set(t.name, n);
     }
     if (opts.onlyTables) return { definitions, extraTable: EXTRA_TABLE, extraIndex: EXTRA_INDEX, largeTable: LARGE_TABLE, largeTableRows: large, extraTableNextId: 0, rowCounts };
@@ -208,8 +208,8 @@ export async function createMoodleDatabase(url: string, opts: FixtureOptions): P
   return { definitions, extraTable: EXTRA_TABLE, extraIndex: EXTRA_INDEX, largeTable: LARGE_TABLE, largeTableRows: large, extraTableNextId: EXTRA_TABLE_NEXT_ID, rowCounts };
 }
 
-async function loadTable(db: DbAdapter, t: XmldbTable, rows: AsyncIterable<RowValue[]>, exists: boolean): Promise<void> {
-  await db.createTable(t, { exists });
+async function loadTable(db: DbAdapter, t: XmldbTable, rows: AsyncIterable<RowValue[]>, exists: boolean, deferIndexes = false): Promise<void> {
+  await db.createTable(t, { exists, deferIndexes });
   await db.bulkLoad(t, t.fields.map((f) => f.name), rows);
   await db.finishTable(t);
 }

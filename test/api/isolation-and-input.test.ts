@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lambdas/app.js';
+import { ROUTES } from '../../lambdas/routes/route-table.js';
 import type { ObjectStorage } from '../../lambdas/store/object-storage.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
 import { PluginClient, VAULT_ENV, VAULT_VERSION } from './plugin-client.js';
@@ -153,6 +154,22 @@ describe('malformed requests', () => {
         parsed = r.text;
       }
       expect({ method, path: path.slice(0, 80), status: r.status, keys: Object.keys(parsed as object) }).toEqual({ method, path: path.slice(0, 80), status, keys: ['message'] });
+    }
+  });
+
+  it('never answers 5xx to garbage bodies on any route', async () => {
+    const { apikey } = await api.registerAccount(undefined, 'pro');
+    const site = new PluginClient(api.url, apikey);
+    const { backupkey } = await site.ok('PUT', 'backups', { description: 'x', encrypted: false, bucket: '', expiredays: 0 });
+    const bodies = ['null', '1', '"x"', '[]', '{}', '{"a":{"b":[1,{"c":null}]}}', 'garbage', '{"status":null,"info":null,"multipart":null}', '{"__proto__":{"x":1}}', `{"x":${'['.repeat(500)}${']'.repeat(500)}}`];
+    for (const route of ROUTES.filter((r) => r.path !== '/health')) {
+      const path = route.path.replace('{backupkey}', backupkey as string).replace('{restorekey}', 'NOSUCHRESTORE').replace('{filename}', 'dbdump.zip').replace('{keyid}', 'kaaaaaaaaaaaaaaa');
+      for (const body of route.method === 'GET' || route.method === 'DELETE' ? [undefined] : bodies) {
+        const res = await fetch(`${api.url}${path}`, { method: route.method, body, headers: { 'X-Api-Key': apikey, 'Content-Type': 'application/json' } });
+        const text = await res.text();
+        expect({ route: `${route.method} ${route.path}`, body, ok: res.status < 500 }).toEqual({ route: `${route.method} ${route.path}`, body, ok: true });
+        if (res.status !== 200) expect(Object.keys(JSON.parse(text) as object)).toEqual(['message']);
+      }
     }
   });
 

@@ -15,6 +15,7 @@ import { restoreRoutes } from './routes/restores.js';
 import { siteRoutes } from './routes/site.js';
 import { uploadRoutes } from './routes/uploads.js';
 
+/** Dependencies of `createApp` (defined beside the routes that use them). */
 export type { AppDeps } from './routes/deps.js';
 
 /** The API app over `deps`. */

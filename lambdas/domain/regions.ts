@@ -12,6 +12,7 @@ export interface StorageRegion {
   sseC: boolean;
 }
 
+/** Every storage region we can run a bucket in. */
 export const STORAGE_REGIONS = [
   { id: 'eu', label: 'Europe', awsRegion: 'eu-central-1', sseC: true },
   { id: 'usw', label: 'Western North America', awsRegion: 'us-west-1', sseC: true },
@@ -23,6 +24,7 @@ export const STORAGE_REGIONS = [
   { id: 'uk', label: 'UK', awsRegion: 'eu-west-2', sseC: true },
 ] as const satisfies readonly StorageRegion[];
 
+/** Id of a storage region. */
 export type StorageRegionId = (typeof STORAGE_REGIONS)[number]['id'];
 
 /** The region with this id, or undefined. */

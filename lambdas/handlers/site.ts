@@ -2,4 +2,5 @@
 import { handle } from 'hono/aws-lambda';
 import { createAppFromEnv } from './from-env.js';
 
+/** API Gateway (HTTP API) handler. */
 export const handler = handle(createAppFromEnv());

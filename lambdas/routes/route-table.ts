@@ -5,12 +5,14 @@
  */
 export type FunctionName = 'account' | 'site';
 
+/** One route: method, API Gateway path, serving function. */
 export interface RouteSpec {
   method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   path: string;
   fn: FunctionName;
 }
 
+/** All routes of the API. */
 export const ROUTES: readonly RouteSpec[] = [
   // site protocol (tool_vault), spec §4
   { method: 'GET', path: '/validateapikey', fn: 'site' },

@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
+/** Options shared by the client factories. */
 export interface AwsClientOptions {
   region: string;
   /** Custom endpoint (DynamoDB Local, Ceph RGW, s3rver); omit for AWS. */

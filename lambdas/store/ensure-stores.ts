@@ -3,6 +3,7 @@ import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, type
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GSI1, TABLE_KEYS, TTL_ATTRIBUTE } from './table-definition.js';
 
+/** Creates the table (with gsi1 and TTL) unless it exists. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await client.send(new DescribeTableCommand({ TableName: tableName }));
@@ -24,6 +25,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }));
 }
 
+/** Creates each bucket unless it exists. */
 export async function ensureBuckets(s3: S3Client, buckets: string[]): Promise<void> {
   for (const Bucket of buckets) {
     try {

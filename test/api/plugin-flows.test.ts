@@ -141,6 +141,8 @@ describe('encrypted backup (SSE-C, pro plan)', () => {
     expect(v.downloadheaders).toEqual(['x-amz-server-side-encryption-customer-algorithm: AES256']);
     const head = (passphrase: string) => fetch(v.downloadurl as string, { method: 'HEAD', headers: headerLines([...sseHeaders(passphrase), ...(v.downloadheaders as string[])]) });
     expect((await head('hello')).status).toBe(200);
+    // Signed for HEAD only: the same URL refuses a GET even with the right key.
+    expect((await fetch(v.downloadurl as string, { headers: headerLines([...sseHeaders('hello'), ...(v.downloadheaders as string[])]) })).status).toBe(403);
     const wrong = await head('wrong passphrase');
     expect(wrong.status).toBeGreaterThanOrEqual(400); // AWS: 403, RGW: 400 — refused either way
     // Without any key, a plain GET of the object is refused too.

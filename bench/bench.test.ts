@@ -29,11 +29,12 @@ describe('report formatting', () => {
 });
 
 describe('flags', () => {
-  it('defaults to the quick profile at scale S with every section', () => {
+  it('defaults to the quick profile at scale S without the whole-site run', () => {
     const f = parseFlags([]);
     expect(f.full).toBe(false);
     expect(f.scales).toEqual(['S']);
-    expect([...f.only].sort()).toEqual(['api', 'bundles', 'db', 'site', 'transfer']);
+    expect([...f.only].sort()).toEqual(['api', 'bundles', 'db', 'transfer']);
+    expect([...parseFlags(['--full']).only].sort()).toEqual(['api', 'bundles', 'db', 'site', 'transfer']);
   });
   it('--full runs S, M and L; --scale and --only narrow it', () => {
     expect(parseFlags(['--full']).scales).toEqual(['S', 'M', 'L']);

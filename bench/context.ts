@@ -19,6 +19,8 @@ export interface BenchContext {
   full: boolean;
   scales: Scale[];
   only: Set<SectionId>;
+  /** Database steps to run (ids as in bench/db.ts); empty = all. */
+  dbSteps: Set<string>;
   /** Scratch folder for this run (removed at the end). */
   tmp: string;
   log(msg: string): void;

@@ -184,9 +184,11 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
       unavailable: noLoad ?? noDump });
   }
   const reps = 3;
+  // --db-steps narrows the run (e.g. the target comparisons at a large scale); the rest is reported as skipped.
+  const selected = ctx.dbSteps.size ? steps.filter((x) => ctx.dbSteps.has(x.id)) : steps;
   const runs: DbRun[] = [];
   // Exports are repeated (median of up to 3); imports (the steps that reset a database first) run once.
-  for (const s of steps) runs.push(await runStep(ctx, s, s.before ? 1 : reps));
+  for (const s of selected) runs.push(await runStep(ctx, s, s.before ? 1 : reps));
   rmSync(dir, { recursive: true, force: true });
   return {
     scale, datasetBytes: ds.bytes, datasetRows: ds.rows, tables: ds.tables.length, filedirBytes: ds.filedirBytes,

@@ -148,42 +148,11 @@ export function writeJson(r: BenchReport, dir: string): string {
   return file;
 }
 
-export function renderDocs(r: BenchReport): string {
+/** One run as a docs section: command, profile, time, machine facts and every table. */
+function renderRun(r: BenchReport): string {
   const facts = Object.entries(r.machine).map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`);
-  return `# Benchmarks
+  return `## Run: \`${r.command}\`
 
-Vault Cloud and vault-agent measured against the tools a Moodle administrator or an operator
-would pick instead. Every figure below comes from **one run on one machine**, and every
-comparison is a ratio to an anchor tool run on the same data in the same run
-(ratio = ours / anchor: below 1.0× is faster or smaller for times and sizes). The machines
-these runs happen on are shared and noisy, so absolute numbers move between runs; the
-ratios are what to compare.
-
-This file is rewritten by \`npm run bench\` at the end of each run.
-
-## How to run
-
-\`\`\`sh
-npm run bench                 # quick profile: S scale, 256 MB transfer, short API phases (< 10 min)
-npm run bench -- --full       # everything: S, M and L scales, 1 GB transfer, longer API phases
-npm run bench -- --scale M --only db,transfer   # a subset
-\`\`\`
-
-Sections: \`db\` (dump/load vs pg_dump, pg_restore, mariadb-dump, mariadb, pgloader),
-\`transfer\` (upload/download vs curl and aws s3 cp on Ceph RGW), \`api\` (autocannon at fixed
-rates vs a bare Hono + GetItem baseline), \`bundles\` (Lambda bundle size and module-load time),
-\`site\` (whole-site backup/restore through the local API). Raw figures of each run go to
-\`bench/results/\` (JSON, not committed).
-
-How things are measured: each tool runs as a child process under \`/usr/bin/time\` (CPU =
-user + sys of the child and its waited-for descendants; the database server's own CPU is not
-included, for ours or the anchors) while the summed RSS of the child's process tree is sampled
-from /proc every 50 ms (peak RSS). MB/s is the logical database size (sum of table data as the
-server reports it) or the transferred bytes over wall time.
-
-## Latest run
-
-- Command: \`${r.command}\`
 - Profile: ${r.profile}; scales: ${r.scales.join(', ') || '–'}
 - Started: ${r.startedAt}; run time: ${fmtMs(r.durationMs)}
 
@@ -195,7 +164,57 @@ ${renderReport(r)}
 `;
 }
 
-export function writeDocs(r: BenchReport, file: string): void {
+export function renderDocs(reports: BenchReport[]): string {
+  return `# Benchmarks
+
+Vault Cloud and vault-agent measured against the tools a Moodle administrator or an operator
+would pick instead. Every figure below comes from **one run on one machine**, and every
+comparison is a ratio to an anchor tool run on the same data in the same run
+(ratio = ours / anchor: below 1.0× is faster or smaller for times and sizes; for throughput
+the table says which way). The machines these runs happen on are shared and noisy (other
+builds and test suites run at the same time), so absolute numbers move between runs; the
+ratios are what to compare.
+
+This file is rewritten by \`npm run bench\` at the end of each run (or from saved results with
+\`npm run bench -- --docs-from bench/results/a.json,bench/results/b.json\`, which measures nothing).
+
+## How to run
+
+\`\`\`sh
+npm run bench                 # quick profile: db at scale S, 256 MB transfer, API at 100 req/s, bundles (target < 10 min)
+npm run bench -- --full       # everything: scales S, M and L, 1 GB transfer, API at 50 and 200 req/s, PG→MariaDB load, whole site
+npm run bench -- --only site  # whole-site backup/restore through the local API at scale S
+npm run bench -- --scale M --only db --db-steps pg_dump_fc,agent_dump_pg,agent_dump_my,pgloader,agent_load_cross
+\`\`\`
+
+Sections (\`--only\`): \`db\` (vault-agent dump/load vs pg_dump -Fc, pg_dump -Fd -j2,
+mariadb-dump --single-transaction, pg_restore -j2, mariadb < dump.sql, pgloader),
+\`transfer\` (agent upload/download vs curl and aws s3 cp on Ceph RGW), \`api\` (autocannon at
+fixed rates vs a bare Hono + GetItem baseline), \`bundles\` (Lambda bundle size and module-load
+time, from scripts/bundle-report.ts), \`site\` (whole-site backup/restore through the local
+API). \`--db-steps\` narrows the db section to some steps (ids: pg_dump_fc, pg_dump_fd,
+agent_dump_pg, mariadb_dump, agent_dump_my, pg_restore, agent_load_pg, mariadb_import,
+agent_load_my, pgloader, agent_load_cross, agent_load_cross_my). Raw figures of each run go to
+\`bench/results/\` (JSON, not committed).
+
+Datasets are generated per run from a seed: all 485 tables of the Moodle 4.4.12+ schema
+(shared/moodle-schema/4.4.12+/), with a large logstore_standard_log, text-heavy forum posts,
+\`files\` rows with a matching filedir (about half of the contents incompressible, like
+images and zips, 1 in 8 rows sharing content), sizeable user/grade/question tables and a dozen
+rows in each of the other tables; S ≈ 50 MB of row data, M ×10, L ×40. The same rows are
+bulk-loaded into PostgreSQL 15 (COPY) and MariaDB (LOAD DATA), database \`moodle\`, prefix mdl_.
+
+How things are measured: each tool runs as a child process under \`/usr/bin/time\` (CPU =
+user + sys of the child and its waited-for descendants; the database server's own CPU is not
+included, for ours or the anchors) while the summed RSS of the child's process tree is sampled
+from /proc every 50 ms (peak RSS). MB/s is the row data size (tab-separated text of all rows)
+or the transferred bytes over wall time. vault-agent runs as an esbuild bundle of
+agent/src/cli.ts under plain node, as a built agent would (not through the tsx dev loader).
+
+${reports.map(renderRun).join('\n')}`;
+}
+
+export function writeDocs(reports: BenchReport[], file: string): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, renderDocs(r));
+  writeFileSync(file, renderDocs(reports));
 }

@@ -3,7 +3,7 @@
  * ratios measured in one run. Flags: --full, --scale S|M|L (repeatable or comma list),
  * --only db,transfer,api,bundles,site.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,9 @@ export interface Flags {
   full: boolean;
   scales: Scale[];
   only: Set<SectionId>;
+  dbSteps: Set<string>;
+  /** Rewrite docs/benchmarks.md from these result files and measure nothing. */
+  docsFrom: string[];
 }
 
 export function parseFlags(argv: string[]): Flags {
@@ -33,22 +36,28 @@ export function parseFlags(argv: string[]): Flags {
       full: { type: 'boolean', default: false },
       scale: { type: 'string', multiple: true },
       only: { type: 'string' },
+      'db-steps': { type: 'string' },
+      'docs-from': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--full] [--scale S|M|L ...] [--only db,transfer,api,bundles,site]\n');
+    process.stdout.write('usage: npm run bench -- [--full] [--scale S|M|L ...] [--only db,transfer,api,bundles,site] [--db-steps pg_dump_fc,agent_dump_pg,...] [--docs-from a.json,b.json]\n');
     process.exit(0);
   }
   const full = values.full ?? false;
   const scaleArgs = (values.scale ?? []).flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
   for (const s of scaleArgs) if (s !== 'S' && s !== 'M' && s !== 'L') throw new Error(`--scale must be S, M or L (got ${s})`);
   const scales = (scaleArgs.length ? [...new Set(scaleArgs)] : full ? ['S', 'M', 'L'] : ['S']) as Scale[];
-  const onlyArgs = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...SECTIONS];
+  // The quick profile leaves out the whole-site run (it needs every service and ~2 more minutes): --full or --only site.
+  const defaults = full ? [...SECTIONS] : SECTIONS.filter((x) => x !== 'site');
+  const onlyArgs = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : defaults;
   for (const o of onlyArgs) if (!(SECTIONS as readonly string[]).includes(o)) throw new Error(`--only: unknown section ${o} (known: ${SECTIONS.join(',')})`);
-  return { full, scales, only: new Set(onlyArgs as SectionId[]) };
+  const dbSteps = new Set((values['db-steps'] ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+  const docsFrom = (values['docs-from'] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  return { full, scales, only: new Set(onlyArgs as SectionId[]), dbSteps, docsFrom };
 }
 
 const RUNNERS: Record<SectionId, (ctx: BenchContext) => Promise<SectionResult>> = {
@@ -61,6 +70,12 @@ const RUNNERS: Record<SectionId, (ctx: BenchContext) => Promise<SectionResult>> 
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
+  if (flags.docsFrom.length) {
+    const reports = flags.docsFrom.map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchReport);
+    writeDocs(reports, join(ROOT, 'docs', 'benchmarks.md'));
+    process.stdout.write(`docs/benchmarks.md rewritten from ${flags.docsFrom.join(', ')}\n`);
+    return;
+  }
   reapOrphans();
   ensureTools(['time']);
   const started = new Date();
@@ -102,7 +117,7 @@ async function main(): Promise<void> {
   };
   process.stdout.write(`${renderReport(report)}\n\nTotal run time: ${(report.durationMs / 1000).toFixed(0)} s\n`);
   const file = writeJson(report, join(ROOT, 'bench', 'results'));
-  writeDocs(report, join(ROOT, 'docs', 'benchmarks.md'));
+  writeDocs([report], join(ROOT, 'docs', 'benchmarks.md'));
   log(`wrote ${file} and docs/benchmarks.md`);
 }
 

@@ -110,7 +110,7 @@ export interface LoadedDataset {
 const loaded = new Map<Scale, Promise<LoadedDataset>>();
 
 /** The dataset of `scale`, generated and loaded into database `moodle` on both engines once per run. */
-export function loadedDataset(ctx: BenchContext, scale: Scale): Promise<LoadedDataset> {
+export function loadedDataset(ctx: BenchContext, scale: Scale, engines: { mariadb: boolean } = { mariadb: true }): Promise<LoadedDataset> {
   let p = loaded.get(scale);
   if (!p) {
     p = (async () => {
@@ -119,11 +119,12 @@ export function loadedDataset(ctx: BenchContext, scale: Scale): Promise<LoadedDa
       const ds = await generateDataset(scale, join(ctx.tmp, `dataset-${scale}`));
       const generateMs = Date.now() - tg;
       ctx.log(`dataset ${scale}: ${ds.tables.length} tables, ${ds.rows} rows, ${fmtBytes(ds.bytes)} of rows, filedir ${fmtBytes(ds.filedirBytes)} in ${fmtMs(generateMs)}`);
-      const [pgs, my] = await Promise.all([ctx.postgres(), ctx.mariadb()]);
+      const pgs = await ctx.postgres();
+      const my = engines.mariadb ? await ctx.mariadb() : undefined;
       const tl = Date.now();
-      const [, skippedIndexes] = await Promise.all([loadIntoPostgres(ds, pgs.url, 'moodle'), loadIntoMariaDb(ds, my.url, 'moodle')]);
+      const [, skippedIndexes] = await Promise.all([loadIntoPostgres(ds, pgs.url, 'moodle'), my ? loadIntoMariaDb(ds, my.url, 'moodle') : Promise.resolve([])]);
       const loadMs = Date.now() - tl;
-      ctx.log(`loaded into PostgreSQL and MariaDB in ${fmtMs(loadMs)}`);
+      ctx.log(`loaded into PostgreSQL${my ? ' and MariaDB' : ' (MariaDB not needed by the selected steps)'} in ${fmtMs(loadMs)}`);
       // The row files are no longer needed; the filedir stays for the site section.
       rmSync(join(ds.dir, 'data'), { recursive: true, force: true });
       return { ds, generateMs, loadMs, skippedIndexes, database: 'moodle' as const };
@@ -136,7 +137,9 @@ export function loadedDataset(ctx: BenchContext, scale: Scale): Promise<LoadedDa
 export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCommand | undefined): Promise<DbScaleResult> {
   const dir = join(ctx.tmp, `db-${scale}`);
   mkdirSync(dir, { recursive: true });
-  const { ds, generateMs, loadMs, skippedIndexes } = await loadedDataset(ctx, scale);
+  const PG_ONLY = new Set(['pg_dump_fc', 'pg_dump_fd', 'agent_dump_pg', 'pg_restore', 'agent_load_pg']);
+  const needsMariaDb = ctx.dbSteps.size === 0 || [...ctx.dbSteps].some((x) => !PG_ONLY.has(x));
+  const { ds, generateMs, loadMs, skippedIndexes } = await loadedDataset(ctx, scale, { mariadb: needsMariaDb });
   const [pgs, my] = await Promise.all([ctx.postgres(), ctx.mariadb()]);
 
   const pgUrl = (db: string) => withDatabase(pgs.url, db);

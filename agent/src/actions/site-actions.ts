@@ -86,6 +86,20 @@ export async function pluginsMissingFromCode(db: DbAdapter, knownComponents: Rea
   return Object.keys(snap.plugins).filter((p) => p !== 'core' && !knownComponents.has(p)).sort();
 }
 
+/** Sets core settings from the backup's `__configoverride__.json` (plugin entries are not applied, like the plugin). */
+export async function applyConfigOverrides(db: DbAdapter, overrides: readonly { name: string; value: string; plugin: string | null }[]): Promise<number> {
+  const ph = db.family === 'postgres' ? ['$1', '$2'] : ['?', '?'];
+  let n = 0;
+  for (const o of overrides) {
+    if (o.plugin) continue;
+    const exists = await db.query(`SELECT 1 AS x FROM ${db.prefix}config WHERE name = ${ph[0]}`, [o.name]);
+    if (exists.length) await db.query(`UPDATE ${db.prefix}config SET value = ${ph[0]} WHERE name = ${ph[1]}`, [o.value, o.name]);
+    else await db.query(`INSERT INTO ${db.prefix}config (name, value) VALUES (${ph[0]}, ${ph[1]})`, [o.name, o.value]);
+    n++;
+  }
+  return n;
+}
+
 /** Resets the site identifier so the restored copy does not pose as the original site. */
 export async function resetSiteIdentifier(db: DbAdapter, wwwroot: string): Promise<string> {
   const { createHash, randomBytes } = await import('node:crypto');

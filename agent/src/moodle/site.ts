@@ -214,3 +214,34 @@ export async function saveState(site: Pick<SiteConfig, 'dataroot'>, state: Agent
   await writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
   await rename(tmp, join(dir, 'state.json'));
 }
+
+/**
+ * Plugins present in a Moodle code tree: from `PLUGINS.tsv` (schema snapshots) or by reading
+ * `$plugin->component` from every `version.php` (never executed). Returns component → version.
+ */
+export async function codePlugins(moodleDir: string): Promise<Map<string, string>> {
+  const { readdir: rd } = await import('node:fs/promises');
+  const out = new Map<string, string>();
+  const tsv = join(moodleDir, 'PLUGINS.tsv');
+  if (existsSync(tsv)) {
+    for (const line of (await readFile(tsv, 'utf8')).split('\n').slice(1)) {
+      const [component, , version] = line.split('\t');
+      if (component) out.set(component.trim(), (version ?? '').trim());
+    }
+    return out;
+  }
+  const skip = new Set(['.git', 'node_modules', 'vendor', 'tests', 'amd', 'yui', 'lang', 'templates', 'classes', 'pix', 'db']);
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    const entries = await rd(dir, { withFileTypes: true }).catch(() => []);
+    if (entries.some((e) => e.isFile() && e.name === 'version.php')) {
+      const src = await readFile(join(dir, 'version.php'), 'utf8').catch(() => '');
+      const comp = /\$plugin->component\s*=\s*['"]([a-z0-9_]+)['"]/.exec(src)?.[1];
+      const ver = /\$plugin->version\s*=\s*([0-9.]+)/.exec(src)?.[1];
+      if (comp) out.set(comp, ver ?? '');
+    }
+    if (depth >= 6) return;
+    for (const e of entries) if (e.isDirectory() && !skip.has(e.name) && !e.name.startsWith('.')) await walk(join(dir, e.name), depth + 1);
+  };
+  await walk(moodleDir, 0);
+  return out;
+}

@@ -12,7 +12,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
-import { fileHashes, killSessions, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
+import { applyConfigOverrides, fileHashes, killSessions, pluginsMissingFromCode, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { readDbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
 import { checkEngine, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
@@ -21,7 +21,7 @@ import { connectDatabase } from '../db/connect.js';
 import { importDatabase, type ImportState } from '../db/import-database.js';
 import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
-import { databaseUrl } from '../moodle/site.js';
+import { codePlugins, databaseUrl } from '../moodle/site.js';
 import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
@@ -196,6 +196,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         db, prefix: ctx.site.prefix, source: work, resumeState: st.db,
         onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
       });
+      // Core config.php overrides recorded at backup time are re-applied, as the plugin does.
+      const applied = await applyConfigOverrides(db, structure.configOverride);
+      if (applied) ctx.logger.info(`re-applied ${applied} config.php override(s) of the backed-up site`);
       st.dbDone = true;
       await stateFile.save(st);
       for (const f of dumps) await rm(join(work, f.name), { force: true });
@@ -234,6 +237,10 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const keep = await fileHashes(db);
     const removedBlobs = await removeBlobs(join(ctx.site.dataroot, 'filedir'), oldHashes.filter((h) => !keep.has(h)));
     notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
+    if (ctx.site.moodleDir) {
+      const missing = await pluginsMissingFromCode(db, new Set((await codePlugins(ctx.site.moodleDir)).keys()));
+      if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
+    }
     if (opts.resetSiteIdentifier) notes.push(`site identifier reset to ${await resetSiteIdentifier(db, ctx.site.wwwroot)}`);
     fetcher.finish();
     await disableMaintenance(ctx.site.dataroot);

@@ -149,6 +149,9 @@ export async function storageRequest(
       continue;
     }
     if (ok.includes(res.status)) return res;
+    // Consume the body even for HEAD: an unread response keeps its keep-alive socket busy and
+    // the process alive until the server times the connection out.
+    if (method === 'HEAD') res.body.resume();
     const text = method === 'HEAD' ? '' : await readText(res.body).catch(() => '');
     const s3 = s3ErrorOf(text);
     lastReason = `HTTP ${res.status}${s3 ? ` ${s3.code}: ${s3.message}` : ''}`;

@@ -226,12 +226,17 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
   }, 120_000);
 
   it('exit codes: wrong passphrase 4, API refusal 5', async () => {
+    let t = performance.now();
+    const lap = (what: string) => { console.log(`[measure] CLI ${what}: ${((performance.now() - t) / 1000).toFixed(1)} s`); t = performance.now(); };
     const wrong = await cli(['restore', resumedKey, ...cliArgs(tgt).slice(0, -2), '--passphrase-env', 'NOPE']).done;
+    lap('usage error');
     expect(wrong.code).toBe(2); // the named env var is not set: usage error
     const bad = spawn(process.execPath, [BIN, 'restore', resumedKey, ...cliArgs(tgt)], { env: { ...process.env, E2E_PASS: 'not it' }, stdio: 'ignore' });
     expect(await new Promise((r) => bad.on('exit', r))).toBe(4);
+    lap('wrong passphrase');
     const refused = await cli(['restore', 'NOSUCHBACKUPKEY000000', ...cliArgs(tgt)]).done;
     expect(refused.code).toBe(5);
+    lap('API refusal');
   }, 60_000);
 
   it('S3 faults (dropped connections, 503s, cut downloads) between agent and storage: the backup finishes and verifies', async () => {
@@ -262,7 +267,8 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
   }, 60_000);
 
   it('CLI: register stores a key; check, list and restore --dry-run use it and change nothing', async () => {
-    const base = cliArgs(tgt).filter((a, i, all) => a !== '--api-key' && all[i - 1] !== '--api-key');
+    const drop = (args: string[], ...flags: string[]) => args.filter((a, i, all) => !flags.includes(a) && !flags.includes(all[i - 1] ?? ''));
+    const base = drop(cliArgs(tgt), '--api-key', '--passphrase-env');
     const reg = await cli(['register', '--email', `cli-${Date.now()}@example.org`, ...base]).done;
     expect(reg.code, reg.stderr).toBe(0);
     expect(reg.stdout).toMatch(/API key \w{8}\.\.\. stored/);
@@ -273,7 +279,7 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     const list = await cli(['list', '--json', ...base]).done; // a new account: no backups yet
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toEqual([]);
-    const mine = await cli(['list', ...cliArgs(tgt)]).done;
+    const mine = await cli(['list', ...drop(cliArgs(tgt), '--passphrase-env')]).done;
     expect(mine.stdout).toContain(resumedKey);
     const before = await siteTree(tgt.dataroot);
     const dbBefore = await tableHashes(tgt.dbUrl);

@@ -170,6 +170,8 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       // A network failure keeps the state for --resume; anything else is reported as failed.
       if (!(err instanceof AgentError && (err.code === 'ERR_NETWORK' || err.code === 'ERR_STORAGE'))) {
         await ctx.api.patchBackup(st.backupkey, 'failed', { faileddetails: `${err instanceof Error ? err.message : String(err)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}` }).catch(() => undefined);
+        // A backup reported failed cannot take more uploads: nothing left to resume.
+        await stateFile.remove();
       }
       throw err;
     }

@@ -89,7 +89,8 @@ export function roundTripSuite(source: TestEngine): void {
       expect(dump.structure.find((t) => t.name === 'forum_posts')?.component).toBe('mod_forum');
       const large = dump.tables.find((t) => t.name === fixture.largeTable);
       expect(large?.rows).toBe(LARGE_ROWS);
-      expect(large?.chunks).toBeGreaterThan(1);
+      // ~300 bytes a row: 200k rows make ~30 chunks of 2 MiB; a few thousand fit in one.
+      if (LARGE_ROWS >= 20_000) expect(large?.chunks).toBeGreaterThan(1);
       expect(dump.sequences[fixture.extraTable.name]).toBe(fixture.extraTableNextId);
     });
 

@@ -24,7 +24,7 @@ import { DEFAULT_EXCLUDE_DATAROOT, splitSettingList } from '../files/names.js';
 import { datarootItems, filedirItems } from '../files/sources.js';
 import { databaseUrl } from '../moodle/site.js';
 import { VAULT_VERSION } from '../transfer/api-client.js';
-import { AgentError, CheckFailedError } from '../transfer/errors.js';
+import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { DiskMeter, ResumeMismatchError, uploadArchive, type MultipartState } from '../transfer/upload.js';
 import { createByteProgress, type ByteProgress } from './byte-progress.js';
@@ -167,8 +167,11 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       ctx.logger.info(`backup ${st.backupkey} finished: ${Object.keys(st.done).length} archives, ${totalsize} bytes; temp disk peak ${disk.peak} bytes`);
       return { backupkey: st.backupkey, archives: st.done, totalsize, tempDiskPeak: disk.peak, checks: results };
     } catch (err) {
-      // A network failure keeps the state for --resume; anything else is reported as failed.
-      if (!(err instanceof AgentError && (err.code === 'ERR_NETWORK' || err.code === 'ERR_STORAGE'))) {
+      // Network, storage and API-side (5xx) failures keep the state for --resume; anything else is
+      // reported to the API as failed.
+      const resumable = err instanceof AgentError && (err.code === 'ERR_NETWORK' || err.code === 'ERR_STORAGE' || (err instanceof ApiError && err.status >= 500));
+      if (resumable) ctx.logger.error(`backup interrupted: re-run with --resume to continue backup ${st.backupkey}`);
+      else {
         await ctx.api.patchBackup(st.backupkey, 'failed', { faileddetails: `${err instanceof Error ? err.message : String(err)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}` }).catch(() => undefined);
         // A backup reported failed cannot take more uploads: nothing left to resume.
         await stateFile.remove();
@@ -217,6 +220,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
 
   if (!st.dbDone) {
     const uploads = new Map<string, { promise: Promise<DoneArchive>; setOrig: (n: number) => void }>();
+    let uploadFailure: unknown = null;
     await exportDatabase({
       db, prefix: ctx.site.prefix, compressionLevel: ctx.compressionLevel,
       ...(ctx.site.moodleDir ? { schemaDir: ctx.site.moodleDir } : {}),
@@ -228,7 +232,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
         let setOrig: (n: number) => void = () => undefined;
         const orig = new Promise<number>((r) => { setOrig = r; });
         const promise = upload(name, pass, () => orig);
-        promise.catch(() => pass.destroy());
+        promise.catch((e: unknown) => { uploadFailure ??= e; pass.destroy(); });
         uploads.set(name, { promise, setOrig });
         return pass as Writable;
       },
@@ -239,6 +243,9 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
         const a = await u.promise;
         if (a.sha256 !== info.sha256) throw new AgentError('ERR_INTERNAL', `${info.name}: uploaded bytes hash ${a.sha256}, writer reported ${info.sha256}`);
       },
+    }).catch((err: unknown) => {
+      // The writer then only sees its sink closed: report why the upload stopped instead.
+      throw uploadFailure ?? err;
     });
     st.dbDone = true;
     await stateFile.save(st);

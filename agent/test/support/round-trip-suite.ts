@@ -11,7 +11,7 @@ import { connectDatabase } from '../../src/db/connect.js';
 import type { ExportResult } from '../../src/db/export-database.js';
 import { exportDatabase } from '../../src/db/export-database.js';
 import { importDatabase } from '../../src/db/import-database.js';
-import { diffSchema } from '../../src/schema/diff.js';
+import { diffDatabase } from '../../src/db/diff-database.js';
 import type { TestEngine } from './databases.js';
 import { TEST_ENGINES, freshDatabase } from './databases.js';
 import type { FixtureInfo } from './moodle-fixture.js';
@@ -24,17 +24,14 @@ export const SCHEMA_DIR = fileURLToPath(new URL('../../../../shared/moodle-schem
 export const LARGE_ROWS = Number(process.env.VAULT_TEST_LARGE_ROWS ?? 200_000);
 
 async function plantedDiff(url: string, fixture: FixtureInfo): Promise<void> {
-  const db = await connectDatabase(url, 'mdl_');
-  try {
-    const diff = diffSchema(db.family, fixture.definitions, await db.introspect());
+  {
+    const diff = await diffDatabase(url, { definitions: fixture.definitions });
     expect(diff.extratables).toEqual([fixture.extraTable.name]);
     expect(diff.missingtables).toEqual([]);
     expect(diff.changedtables).toEqual({
       course: { extracolumns: [], missingcolumns: [], changedcolumns: [], extraindexes: ['shortname,category'], missingindexes: [] },
     });
     expect(diff.status).toBe(3);
-  } finally {
-    await db.close();
   }
 }
 

@@ -108,6 +108,35 @@ describe('export and import on PostgreSQL', () => {
   }, 120_000);
 });
 
+describe.each(TEST_ENGINES)('export on %s', (engine) => {
+  it('leaves out tool_vault tables and excluded plugins\' rows in shared tables (spec §3.1–3.2)', async () => {
+    const url = await freshDatabase(engine, `va_excl_${engine}`);
+    await createMoodleDatabase(url, { schemaDir: SCHEMA_DIR, onlyTables: ['config', 'config_plugins', 'user_preferences'] });
+    const db = await connectDatabase(url, 'mdl_');
+    try {
+      const q = (n: string): string => (db.family === 'postgres' ? `"${n}"` : `\`${n}\``);
+      await db.execute(`INSERT INTO ${q('mdl_config')} (id, name, value) VALUES (100, 'tool_vault_key', 'x'), (101, 'toolxvault_keep', 'y'), (102, 'behattest', '1'), (103, 'mod_forum_x', 'z')`);
+      await db.execute(`INSERT INTO ${q('mdl_config_plugins')} (id, plugin, name, value) VALUES (100, 'tool_vault', 'a', 'x'), (101, 'message', 'email_provider_mod_forum_posts', 'x'), (102, 'message', 'keep_me', 'y')`);
+      await db.execute(`INSERT INTO ${q('mdl_user_preferences')} (id, userid, name, value) VALUES (100, 1, 'message_provider_tool_vault_x', 'x'), (101, 1, 'other', 'y')`);
+      await db.execute(`CREATE TABLE ${q('mdl_tool_vault_config')} (id INT PRIMARY KEY)`);
+      const dir = await mkdtemp(join(tmpdir(), 'va-excl-'));
+      const res = await exportDatabase({ db, out: dir, schemaDir: SCHEMA_DIR, excludeComponents: ['mod_forum'], definitions: [
+        ...(await import('../src/schema/install-tree.js').then((m) => m.loadInstallTree(SCHEMA_DIR))),
+        { name: 'tool_vault_config', component: 'tool_vault', fields: [{ name: 'id', type: 'int', length: '10', notnull: true, sequence: false }], keys: [{ name: 'primary', type: 'primary', fields: ['id'] }], indexes: [] },
+      ] });
+      expect(res.structure.map((t) => t.name).sort()).toEqual(['config', 'config_plugins', 'user_preferences']);
+      const z = await ZipArchiveReader.open(join(dir, 'dbdump.zip'));
+      const ids = async (n: string): Promise<string[]> => (JSON.parse((await z.read(n)).toString()) as string[][]).slice(1).map((r) => r[0] ?? '').filter((id) => Number(id) >= 100);
+      expect(await ids('config.0.json')).toEqual(['101']);
+      expect(await ids('config_plugins.0.json')).toEqual(['102']);
+      expect(await ids('user_preferences.0.json')).toEqual(['101']);
+      z.close();
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe.each(TEST_ENGINES)('restoring a plugin-made archive into %s', (engine) => {
   it('reads quoted headers, string sequences, raw binary text, skips a broken chunk and leaves tool_vault tables alone', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'va-plugin-'));

@@ -37,8 +37,8 @@ export interface DbAdapter {
   introspect(): Promise<XmldbTable[]>;
   /** Engine statistics per table, for metadata and progress. */
   tableStats(): Promise<Map<string, TableStats>>;
-  /** Streams a table's rows ordered by its order column, values normalised. */
-  readRows(table: XmldbTable, columns: string[]): AsyncIterable<RowValue[]>;
+  /** Streams a table's rows ordered by its order column, values normalised; `where` keeps a subset. */
+  readRows(table: XmldbTable, columns: string[], where?: string): AsyncIterable<RowValue[]>;
   /** Names (without prefix) of the live tables with the prefix. */
   listTables(): Promise<string[]>;
   /**

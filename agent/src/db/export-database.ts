@@ -23,6 +23,7 @@ import type { XmldbTable } from '../schema/model.js';
 import { reconcileTable } from '../schema/reconcile.js';
 import type { DbAdapter } from './adapter.js';
 import { connectDatabase } from './connect.js';
+import { keepRowsCondition } from './excluded-plugin-rows.js';
 
 /** The plugin's UPLOAD_SIZE: a new archive starts once one holds more than 1 GiB. */
 export const ARCHIVE_SPLIT_BYTES = 1024 * 1024 * 1024;
@@ -45,7 +46,7 @@ export interface ExportOptions {
   definitions?: XmldbTable[];
   /** Prefixed names or `*` patterns of tables not defined by any install.xml to leave out (backupexcludetables). */
   excludeTables?: string[];
-  /** Components whose tables are left out; `tool_vault` always is. */
+  /** Components whose tables and rows in shared tables (spec §3.2) are left out; `tool_vault` always is. */
   excludeComponents?: string[];
   /** Called when an archive is complete (e.g. to upload it). */
   onArchive?: (info: ArchiveInfo) => void | Promise<void>;
@@ -127,6 +128,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       .filter((t) => !excludedComponents.has(t.component))
       .filter((t) => defs.has(t.name) || !excludePatterns.some((re) => re.test(prefix + t.name)));
     const stats = await db.tableStats();
+    const liveNames = new Set(live.map((t) => t.name));
     const progress: TransferProgress = { tablesDone: 0, tablesTotal: structure.length, rows: 0, bytes: 0 };
     const archives: ArchiveInfo[] = [];
     const chunks: Record<string, ChunkRecord> = {};
@@ -155,7 +157,8 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       }, opts.chunkBytes ?? CHUNK_TARGET_BYTES);
       progress.table = table.name;
       let n = 0;
-      for await (const row of db.readRows(table, columns)) {
+      const where = keepRowsCondition(db.family, prefix, table, [...excludedComponents], liveNames);
+      for await (const row of db.readRows(table, columns, where)) {
         const values = row as (string | null)[];
         for (let i = 0; i < binary.length; i++) {
           const v = row[i];

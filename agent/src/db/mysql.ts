@@ -161,12 +161,12 @@ export class MysqlAdapter implements DbAdapter {
     return new Map(rows.map((r) => [r.TABLE_NAME.slice(this.prefix.length), { rows: Number(r.TABLE_ROWS ?? 0), bytes: Number(r.DATA_LENGTH ?? 0) }]));
   }
 
-  async *readRows(table: XmldbTable, columns: string[]): AsyncGenerator<RowValue[]> {
+  async *readRows(table: XmldbTable, columns: string[], where?: string): AsyncGenerator<RowValue[]> {
     const kinds: Kind[] = columns.map((c) => {
       const t = table.fields.find((f) => f.name === c)?.type;
       return t === 'float' ? 'float' : t === 'binary' ? 'binary' : 'plain';
     });
-    const sql = `SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)} ORDER BY ${q(orderColumn(table))}`;
+    const sql = `SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}`;
     const stream = this.raw.query({ sql, rowsAsArray: true }).stream({ highWaterMark: 500 });
     try {
       for await (const raw of stream as AsyncIterable<unknown[]>) {

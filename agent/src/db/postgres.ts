@@ -138,9 +138,9 @@ export class PostgresAdapter implements DbAdapter {
     return new Map(rows.map((r) => [r.tbl.slice(this.prefix.length), { rows: Number(r.rows), bytes: Number(r.bytes) }]));
   }
 
-  async *readRows(table: XmldbTable, columns: string[]): AsyncGenerator<RowValue[]> {
+  async *readRows(table: XmldbTable, columns: string[], where?: string): AsyncGenerator<RowValue[]> {
     const kinds = columns.map((c) => kindOf(table.fields.find((f) => f.name === c)));
-    const sql = `COPY (SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)} ORDER BY ${q(orderColumn(table))}) TO STDOUT`;
+    const sql = `COPY (SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}) TO STDOUT`;
     const stream = this.client.query(copyStreams.to(sql));
     try {
       for await (const fields of copyTextLines(stream as AsyncIterable<Buffer>)) {

@@ -36,9 +36,9 @@ export async function checkDbStatus(db: DbAdapter, site: SiteConfig): Promise<Ch
     : { ...base, status: 'warn', summary: `${details.length} modification(s); they are included in the backup`, details: details.slice(0, 50) };
 }
 
-/** Disk space for temporary files: the agent needs (parallel + 1) parts plus one table chunk. */
+/** Disk space for temporary files: the agent needs `parallel` parts plus one table chunk. */
 export async function checkBackupDiskSpace(tmpDir: string, partSize: number, concurrency: number): Promise<CheckResult> {
-  const need = (concurrency + 1) * partSize + 8 * 1024 * 1024;
+  const need = concurrency * partSize + 8 * 1024 * 1024;
   const s = await statfs(tmpDir);
   const free = s.bavail * s.bsize;
   const summary = `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed`;

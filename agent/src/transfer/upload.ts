@@ -1,7 +1,8 @@
 /**
  * Streams one archive to storage while it is being produced. Bytes are spooled into part files
  * of `partSize`; each full part is uploaded (up to `concurrency` at once) and deleted, so the
- * temporary disk used is at most (concurrency + 1) × partSize whatever the archive size. An
+ * temporary disk used is at most concurrency × partSize whatever the archive size (a new part is
+ * only started once fewer than `concurrency` parts are in flight). An
  * archive that ends before the first part is full is sent with one PUT, like the plugin does
  * below its multipart threshold.
  *
@@ -191,14 +192,14 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
       whole.update(buf);
       total += buf.length;
       while (buf.length > 0) {
-        const room = opts.partSize - spool.size;
+        const room = partSizeFor(opts.partSize, spool.n) - spool.size;
         const piece = buf.length > room ? buf.subarray(0, room) : buf;
         buf = buf.length > room ? buf.subarray(room) : Buffer.alloc(0);
         spool.hash.update(piece);
         spool.size += piece.length;
         disk.add(piece.length);
         if (!spool.out.write(piece)) await new Promise<void>((r) => spool.out.once('drain', () => r()));
-        if (spool.size === opts.partSize) {
+        if (spool.size === partSizeFor(opts.partSize, spool.n)) {
           const full = spool;
           spool = newSpool(full.n + 1);
           await dispatch(full);
@@ -240,6 +241,20 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     if (st) { await rm(spool.path, { force: true }); disk.remove(spool.size); }
     throw err;
   }
+}
+
+/** S3 allows 10 000 parts per upload. */
+const MAX_PARTS = 10_000;
+
+/**
+ * Size of part `n`: the base size for the first 1000 parts, doubling every 1000 parts after
+ * that (up to S3's 5 GiB), so a streamed archive of unknown size never runs out of part
+ * numbers (16 MiB base: 16 GB in 1000 parts, > 100 TB before part 10 000). A pure function of
+ * `n`, so a resumed upload cuts the same parts.
+ */
+export function partSizeFor(base: number, n: number): number {
+  if (n > MAX_PARTS) throw new StorageError(0, `archive needs more than ${MAX_PARTS} parts`);
+  return Math.min(5 * 1024 ** 3, base * 2 ** Math.floor((n - 1) / 1000));
 }
 
 function retryOpts(o: StorageOptions): { retry?: RetryPolicy; onRetry?: (a: number, r: string) => void; proxy?: string } {

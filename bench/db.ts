@@ -78,24 +78,45 @@ interface Step {
   unavailable?: string;
 }
 
-async function runStep(ctx: BenchContext, s: Step, reps: number): Promise<DbRun> {
-  const base = { id: s.id, label: s.label, ours: s.ours, anchors: s.anchors };
-  if (s.unavailable) return { ...base, error: s.unavailable };
-  const ms: Measurement[] = [];
+/** One measured execution of a step (state reset first, not timed). */
+async function runOnce(ctx: BenchContext, s: Step, note: string): Promise<Measurement> {
+  if (s.output) rmSync(s.output, { recursive: true, force: true });
+  await s.before?.();
+  ctx.log(`  ${s.label}${note}`);
+  const m = await measureCommand(s.cmd, s.args, { label: s.label, env: s.env, stdinFile: s.stdinFile, stdoutFile: s.stdoutFile });
+  if (m.exitCode !== 0) ctx.log(`  ${s.label} failed (exit ${m.exitCode}): ${m.stderrTail.slice(-600)}`);
+  return m;
+}
+
+/**
+ * Runs `steps` in interleaved rounds (A B C, A B C, ...) so that a slow spell of this shared
+ * machine hits ours and the anchors alike; the figure is the median run. A step whose run takes
+ * over `longMs` is long enough to be stable and is not repeated (keeps the quick profile short).
+ */
+export async function runInterleaved(ctx: BenchContext, steps: Step[], reps: number, longMs = 10_000): Promise<DbRun[]> {
+  const ms = new Map<string, Measurement[]>(steps.map((s) => [s.id, []]));
+  const failed = new Map<string, Measurement>();
+  const done = new Set<string>(steps.filter((s) => s.unavailable).map((s) => s.id));
   for (let r = 0; r < reps; r++) {
-    if (s.output) rmSync(s.output, { recursive: true, force: true });
-    await s.before?.();
-    ctx.log(`  ${s.label}${reps > 1 ? ` (${r + 1}/${reps})` : ''}`);
-    const m = await measureCommand(s.cmd, s.args, { label: s.label, env: s.env, stdinFile: s.stdinFile, stdoutFile: s.stdoutFile });
-    if (m.exitCode !== 0) {
-      ctx.log(`  ${s.label} failed (exit ${m.exitCode}): ${m.stderrTail.slice(-600)}`);
-      return { ...base, m, error: `exit ${m.exitCode}: ${m.stderrTail.trim().split('\n').slice(-3).join(' / ').slice(0, 300)}` };
+    for (const s of steps) {
+      if (done.has(s.id)) continue;
+      const m = await runOnce(ctx, s, reps > 1 ? ` (round ${r + 1}/${reps})` : '');
+      if (m.exitCode !== 0) {
+        failed.set(s.id, m);
+        done.add(s.id);
+        continue;
+      }
+      ms.get(s.id)?.push(m);
+      if (m.wallMs > longMs) done.add(s.id);
     }
-    ms.push(m);
-    // Runs over 10 s are long enough to be stable: one is enough (keeps the quick profile short).
-    if (m.wallMs > 10_000) break;
   }
-  return { ...base, m: medianRun(ms), ...(s.output ? { outputBytes: sizeOf(s.output) } : {}) };
+  return steps.map((s) => {
+    const base = { id: s.id, label: s.label, ours: s.ours, anchors: s.anchors };
+    if (s.unavailable) return { ...base, error: s.unavailable };
+    const f = failed.get(s.id);
+    if (f) return { ...base, m: f, error: `exit ${f.exitCode}: ${f.stderrTail.trim().split('\n').slice(-3).join(' / ').slice(0, 300)}` };
+    return { ...base, m: medianRun(ms.get(s.id) ?? []), ...(s.output ? { outputBytes: sizeOf(s.output) } : {}) };
+  });
 }
 
 export interface LoadedDataset {
@@ -190,8 +211,14 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
   // --db-steps narrows the run (e.g. the target comparisons at a large scale); the rest is reported as skipped.
   const selected = ctx.dbSteps.size ? steps.filter((x) => ctx.dbSteps.has(x.id)) : steps;
   const runs: DbRun[] = [];
-  // Exports are repeated (median of up to 3); imports (the steps that reset a database first) run once.
-  for (const s of selected) runs.push(await runStep(ctx, s, s.before ? 1 : reps));
+  // Exports: interleaved rounds. Imports (steps that reset a database first) run once each, after.
+  const exportRuns = await runInterleaved(ctx, selected.filter((x) => !x.before), reps);
+  const importRuns = await runInterleaved(ctx, selected.filter((x) => x.before), 1);
+  const byId = new Map([...exportRuns, ...importRuns].map((x) => [x.id, x]));
+  for (const s of selected) {
+    const r = byId.get(s.id);
+    if (r) runs.push(r);
+  }
   rmSync(dir, { recursive: true, force: true });
   return {
     scale, datasetBytes: ds.bytes, datasetRows: ds.rows, tables: ds.tables.length, filedirBytes: ds.filedirBytes,
@@ -211,7 +238,7 @@ export function dbTable(r: DbScaleResult): Table {
     return [x.ours ? `**${x.label}**` : x.label, ...(x.error && !x.m ? ['–', '–', '–', '–'] : measurementCells(x.m, r.datasetBytes)), fmtBytes(x.outputBytes), status];
   });
   return {
-    title: `Database export and import — scale ${r.scale} (${r.tables} tables, ${r.datasetRows.toLocaleString('en-US')} rows, ${fmtBytes(r.datasetBytes)} of row data; exports: median of up to ${r.reps} — one run when it takes over 10 s, imports: 1 run)`,
+    title: `Database export and import — scale ${r.scale} (${r.tables} tables, ${r.datasetRows.toLocaleString('en-US')} rows, ${fmtBytes(r.datasetBytes)} of row data; exports: median of up to ${r.reps} interleaved rounds — one run when it takes over 10 s, imports: 1 run)`,
     columns: ['run', 'wall', 'CPU', 'peak RSS', 'MB/s', 'output', 'wall-time ratio to anchor (lower is faster)'],
     rows,
     notes: [

@@ -20,7 +20,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { ROUTES, type FunctionName } from '../lambdas/routes/route-table.js';
-import { GSI1 } from '../lambdas/store/table-definition.js';
+import { OPS_TABLE_ACCESS } from '../lambdas/ops/table-access.js';
+import { GSI1, OPS_INDEX } from '../lambdas/store/table-definition.js';
 import { cdkBundling, entryOf, PROJECT_ROOT, type LambdaName } from './bundling.js';
 import type { VaultConfig } from './config.js';
 import { functionEnvironment, type SigningEnv } from './environment.js';
@@ -54,8 +55,8 @@ export const S3_ACTIONS = {
   opsBucket: ['s3:ListBucket', 's3:ListBucketMultipartUploads'],
 } as const;
 
-/** DynamoDB item actions the API uses (transactions are authorised per contained action). */
-const TABLE_ACTIONS = [
+/** DynamoDB item actions the API functions use (transactions are authorised per contained action). */
+export const TABLE_ACTIONS = [
   'dynamodb:GetItem',
   'dynamodb:BatchGetItem',
   'dynamodb:Query',
@@ -85,10 +86,16 @@ export class ApiStack extends Stack {
     const bucketArns = Object.values(this.buckets).map(bucketArn);
     const objectArns = bucketArns.map((arn) => `${arn}/*`);
 
-    const tableStatement = new iam.PolicyStatement({
+    // account and site: the table and its listing index. ops: only what a run issues (no Scan:
+    // it queries the sparse ops index), so its cost and its rights follow the work due.
+    const apiTableStatements = [new iam.PolicyStatement({
       actions: TABLE_ACTIONS,
       resources: [table.tableArn, `${table.tableArn}/index/${GSI1.name}`],
-    });
+    })];
+    const opsTableStatements = [
+      new iam.PolicyStatement({ actions: [...OPS_TABLE_ACCESS.table], resources: [table.tableArn] }),
+      new iam.PolicyStatement({ actions: [...OPS_TABLE_ACCESS.opsIndex], resources: [`${table.tableArn}/index/${OPS_INDEX.name}`] }),
+    ];
 
     // One role per function, logs scoped to the function's own log group.
     const makeFunction = (name: LambdaName, opts: { memory: number; timeout: Duration; description: string }): { fn: NodejsFunction; role: iam.Role } => {
@@ -98,7 +105,7 @@ export class ApiStack extends Stack {
         description: `Vault Cloud ${name} function`,
       });
       role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
-      role.addToPolicy(tableStatement);
+      for (const statement of name === 'ops' ? opsTableStatements : apiTableStatements) role.addToPolicy(statement);
       const fn = new NodejsFunction(this, `${cap(name)}Function`, {
         entry: entryOf(name),
         handler: 'handler',

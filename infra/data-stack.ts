@@ -2,7 +2,7 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import { GSI1, TABLE_KEYS, TTL_ATTRIBUTE } from '../lambdas/store/table-definition.js';
+import { GSI1, OPS_INDEX, TABLE_KEYS, TTL_ATTRIBUTE } from '../lambdas/store/table-definition.js';
 
 export interface DataStackProps extends StackProps {
   tableName: string;
@@ -28,6 +28,13 @@ export class DataStack extends Stack {
       partitionKey: { name: GSI1.partition, type: dynamodb.AttributeType.STRING },
       sortKey: { name: GSI1.sort, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // Sparse work queue of the ops job (see OPS_INDEX): it queries what is due instead of scanning.
+    this.table.addGlobalSecondaryIndex({
+      indexName: OPS_INDEX.name,
+      partitionKey: { name: OPS_INDEX.partition, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: OPS_INDEX.sort, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
     new CfnOutput(this, 'TableName', { value: props.tableName, description: 'DynamoDB table of the API' });
   }

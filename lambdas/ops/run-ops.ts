@@ -1,5 +1,14 @@
 /** The housekeeping run behind the ops Lambda (also called directly by tests). */
-import type { AppDeps } from '../routes/deps.js';
+import type { ObjectStorage } from '../store/object-storage.js';
+import type { Repository } from '../store/repository.js';
+
+/** What a run needs: the table and the buckets, no HTTP app. */
+export interface OpsDeps {
+  repo: Repository;
+  storage: ObjectStorage;
+  /** Clock; tests move it. */
+  now?: () => Date;
+}
 
 /** Counts of what one run did. */
 export interface OpsReport {
@@ -15,20 +24,23 @@ export interface OpsOptions {
   staleUploadDays: number;
 }
 
-/** Expires, fails and cleans up; idempotent. */
-export async function runOps(deps: AppDeps, opts: OpsOptions): Promise<OpsReport> {
+/**
+ * Expires, fails and cleans up; idempotent. Finds its backups with Queries on the sparse ops
+ * index (cost follows the work due, not the table size); DynamoDB actions: `OPS_TABLE_ACCESS` (table-access.ts).
+ */
+export async function runOps(deps: OpsDeps, opts: OpsOptions): Promise<OpsReport> {
   const nowDate = deps.now?.() ?? new Date();
   const now = Math.floor(nowDate.getTime() / 1000);
   const report: OpsReport = { expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 };
 
-  for (const b of await deps.repo.scanBackups('expired', now, 0)) {
+  for (const b of await deps.repo.expiredBackups(now)) {
     if (!deps.storage.regions.has(b.region)) continue;
     report.deletedObjects += await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
     await deps.repo.markObjectsDeleted(b.accountId, b.backupKey);
     report.expiredBackups++;
   }
 
-  for (const b of await deps.repo.scanBackups('stale-inprogress', now, now - opts.staleBackupHours * 3600)) {
+  for (const b of await deps.repo.staleBackups(now - opts.staleBackupHours * 3600)) {
     try {
       await deps.repo.setBackupStatus(b, 'failed', { faileddetails: `Abandoned: no activity for ${opts.staleBackupHours} hours` }, now);
     } catch {

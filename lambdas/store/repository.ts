@@ -8,7 +8,8 @@
  *   APIKEY#<sha256>   / APIKEY           → key record (auth lookup by hash, consistent read)
  *   ACCT#<id>         / META             → account
  *   ACCT#<id>         / KEY#<keyId>      → key listing entry (+ hash, for revocation)
- *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>)
+ *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>;
+ *                                          ops: INPROGRESS / <createdAt>#<key> or EXPIRES / <expiry>#<key>)
  *   ACCT#<id>         / FILE#<key>#<name>   → archive of a backup
  *   ACCT#<id>         / UPLOAD#<key>#<name> → multipart upload seen at step 2
  *   ACCT#<id>         / RESTORE#<key>    → restore
@@ -19,14 +20,14 @@
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import {
-  GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand,
+  GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ApiError, BackupStateError, QuotaExceededError } from '../domain/errors.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
 import type { PlanId } from '../domain/plans.js';
 import { randomString } from '../domain/ids.js';
-import { GSI1, TTL_ATTRIBUTE } from './table-definition.js';
+import { GSI1, OPS_INDEX, TTL_ATTRIBUTE } from './table-definition.js';
 import type { AccountRecord, ApiKeyRecord, BackupRecord, FileRecord, InfoValue, Page, RestoreRecord, UploadRecord } from './records.js';
 
 const DAY = 86_400;
@@ -95,8 +96,22 @@ function decodeCursor(cursor: string | undefined, gsiPartition: string): Record<
 
 function strip<T>(item: Item, ...drop: string[]): T {
   const out: Item = { ...item };
-  for (const k of ['pk', 'sk', GSI1.partition, GSI1.sort, TTL_ATTRIBUTE, ...drop]) delete out[k];
+  for (const k of ['pk', 'sk', GSI1.partition, GSI1.sort, OPS_INDEX.partition, OPS_INDEX.sort, TTL_ATTRIBUTE, ...drop]) delete out[k];
   return out as T;
+}
+
+/** Partitions of the ops index (see OPS_INDEX). */
+const OPS_INPROGRESS = 'INPROGRESS';
+const OPS_EXPIRES = 'EXPIRES';
+
+/**
+ * The ops-index keys a backup should carry in `status`, or undefined when the ops job has nothing
+ * to do with it (finished or failed without expiry). Removed again once its objects are deleted.
+ */
+function opsKeys(b: Pick<BackupRecord, 'backupKey' | 'createdAt' | 'expiry'>, status: BackupStatus): { pk: string; sk: string } | undefined {
+  if (status === 'inprogress') return { pk: OPS_INPROGRESS, sk: `${pad(b.createdAt)}#${b.backupKey}` };
+  if (b.expiry > 0) return { pk: OPS_EXPIRES, sk: `${pad(b.expiry)}#${b.backupKey}` };
+  return undefined;
 }
 
 /** Options of `listBackups`. */
@@ -137,7 +152,11 @@ export interface Repository {
   setRestoreStatus(r: RestoreRecord, to: RestoreStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
   restoresInMonth(accountId: string, now: number): Promise<number>;
   putErrorReport(accountId: string | undefined, report: { siteId: string; siteUrl: string; details: string }, now: number): Promise<void>;
-  scanBackups(filter: 'expired' | 'stale-inprogress', now: number, staleBefore: number): Promise<BackupRecord[]>;
+  /** Finished or failed backups whose expiry is ≤ `now` and whose objects are not deleted yet (ops index). */
+  expiredBackups(now: number): Promise<BackupRecord[]>;
+  /** In-progress backups last modified before `staleBefore` (ops index). */
+  staleBackups(staleBefore: number): Promise<BackupRecord[]>;
+  /** Notes that a backup's objects are gone, which takes it off the ops index. */
   markObjectsDeleted(accountId: string, backupKey: string): Promise<void>;
 }
 
@@ -158,12 +177,35 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     return out;
   };
 
-  const backupItem = (b: BackupRecord): Item => ({
-    pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}`,
-    [GSI1.partition]: `${acct(b.accountId)}#B`, [GSI1.sort]: `${pad(b.createdAt)}#${b.backupKey}`,
-    ...(b.expiry ? { [TTL_ATTRIBUTE]: b.expiry + EXPIRED_RECORD_GRACE } : {}),
-    ...b,
-  });
+  const backupItem = (b: BackupRecord): Item => {
+    const ops = opsKeys(b, b.status);
+    return {
+      pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}`,
+      [GSI1.partition]: `${acct(b.accountId)}#B`, [GSI1.sort]: `${pad(b.createdAt)}#${b.backupKey}`,
+      ...(ops ? { [OPS_INDEX.partition]: ops.pk, [OPS_INDEX.sort]: ops.sk } : {}),
+      ...(b.expiry ? { [TTL_ATTRIBUTE]: b.expiry + EXPIRED_RECORD_GRACE } : {}),
+      ...b,
+    };
+  };
+
+  /**
+   * The backups an ops-index range points at, re-read with a consistent read (the index is
+   * eventually consistent and keys-only) and kept only when `still` holds for the fresh item.
+   */
+  const opsCandidates = async (partition: string, before: string, still: (item: Item) => boolean): Promise<BackupRecord[]> => {
+    const keys = await queryAll({
+      IndexName: OPS_INDEX.name,
+      KeyConditionExpression: '#p = :p AND #s < :before',
+      ExpressionAttributeNames: { '#p': OPS_INDEX.partition, '#s': OPS_INDEX.sort },
+      ExpressionAttributeValues: { ':p': partition, ':before': before },
+    });
+    const out: BackupRecord[] = [];
+    for (const k of keys) {
+      const item = await get(String(k.pk), String(k.sk));
+      if (item && still(item)) out.push(strip<BackupRecord>(item, 'objectsDeleted'));
+    }
+    return out;
+  };
 
   /** Claims the first free slot `<prefix><n>` (n < count) with a conditional put: atomic under concurrency. */
   const claimSlot = async (accountId: string, prefix: string, count: number, now: number, until: number, owner: string): Promise<number | undefined> => {
@@ -337,14 +379,17 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async setBackupStatus(b, to, info, now) {
       const merged = { ...b.info, ...info };
+      // The ops index follows the status: in progress → watched for staleness; else → for expiry.
+      const ops = opsKeys(b, to);
+      const opsUpdate = ops ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ' REMOVE #opsPk, #opsSk';
       try {
         await ddb.send(new UpdateCommand({
           TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
-          UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${to === 'finished' ? ', finishedAt = :now' : ''}`,
+          UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${to === 'finished' ? ', finishedAt = :now' : ''}${opsUpdate}`,
           // Only from the status we read: concurrent PATCHes cannot both apply.
           ConditionExpression: '#status = :from',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':to': to, ':from': b.status, ':info': merged, ':now': now },
+          ExpressionAttributeNames: { '#status': 'status', '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+          ExpressionAttributeValues: { ':to': to, ':from': b.status, ':info': merged, ':now': now, ...(ops ? { ':opsPk': ops.pk, ':opsSk': ops.sk } : {}) },
         }));
       } catch (err) {
         if (isConditionFailure(err)) throw new BackupStateError('The backup changed status meanwhile');
@@ -464,30 +509,23 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       }));
     },
 
-    async scanBackups(filter, now, staleBefore) {
-      const out: BackupRecord[] = [];
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      const FilterExpression = filter === 'expired'
-        ? 'begins_with(sk, :b) AND expiry > :zero AND expiry <= :now AND attribute_not_exists(objectsDeleted)'
-        : 'begins_with(sk, :b) AND #status = :inprogress AND modifiedAt < :stale';
-      const ExpressionAttributeValues: Record<string, unknown> = filter === 'expired'
-        ? { ':b': 'BACKUP#', ':zero': 0, ':now': now }
-        : { ':b': 'BACKUP#', ':inprogress': 'inprogress', ':stale': staleBefore };
-      do {
-        const res = await ddb.send(new ScanCommand({
-          TableName, FilterExpression, ExpressionAttributeValues, ExclusiveStartKey,
-          ...(filter === 'expired' ? {} : { ExpressionAttributeNames: { '#status': 'status' } }),
-        }));
-        out.push(...(res.Items ?? []).map((i) => strip<BackupRecord>(i)));
-        ExclusiveStartKey = res.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-      return out;
+    async expiredBackups(now) {
+      // Sort keys are `<expiry>#<key>`: everything below `<now + 1>` has expiry ≤ now.
+      return opsCandidates(OPS_EXPIRES, pad(now + 1), (i) =>
+        typeof i.expiry === 'number' && i.expiry > 0 && i.expiry <= now && i.objectsDeleted !== true && i.status !== 'inprogress');
+    },
+
+    async staleBackups(staleBefore) {
+      // modifiedAt ≥ createdAt, so only backups created before `staleBefore` can be stale.
+      return opsCandidates(OPS_INPROGRESS, pad(staleBefore), (i) =>
+        i.status === 'inprogress' && typeof i.modifiedAt === 'number' && i.modifiedAt < staleBefore);
     },
 
     async markObjectsDeleted(accountId, backupKey) {
       await ddb.send(new UpdateCommand({
         TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
-        UpdateExpression: 'SET objectsDeleted = :t', ConditionExpression: 'attribute_exists(pk)',
+        UpdateExpression: 'SET objectsDeleted = :t REMOVE #opsPk, #opsSk', ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
         ExpressionAttributeValues: { ':t': true },
       })).catch((err: unknown) => {
         if (!isConditionFailure(err)) throw err;

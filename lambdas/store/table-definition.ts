@@ -1,8 +1,16 @@
 /**
  * The single DynamoDB table's key schema, shared by the API, the local server, the tests and the
- * CDK stack so that all four agree. Items: `pk`/`sk`; one GSI (`gsi1pk`/`gsi1sk`) for listings;
- * `expiresAt` (epoch seconds) is the TTL attribute.
+ * CDK stack so that all four agree. Items: `pk`/`sk`; GSI `gsi1` (`gsi1pk`/`gsi1sk`) for
+ * listings; the sparse, keys-only GSI `ops` (`opsPk`/`opsSk`) holding only the backups the ops
+ * job may have to act on; `expiresAt` (epoch seconds) is the TTL attribute.
  */
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk' } as const;
 export const GSI1 = { name: 'gsi1', partition: 'gsi1pk', sort: 'gsi1sk' } as const;
+/**
+ * Work queue of the ops job. Only backups carry its keys, and only while there may be work:
+ * `opsPk = INPROGRESS` (sort: creation time) while in progress, `opsPk = EXPIRES` (sort: expiry)
+ * once finished or failed with an expiry and until their objects are deleted. Keys-only, so
+ * updates of other attributes (every upload completion) cost no index writes.
+ */
+export const OPS_INDEX = { name: 'ops', partition: 'opsPk', sort: 'opsSk' } as const;
 export const TTL_ATTRIBUTE = 'expiresAt';

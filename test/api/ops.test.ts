@@ -1,17 +1,49 @@
-/** The scheduled ops run: expired backups lose their objects, abandoned ones fail, stale multipart uploads are aborted. */
+/**
+ * The scheduled ops run: expired backups lose their objects, abandoned ones fail, stale multipart
+ * uploads are aborted; it reads the table only through the ops index, with the actions the stack grants.
+ */
 import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOps } from '../../lambdas/ops/run-ops.js';
+import { runOps, type OpsDeps } from '../../lambdas/ops/run-ops.js';
+import { OPS_TABLE_ACCESS } from '../../lambdas/ops/table-access.js';
+import { createRepository } from '../../lambdas/store/repository.js';
+import { OPS_INDEX } from '../../lambdas/store/table-definition.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
+import { service } from '../support/services.js';
 import { PluginClient } from './plugin-client.js';
 
+/** IAM action of a lib-dynamodb command class. */
+const IAM_ACTION: Record<string, string> = {
+  GetCommand: 'dynamodb:GetItem', PutCommand: 'dynamodb:PutItem', UpdateCommand: 'dynamodb:UpdateItem', DeleteCommand: 'dynamodb:DeleteItem',
+  QueryCommand: 'dynamodb:Query', ScanCommand: 'dynamodb:Scan', TransactWriteCommand: 'dynamodb:TransactWriteItems',
+  BatchGetCommand: 'dynamodb:BatchGetItem', BatchWriteCommand: 'dynamodb:BatchWriteItem', DescribeTableCommand: 'dynamodb:DescribeTable',
+};
+
 let api: TestApi;
+let raw: DynamoDBClient;
 let clock = Date.now();
+/** `resource action` of every DynamoDB command the ops runs sent. */
+const sent = new Set<string>();
+let opsDeps: OpsDeps;
 beforeAll(async () => {
   api = await startTestApi({ regions: ['eu', 'usw', 'ap'], now: () => new Date(clock) });
+  // The same table through a client that records what each command needs in IAM terms.
+  raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  const recording = {
+    send: (command: { constructor: { name: string }; input: { IndexName?: string } }) => {
+      const resource = command.input.IndexName ? `index/${command.input.IndexName}` : 'table';
+      sent.add(`${resource} ${IAM_ACTION[command.constructor.name] ?? command.constructor.name}`);
+      return doc.send(command as Parameters<typeof doc.send>[0]);
+    },
+  } as unknown as DynamoDBDocumentClient;
+  opsDeps = { repo: createRepository(recording, api.tableName), storage: api.deps.storage, now: () => new Date(clock) };
 });
 afterAll(async () => {
   await api?.close();
+  raw?.destroy();
 });
 
 describe('ops run', () => {
@@ -29,17 +61,43 @@ describe('ops run', () => {
     expect((await fetch(step1.multiplarturl as string, { method: 'POST' })).status).toBe(200);
 
     const opts = { staleBackupHours: 48, staleUploadDays: 7 };
-    expect(await runOps(api.deps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
 
     clock += 3 * 86400 * 1000; // abandoned: untouched for 72 h
-    expect(await runOps(api.deps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1, deletedObjects: 1 });
+    expect(await runOps(opsDeps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1, deletedObjects: 1 });
     expect((await api.deps.repo.getBackup(accountid, abandoned as string))?.status).toBe('failed');
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${abandoned}/dbdump.zip`)).toBeUndefined();
 
     clock += 5 * 86400 * 1000; // old: past its 7 days; the upload is 8 days old
     // Both records are past their 7 days now; only the finished one still had objects.
-    expect(await runOps(api.deps, opts)).toEqual({ expiredBackups: 2, failedStaleBackups: 0, deletedObjects: 1, abortedUploads: 1 });
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 2, failedStaleBackups: 0, deletedObjects: 1, abortedUploads: 1 });
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${old}/dbstructure.zip`)).toBeUndefined();
-    expect(await runOps(api.deps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
+
+    // Exactly what the stack grants the ops function (infra test "ops has exactly the DynamoDB actions ...").
+    expect([...sent].sort()).toEqual([
+      ...OPS_TABLE_ACCESS.table.map((a) => `table ${a}`),
+      ...OPS_TABLE_ACCESS.opsIndex.map((a) => `index/${OPS_INDEX.name} ${a}`),
+    ].sort());
+  });
+
+  it('leaves active in-progress backups and backups that never expire alone', async () => {
+    const { apikey, accountid } = await api.registerAccount(undefined, 'pro');
+    const site = new PluginClient(api.url, apikey);
+    const { backupkey: forever } = await site.ok('PUT', 'backups', { description: 'keep', encrypted: false, bucket: '', expiredays: 0 });
+    await site.uploadArchive(forever as string, 'dbstructure.zip', randomBytes(16));
+    await site.ok('PATCH', `backups/${forever}`, { status: 'finished', info: {} });
+    const { backupkey: active } = await site.ok('PUT', 'backups', { description: 'busy', encrypted: false, bucket: '', expiredays: 0 });
+    const opts = { staleBackupHours: 48, staleUploadDays: 7 };
+    clock += 47 * 3600 * 1000;
+    await site.uploadArchive(active as string, 'dbdump.zip', randomBytes(16)); // activity at 47 h
+    clock += 24 * 3600 * 1000;
+    const report = await runOps(opsDeps, opts);
+    expect(report).toMatchObject({ expiredBackups: 0, failedStaleBackups: 0 });
+    expect((await api.deps.repo.getBackup(accountid, active as string))?.status).toBe('inprogress');
+    expect((await api.deps.repo.getBackup(accountid, forever as string))?.status).toBe('finished');
+    clock += 48 * 3600 * 1000;
+    expect(await runOps(opsDeps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1 });
+    expect((await api.deps.repo.getBackup(accountid, active as string))?.status).toBe('failed');
   });
 });

@@ -8,8 +8,9 @@ import type { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../lambdas/routes/route-table.js';
-import { GSI1, TABLE_KEYS, TTL_ATTRIBUTE } from '../../lambdas/store/table-definition.js';
-import { S3_ACTIONS } from '../../infra/api-stack.js';
+import { OPS_TABLE_ACCESS } from '../../lambdas/ops/table-access.js';
+import { GSI1, OPS_INDEX, TABLE_KEYS, TTL_ATTRIBUTE } from '../../lambdas/store/table-definition.js';
+import { S3_ACTIONS, TABLE_ACTIONS } from '../../infra/api-stack.js';
 import type { VaultStacks } from '../../infra/vault-app.js';
 import { actionsOf, asList, buildApp, iamStatements, logicalId, resources } from './template-helpers.js';
 
@@ -49,7 +50,7 @@ describe('stacks', () => {
 });
 
 describe('table', () => {
-  it('is on-demand with pk/sk, the GSI, TTL, PITR and deletion protection, and is retained', () => {
+  it('is on-demand with pk/sk, the GSIs, TTL, PITR and deletion protection, and is retained', () => {
     data.resourceCountIs('AWS::DynamoDB::Table', 1);
     data.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
@@ -68,6 +69,14 @@ describe('table', () => {
               { AttributeName: GSI1.sort, KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            IndexName: OPS_INDEX.name,
+            KeySchema: [
+              { AttributeName: OPS_INDEX.partition, KeyType: 'HASH' },
+              { AttributeName: OPS_INDEX.sort, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
@@ -221,6 +230,24 @@ describe('IAM least privilege', () => {
     const secret = resources(api)[logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret')]?.Properties?.SecretString;
     expect(JSON.stringify(secret)).toContain(`"Fn::GetAtt":["${key}","SecretAccessKey"]`);
     api.resourceCountIs('AWS::IAM::Role', 3); // the functions' roles, no signing role
+  });
+
+  it('ops has exactly the DynamoDB actions a run issues: item reads/updates on the table, Query on the ops index, no Scan', () => {
+    const grants = actionsOf(api, logicalId(api, 'AWS::IAM::Role', 'OpsRole')).filter((g) => g.action.startsWith('dynamodb:'));
+    const onTable = grants.filter((g) => JSON.stringify(g.resource).endsWith(':table/vault-data"]]}'));
+    const onOpsIndex = grants.filter((g) => JSON.stringify(g.resource).endsWith(`:table/vault-data/index/${OPS_INDEX.name}"]]}`));
+    expect(onTable.length + onOpsIndex.length, JSON.stringify(grants)).toBe(grants.length);
+    expect(onTable.map((g) => g.action).sort()).toEqual([...OPS_TABLE_ACCESS.table].sort());
+    expect(onOpsIndex.map((g) => g.action).sort()).toEqual([...OPS_TABLE_ACCESS.opsIndex].sort());
+    expect(grants.map((g) => g.action)).not.toContain('dynamodb:Scan');
+  });
+
+  it('account and site keep the API table actions on the table and gsi1, and no ops-index or Scan rights', () => {
+    for (const name of ['AccountRole', 'SiteRole']) {
+      const grants = actionsOf(api, logicalId(api, 'AWS::IAM::Role', name)).filter((g) => g.action.startsWith('dynamodb:'));
+      expect(new Set(grants.map((g) => g.action))).toEqual(new Set(TABLE_ACTIONS));
+      for (const g of grants) expect(JSON.stringify(g.resource)).toMatch(/table\/vault-data(\/index\/gsi1)?"/);
+    }
   });
 
   it('ops deletes objects and aborts uploads, nothing else on S3', () => {

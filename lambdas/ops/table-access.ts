@@ -1,0 +1,10 @@
+/**
+ * The DynamoDB actions the ops run issues, by resource: the CDK stack grants exactly these to the
+ * ops function, and the ops API test checks them against the commands a real run sends.
+ */
+export const OPS_TABLE_ACCESS = {
+  /** Consistent re-read of each candidate; status change, slot release and `objectsDeleted` updates. */
+  table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+  /** Queries of the sparse ops index (OPS_INDEX), never a Scan. */
+  opsIndex: ['dynamodb:Query'],
+} as const;

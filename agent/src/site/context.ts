@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
-import { loadState, resolveSite, saveState, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
+import { loadState, resolveSite, saveState, SiteConfigError, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
 import { ApiClient } from '../transfer/api-client.js';
 import { AgentError } from '../transfer/errors.js';
 import { deriveSseCKey, type SseCKey } from '../transfer/sse-c.js';
@@ -73,6 +73,8 @@ function num(v: string | number | undefined, fallback: number, what: string): nu
 /** Builds the context; `env` defaults to process.env. */
 export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv = process.env): Promise<AgentContext> {
   const site = await resolveSite(opts, env);
+  // Never create a dataroot from a mistyped path: the state folder would silently go there.
+  if (!existsSync(site.dataroot)) throw new SiteConfigError(`dataroot ${site.dataroot} does not exist`);
   const state = await loadState(site);
   const fps = site.forcedPluginSettings.tool_vault ?? {};
   const apiUrl = (opts.apiUrl ?? env.VAULT_API_URL ?? fps.apiurl ?? state.apiurl ?? DEFAULT_API_URL).replace(/\/+$/, '');

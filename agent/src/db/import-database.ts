@@ -40,8 +40,9 @@ export interface ImportOptions {
   onTableDone?: (state: ImportState) => void | Promise<void>;
   onProgress?: (p: TransferProgress) => void;
   /**
-   * Connections loading tables in parallel (default 2; only with a URL `db`). Per-table DDL
-   * dominates a MySQL restore of Moodle's ~500 mostly small tables, and it overlaps well.
+   * Connections loading tables in parallel (only with a URL `db`; default 4 on MySQL/MariaDB,
+   * 2 on PostgreSQL). Per-table DDL dominates a MySQL restore of Moodle's ~500 mostly small
+   * tables and overlaps well (measured: pg→MariaDB load 14.3 s with 1, 8.9 s with 4).
    */
   concurrency?: number;
 }
@@ -70,7 +71,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const dbs: DbAdapter[] = [db];
   const url = opts.db;
   if (typeof url === 'string') {
-    const extra = Math.max(1, opts.concurrency ?? 2) - 1;
+    const extra = Math.max(1, opts.concurrency ?? (db.family === 'mysql' ? 4 : 2)) - 1;
     try {
       for (let i = 0; i < extra; i++) dbs.push(await connectDatabase(url, prefix));
     } catch (err) {

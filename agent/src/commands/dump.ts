@@ -15,9 +15,10 @@ export function dumpCommand(): Command {
     .requiredOption('--out <dir>', 'output directory (created if missing)')
     .option('--moodle <dir>', 'Moodle code tree (install.xml files) for table components and definitions')
     .option('--exclude-tables <list>', 'comma-separated prefixed names or * patterns of non-Moodle tables to skip', list)
+    .option('--exclude-plugins <list>', 'comma-separated components whose tables and shared-table rows are left out (tool_vault always is)', list)
     .addOption(new Option('--compression-level <n>', 'deflate level 0-9').argParser(Number).default(6))
     .option('--wwwroot <url>', 'site URL recorded in __metadata__.json')
-    .action(async (o: { db: string; prefix: string; out: string; moodle?: string; excludeTables?: string[]; compressionLevel: number; wwwroot?: string }) => {
+    .action(async (o: { db: string; prefix: string; out: string; moodle?: string; excludeTables?: string[]; excludePlugins?: string[]; compressionLevel: number; wwwroot?: string }) => {
       const log = createLogger();
       const progress = createProgressReporter('dump');
       const t0 = Date.now();
@@ -27,6 +28,7 @@ export function dumpCommand(): Command {
         out: o.out,
         schemaDir: o.moodle,
         excludeTables: o.excludeTables,
+        excludeComponents: o.excludePlugins,
         compressionLevel: o.compressionLevel,
         metadata: o.wwwroot ? { wwwroot: o.wwwroot } : {},
         onProgress: (p) => progress.update(p),

@@ -18,8 +18,9 @@ export function loadCommand(): Command {
     .requiredOption('--in <dir>', 'directory holding the archives')
     .option('--preserve-tables <list>', 'comma-separated table names (no prefix) to leave untouched', list)
     .option('--preserve-plugins <list>', 'comma-separated components whose tables are left untouched', list)
+    .option('--concurrency <n>', 'connections loading tables in parallel (default 4 on MySQL/MariaDB, 2 on PostgreSQL)', Number)
     .option('--state <file>', 'resume state file: finished tables are recorded and skipped on the next run')
-    .action(async (o: { db: string; prefix: string; in: string; preserveTables?: string[]; preservePlugins?: string[]; state?: string }) => {
+    .action(async (o: { db: string; prefix: string; in: string; preserveTables?: string[]; preservePlugins?: string[]; state?: string; concurrency?: number }) => {
       const log = createLogger();
       const progress = createProgressReporter('load');
       const resumeState = o.state && existsSync(o.state) ? (JSON.parse(await readFile(o.state, 'utf8')) as ImportState) : undefined;
@@ -32,6 +33,7 @@ export function loadCommand(): Command {
         preserveTables: o.preserveTables,
         preserveComponents: o.preservePlugins,
         resumeState,
+        concurrency: o.concurrency,
         onTableDone: o.state ? (s) => writeFile(o.state ?? '', JSON.stringify(s)) : undefined,
         onProgress: (p) => progress.update(p),
       }).finally(() => progress.finish());

@@ -38,14 +38,16 @@ function fieldFromColumn(c: ColumnRow): XmldbField {
     case 'int2': Object.assign(f, { type: 'int', length: '4' }); break;
     case 'int4': Object.assign(f, { type: 'int', length: '9' }); break;
     case 'int8': Object.assign(f, { type: 'int', length: '10' }); break;
+    // Unconstrained numeric/varchar have no XMLDB equivalent that keeps every value: use text.
     case 'numeric': {
+      if (c.typmod < 0) break;
       const m = c.typmod - 4;
       Object.assign(f, { type: 'number', length: String((m >> 16) & 0xffff), decimals: String(m & 0xffff) });
       break;
     }
     case 'float4': Object.assign(f, { type: 'float', length: '11', decimals: '4' }); break;
     case 'float8': Object.assign(f, { type: 'float', length: '20', decimals: '8' }); break;
-    case 'varchar': case 'bpchar': Object.assign(f, { type: 'char', length: String(c.typmod - 4) }); break;
+    case 'varchar': case 'bpchar': if (c.typmod >= 0) Object.assign(f, { type: 'char', length: String(c.typmod - 4) }); break;
     case 'bytea': f.type = 'binary'; break;
     case 'timestamp': case 'timestamptz': case 'date': f.type = 'datetime'; break;
     default: f.type = 'text';

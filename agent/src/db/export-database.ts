@@ -116,12 +116,14 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
   const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
   if (typeof opts.out === 'string') await mkdir(opts.out, { recursive: true });
   const split = opts.splitBytes ?? ARCHIVE_SPLIT_BYTES;
+  let inSnapshot = false;
   try {
     const definitions = opts.definitions ?? (opts.schemaDir ? await loadInstallTree(opts.schemaDir) : undefined);
     const defs = new Map((definitions ?? []).map((t) => [t.name, t]));
     const excludedComponents = new Set(['tool_vault', ...(opts.excludeComponents ?? [])]);
     const excludePatterns = (opts.excludeTables ?? []).map(wildcard);
     await db.beginSnapshot();
+    inSnapshot = true;
     const live = await db.introspect();
     const structure = live
       .map((t) => (definitions ? reconcileTable(db.family, t, defs.get(t.name)) : { ...t, component: '?' }))
@@ -184,6 +186,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     const dbtotalsize = structure.reduce((s, t) => s + (stats.get(t.name)?.bytes ?? 0), 0);
     const metadata = await siteMetadata(db, names, dbtotalsize, opts.metadata ?? {});
     await db.endSnapshot();
+    inSnapshot = false;
 
     const sequences: Record<string, number> = Object.fromEntries(seqMap);
     // The plugin writes PostgreSQL values as strings and MySQL ones as integers (spec §2.3).
@@ -209,6 +212,8 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     opts.onProgress?.(progress);
     return { archives, structure, sequences, tables, metadata };
   } finally {
+    // A caller's connection must not be left inside the (possibly aborted) snapshot transaction.
+    if (inSnapshot) await db.endSnapshot().catch(() => undefined);
     if (typeof opts.db === 'string') await db.close();
   }
 }

@@ -20,9 +20,10 @@ import type { DbAdapter } from '../db/adapter.js';
 import { connectDatabase } from '../db/connect.js';
 import { exportDatabase } from '../db/export-database.js';
 import { writeArchiveSeries } from '../files/archive-series.js';
-import { DEFAULT_EXCLUDE_DATAROOT, splitSettingList } from '../files/names.js';
+import { splitSettingList } from '../files/names.js';
 import { datarootItems, filedirItems } from '../files/sources.js';
 import { databaseUrl } from '../moodle/site.js';
+import { readVaultSettings } from '../moodle/vault-settings.js';
 import { VAULT_VERSION } from '../transfer/api-client.js';
 import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
@@ -55,7 +56,7 @@ export interface BackupOptions {
   bucket?: string;
   key: SseCKey | null;
   resume?: boolean;
-  /** Extra top-level dataroot names to skip (default `muc, antivirus_quarantine`). */
+  /** Extra top-level dataroot names to skip (default: the site's `backupexcludedataroot`, else `muc, antivirus_quarantine`). */
   excludeDataroot?: string;
 }
 
@@ -218,6 +219,8 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     return a;
   };
 
+  // tool_vault's settings on this site (config_plugins / config.php) decide what is left out.
+  const settings = await readVaultSettings(db, ctx.site);
   if (!st.dbDone) {
     const uploads = new Map<string, { promise: Promise<DoneArchive>; setOrig: (n: number) => void }>();
     let uploadFailure: unknown = null;
@@ -226,6 +229,8 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
       ...(ctx.site.moodleDir ? { schemaDir: ctx.site.moodleDir } : {}),
       metadata: { wwwroot: ctx.site.wwwroot, tool_vault_version: VAULT_VERSION },
       configOverride: overrides,
+      excludeTables: settings.backupexcludetables,
+      excludeComponents: settings.backupexcludeplugins,
       splitBytes: ctx.splitSize,
       out: (name) => {
         const pass = new PassThrough();
@@ -264,7 +269,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     upload: (name: string, bytes: Readable, origsize: () => number, lastKey: () => string) => upload(name, bytes, origsize, lastKey),
   });
 
-  const excluded = splitSettingList(opts.excludeDataroot ?? DEFAULT_EXCLUDE_DATAROOT.join(','));
+  const excluded = opts.excludeDataroot !== undefined ? splitSettingList(opts.excludeDataroot) : settings.backupexcludedataroot;
   const dr = cursor('dataroot');
   await writeArchiveSeries(datarootItems(ctx.site.dataroot, excluded, warnings, dr.after), { ...series('dataroot'), startSeq: dr.startSeq });
   const fd = cursor('filedir');

@@ -22,6 +22,7 @@ import { importDatabase, type ImportState } from '../db/import-database.js';
 import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl } from '../moodle/site.js';
+import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
@@ -52,6 +53,7 @@ export interface RestoreState {
   afterDbDone?: boolean;
   applied: string[];
   before?: VersionSnapshot;
+  settings?: VaultSettings;
 }
 
 /** Result of a restore. */
@@ -151,13 +153,18 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     for (const a of structure.manifest?.archives ?? []) if (!fetcher.hashes.has(a.name)) fetcher.hashes.set(a.name, a.sha256);
     const meta = { ...info, ...structure.metadata };
 
+    // The target's tool_vault settings (read before the database stage replaces them).
+    // On resume they come from the state: the database then already holds the backup's rows.
+    const settings = st.settings ?? await readVaultSettings(db, ctx.site);
+    st.settings = settings;
+    const preservePlugins = settings.restorepreserveplugins;
     const checks: CheckResult[] = [];
     // Once the database stage has started, the target holds part of the backup: comparing versions
     // with it would be meaningless, and the checks passed before the interruption.
     if (!st.db) {
       const siteVersions = await readSiteVersions(db);
       checks.push(checkVersion(siteVersions, meta));
-      checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins), preserve: [] }));
+      checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins) || settings.allowrestorewithmissing, preserve: preservePlugins }));
     }
     checks.push(await checkRestoreDiskSpace(ctx.tmpDir, files.map((f) => f.file)));
     checks.push(checkEngine(db, meta));
@@ -193,7 +200,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       for (const f of dumps) await fetcher.fetch(f.name, join(work, f.name));
       ctx.logger.info(`database: restoring ${structure.tables.length} tables`);
       await importDatabase({
-        db, prefix: ctx.site.prefix, source: work, resumeState: st.db,
+        db, prefix: ctx.site.prefix, source: work, resumeState: st.db, preserveComponents: preservePlugins,
         onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
       });
       // Core config.php overrides recorded at backup time are re-applied, as the plugin does.
@@ -218,7 +225,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const warnings = { warn: (m: string) => ctx.logger.warn(m) };
     const datarootFiles = files.filter((f) => f.type === 'dataroot');
     if (!datarootFiles.some((f) => st.applied.includes(f.name))) {
-      const removed = await clearDataroot(ctx.site.dataroot, [...splitSettingList(opts.preserveDataroot), 'climaintenance.html']);
+      const removed = await clearDataroot(ctx.site.dataroot, [...splitSettingList(opts.preserveDataroot), ...settings.restorepreservedataroot, 'climaintenance.html']);
       ctx.logger.info(`dataroot: removed ${removed.length} top-level entries of the old site`);
     }
     for (const f of [...datarootFiles, ...files.filter((x) => x.type === 'filedir')]) {

@@ -13,6 +13,8 @@ import { applyConfigOverrides, killSessions, pluginsMissingFromCode, purgeCaches
 import { checkPlugins, checkVersion, readSiteVersions } from '../../src/checks/restore-checks.js';
 import type { DbAdapter } from '../../src/db/adapter.js';
 import { connectDatabase } from '../../src/db/connect.js';
+import type { SiteConfig } from '../../src/moodle/site.js';
+import { readVaultSettings } from '../../src/moodle/vault-settings.js';
 
 async function site(): Promise<{ db: DbAdapter; dataroot: string }> {
   const db = await connectDatabase(service('pg').url, `a${Date.now() % 1_000_000}_`);
@@ -70,6 +72,16 @@ describe('post-restore actions', () => {
     expect(await applyConfigOverrides(db, [{ name: 'noemailever', value: '1', plugin: null }, { name: 'release', value: 'R', plugin: null }, { name: 'apikey', value: 'k', plugin: 'tool_vault' }])).toBe(2);
     expect(await value(db, 'noemailever')).toBe('1');
     expect(await value(db, 'release')).toBe('R');
+    await db.close();
+  });
+
+  it('reads tool_vault settings from config_plugins, overridden by forced_plugin_settings', async () => {
+    const { db } = await site();
+    const fresh = await readVaultSettings(db, { forcedPluginSettings: {} } as unknown as SiteConfig);
+    expect(fresh.backupexcludedataroot).toEqual(['muc', 'antivirus_quarantine']);
+    await db.execute(`INSERT INTO ${db.prefix}config_plugins (plugin, name, value) VALUES ('tool_vault', 'backupexcludedataroot', ''), ('tool_vault', 'backupexcludetables', 'MDL_Local_*, mdl_x  mdl_x'), ('tool_vault', 'allowrestorewithmissing', '1')`);
+    const s = await readVaultSettings(db, { forcedPluginSettings: { tool_vault: { restorepreserveplugins: 'local_a,local_b' } } } as unknown as SiteConfig);
+    expect(s).toMatchObject({ backupexcludedataroot: [], backupexcludetables: ['mdl_local_*', 'mdl_x'], allowrestorewithmissing: true, restorepreserveplugins: ['local_a', 'local_b'] });
     await db.close();
   });
 

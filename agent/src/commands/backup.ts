@@ -12,15 +12,16 @@ export function backupCommand(): Command {
     .option('--expiredays <n>', 'days to keep the backup (plan permitting)')
     .option('--bucket <id>', 'storage bucket/region id')
     .option('--exclude-dataroot <names>', 'extra top-level dataroot names to skip (default "muc, antivirus_quarantine")')
+    .option('--maintenance', 'keep the site in maintenance mode while the backup runs (files cannot change meanwhile)')
     .option('--resume', 'continue an interrupted backup, uploading only what is missing');
   cmd.action(action(async () => {
-    const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { description?: string; expiredays?: string; bucket?: string; resume?: boolean; excludeDataroot?: string };
+    const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { description?: string; expiredays?: string; bucket?: string; resume?: boolean; excludeDataroot?: string; maintenance?: boolean };
     if (o.expiredays !== undefined && !/^\d+$/.test(o.expiredays)) throw new UsageError('--expiredays must be an integer');
     const ctx = await createContext(o);
     const key = await readPassphrase(o);
     const r = await runBackup(ctx, {
       key, ...(o.description !== undefined ? { description: o.description } : {}), ...(o.expiredays ? { expiredays: Number(o.expiredays) } : {}),
-      ...(o.bucket ? { bucket: o.bucket } : {}), ...(o.excludeDataroot !== undefined ? { excludeDataroot: o.excludeDataroot } : {}), resume: Boolean(o.resume),
+      ...(o.bucket ? { bucket: o.bucket } : {}), ...(o.excludeDataroot !== undefined ? { excludeDataroot: o.excludeDataroot } : {}), resume: Boolean(o.resume), maintenance: Boolean(o.maintenance),
     });
     process.stdout.write(`Backup key: ${r.backupkey}\n`);
   }));

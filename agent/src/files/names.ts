@@ -1,10 +1,12 @@
 /** Dataroot names the backup never includes and the restore never deletes (format §4). */
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 
-/** Always skipped top-level dataroot names (plugin list plus the agent's state folder). */
+/** Always skipped top-level dataroot names (plugin list plus the agent's state folder and maintenance flag). */
 export const ALWAYS_SKIPPED_DATAROOT: readonly string[] = [
   'cache', 'localcache', 'temp', 'sessions', 'trashdir', 'lock', 'filedir', 'phpunit', 'phpunittestdir.txt',
   'originaldatafiles.json', 'behattestdir.txt', 'behat_dump', 'behat', '__vault_restore__', AGENT_STATE_DIRNAME,
+  // The CLI maintenance flag the agent itself sets during a backup/restore must not travel.
+  'climaintenance.html',
 ];
 
 /** Default of the `backupexcludedataroot` setting. */

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
+import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import { checkBackupDiskSpace, checkConfigOverrides, checkDbStatus, checkEnvironment } from '../checks/backup-checks.js';
 import type { ConfigOverride } from '../archive/dbstructure.js';
@@ -56,6 +57,8 @@ export interface BackupOptions {
   bucket?: string;
   key: SseCKey | null;
   resume?: boolean;
+  /** Put the site into CLI maintenance mode while the backup runs (consistent files). */
+  maintenance?: boolean;
   /** Extra top-level dataroot names to skip (default: the site's `backupexcludedataroot`, else `muc, antivirus_quarantine`). */
   excludeDataroot?: string;
 }
@@ -148,6 +151,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       ctx.logger.info(`resuming backup ${state.backupkey} (${Object.keys(state.done).length} archives already uploaded)`);
     }
     const st: BackupState = state;
+    if (opts.maintenance) await enableMaintenance(ctx.site.dataroot, 'This site is being backed up by vault-agent. Please come back later.');
     try {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -180,6 +184,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       throw err;
     }
   } finally {
+    if (opts.maintenance) await disableMaintenance(ctx.site.dataroot);
     await db.close();
     await rm(join(ctx.tmpDir, 'backup'), { recursive: true, force: true });
   }

@@ -243,7 +243,8 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     const proxy = await startFaultProxy((n, method) => (n % 3 === 0 ? 'drop' : n % 4 === 0 ? '503' : method === 'GET' && n % 5 === 0 ? 'cut' : null));
     try {
       const ctx = await createContext(opts(src, { storageProxy: proxy.endpoint, retry: { attempts: 8, baseDelayMs: 20 } }));
-      const r = await runBackup(ctx, { key: deriveSseCKey(PASS), description: 'through faults' });
+      const r = await runBackup(ctx, { key: deriveSseCKey(PASS), description: 'through faults', maintenance: true });
+      expect(existsSync(join(src.dataroot, 'climaintenance.html'))).toBe(false);
       const verified = await runVerify(ctx, r.backupkey, deriveSseCKey(PASS));
       expect(verified.length).toBe(Object.keys(r.archives).length);
       expect(verified.every((a) => a.verified && a.sha256 === r.archives[a.name]?.sha256)).toBe(true);

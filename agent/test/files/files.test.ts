@@ -105,6 +105,7 @@ describe('files archives', () => {
       'vault-agent/state.json': Buffer.from('{}'),
       '.hidden': Buffer.from('h'),
       'sessions/s': Buffer.from('s'),
+      'climaintenance.html': Buffer.from('<h1>maintenance</h1>'),
     };
     for (const [p, d] of Object.entries(files)) { await mkdir(join(dr, p, '..'), { recursive: true }); await writeFile(join(dr, p), d); }
     const out = await mkdtemp(join(tmpdir(), 'drz-'));

@@ -38,6 +38,12 @@ export const ESBUILD_SETTINGS = {
    * version the tests ran, including `requestChecksumCalculation`; tree-shaking keeps it small.
    */
   external: [] as string[],
+  /**
+   * The SDK's default credential chain replaced by the environment alone (what Lambda provides):
+   * see lambdas/store/lambda-credentials.ts. Relative to the project root, esbuild's working
+   * directory both here and in CDK's local bundling.
+   */
+  alias: { '@aws-sdk/credential-provider-node': './lambdas/store/lambda-credentials.ts' } as Record<string, string>,
 } as const;
 
 /** The same settings as `NodejsFunction` bundling options; never uses Docker. */
@@ -53,6 +59,7 @@ export function cdkBundling(): BundlingOptions {
     banner: ESBUILD_SETTINGS.banner,
     bundleAwsSDK: true,
     externalModules: [...ESBUILD_SETTINGS.external],
+    esbuildArgs: { '--alias': Object.entries(ESBUILD_SETTINGS.alias).map(([from, to]) => `${from}=${to}`) },
     forceDockerBundling: false,
   };
 }

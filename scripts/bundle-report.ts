@@ -58,6 +58,8 @@ export async function bundle(fn: LambdaName, outDir = OUT_DIR): Promise<string> 
     mainFields: [...ESBUILD_SETTINGS.mainFields],
     banner: { js: ESBUILD_SETTINGS.banner },
     external: [...ESBUILD_SETTINGS.external],
+    alias: { ...ESBUILD_SETTINGS.alias },
+    absWorkingDir: PROJECT_ROOT,
     metafile: true,
     logLevel: 'error',
   });

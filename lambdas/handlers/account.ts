@@ -1,6 +1,7 @@
 /** Lambda entry point for the account API (register, keys, usage, backups across sites). */
 import { handle } from 'hono/aws-lambda';
-import { createAppFromEnv } from './from-env.js';
+import { createAccountApp } from '../account-app.js';
+import { accountDepsFromEnv } from './from-env.js';
 
 /** API Gateway (HTTP API) handler. */
-export const handler = handle(createAppFromEnv());
+export const handler = handle(createAccountApp(accountDepsFromEnv()));

@@ -1,28 +1,56 @@
 /** The environment contract with the CDK stack (see the header of from-env.ts). */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretSigningCredentials } from '../store/signing-credentials.js';
-import { depsFromEnv } from './from-env.js';
+import { accountDepsFromEnv } from './from-env.js';
+import { opsDepsFromEnv, opsOptionsFromEnv } from './ops-env.js';
+import { siteDepsFromEnv } from './site-env.js';
 
 const base = { TABLE_NAME: 't', BUCKETS: '{"eu":"b-eu","uk":"b-uk"}', AWS_REGION: 'eu-central-1' };
 
-describe('depsFromEnv', () => {
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('siteDepsFromEnv', () => {
   it('reads the table, the buckets and the presign cap for each signing mode', () => {
-    const plain = depsFromEnv({ ...base });
+    const plain = siteDepsFromEnv({ ...base });
     expect(plain.repo.tableName).toBe('t');
     expect([...plain.storage.regions]).toEqual(['eu', 'uk']);
     expect(plain.maxPresignSeconds).toBe(900);
-    expect(depsFromEnv({ ...base, SIGNING_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:1:secret:x' }).maxPresignSeconds).toBe(7 * 86400);
-    expect(depsFromEnv({ ...base, SIGNING_ROLE_ARN: 'arn:aws:iam::1:role/x', SIGNING_SESSION_SECONDS: '3600' }).maxPresignSeconds).toBe(1800);
-    expect(depsFromEnv({ ...base, SIGNING_ROLE_ARN: 'arn:aws:iam::1:role/x', MAX_PRESIGN_SECONDS: '1200' }).maxPresignSeconds).toBe(1200);
+    expect(siteDepsFromEnv({ ...base, SIGNING_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:1:secret:x' }).maxPresignSeconds).toBe(7 * 86400);
+    expect(siteDepsFromEnv({ ...base, SIGNING_ROLE_ARN: 'arn:aws:iam::1:role/x', SIGNING_SESSION_SECONDS: '3600' }).maxPresignSeconds).toBe(1800);
+    expect(siteDepsFromEnv({ ...base, SIGNING_ROLE_ARN: 'arn:aws:iam::1:role/x', MAX_PRESIGN_SECONDS: '1200' }).maxPresignSeconds).toBe(1200);
   });
 
   it('refuses a broken configuration at start', () => {
-    expect(() => depsFromEnv({ BUCKETS: '{}' })).toThrow(/TABLE_NAME/);
-    expect(() => depsFromEnv({ ...base, BUCKETS: '["eu"]' })).toThrow(/BUCKETS/);
-    expect(() => depsFromEnv({ ...base, BUCKETS: '{"eu":1}' })).toThrow(/BUCKETS/);
-    expect(() => depsFromEnv({ ...base, VERIFY_SECRET: 'short' })).toThrow(/VERIFY_SECRET/);
-    expect(() => depsFromEnv({ ...base, MAX_PRESIGN_SECONDS: 'abc' })).toThrow(/MAX_PRESIGN_SECONDS/);
+    expect(() => siteDepsFromEnv({ BUCKETS: '{}' })).toThrow(/TABLE_NAME/);
+    expect(() => siteDepsFromEnv({ ...base, BUCKETS: '["eu"]' })).toThrow(/BUCKETS/);
+    expect(() => siteDepsFromEnv({ ...base, BUCKETS: '{"eu":1}' })).toThrow(/BUCKETS/);
+    expect(() => siteDepsFromEnv({ ...base, MAX_PRESIGN_SECONDS: 'abc' })).toThrow(/MAX_PRESIGN_SECONDS/);
+  });
+});
+
+describe('accountDepsFromEnv and opsDepsFromEnv', () => {
+  it('only the account function reads VERIFY_SECRET (and warns without it)', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    expect(accountDepsFromEnv({ ...base, VERIFY_SECRET: 'x'.repeat(32) }).verifySecret).toHaveLength(32);
+    expect(warn).not.toHaveBeenCalled();
+    expect(() => accountDepsFromEnv({ ...base, VERIFY_SECRET: 'short' })).toThrow(/VERIFY_SECRET/);
+    expect(() => accountDepsFromEnv({ BUCKETS: '{}' })).toThrow(/TABLE_NAME/);
+    siteDepsFromEnv({ ...base });
+    opsDepsFromEnv({ ...base });
+    expect(warn).not.toHaveBeenCalled();
+    expect(accountDepsFromEnv({ ...base }).verifySecret).toHaveLength(32);
+    expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('ops: buckets and thresholds', () => {
+    expect([...opsDepsFromEnv({ ...base }).storage.regions]).toEqual(['eu', 'uk']);
+    expect(opsOptionsFromEnv({})).toEqual({ staleBackupHours: 48, staleUploadDays: 7 });
+    expect(opsOptionsFromEnv({ OPS_STALE_BACKUP_HOURS: '12', OPS_STALE_UPLOAD_DAYS: '3' })).toEqual({ staleBackupHours: 12, staleUploadDays: 3 });
+    expect(() => opsOptionsFromEnv({ OPS_STALE_BACKUP_HOURS: 'x' })).toThrow(/OPS_STALE/);
+    expect(() => opsDepsFromEnv({ ...base, BUCKETS: '[]' })).toThrow(/BUCKETS/);
   });
 });
 

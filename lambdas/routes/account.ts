@@ -12,7 +12,7 @@ import { BACKUP_STATUSES } from '../domain/backup-state.js';
 import { DEFAULT_PLAN } from '../domain/plans.js';
 import type { ApiKeyRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
 import { backupView, loadAccount } from './records-view.js';
 import { parseJsonBody, parseWith } from './validation.js';
 
@@ -28,7 +28,7 @@ const listQuery = z.object({
 });
 
 /** Routes under `/account`. */
-export function accountRoutes(deps: AppDeps): Hono<AppEnv> {
+export function accountRoutes(deps: AccountDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/account/register', async (c) => {

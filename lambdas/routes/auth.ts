@@ -5,17 +5,17 @@
 import type { MiddlewareHandler } from 'hono';
 import { hashApiKey, isWellFormedApiKey, type Scope } from '../domain/api-keys.js';
 import { ScopeError, UnauthenticatedError } from '../domain/errors.js';
-import type { AppDeps, AppEnv, AuthContext } from './deps.js';
+import type { AppEnv, AuthContext, CoreDeps } from './deps.js';
 import { siteHeadersOf } from './validation.js';
 
 /** Resolves the caller from `X-Api-Key`, or undefined when there is no valid key. */
-export async function authenticate(deps: AppDeps, apiKey: string | undefined): Promise<AuthContext['key'] | undefined> {
+export async function authenticate(deps: CoreDeps, apiKey: string | undefined): Promise<AuthContext['key'] | undefined> {
   if (!apiKey || !isWellFormedApiKey(apiKey)) return undefined;
   return deps.repo.findApiKey(hashApiKey(apiKey));
 }
 
 /** Middleware requiring a valid key, and `scope` when given. */
-export function requireApiKey(deps: AppDeps, scope?: Scope): MiddlewareHandler<AppEnv> {
+export function requireApiKey(deps: CoreDeps, scope?: Scope): MiddlewareHandler<AppEnv> {
   return async function requireApiKeyMiddleware(c, next) {
     const key = await authenticate(deps, c.req.header('x-api-key'));
     if (!key) throw new UnauthenticatedError();

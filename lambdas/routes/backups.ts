@@ -12,7 +12,7 @@ import { checkEncryption, exceedsSizeLimit, expiryTime, presignLifetime, resolve
 import { findRegion } from '../domain/regions.js';
 import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { backupView, cap, loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
 import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, vaultEnv, vaultVersion } from './validation.js';
 
@@ -50,7 +50,7 @@ export function mergeableInfo(info: Record<string, string | number | boolean | n
 }
 
 /** Routes for `/backups...` except uploads. */
-export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
+export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.put('/backups', requireApiKey(deps), async (c) => {

@@ -6,7 +6,7 @@ import { ApiError } from '../domain/errors.js';
 import { newKeyId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
 import { parseJsonBody, parseWith } from './validation.js';
 
 const createKeyBody = z.object({
@@ -20,7 +20,7 @@ export function keyView(k: ApiKeyRecord): Record<string, unknown> {
 }
 
 /** Routes under `/account/keys`. */
-export function keyRoutes(deps: AppDeps): Hono<AppEnv> {
+export function keyRoutes(deps: AccountDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.get('/account/keys', requireApiKey(deps, 'account'), async (c) => {

@@ -3,7 +3,7 @@ import { BackupNotFoundError, ApiError } from '../domain/errors.js';
 import { isExpired } from '../domain/limits.js';
 import { PLANS, type Plan } from '../domain/plans.js';
 import type { AccountRecord, BackupRecord, FileRecord } from '../store/records.js';
-import type { AppDeps } from './deps.js';
+import type { CoreDeps, SiteDeps } from './deps.js';
 
 /** Backup record as the plugin reads it; `faileddetails` is kept server-side only. */
 export function backupView(b: BackupRecord, siteId: string, files?: FileRecord[]): Record<string, unknown> {
@@ -35,14 +35,14 @@ function byArchiveOrder(a: { name: string }, b: { name: string }): number {
 }
 
 /** The backup (account, key), refusing missing and expired ones alike with 404. */
-export async function loadBackup(deps: AppDeps, accountId: string, backupKey: string, now: number): Promise<BackupRecord> {
+export async function loadBackup(deps: CoreDeps, accountId: string, backupKey: string, now: number): Promise<BackupRecord> {
   const b = await deps.repo.getBackup(accountId, backupKey);
   if (!b || isExpired(b.expiry, now)) throw new BackupNotFoundError();
   return b;
 }
 
 /** The caller's account and its plan. */
-export async function loadAccount(deps: AppDeps, accountId: string): Promise<{ account: AccountRecord; plan: Plan }> {
+export async function loadAccount(deps: CoreDeps, accountId: string): Promise<{ account: AccountRecord; plan: Plan }> {
   const account = await deps.repo.getAccount(accountId);
   if (!account) throw new ApiError('ERR_UNAUTHENTICATED', 'The API key is not valid');
   const plans = deps.plans ?? PLANS;
@@ -55,7 +55,7 @@ export function objectKey(b: BackupRecord, name: string): string {
 }
 
 /** Longest presign lifetime configured. */
-export function maxPresign(deps: AppDeps): number {
+export function maxPresign(deps: SiteDeps): number {
   return deps.maxPresignSeconds ?? 12 * 3600;
 }
 

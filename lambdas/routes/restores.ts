@@ -7,7 +7,7 @@ import { newRestoreKey } from '../domain/ids.js';
 import { presignLifetime } from '../domain/limits.js';
 import type { RestoreRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { mergeableInfo } from './backups.js';
 import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
 import { archiveName, infoObject, param, parseJsonBody, recordKey, vaultEnv, vaultVersion } from './validation.js';
@@ -25,7 +25,7 @@ const patchRestoreBody = z.object({
 });
 
 /** Routes for `/restores...`. */
-export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
+export function restoreRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   const loadRestore = async (accountId: string, restoreKey: string): Promise<RestoreRecord> => {

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { UnauthenticatedError } from '../domain/errors.js';
 import { authenticate } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { cap } from './records-view.js';
 import { parseJsonBody, siteHeadersOf } from './validation.js';
 
@@ -13,7 +13,7 @@ export const ERROR_REPORT_MAX = 64 * 1024;
 const reportBody = z.object({ faileddetails: z.optional(z.union([z.string(), z.null()])) });
 
 /** Routes `validateapikey`, `reporterror`, `health`. */
-export function siteRoutes(deps: AppDeps): Hono<AppEnv> {
+export function siteRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.get('/validateapikey', async (c) => {

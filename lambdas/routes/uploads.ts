@@ -9,7 +9,7 @@ import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js'
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
 import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
-import { nowSeconds, type AppDeps, type AppEnv } from './deps.js';
+import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
 import { archiveName, param, parseJsonBody, recordKey } from './validation.js';
 
@@ -35,7 +35,7 @@ const completedBody = z.object({
 });
 
 /** Routes for `/backups/{backupkey}/upload...`. */
-export function uploadRoutes(deps: AppDeps): Hono<AppEnv> {
+export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   const loadRunning = async (accountId: string, backupKey: string, now: number): Promise<BackupRecord> => {

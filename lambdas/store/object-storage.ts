@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { STORAGE_REGIONS } from '../domain/regions.js';
-import { createS3Client } from './aws-clients.js';
+import { createS3Client } from './s3-client.js';
 
 /** A presigned URL and the header lines the site must send with it. */
 export interface SignedRequest {

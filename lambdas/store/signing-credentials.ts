@@ -5,10 +5,13 @@
  * session and reused while at least `minRemainingSeconds` of it is left (role chaining from a
  * Lambda role caps that session at 1 h). The presign lifetime cap (`MAX_PRESIGN_SECONDS`) must
  * not exceed what remains.
+ *
+ * The STS and Secrets Manager SDK code (signing-sdk.ts) is imported dynamically on the first
+ * signing: the site function's cold start does not evaluate it, nor does any start of a
+ * deployment using neither mode.
  */
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 type Provider = Extract<NonNullable<S3ClientConfig['credentials']>, (...args: never[]) => unknown>;
 type Identity = Awaited<ReturnType<Provider>>;
@@ -25,9 +28,14 @@ export interface SigningCredentialsOptions {
 
 /** A cached assumed-role credential provider for the presigner. */
 export function assumedRoleSigningCredentials(opts: SigningCredentialsOptions): Provider {
-  const base = fromTemporaryCredentials({
-    params: { RoleArn: opts.roleArn, RoleSessionName: 'vault-cloud-presign', DurationSeconds: opts.sessionSeconds },
-  });
+  let baseProvider: Provider | undefined;
+  const base = async (): Promise<Identity> => {
+    if (!baseProvider) {
+      const sdk = await import('./signing-sdk.js');
+      baseProvider = sdk.temporaryCredentials(opts.roleArn, opts.sessionSeconds);
+    }
+    return baseProvider();
+  };
   const now = opts.now ?? Date.now;
   let cached: Identity | undefined;
   let pending: Promise<Identity> | undefined;
@@ -58,15 +66,20 @@ export interface SecretSigningOptions {
  * `{"accessKeyId": ..., "secretAccessKey": ...}`): URLs may then live up to SigV4's 7 days.
  */
 export function secretSigningCredentials(opts: SecretSigningOptions): Provider {
-  const client = opts.client ?? new SecretsManagerClient({});
+  let client = opts.client;
+  const readSecret = async (): Promise<string | undefined> => {
+    const sdk = await import('./signing-sdk.js');
+    client ??= sdk.secretsManagerClient();
+    return sdk.readSecretString(client, opts.secretArn);
+  };
   const now = opts.now ?? Date.now;
   const refreshMs = (opts.refreshSeconds ?? 3600) * 1000;
   let cached: { id: Identity; at: number } | undefined;
   let pending: Promise<Identity> | undefined;
   return async () => {
     if (cached && now() - cached.at < refreshMs) return cached.id;
-    pending ??= client.send(new GetSecretValueCommand({ SecretId: opts.secretArn })).then((res) => {
-      const parsed: unknown = JSON.parse(res.SecretString ?? '{}');
+    pending ??= readSecret().then((secretString) => {
+      const parsed: unknown = JSON.parse(secretString ?? '{}');
       const { accessKeyId, secretAccessKey } = (parsed ?? {}) as { accessKeyId?: unknown; secretAccessKey?: unknown };
       if (typeof accessKeyId !== 'string' || typeof secretAccessKey !== 'string') {
         throw new Error('The signing secret must be JSON {"accessKeyId","secretAccessKey"}');

@@ -1,0 +1,20 @@
+/** The ops function's dependencies and thresholds from the environment (see the header of from-env.ts). */
+import type { OpsDeps, OpsOptions } from '../ops/run-ops.js';
+import { createObjectStorage } from '../store/object-storage.js';
+import { bucketsFromEnv, repoFromEnv } from './from-env.js';
+
+/** Table and buckets with the function's own credentials: ops presigns nothing. */
+export function opsDepsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsDeps {
+  return {
+    repo: repoFromEnv(env),
+    storage: createObjectStorage({ buckets: bucketsFromEnv(env), endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION }),
+  };
+}
+
+/** OPS_STALE_BACKUP_HOURS (default 48) and OPS_STALE_UPLOAD_DAYS (default 7). */
+export function opsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsOptions {
+  const staleBackupHours = Number(env.OPS_STALE_BACKUP_HOURS ?? 48);
+  const staleUploadDays = Number(env.OPS_STALE_UPLOAD_DAYS ?? 7);
+  if (!(staleBackupHours > 0) || !(staleUploadDays > 0)) throw new Error('OPS_STALE_BACKUP_HOURS and OPS_STALE_UPLOAD_DAYS must be positive numbers');
+  return { staleBackupHours, staleUploadDays };
+}

@@ -35,6 +35,8 @@ export interface DbScaleResult {
   generateMs: number;
   loadMs: number;
   skippedIndexes: string[];
+  /** Whether the dataset was loaded into MariaDB too (not when the selected steps are PostgreSQL-only). */
+  loadedMariaDb: boolean;
   reps: number;
   runs: DbRun[];
 }
@@ -222,7 +224,7 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
   rmSync(dir, { recursive: true, force: true });
   return {
     scale, datasetBytes: ds.bytes, datasetRows: ds.rows, tables: ds.tables.length, filedirBytes: ds.filedirBytes,
-    generateMs, loadMs, skippedIndexes, reps, runs,
+    generateMs, loadMs, skippedIndexes, loadedMariaDb: needsMariaDb, reps, runs,
   };
 }
 
@@ -242,7 +244,8 @@ export function dbTable(r: DbScaleResult): Table {
     columns: ['run', 'wall', 'CPU', 'peak RSS', 'MB/s', 'output', 'wall-time ratio to anchor (lower is faster)'],
     rows,
     notes: [
-      `Dataset generated in ${fmtMs(r.generateMs)} and bulk-loaded into both engines in ${fmtMs(r.loadMs)} (not part of any figure).`,
+      `Dataset generated in ${fmtMs(r.generateMs)} and bulk-loaded into ${r.loadedMariaDb ? 'both engines' : 'PostgreSQL'} in ${fmtMs(r.loadMs)} (not part of any figure).`,
+      ...(r.runs.length < 11 ? [`Only these steps ran (--db-steps ${r.runs.map((x) => x.id).join(',')}).`] : []),
       'MB/s = row data (tab-separated text size of all rows) / wall time. CPU and RSS are the measured process tree only (the database servers are not included for any tool).',
       ...(r.skippedIndexes.length ? [`${r.skippedIndexes.length} indexes MariaDB refused were skipped on both sides of the comparison.`] : []),
     ],
@@ -259,7 +262,7 @@ export function dbTargets(results: DbScaleResult[]): TargetResult[] {
     targets.push({
       target: `agent dump ≤ 1.0× pg_dump -Fc time (scale ${scale})`,
       met: Number.isFinite(q) && !ours?.error ? q <= 1.0 : null,
-      figure: !r ? `scale ${scale} not run in this profile` : ours?.error ?? `${fmtRatio(q)} (${fmtMs(ours?.m?.wallMs)} vs ${fmtMs(anchor?.m?.wallMs)})`,
+      figure: !r ? `scale ${scale} not run in this profile` : !ours || !anchor ? 'not among the steps of this run (--db-steps)' : ours.error ?? `${fmtRatio(q)} (${fmtMs(ours.m?.wallMs)} vs ${fmtMs(anchor.m?.wallMs)})`,
     });
   }
   for (const r of results) {
@@ -269,7 +272,7 @@ export function dbTargets(results: DbScaleResult[]): TargetResult[] {
     targets.push({
       target: `agent load into the other engine ≤ 1.0× pgloader (scale ${r.scale})`,
       met: Number.isFinite(q) && !ours?.error && !anchor?.error ? q <= 1.0 : null,
-      figure: ours?.error ?? anchor?.error ?? `${fmtRatio(q)} (${fmtMs(ours?.m?.wallMs)} vs ${fmtMs(anchor?.m?.wallMs)})`,
+      figure: !ours || !anchor ? 'not among the steps of this run (--db-steps)' : ours.error ?? anchor.error ?? `${fmtRatio(q)} (${fmtMs(ours.m?.wallMs)} vs ${fmtMs(anchor.m?.wallMs)})`,
     });
   }
   for (const r of results) {

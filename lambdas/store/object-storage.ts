@@ -8,13 +8,14 @@
  * the site adds the key and key-MD5 headers itself. Against AWS, URLs use the global
  * `<bucket>.s3.amazonaws.com` host form that the plugin requires for encrypted transfers.
  */
-import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
+  GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
+  ListPartsCommand, PutObjectCommand, UploadPartCommand, type S3Client, type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { STORAGE_REGIONS } from '../domain/regions.js';
-
-/** The S3 SDK, loaded on the first S3 call (see s3-sdk.ts). */
-type S3Sdk = typeof import('./s3-sdk.js');
-let s3Sdk: Promise<S3Sdk> | undefined;
-const loadS3Sdk = (): Promise<S3Sdk> => (s3Sdk ??= import('./s3-sdk.js'));
+import { createS3Client } from './s3-client.js';
 
 /** A presigned URL and the header lines the site must send with it. */
 export interface SignedRequest {
@@ -75,13 +76,11 @@ const CONTENT_TYPE = 'application/zip';
 /** Creates the storage over one bucket per region. */
 export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage {
   const regions = new Set(Object.keys(config.buckets));
-  const clients = new Map<string, { server: S3Client; signer: S3Client; sdk: S3Sdk }>();
+  const clients = new Map<string, { server: S3Client; signer: S3Client }>();
 
-  const clientsFor = async (region: string) => {
+  const clientsFor = (region: string) => {
     let c = clients.get(region);
     if (!c) {
-      const sdk = await loadS3Sdk();
-      const { createS3Client } = sdk;
       const awsRegion = config.endpoint
         ? config.endpointRegion ?? 'us-east-1'
         : STORAGE_REGIONS.find((r) => r.id === region)?.awsRegion ?? 'us-east-1';
@@ -93,7 +92,7 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
         forcePathStyle: Boolean(config.endpoint),
         credentials: config.signingCredentials ?? config.credentials,
       });
-      c = clients.get(region) ?? { server, signer, sdk };
+      c = { server, signer };
       clients.set(region, c);
     }
     return c;
@@ -109,8 +108,7 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
   const sseHeaders = (encrypted: boolean) => (encrypted ? [`x-amz-server-side-encryption-customer-algorithm: ${SSE_C_ALGORITHM}`] : []);
 
   const listSize = async (region: string, key: string): Promise<ObjectInfo | undefined> => {
-    const { server, sdk } = await clientsFor(region);
-    const res = await server.send(new sdk.ListObjectsV2Command({ Bucket: bucketOf(region), Prefix: key, MaxKeys: 1 }));
+    const res = await clientsFor(region).server.send(new ListObjectsV2Command({ Bucket: bucketOf(region), Prefix: key, MaxKeys: 1 }));
     const obj = res.Contents?.find((o) => o.Key === key);
     return obj ? { size: obj.Size ?? 0, etag: (obj.ETag ?? '').replaceAll('"', '') } : undefined;
   };
@@ -120,47 +118,40 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
 
     async ping() {
       const first = [...regions][0];
-      if (!first) return;
-      const { server, sdk } = await clientsFor(first);
-      await server.send(new sdk.HeadBucketCommand({ Bucket: bucketOf(first) }));
+      if (first) await clientsFor(first).server.send(new HeadBucketCommand({ Bucket: bucketOf(first) }));
     },
 
     async presignPut(region, key, encrypted, expiresIn) {
-      const { signer, sdk } = await clientsFor(region);
-      const url = await sdk.getSignedUrl(signer, new sdk.PutObjectCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
+      const url = await getSignedUrl(clientsFor(region).signer, new PutObjectCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
       return { url, headers: [`Content-Type: ${CONTENT_TYPE}`, ...sseHeaders(encrypted)] };
     },
 
     async presignCreateMultipart(region, key, encrypted, expiresIn) {
-      const { signer, sdk } = await clientsFor(region);
-      const url = await sdk.getSignedUrl(signer, new sdk.CreateMultipartUploadCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
+      const url = await getSignedUrl(clientsFor(region).signer, new CreateMultipartUploadCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
       // curl's empty POST would otherwise set the object's type to x-www-form-urlencoded.
       return { url, headers: [`Content-Type: ${CONTENT_TYPE}`, ...sseHeaders(encrypted)] };
     },
 
     async presignUploadParts(region, key, uploadId, parts, encrypted, expiresIn) {
-      const { signer, sdk } = await clientsFor(region);
+      const { signer } = clientsFor(region);
       const urls = await Promise.all(Array.from({ length: parts }, (_, i) =>
-        sdk.getSignedUrl(signer, new sdk.UploadPartCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, PartNumber: i + 1, ...sse(encrypted) }), { expiresIn })));
+        getSignedUrl(signer, new UploadPartCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, PartNumber: i + 1, ...sse(encrypted) }), { expiresIn })));
       return { url: urls[0] ?? '', urls, headers: sseHeaders(encrypted) };
     },
 
     async presignGet(region, key, encrypted, expiresIn) {
-      const { signer, sdk } = await clientsFor(region);
-      const url = await sdk.getSignedUrl(signer, new sdk.GetObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
+      const url = await getSignedUrl(clientsFor(region).signer, new GetObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
       return { url, headers: sseHeaders(encrypted) };
     },
 
     async presignHead(region, key, encrypted, expiresIn) {
-      const { signer, sdk } = await clientsFor(region);
-      const url = await sdk.getSignedUrl(signer, new sdk.HeadObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
+      const url = await getSignedUrl(clientsFor(region).signer, new HeadObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
       return { url, headers: sseHeaders(encrypted) };
     },
 
     async uploadExists(region, key, uploadId) {
       try {
-        const { server, sdk } = await clientsFor(region);
-        await server.send(new sdk.ListPartsCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, MaxParts: 1 }));
+        await clientsFor(region).server.send(new ListPartsCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, MaxParts: 1 }));
         return true;
       } catch (err) {
         if (isMissingUpload(err)) return false;
@@ -171,7 +162,7 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     },
 
     async completeMultipart(region, key, uploadId, etags) {
-      const { server, sdk } = await clientsFor(region);
+      const { server } = clientsFor(region);
       const Bucket = bucketOf(region);
       try {
         let tags = etags;
@@ -180,13 +171,13 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
           const listed = new Map<number, string>();
           let PartNumberMarker: string | undefined;
           do {
-            const res = await server.send(new sdk.ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, PartNumberMarker }));
+            const res = await server.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, PartNumberMarker }));
             for (const p of res.Parts ?? []) if (p.PartNumber && p.ETag) listed.set(p.PartNumber, p.ETag);
             PartNumberMarker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
           } while (PartNumberMarker);
           tags = tags.map((t, i) => (t === 'Unknown' ? listed.get(i + 1) ?? t : t));
         }
-        await server.send(new sdk.CompleteMultipartUploadCommand({
+        await server.send(new CompleteMultipartUploadCommand({
           Bucket, Key: key, UploadId: uploadId,
           MultipartUpload: { Parts: tags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
         }));
@@ -200,15 +191,15 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     objectInfo: listSize,
 
     async deletePrefix(region, prefix) {
-      const { server, sdk } = await clientsFor(region);
+      const { server } = clientsFor(region);
       const Bucket = bucketOf(region);
       let deleted = 0;
       let ContinuationToken: string | undefined;
       do {
-        const res = await server.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
+        const res = await server.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
         const keys = (res.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
         if (keys.length) {
-          await server.send(new sdk.DeleteObjectsCommand({ Bucket, Delete: { Objects: keys, Quiet: true } }));
+          await server.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys, Quiet: true } }));
           deleted += keys.length;
         }
         ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
@@ -217,16 +208,16 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     },
 
     async abortStaleUploads(region, before) {
-      const { server, sdk } = await clientsFor(region);
+      const { server } = clientsFor(region);
       const Bucket = bucketOf(region);
       let aborted = 0;
       let KeyMarker: string | undefined;
       let UploadIdMarker: string | undefined;
       do {
-        const res = await server.send(new sdk.ListMultipartUploadsCommand({ Bucket, KeyMarker, UploadIdMarker }));
+        const res = await server.send(new ListMultipartUploadsCommand({ Bucket, KeyMarker, UploadIdMarker }));
         for (const u of res.Uploads ?? []) {
           if (u.Key && u.UploadId && u.Initiated && u.Initiated < before) {
-            await server.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId }));
+            await server.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId }));
             aborted++;
           }
         }

@@ -55,5 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('services', services);
   return async () => {
     await Promise.allSettled(stops.map((s) => s()));
+    // services started by test workers that were killed before their own cleanup ran
+    reapOrphans();
   };
 }

@@ -28,10 +28,9 @@ export interface EnvironmentInputs {
 }
 
 export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): Record<string, string> {
-  const env: Record<string, string> = {
-    TABLE_NAME: inputs.tableName,
-    BUCKETS: inputs.buckets,
-  };
+  const env: Record<string, string> = { TABLE_NAME: inputs.tableName };
+  // The account function never touches S3 (lambdas/account-app.ts).
+  if (fn !== 'account') env.BUCKETS = inputs.buckets;
   // Stack traces through the esbuild source maps.
   if (inputs.runtimeSourceMaps) env.NODE_OPTIONS = '--enable-source-maps';
   if (fn === 'account') {

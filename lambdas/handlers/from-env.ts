@@ -6,13 +6,13 @@
  *
  * Environment variables:
  *   TABLE_NAME               required  DynamoDB table (schema: store/table-definition.ts)
- *   BUCKETS                  required  JSON object, storage region id → bucket name, e.g.
+ *   BUCKETS                  site, ops JSON object, storage region id → bucket name, e.g.
  *                                      {"eu":"vault-eu-123","usw":"vault-usw-123"}; only these regions are offered
  *   VERIFY_SECRET            account (≥ 32 characters): HS256 secret of email-verification tokens;
  *                                      without it a random per-instance one is used (with a warning);
  *                                      the other functions do not read it
- *   PUBLIC_URL               optional  public base URL of the API, for verification links
- *   SIGNING_SECRET_ARN       optional  Secrets Manager secret, JSON {"accessKeyId","secretAccessKey"} of a
+ *   PUBLIC_URL               optional  account: public base URL of the API, for verification links
+ *   SIGNING_SECRET_ARN       optional  site: Secrets Manager secret, JSON {"accessKeyId","secretAccessKey"} of a
  *                                      dedicated IAM user used only to presign S3 URLs (URLs up to 7 days)
  *   SIGNING_ROLE_ARN         optional  instead: role assumed only to presign S3 URLs; its session is reused
  *                                      while at least MAX_PRESIGN_SECONDS of it remain
@@ -21,7 +21,7 @@
  *   MAX_PRESIGN_SECONDS      optional  cap of presigned URL lifetimes (default: 604800 with SIGNING_SECRET_ARN,
  *                                      half the session with SIGNING_ROLE_ARN, 900 with neither since the
  *                                      Lambda's own session may end any time)
- *   S3_ENDPOINT              optional  custom S3 endpoint (path-style URLs), e.g. Ceph RGW; omit on AWS
+ *   S3_ENDPOINT              optional  site, ops: custom S3 endpoint (path-style URLs), e.g. Ceph RGW; omit on AWS
  *   S3_REGION                optional  signing region with S3_ENDPOINT (default us-east-1)
  *   DDB_ENDPOINT             optional  custom DynamoDB endpoint (DynamoDB Local)
  *   LOG_VERIFICATION_LINKS   optional  "true": print verification links to the log (local/dev only)

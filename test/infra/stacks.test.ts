@@ -144,9 +144,11 @@ describe('functions', () => {
     };
     for (const name of ['Account', 'Site', 'Ops']) {
       expect(env(name).TABLE_NAME).toBe('vault-data');
-      expect(env(name).BUCKETS).toBeDefined();
       expect(env(name).NODE_OPTIONS).toBe('--enable-source-maps');
     }
+    expect(env('Site').BUCKETS).toBeDefined();
+    expect(env('Ops').BUCKETS).toEqual(env('Site').BUCKETS);
+    expect(env('Account').BUCKETS).toBeUndefined(); // no S3 in the account function
     const signerSecret = logicalId(api, 'AWS::SecretsManager::Secret', 'SignerSecret');
     expect(env('Site')).toMatchObject({
       SIGNING_SECRET_ARN: { Ref: signerSecret },

@@ -2,7 +2,8 @@
  * Restores a database from tool_vault archives (ours or the plugin's), following the
  * database stage of spec §9.3: per table in structure order, drop and create it from the
  * backup definition, bulk-load its chunks, create its indexes, then set its sequence to
- * max(recorded value, MAX(id)+1). Tables of preserved components are never touched. Each
+ * max(recorded value, MAX(id)+1). Tables of preserved components are never touched; optional
+ * hooks run around each table (the site restore keeps preserved plugins' rows with them). Each
  * table is rebuilt from scratch, so running an interrupted import again ends in the same state;
  * `resumeState` merely skips tables already finished.
  */
@@ -25,12 +26,31 @@ export interface ImportState {
   done: string[];
 }
 
+/**
+ * Called around each table's replacement on the connection loading it. On PostgreSQL both run
+ * inside the table's transaction; `before` runs before an existing table is dropped, `after`
+ * once the table is loaded, indexed and its sequence set.
+ */
+export interface TableHooks {
+  before?: (db: DbAdapter, table: XmldbTable, exists: boolean) => Promise<void>;
+  after?: (db: DbAdapter, table: XmldbTable) => Promise<void>;
+}
+
 /** Options of {@link importDatabase}. */
 export interface ImportOptions {
   db: string | DbAdapter;
   prefix?: string;
-  /** Directory holding `dbstructure.zip` and `dbdump[-N].zip`. */
+  /** Directory holding `dbstructure.zip` and (unless `archives` is given) `dbdump[-N].zip`. */
   source: string;
+  /**
+   * dbdump archive paths in sequence order, instead of those in `source`. Each is read only
+   * after the previous one is fully imported, and the previous one is no longer used once the
+   * next is requested, so a generator can download each just in time and delete it afterwards.
+   * Tables never span archives here unless the manifest's chunk list says so.
+   */
+  archives?: Iterable<string> | AsyncIterable<string>;
+  /** Hooks around each table (site restore: preserved plugins' rows, §9.3 steps 1 and 7). */
+  tableHooks?: TableHooks;
   /** Table names (no prefix) to leave untouched even if in the backup. */
   preserveTables?: string[];
   /** Components whose tables are left untouched; `tool_vault` always is. */
@@ -94,11 +114,13 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const chunkCount = new Map<string, number>();
   const begin = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
     if (db.family === 'postgres') await db.execute('BEGIN');
+    await opts.tableHooks?.before?.(db, t, existing.has(t.name));
     await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3 });
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
     await db.finishTable(t, structure.sequences.get(t.name) ?? 0);
+    await opts.tableHooks?.after?.(db, t);
     if (db.family === 'postgres') await db.execute('COMMIT');
     done.add(t.name);
     state.done.push(t.name);
@@ -109,23 +131,32 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   };
 
   try {
-    const archives = await listDumpArchives(opts.source);
     if (structure.manifest) {
       progress.bytesTotal = structure.manifest.archives.filter((a) => a.name.startsWith('dbdump')).reduce((s, a) => s + a.origsize, 0);
     }
-    // Central directories only: which archive holds the last chunks of each table.
+    // Which archive holds the last chunks of each table: from our manifest, else (given
+    // archives, read one at a time) the archive being read; else the central directories.
     const lastArchive = new Map<string, string>();
-    for (const archive of archives) {
-      const zip = await ZipArchiveReader.open(join(opts.source, archive));
-      for (const name of zip.names()) {
-        const table = parseChunkName(name).table;
-        lastArchive.set(table, archive);
-        chunkCount.set(table, (chunkCount.get(table) ?? 0) + 1);
+    const basename = (p: string): string => p.slice(Math.max(p.lastIndexOf('/'), p.lastIndexOf('\\')) + 1);
+    if (opts.archives) for (const [name, c] of Object.entries(structure.manifest?.chunks ?? {})) lastArchive.set(parseChunkName(name).table, c.archive);
+    const fromManifest = lastArchive.size > 0;
+    let archives: Iterable<string> | AsyncIterable<string> = opts.archives ?? [];
+    if (!opts.archives) {
+      const names = await listDumpArchives(opts.source);
+      archives = names.map((n) => join(opts.source, n));
+      for (const archive of names) {
+        const zip = await ZipArchiveReader.open(join(opts.source, archive));
+        for (const name of zip.names()) {
+          const table = parseChunkName(name).table;
+          lastArchive.set(table, archive);
+          chunkCount.set(table, (chunkCount.get(table) ?? 0) + 1);
+        }
+        zip.close();
       }
-      zip.close();
     }
-    for (const archive of archives) {
-      const zip = await ZipArchiveReader.open(join(opts.source, archive));
+    for await (const path of archives) {
+      const archive = basename(path);
+      const zip = await ZipArchiveReader.open(path);
       try {
         const byTable = new Map<string, { name: string; n: number }[]>();
         for (const name of zip.names()) {
@@ -133,6 +164,12 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
           const list = byTable.get(c.table) ?? [];
           list.push({ name, n: c.n });
           byTable.set(c.table, list);
+        }
+        if (opts.archives) {
+          for (const [table, list] of byTable) {
+            chunkCount.set(table, (chunkCount.get(table) ?? 0) + list.length);
+            if (!fromManifest) lastArchive.set(table, archive);
+          }
         }
         const tasks = tables.filter((t) => byTable.has(t.name) && !done.has(t.name)).map((table) => async (db: DbAdapter) => {
           const files = byTable.get(table.name) ?? [];

@@ -14,6 +14,8 @@ export interface VaultSettings {
   backupexcludeplugins: string[];
   restorepreservedataroot: string[];
   restorepreserveplugins: string[];
+  /** Usernames (manual auth) whose current password hashes survive a restore. */
+  restorepreservepasswords: string[];
   allowrestorewithmissing: boolean;
 }
 
@@ -31,6 +33,7 @@ export async function readVaultSettings(db: DbAdapter, site: SiteConfig): Promis
     backupexcludeplugins: splitSettingList(raw.get('backupexcludeplugins')),
     restorepreservedataroot: splitSettingList(raw.get('restorepreservedataroot')),
     restorepreserveplugins: splitSettingList(raw.get('restorepreserveplugins')),
+    restorepreservepasswords: splitSettingList(raw.get('restorepreservepasswords')),
     allowrestorewithmissing: ['1', 'true'].includes((raw.get('allowrestorewithmissing') ?? '').trim()),
   };
 }

@@ -1,15 +1,18 @@
 /**
  * Whole-site restore through the API in the plugin's order (format §9.2): validate (and check
  * the passphrase with a HEAD), `PUT restores`, fetch the record, download and read
- * `dbstructure.zip`, pre-checks, then — after every archive has been downloaded and verified
- * against its recorded SHA-256, so a damaged backup changes nothing — maintenance on, database,
- * kill sessions, purge caches, version hash, dataroot, filedir, orphan blobs, maintenance off,
- * `PATCH restores finished` (or `failed` with details).
+ * `dbstructure.zip`, pre-checks, then — after every archive has been streamed and verified
+ * against its recorded SHA-256 without being kept, so a damaged backup changes nothing —
+ * maintenance on, database (each dbdump downloaded again, verified, imported, deleted; the
+ * site's preserved rows and passwords kept; tables of plugins extra on this site dropped), kill
+ * sessions, purge caches, version hash, dataroot, filedir, orphan blobs, maintenance off,
+ * `PATCH restores finished` (or `failed` with details). Only one archive is on disk at a time.
  *
  * Resume: `<dataroot>/vault-agent/restore.json` records the restore key, tables done, archives
- * applied and the old site's blob hashes; a re-run with `resume` continues from there.
+ * applied and the old site's blob hashes; `restore-preserved/` the site's saved rows until
+ * re-inserted; a re-run with `resume` continues from there.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { applyConfigOverrides, fileHashes, killSessions, pluginsMissingFromCode, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
@@ -17,11 +20,14 @@ import { readDbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
 import { checkEngine, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
+import type { DbAdapter } from '../db/adapter.js';
 import { connectDatabase } from '../db/connect.js';
 import { importDatabase, type ImportState } from '../db/import-database.js';
+import { preservedRowsHooks } from '../db/preserved-rows.js';
+import { loadInstallTree } from '../schema/install-tree.js';
 import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
-import { codePlugins, databaseUrl } from '../moodle/site.js';
+import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive } from '../transfer/download.js';
@@ -30,6 +36,7 @@ import type { SseCKey } from '../transfer/sse-c.js';
 import { parseHashInfo } from './backup.js';
 import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
+import { dropExtraPluginTables } from './extra-tables.js';
 
 /** Options of a restore. */
 export interface RestoreOptions {
@@ -62,6 +69,26 @@ export interface RestoreResult {
   checks: CheckResult[];
   upgradeNeeded: boolean;
   notes: string[];
+  /** Largest total size of downloaded archives on disk at once in the apply phase. */
+  tempPeakBytes: number;
+}
+
+/** Bytes of archives currently in the restore's temp folder, and the peak. */
+class TempUsage {
+  private now = 0;
+  peak = 0;
+  private readonly sizes = new Map<string, number>();
+  async added(path: string): Promise<void> {
+    const size = (await stat(path)).size;
+    this.now += size - (this.sizes.get(path) ?? 0);
+    this.sizes.set(path, size);
+    this.peak = Math.max(this.peak, this.now);
+  }
+  async removed(path: string): Promise<void> {
+    await rm(path, { force: true });
+    this.now -= this.sizes.get(path) ?? 0;
+    this.sizes.delete(path);
+  }
 }
 
 const TYPE_ORDER: Record<string, number> = { dbstructure: 0, dbdump: 1, dataroot: 2, filedir: 3 };
@@ -126,6 +153,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   await mkdir(work, { recursive: true });
   let restorekey = '';
   let maintenance = false;
+  const preservedDir = join(stateDir(ctx.site), 'restore-preserved');
+  const temp = new TempUsage();
   try {
     let st: RestoreState;
     if (prior && prior.backupkey === backupkey && !opts.dryRun) {
@@ -136,6 +165,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     } else {
       const release = (await db.query<{ value: string }>(`SELECT value FROM ${db.prefix}config WHERE name = 'release'`).catch(() => []))[0]?.value ?? '';
       restorekey = await ctx.api.createRestore({ backupkey, ...(opts.dryRun ? { dryrun: true } : {}), vaultenv: vaultEnv(db.engine, release) });
+      // Rows left in preservedDir by an abandoned restore are kept and used: they are this site's
+      // preserved rows that were never re-inserted, and the table may no longer hold them.
       st = { backupkey, restorekey, applied: [] };
     }
     const record: BackupRecord = await ctx.api.getBackup(backupkey);
@@ -147,6 +178,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
 
     const structPath = join(work, 'dbstructure.zip');
     await fetcher.fetch('dbstructure.zip', structPath);
+    await temp.added(structPath);
     const zr = await ZipArchiveReader.open(structPath);
     const structure = await readDbStructure(zr).finally(() => zr.close());
     // dbdump hashes are also inside dbstructure's manifest (a second, independent record).
@@ -172,7 +204,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
     if (opts.dryRun) {
       await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
-      return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'] };
+      return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'], tempPeakBytes: 0 };
     }
 
     // Verify every remaining archive before the first change to the site.
@@ -197,18 +229,42 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         await stateFile.save(st);
       }
       const dumps = files.filter((f) => f.type === 'dbdump');
-      for (const f of dumps) await fetcher.fetch(f.name, join(work, f.name));
+      // One dbdump at a time: downloaded (hash verified again), imported, deleted. importDatabase
+      // asks for the next archive only after the previous one is fully imported.
+      async function* dumpArchives(): AsyncGenerator<string> {
+        for (const f of dumps) {
+          if (st.applied.includes(f.name)) continue;
+          const path = join(work, f.name);
+          await fetcher.fetch(f.name, path);
+          await temp.added(path);
+          yield path;
+          await temp.removed(path);
+          st.applied.push(f.name);
+          await stateFile.save(st);
+        }
+      }
       ctx.logger.info(`database: restoring ${structure.tables.length} tables`);
+      const keepRows = preservedRowsHooks({
+        plugins: preservePlugins,
+        passwordUsers: settings.restorepreservepasswords ?? [],
+        filesUserId: Number(meta.userid ?? 2) || 2,
+        stateDir: preservedDir,
+        warn: (m) => ctx.logger.warn(m),
+      });
       await importDatabase({
-        db, prefix: ctx.site.prefix, source: work, resumeState: st.db, preserveComponents: preservePlugins,
+        db, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
+        tableHooks: keepRows,
         onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
       });
+      const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
+      if (keptRows.length) ctx.logger.info(`kept this site's preserved rows: ${keptRows.map(([t, n]) => `${t} ${n}`).join(', ')}`);
       // Core config.php overrides recorded at backup time are re-applied, as the plugin does.
       const applied = await applyConfigOverrides(db, structure.configOverride);
       if (applied) ctx.logger.info(`re-applied ${applied} config.php override(s) of the backed-up site`);
+      await dropTablesOfExtraPlugins(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins);
       st.dbDone = true;
       await stateFile.save(st);
-      for (const f of dumps) await rm(join(work, f.name), { force: true });
+      await rm(preservedDir, { recursive: true, force: true });
     }
     let upgradeNeeded = true;
     const notes: string[] = [];
@@ -232,9 +288,10 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (st.applied.includes(f.name)) continue;
       const path = join(work, f.name);
       await fetcher.fetch(f.name, path);
+      await temp.added(path);
       if (f.type === 'dataroot') await extractDatarootArchive(path, ctx.site.dataroot, warnings);
       else await extractFiledirArchive(path, join(ctx.site.dataroot, 'filedir'), warnings);
-      await rm(path, { force: true });
+      await temp.removed(path);
       st.applied.push(f.name);
       await stateFile.save(st);
       ctx.logger.info(`applied ${f.name}`);
@@ -250,13 +307,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     }
     if (opts.resetSiteIdentifier) notes.push(`site identifier reset to ${await resetSiteIdentifier(db, ctx.site.wwwroot)}`);
     fetcher.finish();
+    ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (one archive at a time plus dbstructure.zip)`);
     await disableMaintenance(ctx.site.dataroot);
     maintenance = false;
     await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
     await stateFile.remove();
     await rm(work, { recursive: true, force: true });
     for (const n of notes) ctx.logger.info(n);
-    return { restorekey, checks, upgradeNeeded, notes };
+    return { restorekey, checks, upgradeNeeded, notes, tempPeakBytes: temp.peak };
   } catch (err) {
     if (restorekey) {
       const details = `${err instanceof Error ? err.message : String(err)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}`;
@@ -268,6 +326,18 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   } finally {
     await db.close();
   }
+}
+
+/** §9.3 step 8 with a code tree; without one nothing is dropped (the components are unknown). */
+async function dropTablesOfExtraPlugins(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[]): Promise<void> {
+  if (!ctx.site.moodleDir) {
+    ctx.logger.info('site tables absent from the backup are left as they were (no --moodle-dir: their plugins are unknown)');
+    return;
+  }
+  const plugins = Object.keys((meta.plugins ?? {}) as Record<string, unknown>);
+  const r = await dropExtraPluginTables(db, { backupTables, definitions: await loadInstallTree(ctx.site.moodleDir), backupPlugins: plugins, preserve });
+  if (r.dropped.length) ctx.logger.info(`dropped ${r.dropped.length} table(s) of plugins not in the backup (the upgrade re-creates them): ${r.dropped.join(', ')}`);
+  if (r.kept.length) ctx.logger.info(`left ${r.kept.length} site table(s) absent from the backup: ${r.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
 }
 
 /** Downloads and re-hashes every archive of a backup without restoring (uses a dry-run restore record). */

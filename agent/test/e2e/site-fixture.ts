@@ -113,18 +113,18 @@ export async function writeTree(root: string, files: Record<string, string | Buf
  * `files`, `sessions` and three plugins), so the end-to-end run stays within its time budget
  * while keeping real install.xml definitions, components and the fixture's planted tables.
  */
-export async function subsetSchemaDir(full: string, coreTables = 60): Promise<string> {
+export async function subsetSchemaDir(full: string, coreTables = 60, extraCore: string[] = [], plugins = ['mod/forum', 'mod/label', 'admin/tool/log/store/standard']): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'schema-'));
   const tsv = await readFile(join(full, 'PLUGINS.tsv'), 'utf8');
   await writeFile(join(out, 'PLUGINS.tsv'), tsv);
   const core = await readFile(join(full, 'lib', 'db', 'install.xml'), 'utf8');
   const head = core.slice(0, core.indexOf('<TABLES>') + '<TABLES>'.length);
   const blocks = [...core.matchAll(/\n {4}<TABLE NAME="([a-z0-9_]+)"[\s\S]*?\n {4}<\/TABLE>/g)];
-  const keep = new Set(blocks.slice(0, coreTables).map((b) => b[1]).concat(['files', 'sessions', 'files_reference']));
+  const keep = new Set(blocks.slice(0, coreTables).map((b) => b[1]).concat(['files', 'sessions', 'files_reference', ...extraCore]));
   const body = blocks.filter((b) => keep.has(b[1] ?? '')).map((b) => b[0]).join('');
   await mkdir(join(out, 'lib', 'db'), { recursive: true });
   await writeFile(join(out, 'lib', 'db', 'install.xml'), `${head}${body}\n  </TABLES>\n</XMLDB>\n`);
-  for (const folder of ['mod/forum', 'mod/label', 'admin/tool/log/store/standard']) {
+  for (const folder of plugins) {
     await mkdir(join(out, folder, 'db'), { recursive: true });
     await writeFile(join(out, folder, 'db', 'install.xml'), await readFile(join(full, folder, 'db', 'install.xml')));
   }

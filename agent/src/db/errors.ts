@@ -18,3 +18,10 @@ export class TableTransferError extends VaultAgentError {
     super('ERR_TABLE_TRANSFER', `table ${table}: ${message}`, options);
   }
 }
+
+/** A plugin name in a setting is not frankenstyle (`[a-z0-9_]+`), so it cannot go into SQL. */
+export class PluginNameError extends VaultAgentError {
+  constructor(readonly plugin: string) {
+    super('ERR_PLUGIN_NAME', `invalid plugin name ${JSON.stringify(plugin)}`);
+  }
+}

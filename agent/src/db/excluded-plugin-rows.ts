@@ -7,6 +7,7 @@
 import type { SqlFamily } from '../schema/ddl.js';
 import { quoteIdent } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
+import { PluginNameError } from './errors.js';
 
 const COMPONENT_TABLES = new Set(['external_services', 'external_functions', 'event', 'task_adhoc', 'task_scheduled', 'messageinbound_handlers',
   'log_display', 'tag_area', 'tag_coll', 'tag_instance', 'message_providers', 'capabilities', 'files']);
@@ -19,9 +20,12 @@ export const PLUGIN_DATA_TABLES: ReadonlySet<string> = new Set([...COMPONENT_TAB
 export const PRESERVE_TABLES: ReadonlySet<string> = new Set([...PLUGIN_DATA_TABLES].filter((t) => ![
   'event', 'tag_instance', 'user_preferences', 'role_capabilities', 'external_tokens', 'external_services_users', 'messageinbound_datakeys'].includes(t)));
 
-// Plugin names are frankenstyle ([a-z0-9_]); anything else is refused rather than quoted.
+/** True for a frankenstyle plugin name, the only kind that goes into the SQL below. */
+export const isPluginName = (s: string): boolean => /^[a-z0-9_]+$/.test(s);
+
+// Anything but a frankenstyle name is refused rather than quoted.
 const lit = (s: string): string => {
-  if (!/^[a-z0-9_]+$/.test(s)) throw new Error(`invalid plugin name ${JSON.stringify(s)}`);
+  if (!isPluginName(s)) throw new PluginNameError(s);
   return `'${s}'`;
 };
 // `_` must match literally in LIKE; `\_` means that in both PostgreSQL and MySQL literals.

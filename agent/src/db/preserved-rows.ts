@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { XmldbTable } from '../schema/model.js';
 import { quoteIdent } from '../schema/ddl.js';
 import type { DbAdapter, RowValue } from './adapter.js';
-import { PRESERVE_TABLES, pluginRowsCondition } from './excluded-plugin-rows.js';
+import { isPluginName, PRESERVE_TABLES, pluginRowsCondition } from './excluded-plugin-rows.js';
 import type { TableHooks } from './import-database.js';
 
 /** Options of {@link preservedRowsHooks}. */
@@ -44,7 +44,9 @@ const decode = (v: Stored): RowValue => (v === null || typeof v === 'string' ? v
 
 /** Import hooks that save before and restore after each affected table; see {@link PreserveRowsOptions}. */
 export function preservedRowsHooks(opts: PreserveRowsOptions): TableHooks & { readonly kept: Map<string, number> } {
-  const plugins = [...new Set(['tool_vault', ...opts.plugins])];
+  // A typo in the setting must not stop a restore half-way: such a name matches no plugin anyway.
+  for (const p of opts.plugins) if (!isPluginName(p)) opts.warn(`restorepreserveplugins: '${p}' is not a plugin name; ignored for rows in shared tables`);
+  const plugins = [...new Set(['tool_vault', ...opts.plugins.filter(isPluginName)])];
   const passwordUsers = [...new Set(opts.passwordUsers ?? [])];
   const memory = new Map<string, SavedRows | SavedPasswords>();
   const kept = new Map<string, number>();

@@ -63,15 +63,18 @@ export function checkPlugins(site: SiteVersions, meta: Record<string, unknown>, 
   return { ...base, status: fail ? 'fail' : missing.length || newer.length ? 'warn' : 'pass', summary: `${older.length} older, ${missing.length} missing, ${newer.length} newer on this site`, details };
 }
 
-/** Disk space: the database archives plus the largest files archive must fit in the temp folder. */
+/**
+ * Disk space: the restore keeps dbstructure.zip and one other archive on disk at a time (each
+ * dbdump is downloaded, verified, imported and deleted in turn), so that is what must fit.
+ */
 export async function checkRestoreDiskSpace(tmpDir: string, files: readonly BackupFile[]): Promise<CheckResult> {
   const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
-  const db = files.filter((f) => f.name.startsWith('db')).reduce((s, f) => s + size(f), 0);
-  const largest = files.filter((f) => !f.name.startsWith('db')).reduce((m, f) => Math.max(m, size(f)), 0);
-  const need = db + largest;
+  const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + size(f), 0);
+  const largest = files.filter((f) => f.name !== 'dbstructure.zip').reduce((m, f) => Math.max(m, size(f)), 0);
+  const need = structure + largest;
   const s = await statfs(tmpDir);
   const free = s.bavail * s.bsize;
-  return { name: 'diskspace_restore', title: 'Disk space', status: free > need ? 'pass' : 'fail', summary: `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed`, details: [] };
+  return { name: 'diskspace_restore', title: 'Disk space', status: free > need ? 'pass' : 'fail', summary: `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed (dbstructure.zip + the largest archive)`, details: [] };
 }
 
 /** Engine: the agent restores across PostgreSQL and MySQL/MariaDB. */

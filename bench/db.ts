@@ -176,6 +176,9 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
   const noDump = hasDump ? undefined : 'not measured yet: `vault-agent dump` has not landed (agent/bin/vault-agent.js dump --help fails)';
   const noLoad = hasLoad ? undefined : 'not measured yet: `vault-agent load` has not landed (agent/bin/vault-agent.js load --help fails)';
   const pgloaderVersion = spawnSync('pgloader', ['--version'], { encoding: 'utf8' });
+  // From scale M on, pgloader's defaults exhaust its SBCL heap ("GC invariant lost"): give it a
+  // 4 GB heap and smaller prefetch batches, as its FAQ advises.
+  const pgloaderTuning = scale === 'S' ? [] : ['--dynamic-space-size', '4096', '--with', 'prefetch rows = 10000'];
 
   const steps: Step[] = [
     { id: 'pg_dump_fc', label: 'pg_dump -Fc', ours: false, anchors: [], cmd: `${PG_BIN}/pg_dump`, args: ['-Fc', '-f', out('pg.dump'), '-d', pgUrl('moodle')], output: out('pg.dump') },
@@ -197,7 +200,7 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
       unavailable: noLoad ?? noDump },
     { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
-      cmd: 'pgloader', args: ['--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
+      cmd: 'pgloader', args: [...pgloaderTuning, '--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
       env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed' },
     { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
@@ -247,6 +250,7 @@ export function dbTable(r: DbScaleResult): Table {
       `Dataset generated in ${fmtMs(r.generateMs)} and bulk-loaded into ${r.loadedMariaDb ? 'both engines' : 'PostgreSQL'} in ${fmtMs(r.loadMs)} (not part of any figure).`,
       ...(r.runs.length < 11 ? [`Only these steps ran (--db-steps ${r.runs.map((x) => x.id).join(',')}).`] : []),
       'MB/s = row data (tab-separated text size of all rows) / wall time. CPU and RSS are the measured process tree only (the database servers are not included for any tool).',
+      ...(r.scale !== 'S' ? ['pgloader ran with --dynamic-space-size 4096 --with "prefetch rows = 10000" (its defaults crash with an exhausted SBCL heap from scale M on).'] : []),
       ...(r.skippedIndexes.length ? [`${r.skippedIndexes.length} indexes MariaDB refused were skipped on both sides of the comparison.`] : []),
     ],
   };

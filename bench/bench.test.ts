@@ -5,8 +5,7 @@ import { measureCommand, parseTimeOutput } from './measure.js';
 import { fmtBytes, fmtMs, fmtRatio, mbPerSec, ratio, renderTable } from './report.js';
 import { parseCannon } from './api.js';
 import { bundleTargets } from './bundles.js';
-import { parseInstallXml } from './xmldb.js';
-import { prng, tsv } from './dataset.js';
+import { loadSchema, prng, tsv } from './dataset.js';
 import { medianRun } from './db.js';
 
 describe('report formatting', () => {
@@ -75,17 +74,13 @@ describe('dataset and schema helpers', () => {
     expect(tsv('a\tb\nc\\d')).toBe('a\\tb\\nc\\\\d');
     expect(tsv(42)).toBe('42');
   });
-  it('parses XMLDB tables with keys and indexes', () => {
-    const xml = `<XMLDB><TABLES><TABLE NAME="t" COMMENT="x &gt; y">
-      <FIELDS><FIELD NAME="id" TYPE="int" LENGTH="10" NOTNULL="true" SEQUENCE="true"/>
-      <FIELD NAME="name" TYPE="char" LENGTH="255" NOTNULL="true" DEFAULT="a" SEQUENCE="false"/></FIELDS>
-      <KEYS><KEY NAME="primary" TYPE="primary" FIELDS="id"/><KEY NAME="u" TYPE="unique" FIELDS="name"/></KEYS>
-      <INDEXES><INDEX NAME="n" UNIQUE="false" FIELDS="name"/></INDEXES></TABLE></TABLES></XMLDB>`;
-    const [t] = parseInstallXml(xml, 'core');
-    expect(t?.name).toBe('t');
-    expect(t?.fields.map((f) => f.name)).toEqual(['id', 'name']);
-    expect(t?.primary).toEqual(['id']);
-    expect(t?.indexes).toEqual([{ fields: ['name'], unique: true }]);
+  it("reads the 485 Moodle 4.4 tables with the agent's XMLDB loader, sorted by name", async () => {
+    const tables = await loadSchema();
+    expect(tables).toHaveLength(485);
+    const names = tables.map((t) => t.name);
+    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    const log = tables.find((t) => t.name === 'logstore_standard_log');
+    expect(log?.fields.find((f) => f.name === 'id')).toMatchObject({ type: 'int', sequence: true });
   });
 });
 

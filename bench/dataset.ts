@@ -1,8 +1,10 @@
 /**
  * Deterministic (seeded) Moodle 4.4 databases for the benchmarks: all 485 tables of the 4.4
- * schema, with the shapes of a real site — a large logstore_standard_log, text-heavy forum
- * posts, `files` rows with a matching filedir (some contents already compressed) and many small
- * tables. The rows are written once as tab-separated files (the COPY / LOAD DATA text format both
+ * schema, read and created by the agent's own XMLDB code (agent/src/schema loadInstallTree and
+ * its DDL, through the agent's database adapter), so the bench measures the schema the agent
+ * really produces. The data has the shapes of a real site — a large logstore_standard_log,
+ * text-heavy forum posts, `files` rows with a matching filedir (some contents already
+ * compressed) and many small tables. The rows are written once as tab-separated files (the COPY / LOAD DATA text format both
  * engines read), then bulk-loaded into PostgreSQL (COPY) and MariaDB (LOAD DATA LOCAL INFILE), so
  * both engines hold the same data.
  */
@@ -13,10 +15,36 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import mysql from 'mysql2/promise';
-import type { Scale } from './context.js';
-import { createTableSql, loadSchema, quote, type Field, type Table } from './xmldb.js';
+import { connectDatabase } from '../agent/src/db/connect.js';
+import { quoteIdent, type SqlFamily } from '../agent/src/schema/ddl.js';
+import { loadInstallTree } from '../agent/src/schema/install-tree.js';
+import type { XmldbField, XmldbTable } from '../agent/src/schema/model.js';
+import { ROOT, type Scale } from './context.js';
 
 export const PREFIX = 'mdl_';
+
+/**
+ * Collation of the MariaDB source tables: Moodle's own default for MySQL/MariaDB sites, so the
+ * source database is the one a real site would be backed up from. Passed to the agent's adapter
+ * with its `?collation=` option. (The adapter's default for tables it restores,
+ * utf8mb4_nopad_bin, is collation id 1070, which pgloader 3.6.7's MySQL driver does not know:
+ * pgloader then hangs instead of failing.)
+ */
+export const MARIADB_SOURCE_COLLATION = 'utf8mb4_unicode_ci';
+
+/** The Moodle 4.4 code tree stand-in: every install.xml of the 485 tables. */
+export const SCHEMA_DIR = join(ROOT, '..', 'shared', 'moodle-schema', '4.4.12+');
+
+/**
+ * All tables of the Moodle 4.4 schema, read by the agent's own XMLDB loader and sorted by name
+ * (the order fixes each table's PRNG seed, so the generated data stays the same).
+ */
+export async function loadSchema(dir = SCHEMA_DIR): Promise<XmldbTable[]> {
+  return (await loadInstallTree(dir)).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** XMLDB LENGTH / DECIMALS as numbers (0 when absent). */
+const num = (v: string | undefined): number => Number(v ?? 0) || 0;
 
 /** Row counts at scale S; M is ×10, L is ×40 (the small tables grow slower). */
 export const SCALE_FACTOR: Record<Scale, number> = { S: 1, M: 10, L: 40 };
@@ -131,18 +159,20 @@ function overrides(table: string, scale: number): Record<string, Gen> {
   }
 }
 
-function genericGen(f: Field, seed: number): Gen {
-  const timeLike = f.type === 'int' && f.length >= 10 && /^time|date|expir/.test(f.name);
+function genericGen(f: XmldbField, seed: number): Gen {
+  const length = num(f.length);
+  const decimals = num(f.decimals);
+  const timeLike = f.type === 'int' && length >= 10 && /^time|date|expir/.test(f.name);
   switch (f.type) {
     case 'int': {
       if (timeLike) return (i) => 1_700_000_000 + i * 13;
-      const cap = 10 ** Math.min(f.length, 9) - 1;
+      const cap = 10 ** Math.min(length, 9) - 1;
       return (i) => (i + seed) % (cap + 1);
     }
     case 'number': {
-      const intDigits = Math.max(1, f.length - f.decimals - 1);
+      const intDigits = Math.max(1, length - decimals - 1);
       const cap = 10 ** Math.min(intDigits, 9);
-      return (i) => (f.decimals > 0 ? `${(i + seed) % cap}.${'5'.padEnd(f.decimals, '0')}` : (i + seed) % cap);
+      return (i) => (decimals > 0 ? `${(i + seed) % cap}.${'5'.padEnd(decimals, '0')}` : (i + seed) % cap);
     }
     case 'float':
       return (i) => (i + seed) * 1.5;
@@ -150,18 +180,22 @@ function genericGen(f: Field, seed: number): Gen {
       const base = f.name.slice(0, 8);
       return (i) => {
         const s = `${base}${i}`;
-        return s.length <= f.length ? s : String(i).slice(-f.length);
+        return s.length <= length ? s : String(i).slice(-length);
       };
     }
     case 'text':
       return (_i, r) => words(r, 6 + Math.floor(r() * 10));
     case 'binary':
       return () => null;
+    // Moodle 4.4's install.xml files have no datetime/timestamp columns; NULL if one ever appears.
+    case 'datetime':
+    case 'timestamp':
+      return () => null;
   }
 }
 
 export interface TableData {
-  table: Table;
+  table: XmldbTable;
   file: string;
   rows: number;
   bytes: number;
@@ -248,7 +282,7 @@ function filesShape(filedir: string, scale: number, seed: number): { gens: Recor
 
 /** Generate the dataset's TSV files and filedir under `dir`. Deterministic for a given scale and seed. */
 export async function generateDataset(scale: Scale, dir: string, seed = 20241204): Promise<Dataset> {
-  const tables = loadSchema();
+  const tables = await loadSchema();
   const factor = SCALE_FACTOR[scale];
   const dataDir = join(dir, 'data');
   const filedir = join(dir, 'filedir');
@@ -311,39 +345,55 @@ export async function mariadbCreateDatabase(serverUrl: string, db: string): Prom
   const c = await mysql.createConnection({ uri: serverUrl.replace(/^mariadb:/, 'mysql:') });
   try {
     await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await c.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await c.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE ${MARIADB_SOURCE_COLLATION}`);
   } finally {
     await c.end();
   }
 }
 
-/** Schema + COPY of every table into PostgreSQL database `db`. */
+const columnList = (family: SqlFamily, t: XmldbTable): string => t.fields.map((f) => quoteIdent(family, f.name)).join(', ');
+
+/**
+ * Schema + COPY of every table into PostgreSQL database `db`. The tables, indexes and sequences
+ * are created by the agent's own database adapter (its XMLDB DDL), as `vault-agent load` creates
+ * them; only the rows go in through COPY of the TSV files.
+ */
 export async function loadIntoPostgres(ds: Dataset, serverUrl: string, db: string): Promise<void> {
   await pgCreateDatabase(serverUrl, db);
-  const c = new pg.Client({ connectionString: withDatabase(serverUrl, db) });
+  const url = withDatabase(serverUrl, db);
+  const agentDb = await connectDatabase(url, PREFIX);
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const ddl = ds.tables.flatMap((t, n) => createTableSql(t.table, 'pg', PREFIX, n));
-    await c.query(`BEGIN; ${ddl.join(';\n')}; COMMIT;`);
     for (const t of ds.tables) {
-      if (t.rows === 0) continue;
-      const cols = t.table.fields.map((f) => quote('pg', f.name)).join(', ');
-      const stream = c.query(copyStreams.from(`COPY ${quote('pg', PREFIX + t.table.name)} (${cols}) FROM STDIN`));
-      await pipeline(createReadStream(t.file), stream);
-      const seq = t.table.fields.find((f) => f.sequence);
-      if (seq) await c.query(`SELECT setval(pg_get_serial_sequence('${PREFIX}${t.table.name}', '${seq.name}'), ${t.rows})`);
+      await agentDb.createTable(t.table, { exists: false, deferIndexes: true });
+      if (t.rows > 0) {
+        const stream = c.query(copyStreams.from(`COPY ${quoteIdent('postgres', PREFIX + t.table.name)} (${columnList('postgres', t.table)}) FROM STDIN`));
+        await pipeline(createReadStream(t.file), stream);
+      }
+      // Secondary indexes after the rows (as the agent does), sequence past MAX(id).
+      await agentDb.finishTable(t.table);
     }
     await c.query('VACUUM ANALYZE');
   } finally {
     await c.end();
+    await agentDb.close();
   }
 }
 
-/** Schema + LOAD DATA LOCAL INFILE of every table into MariaDB database `db`. Returns skipped indexes. */
+/**
+ * Schema + LOAD DATA LOCAL INFILE of every table into MariaDB database `db`, the tables created
+ * by the agent's adapter (its DDL and index naming) with {@link MARIADB_SOURCE_COLLATION}.
+ * Returns the tables whose secondary indexes MariaDB refused (none expected).
+ */
 export async function loadIntoMariaDb(ds: Dataset, serverUrl: string, db: string): Promise<string[]> {
   await mariadbCreateDatabase(serverUrl, db);
+  const url = withDatabase(serverUrl, db);
+  const agentUrl = new URL(url);
+  agentUrl.searchParams.set('collation', MARIADB_SOURCE_COLLATION);
+  const agentDb = await connectDatabase(agentUrl.toString(), PREFIX);
   const c = await mysql.createConnection({
-    uri: withDatabase(serverUrl.replace(/^mariadb:/, 'mysql:'), db),
+    uri: url.replace(/^mariadb:/, 'mysql:'),
     infileStreamFactory: (path: string) => createReadStream(path),
     multipleStatements: false,
   });
@@ -351,31 +401,21 @@ export async function loadIntoMariaDb(ds: Dataset, serverUrl: string, db: string
   try {
     await c.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO'");
     await c.query('SET SESSION unique_checks = 0, foreign_key_checks = 0');
-    for (const [n, t] of ds.tables.entries()) {
-      const [create, ...indexes] = createTableSql(t.table, 'mariadb', PREFIX, n);
-      try {
-        await c.query(create as string);
-      } catch (err) {
-        // Row size too large: store the long varchars as TEXT, as Moodle's MySQL generator would.
-        if (!/Row size too large/i.test((err as Error).message)) throw err;
-        const relaxed: Table = { ...t.table, fields: t.table.fields.map((f) => (f.type === 'char' && f.length > 255 ? { ...f, type: 'text' as const } : f)) };
-        await c.query(createTableSql(relaxed, 'mariadb', PREFIX, n)[0] as string);
-      }
+    for (const t of ds.tables) {
+      await agentDb.createTable(t.table, { exists: false, deferIndexes: true });
       if (t.rows > 0) {
-        const cols = t.table.fields.map((f) => quote('mariadb', f.name)).join(', ');
-        await c.query({ sql: `LOAD DATA LOCAL INFILE ? INTO TABLE ${quote('mariadb', PREFIX + t.table.name)} CHARACTER SET utf8mb4 (${cols})`, values: [t.file] });
+        await c.query({ sql: `LOAD DATA LOCAL INFILE ? INTO TABLE ${quoteIdent('mysql', PREFIX + t.table.name)} CHARACTER SET utf8mb4 (${columnList('mysql', t.table)})`, values: [t.file] });
       }
-      for (const ix of indexes) {
-        try {
-          await c.query(ix);
-        } catch (err) {
-          skipped.push(`${t.table.name}: ${(err as Error).message}`);
-        }
+      try {
+        await agentDb.finishTable(t.table);
+      } catch (err) {
+        skipped.push(`${t.table.name}: ${(err as Error).message}`);
       }
     }
     await c.query('SET SESSION unique_checks = 1, foreign_key_checks = 1');
   } finally {
     await c.end();
+    await agentDb.close();
   }
   return skipped;
 }

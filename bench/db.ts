@@ -237,7 +237,10 @@ export function dbTable(r: DbScaleResult): Table {
   const rows = r.runs.map((x) => {
     const ratios = x.anchors.map((a) => {
       const anchor = byId.get(a);
-      return anchor ? `${fmtRatio(ratio(x.m?.wallMs, anchor.m?.wallMs))} ${anchor.label}` : `(anchor ${a} not run)`;
+      if (!anchor) return `(anchor ${a} not run)`;
+      // A failed anchor's wall time is not a figure to compare with.
+      if (anchor.error) return `– (${anchor.label} failed)`;
+      return `${fmtRatio(ratio(x.m?.wallMs, anchor.m?.wallMs))} ${anchor.label}`;
     });
     const status = x.error ? x.error : x.ours ? ratios.join('; ') || '(no anchor)' : 'anchor';
     return [x.ours ? `**${x.label}**` : x.label, ...(x.error && !x.m ? ['–', '–', '–', '–'] : measurementCells(x.m, r.datasetBytes)), fmtBytes(x.outputBytes), status];

@@ -41,6 +41,12 @@ export interface BenchReport {
   scales: string[];
   machine: Record<string, string>;
   sections: SectionResult[];
+  /**
+   * Who created the generated database's tables: 'agent' = the agent's XMLDB code
+   * (agent/src/schema via its database adapter). Absent in results from before that, when the
+   * bench had its own XMLDB reader and DDL writer (bench/xmldb.ts).
+   */
+  schema?: 'agent';
 }
 
 export function fmtMs(ms: number | undefined): string {
@@ -149,12 +155,18 @@ export function writeJson(r: BenchReport, dir: string): string {
 }
 
 /** One run as a docs section: command, profile, time, machine facts and every table. */
+function schemaNote(r: BenchReport): string {
+  return r.schema === 'agent'
+    ? "created by the agent's own XMLDB code (loadInstallTree + its DDL via the database adapter; MariaDB source tables utf8mb4_unicode_ci, Moodle's default)"
+    : "created by the bench's former own XMLDB reader and DDL writer (bench/xmldb.ts, since removed: other index names, indexes built before the rows were loaded)";
+}
+
 function renderRun(r: BenchReport): string {
   const facts = Object.entries(r.machine).map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`);
   return `## Run: \`${r.command}\`
 
 - Profile: ${r.profile}; scales: ${r.scales.join(', ') || '–'}
-- Started: ${r.startedAt}; run time: ${fmtMs(r.durationMs)}
+- Started: ${r.startedAt}; run time: ${fmtMs(r.durationMs)}${r.sections.some((x) => x.id === 'db' || x.id === 'site') ? `\n- Database schema: ${schemaNote(r)}` : ''}
 
 | machine | |
 |---|---|
@@ -201,8 +213,11 @@ Datasets are generated per run from a seed: all 485 tables of the Moodle 4.4.12+
 (shared/moodle-schema/4.4.12+/), with a large logstore_standard_log, text-heavy forum posts,
 \`files\` rows with a matching filedir (about half of the contents incompressible, like
 images and zips, 1 in 8 rows sharing content), sizeable user/grade/question tables and a dozen
-rows in each of the other tables; S ≈ 50 MB of row data, M ×10, L ×40. The same rows are
-bulk-loaded into PostgreSQL 15 (COPY) and MariaDB (LOAD DATA), database \`moodle\`, prefix mdl_.
+rows in each of the other tables; S ≈ 50 MB of row data, M ×10, L ×40. The tables, indexes
+and sequences are created by the agent's own schema code (install.xml read by its
+loadInstallTree, DDL by its database adapter), as \`vault-agent load\` creates them; the same rows
+are then bulk-loaded into PostgreSQL 15 (COPY) and MariaDB (LOAD DATA), database \`moodle\`,
+prefix mdl_.
 
 How things are measured: each tool runs as a child process under \`/usr/bin/time\` (CPU =
 user + sys of the child and its waited-for descendants; the database server's own CPU is not

@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     scales: flags.scales,
     machine: machineFacts(),
     sections,
+    schema: 'agent',
   };
   process.stdout.write(`${renderReport(report)}\n\nTotal run time: ${(report.durationMs / 1000).toFixed(0)} s\n`);
   const file = writeJson(report, join(ROOT, 'bench', 'results'));

@@ -15,8 +15,7 @@ import type { BenchContext } from './context.js';
 import { agentHas, loadedDataset, sizeOf } from './db.js';
 import { measureCommand, type Measurement } from './measure.js';
 import { fmtBytes, fmtMs, fmtRate, type SectionResult } from './report.js';
-import { SCHEMA_DIR } from './xmldb.js';
-import { PREFIX } from './dataset.js';
+import { PREFIX, SCHEMA_DIR } from './dataset.js';
 
 export interface SiteRun {
   label: string;

@@ -242,19 +242,27 @@ async function loadChunks(
   let columns: string[] | undefined;
   let pick: number[] = [];
   let binary: boolean[] = [];
-  const first = files.length ? parseChunk(await zip.read(files[0] ?? '')) : undefined;
+  // Not const: the rows generator drops it once read, or the first chunk's parsed rows would
+  // stay in memory until the whole table is loaded.
+  let first = files.length ? parseChunk(await zip.read(files[0] ?? '')) : undefined;
   if (first) {
-    pick = first.columns.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
-    columns = pick.map((i) => first.columns[i] ?? '');
+    const header = first.columns;
+    pick = header.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
+    columns = pick.map((i) => header[i] ?? '');
     binary = columns.map((c) => table.fields.find((f) => f.name === c)?.type === 'binary');
   }
   if (!columns || columns.length === 0) return 0;
   const cols = columns;
   async function* rows(): AsyncGenerator<RowValue[]> {
     for (let i = 0; i < files.length; i++) {
-      const data = i === 0 ? undefined : await zip.read(files[i] ?? '');
       // A chunk the plugin could not decode is skipped, as the plugin does.
-      const chunk = i === 0 ? first : data ? parseChunk(data) : undefined;
+      let chunk: ReturnType<typeof parseChunk>;
+      if (i === 0) {
+        chunk = first;
+        first = undefined;
+      } else {
+        chunk = parseChunk(await zip.read(files[i] ?? ''));
+      }
       progress.bytes += zip.sizeOf(files[i] ?? '');
       if (!chunk) continue;
       for (const raw of chunk.rows) {

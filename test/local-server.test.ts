@@ -3,7 +3,7 @@
  * on Ctrl-C (SIGINT), and a second start finds the data of the first.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -96,5 +96,6 @@ describe('npm start (local server)', () => {
     expect(wrong.status).toBe(401);
     await stopWithCtrlC(second);
     expect(javaProcessesUsing(dataDir)).toBe('');
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });

@@ -3,7 +3,7 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { freePort, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
+import { freePort, removeServiceDir, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
 import { ensurePackages, REQUIREMENTS } from './provision.js';
 
 export interface DynamoDbLocal {
@@ -26,7 +26,8 @@ export async function startDynamoDbLocal(opts: { dataDir?: string; port?: number
   ensurePackages(REQUIREMENTS.java);
   const dir = jarDir();
   const port = opts.port ?? (await freePort());
-  const logFile = join(serviceDir('ddb'), 'ddb.log');
+  const logDir = serviceDir('ddb');
+  const logFile = join(logDir, 'ddb.log');
   const storage = opts.dataDir ? ['-dbPath', opts.dataDir] : ['-inMemory'];
   const proc = startProcess(
     'dynamodb-local',
@@ -53,5 +54,9 @@ export async function startDynamoDbLocal(opts: { dataDir?: string; port?: number
   } finally {
     client.destroy();
   }
-  return { endpoint, port, proc, stop: () => proc.stop('SIGTERM', 3000) };
+  const stop = async () => {
+    await proc.stop('SIGTERM', 3000);
+    removeServiceDir(logDir);
+  };
+  return { endpoint, port, proc, stop };
 }

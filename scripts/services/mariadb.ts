@@ -2,7 +2,7 @@
 import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { freePort, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
+import { freePort, removeServiceDir, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
 import { binaryPath, ensurePackages, REQUIREMENTS } from './provision.js';
 import { tcpOpen } from './postgres.js';
 
@@ -60,6 +60,9 @@ export async function startMariaDb(opts: { port?: number } = {}): Promise<MariaD
     password: 'vault',
     socket,
     proc,
-    stop: () => proc.stop('SIGTERM', 10_000),
+    stop: async () => {
+      await proc.stop('SIGTERM', 10_000);
+      removeServiceDir(base);
+    },
   };
 }

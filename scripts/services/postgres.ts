@@ -3,7 +3,7 @@ import { chownSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { freePort, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
+import { freePort, removeServiceDir, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
 import { ensurePackages, REQUIREMENTS } from './provision.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -78,6 +78,9 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
     bin: BIN,
     dataDir,
     proc,
-    stop: () => proc.stop('SIGINT', 5000),
+    stop: async () => {
+      await proc.stop('SIGINT', 5000);
+      removeServiceDir(base);
+    },
   };
 }

@@ -56,8 +56,18 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Kill process groups left behind by supervisors that died without cleaning up (kill -9). */
+/** Service folders are named `vault-<service>-<supervisor pid>-<time>` (see {@link serviceDir}). */
+const SERVICE_DIR = /^vault-[a-z0-9]+-(\d+)-[a-z0-9]+$/;
+
+/**
+ * Kill process groups left behind by supervisors that died without cleaning up (kill -9), and
+ * delete the temporary service folders (database files, logs) of supervisors no longer alive.
+ */
 export function reapOrphans(): void {
+  for (const entry of readdirSync(tmpdir())) {
+    const owner = SERVICE_DIR.exec(entry)?.[1];
+    if (owner && !isAlive(Number(owner))) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+  }
   if (!existsSync(REGISTRY)) return;
   for (const entry of readdirSync(REGISTRY)) {
     const owner = Number(entry);
@@ -123,9 +133,19 @@ export function startProcess(
     exited,
     async stop(signal = 'SIGTERM', graceMs = 5000) {
       if (!child.pid) return;
+      // A pending promise does not keep Node alive: hold the child (and the grace timer) referenced
+      // until it has exited, or a supervisor whose event loop is otherwise empty (vitest's
+      // teardown) exits half-way and leaves the remaining services running.
+      child.ref();
       killGroup(child.pid, signal);
-      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-      if ((await Promise.race([exited, timer])) === 'timeout') killGroup(child.pid, 'SIGKILL');
+      let timeout: NodeJS.Timeout | undefined;
+      const timer = new Promise<'timeout'>((r) => (timeout = setTimeout(() => r('timeout'), graceMs)));
+      const outcome = await Promise.race([exited, timer]);
+      clearTimeout(timeout);
+      if (outcome === 'timeout') {
+        killGroup(child.pid, 'SIGKILL');
+        await exited;
+      }
       // members of the group may outlive the leader (e.g. postgres backends)
       killGroup(child.pid, 'SIGKILL');
       live.delete(managed);
@@ -184,7 +204,12 @@ export function run(command: string, args: string[], options: { cwd?: string; en
   return res.stdout;
 }
 
-/** A fresh temporary folder for one service instance. */
+/** Delete a service's temporary folder once its processes have stopped. */
+export function removeServiceDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A fresh temporary folder for one service instance; deleted by its stop(). */
 export function serviceDir(name: string): string {
   const dir = join(tmpdir(), `vault-${name}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
+import { freePort, removeServiceDir, run, serviceDir, startProcess, waitUntil, type ManagedProcess } from './process.js';
 import { binaryPath, ensurePackages, REQUIREMENTS } from './provision.js';
 
 export interface RgwServer {
@@ -71,6 +71,7 @@ rgw max put size = 6442450944
   const procs: ManagedProcess[] = [];
   const stop = async () => {
     for (const p of procs.reverse()) await p.stop('SIGTERM', 3000);
+    removeServiceDir(dir);
   };
   try {
     run(binaryPath('ceph-authtool'), ['--create-keyring', join(dir, 'keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);

@@ -20,6 +20,7 @@ import { quoteIdent, type SqlFamily } from '../agent/src/schema/ddl.js';
 import { loadInstallTree } from '../agent/src/schema/install-tree.js';
 import type { XmldbField, XmldbTable } from '../agent/src/schema/model.js';
 import { ROOT, type Scale } from './context.js';
+import { prng } from '../agent/test/support/prng.js';
 
 export const PREFIX = 'mdl_';
 
@@ -70,17 +71,7 @@ const BIG_TABLES_S: Record<string, number> = {
 };
 const SMALL_ROWS_S = 12;
 
-/** mulberry32: a small, fast, seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 const WORDS = ('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua ' +
   'student course quiz assignment grade forum discussion reply teacher lesson module activity resource section topic week ' +

@@ -13,6 +13,7 @@ import { loadInstallTree } from '../../src/schema/install-tree.js';
 import type { XmldbField, XmldbTable } from '../../src/schema/model.js';
 import { physicalIndexes } from '../../src/schema/model.js';
 import { BINARY_MARKER } from '../../src/archive/binary-encoding.js';
+import { prng } from './prng.js';
 
 /** Options of {@link createMoodleDatabase}. */
 export interface FixtureOptions {
@@ -72,17 +73,6 @@ export function extraTablePayloads(): (Buffer | null)[] {
   return [all, Buffer.from('héllo 🦄 / text', 'utf8'), Buffer.alloc(0), null, marker, Buffer.from([0xff, 0xfe, 0x00, 0x80]), createHash('sha512').update('x').digest()];
 }
 
-/** Small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seedOf = (s: string, seed: number): number => createHash('sha1').update(`${seed}:${s}`).digest().readUInt32LE(0);
 

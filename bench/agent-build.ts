@@ -3,9 +3,10 @@
  * plain `node` (no tsx loader, no esbuild service process in the measured tree). Falls back to the
  * development entry (agent/bin/vault-agent.js, tsx loader) when bundling fails, and says so.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { buildAgent as buildAgentBundle } from '../agent/scripts/build.js';
 import { AGENT_BIN, ROOT } from './context.js';
 
 export interface AgentCommand {
@@ -33,14 +34,10 @@ export async function bundleNode(entry: string, outfile: string): Promise<void> 
 }
 
 export async function buildAgent(): Promise<AgentCommand | undefined> {
-  const cli = join(ROOT, 'agent', 'src', 'cli.ts');
-  if (!existsSync(cli)) return undefined;
+  if (!existsSync(join(ROOT, 'agent', 'src', 'cli.ts'))) return undefined;
   mkdirSync(CACHE_DIR, { recursive: true });
-  const entry = join(CACHE_DIR, 'agent-entry.ts');
-  writeFileSync(entry, `import { main } from ${JSON.stringify(cli)};\nprocess.exitCode = await main(process.argv);\n`);
-  const outfile = join(CACHE_DIR, 'vault-agent.mjs');
   try {
-    await bundleNode(entry, outfile);
+    const outfile = await buildAgentBundle(join(CACHE_DIR, 'vault-agent.mjs'));
     return { argv: [process.execPath, outfile], mode: 'esbuild bundle' };
   } catch (err) {
     if (!existsSync(AGENT_BIN)) return undefined;

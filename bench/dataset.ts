@@ -19,8 +19,9 @@ import { connectDatabase } from '../agent/src/db/connect.js';
 import { quoteIdent, type SqlFamily } from '../agent/src/schema/ddl.js';
 import { loadInstallTree } from '../agent/src/schema/install-tree.js';
 import type { XmldbField, XmldbTable } from '../agent/src/schema/model.js';
-import { ROOT, type Scale } from './context.js';
+import type { Scale } from './context.js';
 import { prng } from '../agent/test/support/prng.js';
+import { SCHEMA_DIR } from '../agent/test/support/schema-dir.js';
 
 export const PREFIX = 'mdl_';
 
@@ -34,7 +35,7 @@ export const PREFIX = 'mdl_';
 export const MARIADB_SOURCE_COLLATION = 'utf8mb4_unicode_ci';
 
 /** The Moodle 4.4 code tree stand-in: every install.xml of the 485 tables. */
-export const SCHEMA_DIR = join(ROOT, '..', 'shared', 'moodle-schema', '4.4.12+');
+export { SCHEMA_DIR };
 
 /**
  * All tables of the Moodle 4.4 schema, read by the agent's own XMLDB loader and sorted by name

@@ -1,5 +1,5 @@
 /** XMLDB parsing, the structure writer and per-engine DDL over the real Moodle 4.4 schema. */
-import { fileURLToPath } from 'node:url';
+import { SCHEMA_DIR } from './support/schema-dir.js';
 import { describe, expect, it } from 'vitest';
 import { connectDatabase } from '../src/db/connect.js';
 import { columnSql, createTableSql, indexName } from '../src/schema/ddl.js';
@@ -9,7 +9,6 @@ import { structureXml } from '../src/schema/structure-xml.js';
 import { parseXmldb } from '../src/schema/xmldb-parse.js';
 import { TEST_ENGINES, freshDatabase } from './support/databases.js';
 
-export const SCHEMA_DIR = fileURLToPath(new URL('../../../shared/moodle-schema/4.4.12+/', import.meta.url));
 
 describe('install.xml tree', () => {
   it('reads all 485 tables of Moodle 4.4 with their components', async () => {

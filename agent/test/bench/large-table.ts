@@ -10,23 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startMariaDb, startPostgres } from '../../../scripts/services/index.js';
 import { ZipArchiveReader } from '../../src/archive/zip-reader.js';
+import { buildAgent } from '../../scripts/build.js';
 import { createMoodleDatabase } from '../support/moodle-fixture.js';
+import { SCHEMA_DIR } from '../support/schema-dir.js';
 import { tableHashes } from '../support/table-hashes.js';
 
 const run = promisify(execFile);
-// Inside agent/node_modules so the bundle's external imports resolve like the source's.
-const BUNDLE = fileURLToPath(new URL('../../node_modules/.cache/vault-agent-bench/cli.mjs', import.meta.url));
-await build({
-  entryPoints: [fileURLToPath(new URL('../../src/cli.ts', import.meta.url))],
-  bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: BUNDLE, logLevel: 'warning',
-  footer: { js: 'process.exitCode = await main(process.argv);' },
-});
-const SCHEMA_DIR = fileURLToPath(new URL('../../../../shared/moodle-schema/4.4.12+/', import.meta.url));
+// the agent as a user runs it (npm run build -w agent), kept apart from agent/dist
+const BUNDLE = await buildAgent(fileURLToPath(new URL('../../node_modules/.cache/vault-agent-bench/cli.mjs', import.meta.url)));
 const ROWS = Number(process.argv[2] ?? 200_000);
 
 async function timed(args: string[]): Promise<{ seconds: number; rssMb: number }> {

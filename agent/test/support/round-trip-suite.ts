@@ -5,7 +5,6 @@
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase } from '../../src/db/connect.js';
 import type { ExportResult } from '../../src/db/export-database.js';
@@ -19,7 +18,8 @@ import { createMoodleDatabase, extraTablePayloads } from './moodle-fixture.js';
 import type { TableHash } from './table-hashes.js';
 import { tableHashes } from './table-hashes.js';
 
-export const SCHEMA_DIR = fileURLToPath(new URL('../../../../shared/moodle-schema/4.4.12+/', import.meta.url));
+export { SCHEMA_DIR } from './schema-dir.js';
+import { SCHEMA_DIR } from './schema-dir.js';
 /** Rows of the large table; VAULT_TEST_LARGE_ROWS overrides (CI default ≥ 200k). */
 export const LARGE_ROWS = Number(process.env.VAULT_TEST_LARGE_ROWS ?? 200_000);
 

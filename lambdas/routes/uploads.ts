@@ -50,10 +50,14 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const name = param(c, 'filename', archiveName);
     const body = await parseJsonBody(c, uploadBody);
     const now = nowSeconds(deps);
-    const b = await loadRunning(auth.accountId, key, now);
-    const { plan } = await loadAccount(deps, auth.accountId);
+    // three independent reads: one round trip instead of three on every upload-URL request
+    const [b, { plan }, uploaded] = await Promise.all([
+      loadRunning(auth.accountId, key, now),
+      loadAccount(deps, auth.accountId),
+      deps.repo.getFile(auth.accountId, key, name),
+    ]);
     if (exceedsSizeLimit(plan, b.archivedBytes)) throw new SizeLimitError(plan.sizeLimit ?? 0);
-    if (await deps.repo.getFile(auth.accountId, b.backupKey, name)) throw new BackupStateError(`${name} was already uploaded`);
+    if (uploaded) throw new BackupStateError(`${name} was already uploaded`);
     const objKey = objectKey(b, name);
     const max = maxPresign(deps);
     if (!body.multipart) {

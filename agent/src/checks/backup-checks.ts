@@ -2,7 +2,7 @@
  * Backup pre-checks (format §6): database modifications against the code tree's install.xml
  * files, disk space for the agent's bounded temp use, config.php overrides, environment.
  */
-import { statfs } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import type { SiteConfig } from '../moodle/site.js';
@@ -36,13 +36,14 @@ export async function checkDbStatus(db: DbAdapter, site: SiteConfig): Promise<Ch
     : { ...base, status: 'warn', summary: `${details.length} modification(s); they are included in the backup`, details: details.slice(0, 50) };
 }
 
-/** Disk space for temporary files: the agent needs `parallel` parts plus one table chunk. */
-export async function checkBackupDiskSpace(tmpDir: string, partSize: number, concurrency: number): Promise<CheckResult> {
-  const need = concurrency * partSize + 8 * 1024 * 1024;
-  const s = await statfs(tmpDir);
-  const free = s.bavail * s.bsize;
-  const summary = `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed`;
-  return { name: 'diskspace', title: 'Disk space', status: free > need ? 'pass' : 'fail', summary, details: [] };
+/**
+ * Memory for part buffers: a backup writes no temporary files; it holds the part being filled plus
+ * `parallel` parts in flight in memory, (parallel + 1) × part size in all.
+ */
+export function checkBackupMemory(partSize: number, concurrency: number, available = freemem()): CheckResult {
+  const need = (concurrency + 1) * partSize;
+  const summary = `part buffers need ${humanBytes(need)} of memory ((${concurrency} parallel + 1) × ${humanBytes(partSize)} parts), ${humanBytes(available)} available; no temporary disk`;
+  return { name: 'memory', title: 'Memory for uploads', status: available > need ? 'pass' : 'fail', summary, details: need < available ? [] : ['lower --parallel or --part-size'] };
 }
 
 /** Classifies config.php overrides (never fails); returns the ones to carry in the backup. */

@@ -12,10 +12,9 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { join } from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
-import { checkBackupDiskSpace, checkConfigOverrides, checkDbStatus, checkEnvironment } from '../checks/backup-checks.js';
+import { checkBackupMemory, checkConfigOverrides, checkDbStatus, checkEnvironment } from '../checks/backup-checks.js';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { connectDatabase } from '../db/connect.js';
@@ -28,7 +27,7 @@ import { readVaultSettings } from '../moodle/vault-settings.js';
 import { VAULT_VERSION } from '../transfer/api-client.js';
 import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
-import { DiskMeter, ResumeMismatchError, uploadArchive, type MultipartState } from '../transfer/upload.js';
+import { PartBuffers, ResumeMismatchError, uploadArchive, type MultipartState } from '../transfer/upload.js';
 import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
 
@@ -68,7 +67,8 @@ export interface BackupResult {
   backupkey: string;
   archives: Record<string, DoneArchive>;
   totalsize: number;
-  tempDiskPeak: number;
+  /** Most memory held in part buffers at once (nothing is written to temporary files). */
+  bufferPeak: number;
   checks: CheckResult[];
 }
 
@@ -113,7 +113,7 @@ export function parseHashInfo(info: Record<string, unknown> | undefined): Map<st
 export async function runBackupChecks(ctx: AgentContext, db: DbAdapter): Promise<{ results: CheckResult[]; overrides: ConfigOverride[] }> {
   const results: CheckResult[] = [];
   results.push(await checkDbStatus(db, ctx.site));
-  results.push(await checkBackupDiskSpace(ctx.tmpDir, ctx.partSize, ctx.concurrency));
+  results.push(checkBackupMemory(ctx.partSize, ctx.concurrency));
   const co = await checkConfigOverrides(db, ctx.site);
   results.push(co.result);
   results.push(checkEnvironment(db));
@@ -128,7 +128,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
   if (prior && prior.encrypted !== Boolean(opts.key)) throw new ResumeImpossibleError('the interrupted backup was made with a different passphrase setting');
 
   const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix);
-  const disk = new DiskMeter();
+  const buffers = new PartBuffers(ctx.concurrency + 1);
   const progress = createByteProgress('upload', { quiet: ctx.quiet, logger: ctx.logger });
   let state: BackupState | null = prior;
   try {
@@ -155,7 +155,7 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          await backupArchives(ctx, db, st, stateFile, opts, overrides, disk, progress);
+          await backupArchives(ctx, db, st, stateFile, opts, overrides, buffers, progress);
           break;
         } catch (err) {
           // The in-flight archive came out different from the interrupted run's: start it over once.
@@ -169,8 +169,8 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
       await ctx.api.patchBackup(st.backupkey, 'finished', { totalsize, ...hashInfo(st.done) });
       await stateFile.remove();
       progress.finish();
-      ctx.logger.info(`backup ${st.backupkey} finished: ${Object.keys(st.done).length} archives, ${totalsize} bytes; temp disk peak ${disk.peak} bytes`);
-      return { backupkey: st.backupkey, archives: st.done, totalsize, tempDiskPeak: disk.peak, checks: results };
+      ctx.logger.info(`backup ${st.backupkey} finished: ${Object.keys(st.done).length} archives, ${totalsize} bytes; part buffers peak ${buffers.peak} bytes in memory, no temporary files`);
+      return { backupkey: st.backupkey, archives: st.done, totalsize, bufferPeak: buffers.peak, checks: results };
     } catch (err) {
       // Network, storage and API-side (5xx) failures keep the state for --resume; anything else is
       // reported to the API as failed.
@@ -186,13 +186,10 @@ export async function runBackup(ctx: AgentContext, opts: BackupOptions): Promise
   } finally {
     if (opts.maintenance) await disableMaintenance(ctx.site.dataroot);
     await db.close();
-    await rm(join(ctx.tmpDir, 'backup'), { recursive: true, force: true });
   }
 }
 
-async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState, stateFile: StateFile<BackupState>, opts: BackupOptions, overrides: ConfigOverride[], disk: DiskMeter, progress: ByteProgress): Promise<void> {
-  const tmp = join(ctx.tmpDir, 'backup');
-  await mkdir(tmp, { recursive: true });
+async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState, stateFile: StateFile<BackupState>, opts: BackupOptions, overrides: ConfigOverride[], buffers: PartBuffers, progress: ByteProgress): Promise<void> {
 
   /** Uploads one archive stream, or for an archive already uploaded only checks its hash. */
   const upload = async (name: string, bytes: Readable, origsize: () => number | Promise<number>, lastKey?: () => string): Promise<DoneArchive> => {
@@ -210,7 +207,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
       onBytes: (n) => progress.bytes(n),
       api: ctx.api, backupkey: st.backupkey, filename: name, key: opts.key, policy: ctx.storage.policy,
       ...(ctx.storage.retry ? { retry: ctx.storage.retry } : {}), ...(ctx.storage.onRetry ? { onRetry: ctx.storage.onRetry } : {}), ...(ctx.storage.proxy ? { proxy: ctx.storage.proxy } : {}),
-      partSize: ctx.partSize, concurrency: ctx.concurrency, tmpDir: tmp, origsize, disk,
+      partSize: ctx.partSize, concurrency: ctx.concurrency, origsize, buffers,
       ...(resume ? { resume } : {}),
       onState: async (m) => { st.current = { name, multipart: m }; await stateFile.save(st); },
     });

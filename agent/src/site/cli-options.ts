@@ -28,7 +28,7 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--allow-storage-host <host>', 'also send encryption keys to this storage host[:port] (local runs)', collect, [])
     .option('--storage-proxy <url>', 'HTTP proxy for storage requests, http://host:port (env VAULT_STORAGE_PROXY)')
     .option('--parallel <n>', 'parallel part uploads (default 4)')
-    .option('--part-size <size>', 'multipart part size, e.g. 64M (default 16M, minimum 5M); temp disk ≤ parallel × part size')
+    .option('--part-size <size>', 'multipart part size, e.g. 64M (default 8M, minimum 5M); memory for uploads = (parallel + 1) × part size')
     .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')
     .option('--compression-level <n>', 'ZIP deflate level 0-9 (default 6)')
     .option('--tmp-dir <path>', 'temporary folder (default <dataroot>/vault-agent/tmp)')

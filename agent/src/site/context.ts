@@ -84,7 +84,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   const quiet = Boolean(opts.quiet);
   const tmpDir = opts.tmpDir ?? env.VAULT_TMPDIR ?? join(stateDir(site), 'tmp');
   await mkdir(tmpDir, { recursive: true });
-  const partSize = num(opts.partSize ?? env.VAULT_PART_SIZE, 16 * MiB, '--part-size');
+  const partSize = num(opts.partSize ?? env.VAULT_PART_SIZE, 8 * MiB, '--part-size');
   if (partSize < 5 * MiB) throw new UsageError('--part-size must be at least 5 MiB (S3 minimum)');
   const storage: StorageOptions = { key: null, policy: { allowHosts: allow } };
   if (opts.retry) storage.retry = opts.retry;

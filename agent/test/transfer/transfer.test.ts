@@ -1,7 +1,7 @@
 /**
  * Uploads and downloads through real presigned URLs on Ceph RGW (SigV4 and SSE-C enforced),
  * including a fault-injecting proxy, resume of an interrupted multipart upload and bounded
- * temporary disk.
+ * part buffers (no temporary files).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { checkPassphrase, downloadArchive } from '../../src/transfer/download.js
 import { StorageHostRefusedError, WrongPassphraseError } from '../../src/transfer/errors.js';
 import { deriveSseCKey, sseCHeaders } from '../../src/transfer/sse-c.js';
 import { isKeyAllowedFor } from '../../src/transfer/storage-policy.js';
-import { DiskMeter, partSizeFor, uploadArchive, type MultipartState, type UploadOptions } from '../../src/transfer/upload.js';
+import { PartBuffers, partSizeFor, uploadArchive, type MultipartState, type UploadOptions } from '../../src/transfer/upload.js';
 import { newBucket, presignApi, rgwClient, startFaultProxy } from './s3-stand-in.js';
 
 const MiB = 1024 * 1024;
@@ -80,7 +80,7 @@ describe('transfers against Ceph RGW', () => {
     const probe = await api.presignHead('dbstructure.zip');
     const policy = allowFor(probe);
     const data = randomBytes(300_000);
-    const r = await uploadArchive((async function* () { yield data; })(), { api, backupkey: 'B', filename: 'dbstructure.zip', key, policy, partSize: 5 * MiB, concurrency: 4, tmpDir: tmp, origsize: () => 1234, retry: FAST_RETRY });
+    const r = await uploadArchive((async function* () { yield data; })(), { api, backupkey: 'B', filename: 'dbstructure.zip', key, policy, partSize: 5 * MiB, concurrency: 4, origsize: () => 1234, retry: FAST_RETRY });
     expect(r).toMatchObject({ size: data.length, parts: 1, origsize: 1234 });
     expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
 
@@ -97,32 +97,32 @@ describe('transfers against Ceph RGW', () => {
     await expect(downloadArchive('dbstructure.zip', { url, encrypted: true }, dest, { key, policy: { allowHosts: [] } })).rejects.toBeInstanceOf(StorageHostRefusedError);
   });
 
-  it('multipart: parallel parts, bounded temp disk, streamed download verifies', async () => {
+  it('multipart: parallel parts from (parallel + 1) part buffers, no temp files, streamed download verifies', async () => {
     const { api, tmp } = await setup(true);
     const key = deriveSseCKey('hello');
     const policy = allowFor(await api.presignGet('x'));
     const size = 23 * MiB + 12345;
-    const disk = new DiskMeter();
+    const buffers = new PartBuffers(4 + 1);
     const t0 = performance.now();
-    const r = await uploadArchive(bytes(1, size), { api, backupkey: 'B', filename: 'filedir.zip', key, policy, partSize: 5 * MiB, concurrency: 4, tmpDir: tmp, origsize: () => size, retry: FAST_RETRY, disk });
+    const r = await uploadArchive(bytes(1, size), { api, backupkey: 'B', filename: 'filedir.zip', key, policy, partSize: 5 * MiB, concurrency: 4, origsize: () => size, retry: FAST_RETRY, buffers });
     const upSec = (performance.now() - t0) / 1000;
     expect(r.parts).toBe(5);
     expect(r.sha256).toBe(await expectedHash(1, size));
-    expect(disk.peak).toBeLessThanOrEqual(4 * 5 * MiB); // parallel × part size
-    expect(disk.current).toBe(0);
+    expect(buffers.peak).toBeLessThanOrEqual((4 + 1) * 5 * MiB); // (parallel + 1) × part size
+    expect(buffers.inUse).toBe(0);
     expect(await readdir(tmp)).toEqual([]);
 
     const t1 = performance.now();
     const got = await downloadArchive('filedir.zip', { url: await api.presignGet('filedir.zip'), encrypted: true }, join(tmp, 'dl.zip'), { key, policy, expectedSha256: r.sha256 });
     const downSec = (performance.now() - t1) / 1000;
     expect(got.size).toBe(size);
-    console.log(`[measure] RGW upload ${(size / MiB / upSec).toFixed(1)} MB/s, download ${(size / MiB / downSec).toFixed(1)} MB/s, temp disk peak ${(disk.peak / MiB).toFixed(1)} MiB (part 5 MiB, 4 parallel)`);
+    console.log(`[measure] RGW upload ${(size / MiB / upSec).toFixed(1)} MB/s, download ${(size / MiB / downSec).toFixed(1)} MB/s, part buffers peak ${(buffers.peak / MiB).toFixed(1)} MiB (part 5 MiB, 4 parallel)`);
   });
 
   it('a flipped expected hash is refused and the file removed', async () => {
     const { api, tmp } = await setup(false);
     const data = randomBytes(1000);
-    await uploadArchive((async function* () { yield data; })(), { api, backupkey: 'B', filename: 'dataroot.zip', key: null, policy: { allowHosts: [] }, partSize: 5 * MiB, concurrency: 2, tmpDir: tmp, origsize: () => 1000 });
+    await uploadArchive((async function* () { yield data; })(), { api, backupkey: 'B', filename: 'dataroot.zip', key: null, policy: { allowHosts: [] }, partSize: 5 * MiB, concurrency: 2, origsize: () => 1000 });
     const wrong = createHash('sha256').update('other').digest('hex');
     const dest = join(tmp, 'd.zip');
     await expect(downloadArchive('dataroot.zip', { url: await api.presignGet('dataroot.zip'), encrypted: false }, dest, { key: null, policy: { allowHosts: [] }, expectedSha256: wrong })).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
@@ -137,7 +137,7 @@ describe('transfers against Ceph RGW', () => {
       const key = deriveSseCKey('hello');
       const policy = { allowHosts: [proxy.host] };
       const size = 16 * MiB + 7;
-      const r = await uploadArchive(bytes(2, size), { api, backupkey: 'B', filename: 'filedir-1.zip', key, policy, partSize: 5 * MiB, concurrency: 4, tmpDir: tmp, origsize: () => size, retry: FAST_RETRY });
+      const r = await uploadArchive(bytes(2, size), { api, backupkey: 'B', filename: 'filedir-1.zip', key, policy, partSize: 5 * MiB, concurrency: 4, origsize: () => size, retry: FAST_RETRY });
       expect(r.sha256).toBe(await expectedHash(2, size));
       const got = await downloadArchive('filedir-1.zip', { url: await api.presignGet('filedir-1.zip'), encrypted: true }, join(tmp, 'dl'), { key, policy, expectedSha256: r.sha256, retry: FAST_RETRY });
       expect(got.size).toBe(size);
@@ -148,12 +148,14 @@ describe('transfers against Ceph RGW', () => {
   });
 
   it('resumes an interrupted multipart upload, re-sending only the missing parts', async () => {
-    const { api, tmp } = await setup(false);
+    const { api } = await setup(false);
     const size = 21 * MiB;
-    const base = { api, backupkey: 'B', filename: 'dbdump.zip', key: null, policy: { allowHosts: [] }, partSize: 5 * MiB, concurrency: 1, tmpDir: tmp, origsize: () => size, retry: FAST_RETRY } satisfies UploadOptions;
+    const base = { api, backupkey: 'B', filename: 'dbdump.zip', key: null, policy: { allowHosts: [] }, partSize: 5 * MiB, concurrency: 1, origsize: () => size, retry: FAST_RETRY } satisfies UploadOptions;
     let saved: MultipartState | undefined;
-    await expect(uploadArchive(bytes(3, size, 12 * MiB), { ...base, onState: (s) => { saved = structuredClone(s); } })).rejects.toThrow('simulated crash');
+    const buffers = new PartBuffers(2);
+    await expect(uploadArchive(bytes(3, size, 12 * MiB), { ...base, buffers, onState: (s) => { saved = structuredClone(s); } })).rejects.toThrow('simulated crash');
     expect(saved?.parts.length).toBe(2);
+    expect(buffers.inUse).toBe(0); // a failed upload gives every buffer back
     const r = await uploadArchive(bytes(3, size), { ...base, resume: saved! });
     expect(r.reusedParts).toBe(2);
     expect(r.parts).toBe(5);

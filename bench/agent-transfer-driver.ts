@@ -23,7 +23,6 @@ export interface DriverSettings {
   key: string;
   partSize: number;
   concurrency: number;
-  tmpDir: string;
 }
 
 async function main(): Promise<void> {
@@ -60,7 +59,7 @@ async function main(): Promise<void> {
     const t0 = process.hrtime.bigint();
     const r = await uploadArchive(createReadStream(file, { highWaterMark: 1 << 20 }), {
       ...storage, api, backupkey: 'bench', filename: cfg.key, partSize: cfg.partSize, concurrency: cfg.concurrency,
-      tmpDir: cfg.tmpDir, origsize: () => 0,
+      origsize: () => 0,
     });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     process.stdout.write(`${JSON.stringify({ ms, size: r.size, sha256: r.sha256, parts: r.parts })}\n`);

@@ -71,7 +71,8 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       driverError = `agent driver did not build: ${(err as Error).message.split('\n')[0] ?? ''}`;
     }
   }
-  const partSize = 64 * MiB;
+  // The agent's defaults (agent/src/site/context.ts): what a user gets without flags.
+  const partSize = 8 * MiB;
   const concurrency = 4;
   const awsConfig = join(dir, 'aws-config');
   writeFileSync(awsConfig, '[default]\nregion = us-east-1\n');
@@ -80,7 +81,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
     AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'), AWS_PAGER: '',
   };
   const driverEnv = (key: string): NodeJS.ProcessEnv => {
-    const cfg: DriverSettings = { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket: Bucket, key, partSize, concurrency, tmpDir: join(dir, 'agent-tmp') };
+    const cfg: DriverSettings = { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket: Bucket, key, partSize, concurrency };
     return { ...process.env, BENCH_TRANSFER: JSON.stringify(cfg) };
   };
   const presign = (cmd: PutObjectCommand | GetObjectCommand) => getSignedUrl(s3, cmd, { expiresIn: 3600 });
@@ -220,7 +221,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       rows,
       notes: [
         'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
-        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent spools ${partSize / MiB} MiB parts to disk, up to ${concurrency} in flight.`,
+        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent (its default settings) copies the stream into ${partSize / MiB} MiB part buffers in memory, up to ${concurrency} parts in flight, and writes no temporary files.`,
       ],
     }],
     targets,

@@ -3,18 +3,19 @@
  * multipart upload, read an object's size from a listing, delete a backup's objects, abort stale
  * uploads). Object keys are always built by the caller from our records.
  *
- * Presigning uses clients built with `requestChecksumCalculation: 'WHEN_REQUIRED'` (no checksum
- * parameters in URLs). For SSE-C the algorithm header is signed and returned in the header list;
- * the site adds the key and key-MD5 headers itself. Against AWS, URLs use the global
- * `<bucket>.s3.amazonaws.com` host form that the plugin requires for encrypted transfers.
+ * Presigning (storage-presign.ts) needs no S3 client: URLs are those `getSignedUrl` gives over a
+ * client with `requestChecksumCalculation: 'WHEN_REQUIRED'` (no checksum parameters in URLs).
+ * For SSE-C the algorithm header is signed and returned in the header list; the site adds the key
+ * and key-MD5 headers itself. Against AWS, URLs use the global `<bucket>.s3.amazonaws.com` host
+ * form that the plugin requires for encrypted transfers. The server-side calls use S3 clients
+ * (`createServerStorage`), which the Lambda functions load on first use (lazy-object-storage.ts).
  */
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
-  GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
-  ListPartsCommand, PutObjectCommand, UploadPartCommand, type S3Client, type S3ClientConfig,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, DeleteObjectsCommand,
+  HeadBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
+  ListPartsCommand, type S3Client, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { STORAGE_REGIONS } from '../domain/regions.js';
+import { awsRegionOf, bucketOf, createPresignStorage, type PresignStorage } from './storage-presign.js';
 import { createS3Client } from './s3-client.js';
 
 /** A presigned URL and the header lines the site must send with it. */
@@ -65,93 +66,49 @@ export interface ObjectStorage {
   abortStaleUploads(region: string, before: Date): Promise<number>;
 }
 
-const SSE_C_ALGORITHM = 'AES256';
-
 /** S3 says NoSuchUpload; Ceph RGW says NoSuchKey for an unknown upload id. */
 function isMissingUpload(err: unknown): boolean {
   return err instanceof Error && ['NoSuchUpload', 'NoSuchKey', 'NotFound'].includes(err.name);
 }
-const CONTENT_TYPE = 'application/zip';
+
+/** The calls of `ObjectStorage` that S3 serves (everything but presigning). */
+export type ServerStorage = Omit<ObjectStorage, keyof PresignStorage>;
 
 /** Creates the storage over one bucket per region. */
 export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage {
-  const regions = new Set(Object.keys(config.buckets));
-  const clients = new Map<string, { server: S3Client; signer: S3Client }>();
+  return { ...createPresignStorage(config), ...createServerStorage(config) };
+}
 
-  const clientsFor = (region: string) => {
+/** The server-side calls, with one S3 client per region (created on first use). */
+export function createServerStorage(config: ObjectStorageConfig): ServerStorage {
+  const regions = new Set(Object.keys(config.buckets));
+  const clients = new Map<string, S3Client>();
+
+  const clientFor = (region: string): S3Client => {
     let c = clients.get(region);
     if (!c) {
-      const awsRegion = config.endpoint
-        ? config.endpointRegion ?? 'us-east-1'
-        : STORAGE_REGIONS.find((r) => r.id === region)?.awsRegion ?? 'us-east-1';
-      const server = createS3Client({ region: awsRegion, endpoint: config.endpoint, credentials: config.credentials });
-      // AWS: the global virtual-hosted host `<bucket>.s3.amazonaws.com`, signed for the bucket's region.
-      const signer = createS3Client({
-        region: awsRegion,
-        endpoint: config.endpoint ?? 'https://s3.amazonaws.com',
-        forcePathStyle: Boolean(config.endpoint),
-        credentials: config.signingCredentials ?? config.credentials,
-      });
-      c = { server, signer };
+      c = createS3Client({ region: awsRegionOf(config, region), endpoint: config.endpoint, credentials: config.credentials });
       clients.set(region, c);
     }
     return c;
   };
-
-  const bucketOf = (region: string): string => {
-    const b = config.buckets[region];
-    if (!b) throw new Error(`No bucket configured for region ${region}`);
-    return b;
-  };
-
-  const sse = (encrypted: boolean) => (encrypted ? { SSECustomerAlgorithm: SSE_C_ALGORITHM } : {});
-  const sseHeaders = (encrypted: boolean) => (encrypted ? [`x-amz-server-side-encryption-customer-algorithm: ${SSE_C_ALGORITHM}`] : []);
+  const bucket = (region: string): string => bucketOf(config, region);
 
   const listSize = async (region: string, key: string): Promise<ObjectInfo | undefined> => {
-    const res = await clientsFor(region).server.send(new ListObjectsV2Command({ Bucket: bucketOf(region), Prefix: key, MaxKeys: 1 }));
+    const res = await clientFor(region).send(new ListObjectsV2Command({ Bucket: bucket(region), Prefix: key, MaxKeys: 1 }));
     const obj = res.Contents?.find((o) => o.Key === key);
     return obj ? { size: obj.Size ?? 0, etag: (obj.ETag ?? '').replaceAll('"', '') } : undefined;
   };
 
   return {
-    regions,
-
     async ping() {
       const first = [...regions][0];
-      if (first) await clientsFor(first).server.send(new HeadBucketCommand({ Bucket: bucketOf(first) }));
-    },
-
-    async presignPut(region, key, encrypted, expiresIn) {
-      const url = await getSignedUrl(clientsFor(region).signer, new PutObjectCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
-      return { url, headers: [`Content-Type: ${CONTENT_TYPE}`, ...sseHeaders(encrypted)] };
-    },
-
-    async presignCreateMultipart(region, key, encrypted, expiresIn) {
-      const url = await getSignedUrl(clientsFor(region).signer, new CreateMultipartUploadCommand({ Bucket: bucketOf(region), Key: key, ContentType: CONTENT_TYPE, ...sse(encrypted) }), { expiresIn });
-      // curl's empty POST would otherwise set the object's type to x-www-form-urlencoded.
-      return { url, headers: [`Content-Type: ${CONTENT_TYPE}`, ...sseHeaders(encrypted)] };
-    },
-
-    async presignUploadParts(region, key, uploadId, parts, encrypted, expiresIn) {
-      const { signer } = clientsFor(region);
-      const urls = await Promise.all(Array.from({ length: parts }, (_, i) =>
-        getSignedUrl(signer, new UploadPartCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, PartNumber: i + 1, ...sse(encrypted) }), { expiresIn })));
-      return { url: urls[0] ?? '', urls, headers: sseHeaders(encrypted) };
-    },
-
-    async presignGet(region, key, encrypted, expiresIn) {
-      const url = await getSignedUrl(clientsFor(region).signer, new GetObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
-      return { url, headers: sseHeaders(encrypted) };
-    },
-
-    async presignHead(region, key, encrypted, expiresIn) {
-      const url = await getSignedUrl(clientsFor(region).signer, new HeadObjectCommand({ Bucket: bucketOf(region), Key: key, ...sse(encrypted) }), { expiresIn });
-      return { url, headers: sseHeaders(encrypted) };
+      if (first) await clientFor(first).send(new HeadBucketCommand({ Bucket: bucket(first) }));
     },
 
     async uploadExists(region, key, uploadId) {
       try {
-        await clientsFor(region).server.send(new ListPartsCommand({ Bucket: bucketOf(region), Key: key, UploadId: uploadId, MaxParts: 1 }));
+        await clientFor(region).send(new ListPartsCommand({ Bucket: bucket(region), Key: key, UploadId: uploadId, MaxParts: 1 }));
         return true;
       } catch (err) {
         if (isMissingUpload(err)) return false;
@@ -162,8 +119,8 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     },
 
     async completeMultipart(region, key, uploadId, etags) {
-      const { server } = clientsFor(region);
-      const Bucket = bucketOf(region);
+      const server = clientFor(region);
+      const Bucket = bucket(region);
       try {
         let tags = etags;
         if (tags.some((t) => t === 'Unknown')) {
@@ -191,8 +148,8 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     objectInfo: listSize,
 
     async deletePrefix(region, prefix) {
-      const { server } = clientsFor(region);
-      const Bucket = bucketOf(region);
+      const server = clientFor(region);
+      const Bucket = bucket(region);
       let deleted = 0;
       let ContinuationToken: string | undefined;
       do {
@@ -208,8 +165,8 @@ export function createObjectStorage(config: ObjectStorageConfig): ObjectStorage 
     },
 
     async abortStaleUploads(region, before) {
-      const { server } = clientsFor(region);
-      const Bucket = bucketOf(region);
+      const server = clientFor(region);
+      const Bucket = bucket(region);
       let aborted = 0;
       let KeyMarker: string | undefined;
       let UploadIdMarker: string | undefined;

@@ -1,13 +1,16 @@
 /** The ops function's dependencies and thresholds from the environment (see the header of from-env.ts). */
 import type { OpsDeps, OpsOptions } from '../ops/run-ops.js';
-import { createObjectStorage } from '../store/object-storage.js';
+import { lazyServerStorage } from '../store/lazy-object-storage.js';
 import { bucketsFromEnv, repoFromEnv } from './from-env.js';
 
-/** Table and buckets with the function's own credentials: ops presigns nothing. */
+/**
+ * Table and buckets with the function's own credentials: ops presigns nothing. The S3 code loads
+ * on the run's first S3 call (lazy-object-storage.ts), after the table queries.
+ */
 export function opsDepsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsDeps {
   return {
     repo: repoFromEnv(env),
-    storage: createObjectStorage({ buckets: bucketsFromEnv(env), endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION }),
+    storage: lazyServerStorage({ buckets: bucketsFromEnv(env), endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION }),
   };
 }
 

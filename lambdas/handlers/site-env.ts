@@ -1,6 +1,6 @@
 /** The site function's dependencies from the environment (variables: see the header of from-env.ts). */
 import type { SiteDeps } from '../routes/deps.js';
-import { createObjectStorage } from '../store/object-storage.js';
+import { lazyObjectStorage } from '../store/lazy-object-storage.js';
 import { assumedRoleSigningCredentials, secretSigningCredentials } from '../store/signing-credentials.js';
 import { bucketsFromEnv, repoFromEnv } from './from-env.js';
 
@@ -21,7 +21,7 @@ export function siteDepsFromEnv(env: NodeJS.ProcessEnv = process.env): SiteDeps 
       : undefined;
   return {
     repo,
-    storage: createObjectStorage({ buckets, endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION, signingCredentials }),
+    storage: lazyObjectStorage({ buckets, endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION, signingCredentials }),
     maxPresignSeconds,
   };
 }

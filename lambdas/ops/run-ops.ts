@@ -2,10 +2,13 @@
 import type { ObjectStorage } from '../store/object-storage.js';
 import type { Repository } from '../store/repository.js';
 
+/** The storage calls a run makes (no presigning). */
+export type OpsStorage = Pick<ObjectStorage, 'regions' | 'deletePrefix' | 'abortStaleUploads'>;
+
 /** What a run needs: the table and the buckets, no HTTP app. */
 export interface OpsDeps {
   repo: Repository;
-  storage: ObjectStorage;
+  storage: OpsStorage;
   /** Clock; tests move it. */
   now?: () => Date;
 }

@@ -36,14 +36,22 @@ function byArchiveOrder(a: { name: string }, b: { name: string }): number {
 
 /** The backup (account, key), refusing missing and expired ones alike with 404. */
 export async function loadBackup(deps: CoreDeps, accountId: string, backupKey: string, now: number): Promise<BackupRecord> {
-  const b = await deps.repo.getBackup(accountId, backupKey);
+  return presentBackup(await deps.repo.getBackup(accountId, backupKey), now);
+}
+
+/** A backup as read, refusing a missing or expired one with 404. */
+export function presentBackup(b: BackupRecord | undefined, now: number): BackupRecord {
   if (!b || isExpired(b.expiry, now)) throw new BackupNotFoundError();
   return b;
 }
 
 /** The caller's account and its plan. */
 export async function loadAccount(deps: CoreDeps, accountId: string): Promise<{ account: AccountRecord; plan: Plan }> {
-  const account = await deps.repo.getAccount(accountId);
+  return withPlan(deps, await deps.repo.getAccount(accountId));
+}
+
+/** An account as read and its plan; a missing account means the key is no longer valid. */
+export function withPlan(deps: Pick<CoreDeps, 'plans'>, account: AccountRecord | undefined): { account: AccountRecord; plan: Plan } {
   if (!account) throw new ApiError('ERR_UNAUTHENTICATED', 'The API key is not valid');
   const plans = deps.plans ?? PLANS;
   return { account, plan: plans[account.plan] ?? plans.free };

@@ -7,10 +7,9 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js';
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
-import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
+import { loadAccount, loadBackup, maxPresign, objectKey, presentBackup, withPlan } from './records-view.js';
 import { archiveName, param, parseJsonBody, recordKey } from './validation.js';
 
 /** S3 allows 10 000 parts. */
@@ -38,24 +37,18 @@ const completedBody = z.object({
 export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  const loadRunning = async (accountId: string, backupKey: string, now: number): Promise<BackupRecord> => {
-    const b = await loadBackup(deps, accountId, backupKey, now);
-    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
-    return b;
-  };
-
   app.post('/backups/:backupkey/upload/:filename', requireApiKey(deps, 'backup'), async (c) => {
     const auth = c.var.auth;
     const key = param(c, 'backupkey', recordKey);
     const name = param(c, 'filename', archiveName);
     const body = await parseJsonBody(c, uploadBody);
     const now = nowSeconds(deps);
-    // three independent reads: one round trip instead of three on every upload-URL request
-    const [b, { plan }, uploaded] = await Promise.all([
-      loadRunning(auth.accountId, key, now),
-      loadAccount(deps, auth.accountId),
-      deps.repo.getFile(auth.accountId, key, name),
-    ]);
+    // Backup, account and archive record in one BatchGetItem (one round trip, all under the caller's account).
+    const read = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
+    const b = presentBackup(read.backup, now);
+    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+    const { plan } = withPlan(deps, read.account);
+    const uploaded = read.file;
     if (exceedsSizeLimit(plan, b.archivedBytes)) throw new SizeLimitError(plan.sizeLimit ?? 0);
     if (uploaded) throw new BackupStateError(`${name} was already uploaded`);
     const objKey = objectKey(b, name);

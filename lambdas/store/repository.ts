@@ -20,7 +20,7 @@
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import {
-  GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
+  BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ApiError, BackupStateError, QuotaExceededError } from '../domain/errors.js';
@@ -139,6 +139,8 @@ export interface Repository {
   revokeApiKey(accountId: string, keyId: string): Promise<boolean>;
   createBackup(backup: BackupRecord, maxStored: number | null, now: number): Promise<void>;
   getBackup(accountId: string, backupKey: string): Promise<BackupRecord | undefined>;
+  /** The backup, the account and one archive record of the backup, in one consistent read. */
+  getBackupAccountFile(accountId: string, backupKey: string, name: string): Promise<{ backup?: BackupRecord; account?: AccountRecord; file?: FileRecord }>;
   listBackups(accountId: string, opts: ListBackupsOptions): Promise<Page<BackupRecord>>;
   setBackupStatus(b: BackupRecord, to: BackupStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
   recordUpload(accountId: string, backupKey: string, upload: UploadRecord): Promise<void>;
@@ -165,6 +167,20 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
   const TableName = tableName;
   const get = async (pk: string, sk: string, consistent = true): Promise<Item | undefined> =>
     (await ddb.send(new GetCommand({ TableName, Key: { pk, sk }, ConsistentRead: consistent }))).Item;
+
+  /** Items of one partition by sort key, consistent, in one BatchGetItem (retrying unprocessed keys). */
+  const getMany = async (pk: string, sks: string[]): Promise<Map<string, Item>> => {
+    const found = new Map<string, Item>();
+    let keys: Record<string, unknown>[] = sks.map((sk) => ({ pk, sk }));
+    for (let attempt = 1; ; attempt++) {
+      const res = await ddb.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: keys, ConsistentRead: true } } }));
+      for (const item of res.Responses?.[TableName] ?? []) if (item.pk === pk && typeof item.sk === 'string') found.set(item.sk, item);
+      keys = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
+      if (!keys.length) return found;
+      if (attempt >= 8) throw new Error('BatchGetItem: keys still unprocessed after 8 attempts');
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+    }
+  };
 
   const queryAll = async (input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> => {
     const out: Item[] = [];
@@ -337,6 +353,20 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     async getBackup(accountId, backupKey) {
       const item = await get(acct(accountId), `BACKUP#${backupKey}`);
       return item ? strip<BackupRecord>(item) : undefined;
+    },
+
+    async getBackupAccountFile(accountId, backupKey, name) {
+      const backupSk = `BACKUP#${backupKey}`;
+      const fileSk = `FILE#${backupKey}#${name}`;
+      const items = await getMany(acct(accountId), [backupSk, 'META', fileSk]);
+      const backup = items.get(backupSk);
+      const account = items.get('META');
+      const file = items.get(fileSk);
+      return {
+        ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
+        ...(account ? { account: strip<AccountRecord>(account) } : {}),
+        ...(file ? { file: strip<FileRecord>(file) } : {}),
+      };
     },
 
     async listBackups(accountId, opts) {

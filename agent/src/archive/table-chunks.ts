@@ -82,7 +82,134 @@ export class TableChunkWriter {
   }
 }
 
-/** Parses a chunk file into header and rows; undefined for a file the plugin would skip. */
+/** A chunk value as decoded: strings and nulls in our and the plugin's files, anything JSON in principle. */
+export type ChunkValue = string | number | boolean | null | undefined | object;
+
+/** A decodable chunk file: its header, and its rows decoded one at a time. */
+export interface ChunkFile {
+  columns: string[];
+  /** Number of rows. */
+  readonly count: number;
+  /** The rows in file order; each call starts from the first row. */
+  rows(): Iterable<ChunkValue[]>;
+}
+
+// Plugin versions ≤ 2024101300 quoted column names with the engine's identifier quotes.
+const columnName = (c: unknown): string => String(c).replace(/^["`](.*)["`]$/, '$1');
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const COMMA = 0x2c;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+
+/**
+ * Opens a chunk file; undefined for a file the plugin would skip (it decodes to nothing or to a
+ * value that is not a list of arrays).
+ *
+ * The file stays as bytes and each row is decoded only when {@link ChunkFile.rows} reaches it,
+ * so a row's objects die young: decoding a whole ~2 MiB chunk at once gave ~4 MiB of objects that
+ * lived as long as the chunk was being loaded, were promoted to V8's old generation and piled up
+ * there until the next full collection (the largest part of a load's peak RSS).
+ *
+ * The plugin's layout (spec §3.4, one array per line, `,` at the end of every element line but the
+ * last) is checked over the whole file before any row is handed out, so a file the plugin would
+ * reject as a whole (a row it failed to encode leaves a bare `,` line) is still skipped as a whole.
+ * A file laid out otherwise is decoded in one piece, as before. A line that has the layout but is
+ * not valid JSON inside cannot come from either writer; it raises an error rather than losing rows.
+ */
+export function openChunk(data: Buffer): ChunkFile | undefined {
+  const lines = elementLines(data);
+  if (!lines) return wholeChunk(data);
+  let header: unknown;
+  try {
+    header = JSON.parse(data.toString('utf8', lines[0], lines[1]));
+  } catch {
+    return wholeChunk(data);
+  }
+  if (!Array.isArray(header)) return undefined;
+  const columns = header.map(columnName);
+  const count = lines.length / 2 - 1;
+  return {
+    columns,
+    count,
+    *rows(): Generator<ChunkValue[]> {
+      for (let i = 2; i < lines.length; i += 2) {
+        let row: unknown;
+        try {
+          row = JSON.parse(data.toString('utf8', lines[i], lines[i + 1]));
+        } catch (err) {
+          throw new Error(`chunk row ${i / 2} is not valid JSON: ${(err as Error).message}`, { cause: err });
+        }
+        if (!Array.isArray(row)) throw new Error(`chunk row ${i / 2} is not an array`);
+        yield row as ChunkValue[];
+      }
+    },
+  };
+}
+
+/**
+ * Start and end offsets of every element (header first) when the file has the one-array-per-line
+ * layout: `[`, then element lines each `[…]` followed by `,` except the last, then `]`, with
+ * optional blanks around. Undefined for any other layout.
+ */
+function elementLines(data: Buffer): Uint32Array | undefined {
+  const isBlank = (b: number | undefined): boolean => b === SPACE || b === TAB || b === CR;
+  let spans = new Uint32Array(1024);
+  let n = 0;
+  let state: 'open' | 'elements' | 'closed' = 'open';
+  let lastHadComma = true;
+  for (let start = 0; start <= data.length;) {
+    const nl = data.indexOf(LF, start);
+    let end = nl === -1 ? data.length : nl;
+    let s = start;
+    while (s < end && isBlank(data[s])) s++;
+    while (end > s && isBlank(data[end - 1])) end--;
+    start = nl === -1 ? data.length + 1 : nl + 1;
+    if (s === end) {
+      if (nl === -1) break;
+      continue;
+    }
+    if (state === 'open') {
+      if (end - s !== 1 || data[s] !== OPEN) return undefined;
+      state = 'elements';
+      continue;
+    }
+    if (state === 'closed') return undefined;
+    if (end - s === 1 && data[s] === CLOSE) {
+      // `]` closes the list: the element before it must not have had a trailing comma.
+      if (n === 0 || lastHadComma) return undefined;
+      state = 'closed';
+      continue;
+    }
+    if (!lastHadComma) return undefined;
+    lastHadComma = data[end - 1] === COMMA;
+    if (lastHadComma) {
+      end--;
+      while (end > s && isBlank(data[end - 1])) end--;
+    }
+    if (data[s] !== OPEN || data[end - 1] !== CLOSE) return undefined;
+    if (n + 2 > spans.length) {
+      const bigger = new Uint32Array(spans.length * 2);
+      bigger.set(spans);
+      spans = bigger;
+    }
+    spans[n++] = s;
+    spans[n++] = end;
+  }
+  return state === 'closed' ? spans.subarray(0, n) : undefined;
+}
+
+/** The whole file decoded at once (any JSON layout). */
+function wholeChunk(data: Buffer): ChunkFile | undefined {
+  const parsed = parseChunk(data);
+  if (!parsed) return undefined;
+  return { columns: parsed.columns, count: parsed.rows.length, rows: () => parsed.rows };
+}
+
+/** Parses a chunk file into header and rows at once; undefined for a file the plugin would skip. */
 export function parseChunk(data: Buffer): { columns: string[]; rows: (string | null)[][] } | undefined {
   let parsed: unknown;
   try {
@@ -91,7 +218,6 @@ export function parseChunk(data: Buffer): { columns: string[]; rows: (string | n
     return undefined;
   }
   if (!Array.isArray(parsed) || parsed.length === 0 || !Array.isArray(parsed[0])) return undefined;
-  // Plugin versions ≤ 2024101300 quoted column names with the engine's identifier quotes.
-  const columns = (parsed[0] as unknown[]).map((c) => String(c).replace(/^["`](.*)["`]$/, '$1'));
+  const columns = (parsed[0] as unknown[]).map(columnName);
   return { columns, rows: parsed.slice(1) as (string | null)[][] };
 }

@@ -13,7 +13,9 @@ import { BINARY_ENCODING, decodeBinary } from '../archive/binary-encoding.js';
 import type { DbStructure } from '../archive/dbstructure.js';
 import { readDbStructure } from '../archive/dbstructure.js';
 import { parseArchiveName, parseChunkName } from '../archive/names.js';
-import { parseChunk } from '../archive/table-chunks.js';
+import type { ChunkFile } from '../archive/table-chunks.js';
+import { openChunk } from '../archive/table-chunks.js';
+import type { ReadBuffer } from '../archive/zip-reader.js';
 import { ArchiveReadError, ZipArchiveReader } from '../archive/zip-reader.js';
 import type { TransferProgress } from '../log/progress.js';
 import type { XmldbTable } from '../schema/model.js';
@@ -242,9 +244,11 @@ async function loadChunks(
   let columns: string[] | undefined;
   let pick: number[] = [];
   let binary: boolean[] = [];
-  // Not const: the rows generator drops it once read, or the first chunk's parsed rows would
-  // stay in memory until the whole table is loaded.
-  let first = files.length ? parseChunk(await zip.read(files[0] ?? '')) : undefined;
+  // Not const: the rows generator drops it once read, or the first chunk's bytes would stay in
+  // memory until the whole table is loaded.
+  // One buffer for all chunks of the table: a chunk's rows are all read before the next chunk.
+  const into: ReadBuffer = { buffer: Buffer.alloc(0) };
+  let first = files.length ? openChunk(await zip.read(files[0] ?? '', into)) : undefined;
   if (first) {
     const header = first.columns;
     pick = header.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
@@ -255,17 +259,18 @@ async function loadChunks(
   const cols = columns;
   async function* rows(): AsyncGenerator<RowValue[]> {
     for (let i = 0; i < files.length; i++) {
-      // A chunk the plugin could not decode is skipped, as the plugin does.
-      let chunk: ReturnType<typeof parseChunk>;
+      // A chunk the plugin could not decode is skipped, as the plugin does. Rows are decoded one
+      // at a time (see openChunk), so only the current chunk's bytes are held.
+      let chunk: ChunkFile | undefined;
       if (i === 0) {
         chunk = first;
         first = undefined;
       } else {
-        chunk = parseChunk(await zip.read(files[i] ?? ''));
+        chunk = openChunk(await zip.read(files[i] ?? '', into));
       }
       progress.bytes += zip.sizeOf(files[i] ?? '');
       if (!chunk) continue;
-      for (const raw of chunk.rows) {
+      for (const raw of chunk.rows()) {
         const out: RowValue[] = new Array<RowValue>(pick.length);
         for (let j = 0; j < pick.length; j++) {
           const v = raw[pick[j] ?? 0];
@@ -277,7 +282,7 @@ async function loadChunks(
         }
         yield out;
       }
-      progress.rows += chunk.rows.length;
+      progress.rows += chunk.count;
       onProgress?.(progress);
     }
   }

@@ -68,6 +68,9 @@ function fieldFromColumn(c: ColumnRow, mariadb: boolean): XmldbField {
 
 type Kind = 'plain' | 'float' | 'binary';
 
+/** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad}. */
+export const INSERT_STATEMENT_BYTES = 96 * 1024;
+
 /** Adapter over one mysql2 connection. */
 export class MysqlAdapter implements DbAdapter {
   readonly family = 'mysql' as const;
@@ -222,8 +225,12 @@ export class MysqlAdapter implements DbAdapter {
 
   async bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number> {
     const head = `INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `;
-    // Keep well under max_allowed_packet: the limit applies to the whole statement.
-    const limit = Math.max(64 * 1024, Math.min(this.maxPacket - 64 * 1024, 2 * 1024 * 1024));
+    // Statements of ~96 KiB (always under max_allowed_packet, which bounds the whole statement):
+    // the text stays below V8's large-object size (128 KiB) and lives a few ms, so it dies in the
+    // young generation. 2 MiB statements, built over thousands of rows and alive during their round
+    // trip, were promoted to the old generation and, 4 connections at once, held ~60 MB of dead
+    // strings until a full collection; per-statement overhead at this size is not measurable.
+    const limit = Math.max(16 * 1024, Math.min(this.maxPacket - 64 * 1024, INSERT_STATEMENT_BYTES));
     let sql = '';
     let bytes = 0;
     let count = 0;

@@ -196,7 +196,8 @@ export class PostgresAdapter implements DbAdapter {
         }
         batch += `${line}\n`;
         count++;
-        if (batch.length > 256 * 1024) {
+        // 64 Ki characters per write: below V8's large-object size, so each batch dies young.
+        if (batch.length > 64 * 1024) {
           yield batch;
           batch = '';
         }

@@ -2,7 +2,8 @@
  * The deployed bundles (same esbuild settings as the stack): within the gzip budget, and each
  * loads as ESM in a fresh node process and exports `handler`. The account bundle also serves a
  * request against DynamoDB Local, which proves the bundled credential chain (environment only,
- * lambdas/store/lambda-credentials.ts) signs requests.
+ * lambdas/store/lambda-credentials.ts) signs requests. Site and ops serve a first invocation that
+ * needs their lazily loaded S3 client code, so the inlined dynamic import is exercised.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES } from '../../infra/bundling.js';
 import { ensureTable } from '../../lambdas/store/ensure-stores.js';
-import { bundle, GZIP_BUDGET_BYTES, loadOnce, sizesOf } from '../../scripts/bundle-report.js';
+import { bundle, GZIP_BUDGET_BYTES, loadAndInvokeOnce, loadOnce, sizesOf, stubAws } from '../../scripts/bundle-report.js';
 import { service } from '../support/services.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'vault-bundles-'));
@@ -41,6 +42,19 @@ describe('Lambda bundles', () => {
     const { gzipBytes } = sizesOf(file);
     expect(gzipBytes).toBeLessThanOrEqual(GZIP_BUDGET_BYTES);
     expect(loadOnce(file).wallMs).toBeGreaterThan(0);
+  });
+
+  it.each(['site', 'ops'] as const)('%s serves a first invocation that loads its lazily imported S3 code (inlined in the bundle)', async (fn) => {
+    const file = await bundle(fn, outDir);
+    const stub = await stubAws();
+    try {
+      // Throws unless the handler answers 200 (site: an upload completion, which lists the object in S3; ops: a run).
+      const { load, first } = await loadAndInvokeOnce(file, fn, stub.endpoint);
+      expect(load.wallMs).toBeGreaterThan(0);
+      expect(first.wallMs).toBeGreaterThan(0);
+    } finally {
+      await stub.close();
+    }
   });
 
   it('the account bundle registers an account on DynamoDB Local with credentials from the environment', async () => {

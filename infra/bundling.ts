@@ -1,9 +1,23 @@
 /**
  * The one set of esbuild options for the Lambda bundles, used by the CDK `NodejsFunction`s and by
  * `scripts/bundle-report.ts`, so the measured bundle is the deployed bundle.
+ *
+ * Lazily imported files: the dynamic `import('./object-storage.js')` of
+ * lambdas/store/lazy-object-storage.ts (the S3 client and its calls, which site and ops need only
+ * for a few requests / after their table queries) is not inlined but bundled on its own into
+ * `lazy/object-storage.mjs` next to `index.mjs`, so a cold start neither parses nor runs that code;
+ * the first call that needs it loads the file (scripts/bundle-report.ts times that call). The lazy
+ * file has its own copy of the SDK core it shares with the handler (only plain data and functions
+ * cross between the two). esbuild's own code splitting was tried instead: it cuts the handler into
+ * a dozen static chunks (the SDK's internal dynamic imports) and loses most of the gain.
+ * CDK's esbuild call always writes one `--outfile`, so `cdkBundling` rebuilds the function with
+ * `buildFunction` after it (`afterBundling`, running this file with `--split <outputDir>`).
  */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { BuildOptions, Plugin } from 'esbuild';
 
 /** Lambda functions, one per concern; each is built from `lambdas/handlers/<name>.ts`. */
 export const FUNCTION_NAMES = ['account', 'site', 'ops'] as const;
@@ -46,8 +60,80 @@ export const ESBUILD_SETTINGS = {
   alias: { '@aws-sdk/credential-provider-node': './lambdas/store/lambda-credentials.ts' } as Record<string, string>,
 } as const;
 
+/** Dynamic imports built as separate files: specifier → source (under the project root) and output file (under the function's directory). */
+export const LAZY_FILES: Readonly<Record<string, { importer: string; entry: string; file: string }>> = {
+  './object-storage.js': { importer: 'lambdas/store/lazy-object-storage.ts', entry: 'lambdas/store/object-storage.ts', file: 'lazy/object-storage.mjs' },
+};
+
+/** esbuild options shared by a function's files (see ESBUILD_SETTINGS). */
+function commonOptions(): BuildOptions {
+  return {
+    bundle: true,
+    platform: ESBUILD_SETTINGS.platform,
+    target: ESBUILD_SETTINGS.target,
+    format: ESBUILD_SETTINGS.format,
+    minify: ESBUILD_SETTINGS.minify,
+    sourcemap: ESBUILD_SETTINGS.sourcemap,
+    sourcesContent: ESBUILD_SETTINGS.sourcesContent,
+    mainFields: [...ESBUILD_SETTINGS.mainFields],
+    banner: { js: ESBUILD_SETTINGS.banner },
+    external: [...ESBUILD_SETTINGS.external],
+    alias: { ...ESBUILD_SETTINGS.alias },
+    absWorkingDir: PROJECT_ROOT,
+    logLevel: 'error',
+  };
+}
+
+/**
+ * Builds `fn` into `outDir`: `index.mjs` (the handler) and, for each LAZY_FILES import it reaches,
+ * that file. Returns the paths of the code files written.
+ */
+export async function buildFunction(fn: LambdaName, outDir: string): Promise<string[]> {
+  const { build } = await import('esbuild');
+  const used = new Set<string>();
+  const lazyFiles: Plugin = {
+    name: 'vault-lazy-files',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
+        const lazy = LAZY_FILES[args.path];
+        if (!lazy || args.kind !== 'dynamic-import' || !args.importer.replaceAll('\\', '/').endsWith(lazy.importer)) return undefined;
+        used.add(args.path);
+        return { path: `./${lazy.file}`, external: true };
+      });
+    },
+  };
+  const index = join(outDir, 'index.mjs');
+  await build({ ...commonOptions(), entryPoints: [entryOf(fn)], outfile: index, plugins: [lazyFiles] });
+  const files = [index];
+  for (const spec of used) {
+    const lazy = LAZY_FILES[spec] as { entry: string; file: string };
+    const outfile = join(outDir, lazy.file);
+    await build({ ...commonOptions(), entryPoints: [join(PROJECT_ROOT, lazy.entry)], outfile });
+    files.push(outfile);
+  }
+  return files;
+}
+
+/**
+ * Replaces CDK's single-file bundle in `outputDir` by `buildFunction`'s files. The function is the handler
+ * file named in CDK's source map (exactly one `lambdas/handlers/<fn>.ts`).
+ */
+export async function splitBundle(outputDir: string): Promise<LambdaName> {
+  const map = JSON.parse(readFileSync(join(outputDir, 'index.mjs.map'), 'utf8')) as { sources?: unknown };
+  const sources = Array.isArray(map.sources) ? map.sources.filter((x): x is string => typeof x === 'string') : [];
+  const fns = new Set(sources.flatMap((src) => FUNCTION_NAMES.filter((fn) => src.replaceAll('\\', '/').endsWith(`lambdas/handlers/${fn}.ts`))));
+  const [fn, ...others] = [...fns];
+  if (!fn || others.length) throw new Error(`splitBundle: expected one lambdas/handlers/<function>.ts in ${outputDir}/index.mjs.map, found ${[...fns].join(', ') || 'none'}`);
+  rmSync(join(outputDir, 'index.mjs'), { force: true });
+  rmSync(join(outputDir, 'index.mjs.map'), { force: true });
+  await buildFunction(fn, outputDir);
+  return fn;
+}
+
 /** The same settings as `NodejsFunction` bundling options; never uses Docker. */
 export function cdkBundling(): BundlingOptions {
+  const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+  const self = fileURLToPath(import.meta.url);
   return {
     minify: ESBUILD_SETTINGS.minify,
     sourceMap: ESBUILD_SETTINGS.sourcemap,
@@ -61,5 +147,14 @@ export function cdkBundling(): BundlingOptions {
     externalModules: [...ESBUILD_SETTINGS.external],
     esbuildArgs: { '--alias': Object.entries(ESBUILD_SETTINGS.alias).map(([from, to]) => `${from}=${to}`) },
     forceDockerBundling: false,
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (_inputDir: string, outputDir: string) => [`"${tsx}" "${self}" --split "${outputDir}"`],
+    },
   };
+}
+
+if (process.argv[2] === '--split' && process.argv[3] && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await splitBundle(process.argv[3]);
 }

@@ -14,23 +14,25 @@
  * at once (stubAws), so the figure is the function's own work, not a database's.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
-import { ESBUILD_SETTINGS, FUNCTION_NAMES, entryOf, PROJECT_ROOT, type LambdaName } from '../infra/bundling.js';
+import { buildFunction, FUNCTION_NAMES, PROJECT_ROOT, type LambdaName } from '../infra/bundling.js';
 import { generateApiKey } from '../lambdas/domain/api-keys.js';
 
 export interface BundleRow {
   fn: LambdaName;
-  /** Size of the minified bundle (index.mjs), bytes. */
+  /** Size of the minified code (index.mjs and its chunks), bytes. */
   bytes: number;
-  /** Its gzip size (level 9), bytes: what the budget is about. */
+  /** Its gzip size (level 9, per file, summed), bytes: what the budget is about. */
   gzipBytes: number;
+  /** Size of index.mjs alone (without the lazily imported files), bytes. */
+  entryBytes: number;
+  entryGzipBytes: number;
   /** Median time to import the bundle in a fresh node process, ms (wall clock). */
   loadMs: number;
   /** Median CPU time (user + system) of that import, ms: steadier than wall time on a busy machine. */
@@ -65,28 +67,12 @@ const IMPORT_ENV: Record<string, string> = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
-/** Builds one function's bundle into `outDir/<fn>/index.mjs` and returns that path. */
+/** Builds one function's bundle into `outDir/<fn>/` (index.mjs and lazy/) and returns the index.mjs path. */
 export async function bundle(fn: LambdaName, outDir = OUT_DIR): Promise<string> {
-  const outfile = join(outDir, fn, 'index.mjs');
-  await build({
-    entryPoints: [entryOf(fn)],
-    outfile,
-    bundle: true,
-    platform: ESBUILD_SETTINGS.platform,
-    target: ESBUILD_SETTINGS.target,
-    format: ESBUILD_SETTINGS.format,
-    minify: ESBUILD_SETTINGS.minify,
-    sourcemap: ESBUILD_SETTINGS.sourcemap,
-    sourcesContent: ESBUILD_SETTINGS.sourcesContent,
-    mainFields: [...ESBUILD_SETTINGS.mainFields],
-    banner: { js: ESBUILD_SETTINGS.banner },
-    external: [...ESBUILD_SETTINGS.external],
-    alias: { ...ESBUILD_SETTINGS.alias },
-    absWorkingDir: PROJECT_ROOT,
-    metafile: true,
-    logLevel: 'error',
-  });
-  return outfile;
+  const dir = join(outDir, fn);
+  rmSync(dir, { recursive: true, force: true });
+  const [index] = await buildFunction(fn, dir);
+  return index as string;
 }
 
 /**
@@ -109,10 +95,27 @@ export function loadOnce(file: string): { wallMs: number; cpuMs: number } {
   return JSON.parse(out) as { wallMs: number; cpuMs: number };
 }
 
-/** Raw and gzip (level 9) size of a bundle file. */
-export function sizesOf(file: string): { bytes: number; gzipBytes: number } {
-  const code = readFileSync(file);
-  return { bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length };
+/**
+ * Raw and gzip (level 9) size of a function's code: `index.mjs` and its lazily imported files in
+ * `lazy/` (what is deployed, source maps aside), and of `index.mjs` alone (`entry*`: what a cold
+ * start reads).
+ */
+export function sizesOf(file: string): { bytes: number; gzipBytes: number; entryBytes: number; entryGzipBytes: number } {
+  const files = [file, ...codeFiles(join(dirname(file), 'lazy'))];
+  let bytes = 0;
+  let gzipBytes = 0;
+  for (const f of files) {
+    const code = readFileSync(f);
+    bytes += code.length;
+    gzipBytes += gzipSync(code, { level: 9 }).length;
+  }
+  const entry = readFileSync(file);
+  return { bytes, gzipBytes, entryBytes: entry.length, entryGzipBytes: gzipSync(entry, { level: 9 }).length };
+}
+
+function codeFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.mjs')).map((f) => join(dir, f));
 }
 
 const execFileAsync = promisify(execFile);
@@ -218,7 +221,9 @@ export async function loadAndInvokeOnce(file: string, fn: LambdaName, endpoint: 
     'const c2 = process.cpuUsage(); const t2 = performance.now();',
     `const res = await m.handler(${JSON.stringify(FIRST_REQUESTS[fn].event)}, {});`,
     'const ms2 = performance.now() - t2; const cu2 = process.cpuUsage(c2);',
-    "if (res && typeof res === 'object' && 'statusCode' in res && res.statusCode !== 200) throw new Error('first request: ' + res.statusCode + ' ' + res.body);",
+    fn === 'ops'
+      ? "if (!res || typeof res.abortedUploads !== 'number') throw new Error('first run: ' + JSON.stringify(res));"
+      : "if (!res || res.statusCode !== 200) throw new Error('first request: ' + (res && res.statusCode) + ' ' + (res && res.body));",
     "process.stdout.write('\\n@@figures ' + JSON.stringify({ load: { wallMs: ms, cpuMs: (cu.user + cu.system) / 1000 }, first: { wallMs: ms2, cpuMs: (cu2.user + cu2.system) / 1000 } }));",
   ].join(' ');
   const env = { PATH: process.env.PATH ?? '', ...IMPORT_ENV, BUCKETS: '{"eu":"bundle-report-eu"}', DDB_ENDPOINT: endpoint, S3_ENDPOINT: endpoint };
@@ -269,9 +274,9 @@ function kb(n: number): string {
 async function main(): Promise<void> {
   const rows = await bundleReport();
   const lines = [
-    ['function', 'bytes', 'gzip', 'load (median of 10)', 'cpu (median)', 'first request', 'first req. wall', 'first req. cpu', 'budget'],
+    ['function', 'bytes', 'gzip', 'index.mjs', 'load (median of 10)', 'cpu (median)', 'first request', 'first req. wall', 'first req. cpu', 'budget'],
     ...rows.map((r) => [
-      r.fn, kb(r.bytes), kb(r.gzipBytes), `${r.loadMs} ms`, `${r.cpuMs} ms`,
+      r.fn, kb(r.bytes), kb(r.gzipBytes), kb(r.entryBytes), `${r.loadMs} ms`, `${r.cpuMs} ms`,
       r.firstRequest.label, `${r.firstRequest.wallMs} ms`, `${r.firstRequest.cpuMs} ms`, r.gzipBytes <= GZIP_BUDGET_BYTES ? 'ok' : 'OVER 300 KB gzip',
     ]),
   ];

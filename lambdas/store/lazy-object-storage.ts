@@ -6,8 +6,9 @@
  * ops needs it in every run, after its table queries: there the cost moves from the module load
  * to the run. scripts/bundle-report.ts measures a first request/run that loads it.
  *
- * esbuild bundles the dynamic `import()` into the same file without code splitting: the module
- * and the SDK code only it needs are wrapped in lazy initialisers (`__esm`), run on the first call.
+ * In the Lambda bundles this `import('./object-storage.js')` becomes `lazy/object-storage.mjs`,
+ * a file of its own next to `index.mjs` (infra/bundling.ts), read and compiled on first use only;
+ * under tsx and vitest it is the plain module.
  */
 import type { ObjectStorage, ObjectStorageConfig, ServerStorage } from './object-storage.js';
 import { createPresignStorage } from './storage-presign.js';

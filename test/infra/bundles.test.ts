@@ -3,7 +3,7 @@
  * loads as ESM in a fresh node process and exports `handler`. The account bundle also serves a
  * request against DynamoDB Local, which proves the bundled credential chain (environment only,
  * lambdas/store/lambda-credentials.ts) signs requests. Site and ops serve a first invocation that
- * needs their lazily loaded S3 client code, so the inlined dynamic import is exercised.
+ * needs their lazily loaded S3 client code (a file of its own next to index.mjs), so that import is exercised.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,7 +44,7 @@ describe('Lambda bundles', () => {
     expect(loadOnce(file).wallMs).toBeGreaterThan(0);
   });
 
-  it.each(['site', 'ops'] as const)('%s serves a first invocation that loads its lazily imported S3 code (inlined in the bundle)', async (fn) => {
+  it.each(['site', 'ops'] as const)('%s serves a first invocation that loads its lazily imported S3 code (lazy/object-storage.mjs)', async (fn) => {
     const file = await bundle(fn, outDir);
     const stub = await stubAws();
     try {

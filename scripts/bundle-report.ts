@@ -168,7 +168,7 @@ function stubItem(pk: string, sk: string): Record<string, Attr> | undefined {
 
 /**
  * DynamoDB (JSON protocol, by `X-Amz-Target`) and S3 on one local port, answering at once:
- * GetItem by sort key (stubItem), Query with no items, writes accepted; an object listing holds
+ * GetItem and BatchGetItem by sort key (stubItem), Query with no items, writes accepted; an object listing holds
  * the object asked for, no multipart uploads.
  */
 export async function stubAws(): Promise<{ endpoint: string; close(): Promise<void> }> {
@@ -179,11 +179,17 @@ export async function stubAws(): Promise<{ endpoint: string; close(): Promise<vo
       const target = req.headers['x-amz-target'];
       if (typeof target === 'string') {
         const op = target.split('.')[1] ?? '';
-        const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { Key?: { pk?: { S?: string }; sk?: { S?: string } } };
+        type Key = { pk?: { S?: string }; sk?: { S?: string } };
+        const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { Key?: Key; RequestItems?: Record<string, { Keys?: Key[] }> };
         let out: unknown = {};
         if (op === 'GetItem') {
           const item = stubItem(input.Key?.pk?.S ?? '', input.Key?.sk?.S ?? '');
           out = item ? { Item: item } : {};
+        } else if (op === 'BatchGetItem') {
+          const responses = Object.fromEntries(Object.entries(input.RequestItems ?? {}).map(([table, req]) => [
+            table, (req.Keys ?? []).map((k) => stubItem(k.pk?.S ?? '', k.sk?.S ?? '')).filter((i) => i !== undefined),
+          ]));
+          out = { Responses: responses, UnprocessedKeys: {} };
         } else if (op === 'Query') out = { Items: [], Count: 0, ScannedCount: 0 };
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'stub' });
         res.end(JSON.stringify(out));

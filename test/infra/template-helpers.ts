@@ -1,8 +1,26 @@
 /** Small readers over synthesized CloudFormation templates for the infra tests. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
+import { afterAll } from 'vitest';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { readConfig } from '../../infra/config.js';
 import { buildVaultApp, type VaultStacks } from '../../infra/vault-app.js';
+
+/**
+ * Cloud assemblies go to one temp folder per test file, removed after the file's tests
+ * (without `outdir`, CDK leaves a /tmp/cdk.outXXXX folder with bundled assets per App).
+ */
+let assemblyRoot: string | null = null;
+function assemblyDir(): string {
+  assemblyRoot ??= mkdtempSync(join(tmpdir(), 'vault-cdk-test-'));
+  return mkdtempSync(join(assemblyRoot, 'app-'));
+}
+afterAll(() => {
+  if (assemblyRoot) rmSync(assemblyRoot, { recursive: true, force: true });
+  assemblyRoot = null;
+});
 
 export interface CfnResource {
   Type: string;
@@ -27,6 +45,7 @@ export interface PolicyStatementJson {
  */
 export function buildApp(context: Record<string, unknown>, full = true): { app: App; stacks: VaultStacks } {
   const app = new App({
+    outdir: assemblyDir(),
     context: { ...context, ...(full ? {} : { 'aws:cdk:bundling-stacks': [] }) },
     builtinCloudFormationValidation: full,
   });

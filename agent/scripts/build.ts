@@ -24,6 +24,8 @@ export async function buildAgent(outfile: string = AGENT_BUNDLE): Promise<string
     target: 'node20',
     sourcemap: 'linked',
     logLevel: 'warning',
+    // yazl's CRC-32 in JavaScript → Node's native zlib.crc32 (agent/src/archive/native-crc32.ts).
+    alias: { 'buffer-crc32': `${AGENT_DIR}src/archive/native-crc32.ts` },
     // CommonJS dependencies (pg, mysql2, commander) call require() for Node built-ins
     banner: { js: "import { createRequire as __vaultRequire } from 'node:module'; const require = __vaultRequire(import.meta.url);" },
   });

@@ -1,22 +1,45 @@
 /** The built agent (one ESM file run by plain node) carries every command and runs without tsx. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../scripts/build.js';
+import { exportDatabase } from '../src/db/export-database.js';
+import { freshDatabase } from './support/databases.js';
+import { createMoodleDatabase } from './support/moodle-fixture.js';
+import { SCHEMA_DIR } from './support/schema-dir.js';
+
+let dir: string;
+let bundle: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'vault-agent-build-'));
+  bundle = await buildAgent(join(dir, 'vault-agent.mjs'));
+}, 60_000);
+
+afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
 
 describe('npm run build -w agent', () => {
-  it('bundles a vault-agent that lists every command under plain node', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vault-agent-build-'));
-    const out = await buildAgent(join(dir, 'vault-agent.mjs'));
-    const res = spawnSync(process.execPath, [out, '--help'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  it('bundles a vault-agent that lists every command under plain node', () => {
+    const res = spawnSync(process.execPath, [bundle, '--help'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
     expect(res.status, res.stderr).toBe(0);
     for (const cmd of ['register', 'check', 'backup', 'list', 'restore', 'verify', 'dump', 'load']) {
       expect(res.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
     }
-    const bad = spawnSync(process.execPath, [out, 'load', '--db', 'nosuchdb://x', '--in', '/nonexistent'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [bundle, 'load', '--db', 'nosuchdb://x', '--in', '/nonexistent'], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
-    rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  });
+
+  it('the bundle (native CRC-32 in place of buffer-crc32) writes the same dbdump.zip bytes as the source', async () => {
+    const text = readFileSync(bundle, 'utf8');
+    expect(text).not.toContain('node_modules/buffer-crc32');
+    expect(text).toContain('agent/src/archive/native-crc32.ts');
+    const url = await freshDatabase('pg', 'agent_build_dump');
+    await createMoodleDatabase(url, { schemaDir: SCHEMA_DIR, rows: 'small', largeTableRows: 3000, onlyTables: ['config', 'user', 'logstore_standard_log', 'files'] });
+    const res = spawnSync(process.execPath, [bundle, 'dump', '--db', url, '--out', join(dir, 'bundled')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(res.status, res.stderr).toBe(0);
+    await exportDatabase({ db: url, out: join(dir, 'source') });
+    expect(readFileSync(join(dir, 'bundled', 'dbdump.zip')).equals(readFileSync(join(dir, 'source', 'dbdump.zip')))).toBe(true);
+  }, 120_000);
 });

@@ -2,6 +2,7 @@
  * Backup pre-checks (format §6): database modifications against the code tree's install.xml
  * files, disk space for the agent's bounded temp use, config.php overrides, environment.
  */
+import { statfs } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
@@ -34,6 +35,20 @@ export async function checkDbStatus(db: DbAdapter, site: SiteConfig): Promise<Ch
   return d.status === 1
     ? { ...base, status: 'pass', summary: `no modifications (${live.length} tables)`, details: [] }
     : { ...base, status: 'warn', summary: `${details.length} modification(s); they are included in the backup`, details: details.slice(0, 50) };
+}
+
+/** Space the agent writes during a backup: its state file and log, never archive data. */
+const BACKUP_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Disk space in the agent's folder: a backup writes no temporary archive files (parts are
+ * buffered in memory), only its resume state and log, so the need is small and fixed.
+ */
+export async function checkBackupDiskSpace(dir: string): Promise<CheckResult> {
+  const s = await statfs(dir);
+  const free = s.bavail * s.bsize;
+  const summary = `${humanBytes(free)} free in ${dir}, ${humanBytes(BACKUP_STATE_BYTES)} needed (resume state and log; archives are never written to disk)`;
+  return { name: 'diskspace', title: 'Disk space', status: free > BACKUP_STATE_BYTES ? 'pass' : 'fail', summary, details: [] };
 }
 
 /**

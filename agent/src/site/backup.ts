@@ -14,7 +14,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
-import { checkBackupMemory, checkConfigOverrides, checkDbStatus, checkEnvironment } from '../checks/backup-checks.js';
+import { checkBackupDiskSpace, checkBackupMemory, checkConfigOverrides, checkDbStatus, checkEnvironment } from '../checks/backup-checks.js';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { connectDatabase } from '../db/connect.js';
@@ -113,6 +113,7 @@ export function parseHashInfo(info: Record<string, unknown> | undefined): Map<st
 export async function runBackupChecks(ctx: AgentContext, db: DbAdapter): Promise<{ results: CheckResult[]; overrides: ConfigOverride[] }> {
   const results: CheckResult[] = [];
   results.push(await checkDbStatus(db, ctx.site));
+  results.push(await checkBackupDiskSpace(ctx.tmpDir));
   results.push(checkBackupMemory(ctx.partSize, ctx.concurrency));
   const co = await checkConfigOverrides(db, ctx.site);
   results.push(co.result);

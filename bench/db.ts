@@ -3,6 +3,8 @@
  * the mariadb client and pgloader, on the same generated Moodle 4.4 database, in the same run.
  */
 import { spawnSync } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureTools, type BenchContext, type Scale } from './context.js';
@@ -78,6 +80,45 @@ interface Step {
   output?: string;
   /** Why it cannot run (the step is then reported, not run). */
   unavailable?: string;
+  /** After a run that exited 0: what is wrong with its result, or null (a tool can exit 0 and load nothing). */
+  verify?: () => Promise<string | null>;
+}
+
+/** Tables with the prefix and rows of the largest table in a loaded database (any schema on PostgreSQL: pgloader writes to one named after the source). */
+async function loadedShape(engine: 'pg' | 'my', url: string): Promise<{ tables: number; largeRows: number }> {
+  const large = `${PREFIX}logstore_standard_log`;
+  if (engine === 'pg') {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const t = await c.query<{ n: string; schema: string | null }>(
+        `SELECT count(*) AS n, max(CASE WHEN c.relname = $2 THEN n.nspname END) AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(c.relname, length($1)) = $1`, [PREFIX, large]);
+      const schema = t.rows[0]?.schema;
+      const rows = schema ? await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}"."${large}"`) : null;
+      return { tables: Number(t.rows[0]?.n ?? 0), largeRows: Number(rows?.rows[0]?.n ?? 0) };
+    } finally {
+      await c.end();
+    }
+  }
+  const c = await mysql.createConnection({ uri: url.replace(/^mariadb:/, 'mysql:') });
+  try {
+    const [t] = await c.query<mysql.RowDataPacket[]>('SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?', [`${PREFIX}%`]);
+    const [r] = await c.query<mysql.RowDataPacket[]>(`SELECT count(*) AS n FROM \`${large}\``).catch(() => [[{ n: 0 }]] as [mysql.RowDataPacket[]]);
+    return { tables: Number(t[0]?.n ?? 0), largeRows: Number(r[0]?.n ?? 0) };
+  } finally {
+    await c.end();
+  }
+}
+
+/** A verify hook: the loaded database has every table of the dataset and all rows of its largest one. */
+function expectLoaded(ds: Dataset, engine: 'pg' | 'my', url: string): () => Promise<string | null> {
+  const want = ds.tables.find((t) => t.table.name === 'logstore_standard_log')?.rows ?? 0;
+  return async () => {
+    const got = await loadedShape(engine, url);
+    if (got.tables === ds.tables.length && got.largeRows === want) return null;
+    return `incomplete result: ${got.tables} of ${ds.tables.length} tables, ${got.largeRows} of ${want} rows in logstore_standard_log`;
+  };
 }
 
 /** One measured execution of a step (state reset first, not timed). */
@@ -85,7 +126,10 @@ async function runOnce(ctx: BenchContext, s: Step, note: string): Promise<Measur
   if (s.output) rmSync(s.output, { recursive: true, force: true });
   await s.before?.();
   ctx.log(`  ${s.label}${note}`);
-  const m = await measureCommand(s.cmd, s.args, { label: s.label, env: s.env, stdinFile: s.stdinFile, stdoutFile: s.stdoutFile });
+  let m = await measureCommand(s.cmd, s.args, { label: s.label, env: s.env, stdinFile: s.stdinFile, stdoutFile: s.stdoutFile });
+  const problem = m.exitCode === 0 && s.verify ? await s.verify() : null;
+  // Reported as a failed run: its time is not a figure to compare with.
+  if (problem) m = { ...m, exitCode: -1, stderrTail: `${m.stderrTail}\n${problem}` };
   if (m.exitCode !== 0) ctx.log(`  ${s.label} failed (exit ${m.exitCode}): ${m.stderrTail.slice(-600)}`);
   return m;
 }
@@ -190,27 +234,27 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
     { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: A,
       args: [...agentArgs, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
     { id: 'pg_restore', label: 'pg_restore -j2 (from -Fc)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'restore_pg'),
-      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')] },
+      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')], verify: expectLoaded(ds, 'pg', pgUrl('restore_pg')) },
     { id: 'agent_load_pg', label: 'vault-agent load (PostgreSQL → PostgreSQL)', ours: true, anchors: ['pg_restore'], before: () => pgCreateDatabase(pgs.url, 'agent_pg'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump },
+      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'pg', pgUrl('agent_pg')) },
     { id: 'mariadb_import', label: 'mariadb < dump.sql', ours: false, anchors: [], before: () => mariadbCreateDatabase(my.url, 'restore_my'),
-      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql') },
+      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql'), verify: expectLoaded(ds, 'my', myUrl('restore_my')) },
     { id: 'agent_load_my', label: 'vault-agent load (MariaDB → MariaDB)', ours: true, anchors: ['mariadb_import'], before: () => mariadbCreateDatabase(my.url, 'agent_my'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump },
+      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'my', myUrl('agent_my')) },
     { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
       cmd: 'pgloader', args: [...pgloaderTuning, '--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
-      env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed' },
+      env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed', verify: expectLoaded(ds, 'pg', pgUrl('pgloader_pg')) },
     { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump },
+      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'pg', pgUrl('agent_cross')) },
   ];
   // No anchor for this direction (pgloader only migrates into PostgreSQL): --full only, to keep the quick profile short.
   if (ctx.full) {
     steps.push({ id: 'agent_load_cross_my', label: 'vault-agent load (PostgreSQL backup → MariaDB)', ours: true, anchors: [], before: () => mariadbCreateDatabase(my.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump });
+      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'my', myUrl('agent_cross')) });
   }
   const reps = 3;
   // --db-steps narrows the run (e.g. the target comparisons at a large scale); the rest is reported as skipped.

@@ -47,6 +47,8 @@ export interface BenchReport {
    * bench had its own XMLDB reader and DDL writer (bench/xmldb.ts).
    */
   schema?: 'agent';
+  /** Git commit of the code measured (absent in older results). */
+  commit?: string;
 }
 
 export function fmtMs(ms: number | undefined): string {
@@ -165,7 +167,7 @@ function renderRun(r: BenchReport): string {
   const facts = Object.entries(r.machine).map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`);
   return `## Run: \`${r.command}\`
 
-- Profile: ${r.profile}; scales: ${r.scales.join(', ') || '–'}
+- Profile: ${r.profile}; scales: ${r.scales.join(', ') || '–'}${r.commit ? `; code: commit ${r.commit}` : ''}
 - Started: ${r.startedAt}; run time: ${fmtMs(r.durationMs)}${r.sections.some((x) => x.id === 'db' || x.id === 'site') ? `\n- Database schema: ${schemaNote(r)}` : ''}
 
 | machine | |

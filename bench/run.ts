@@ -3,6 +3,7 @@
  * ratios measured in one run. Flags: --full, --scale S|M|L (repeatable or comma list),
  * --only db,transfer,api,bundles,site.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,11 +118,20 @@ async function main(): Promise<void> {
     machine: machineFacts(),
     sections,
     schema: 'agent',
+    ...gitCommit(),
   };
   process.stdout.write(`${renderReport(report)}\n\nTotal run time: ${(report.durationMs / 1000).toFixed(0)} s\n`);
   const file = writeJson(report, join(ROOT, 'bench', 'results'));
   writeDocs([report], join(ROOT, 'docs', 'benchmarks.md'));
   log(`wrote ${file} and docs/benchmarks.md`);
+}
+
+/** The measured code's commit, with `+changes` when the working tree differs from it. */
+function gitCommit(): { commit?: string } {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return {};
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() !== '';
+  return { commit: `${head.stdout.trim()}${dirty ? '+changes' : ''}` };
 }
 
 const isMain = process.argv[1]?.endsWith('run.ts') ?? false;

@@ -80,6 +80,8 @@ interface Step {
   output?: string;
   /** Why it cannot run (the step is then reported, not run). */
   unavailable?: string;
+  /** Steps whose output this one reads (it is not run when they are left out by --db-steps). */
+  needs?: string[];
   /** After a run that exited 0: what is wrong with its result, or null (a tool can exit 0 and load nothing). */
   verify?: () => Promise<string | null>;
 }
@@ -234,31 +236,36 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
     { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: A,
       args: [...agentArgs, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
     { id: 'pg_restore', label: 'pg_restore -j2 (from -Fc)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'restore_pg'),
-      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')], verify: expectLoaded(ds, 'pg', pgUrl('restore_pg')) },
+      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')], needs: ['pg_dump_fc'], verify: expectLoaded(ds, 'pg', pgUrl('restore_pg')) },
     { id: 'agent_load_pg', label: 'vault-agent load (PostgreSQL → PostgreSQL)', ours: true, anchors: ['pg_restore'], before: () => pgCreateDatabase(pgs.url, 'agent_pg'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'pg', pgUrl('agent_pg')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'pg', pgUrl('agent_pg')) },
     { id: 'mariadb_import', label: 'mariadb < dump.sql', ours: false, anchors: [], before: () => mariadbCreateDatabase(my.url, 'restore_my'),
-      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql'), verify: expectLoaded(ds, 'my', myUrl('restore_my')) },
+      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql'), needs: ['mariadb_dump'], verify: expectLoaded(ds, 'my', myUrl('restore_my')) },
     { id: 'agent_load_my', label: 'vault-agent load (MariaDB → MariaDB)', ours: true, anchors: ['mariadb_import'], before: () => mariadbCreateDatabase(my.url, 'agent_my'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'my', myUrl('agent_my')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'my', myUrl('agent_my')) },
     { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
       cmd: 'pgloader', args: [...pgloaderTuning, '--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
       env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed', verify: expectLoaded(ds, 'pg', pgUrl('pgloader_pg')) },
     { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'pg', pgUrl('agent_cross')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'pg', pgUrl('agent_cross')) },
   ];
   // No anchor for this direction (pgloader only migrates into PostgreSQL): --full only, to keep the quick profile short.
   if (ctx.full) {
     steps.push({ id: 'agent_load_cross_my', label: 'vault-agent load (PostgreSQL backup → MariaDB)', ours: true, anchors: [], before: () => mariadbCreateDatabase(my.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump, verify: expectLoaded(ds, 'my', myUrl('agent_cross')) });
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'my', myUrl('agent_cross')) });
   }
   const reps = 3;
   // --db-steps narrows the run (e.g. the target comparisons at a large scale); the rest is reported as skipped.
-  const selected = ctx.dbSteps.size ? steps.filter((x) => ctx.dbSteps.has(x.id)) : steps;
+  const picked = ctx.dbSteps.size ? steps.filter((x) => ctx.dbSteps.has(x.id)) : steps;
+  const pickedIds = new Set(picked.map((x) => x.id));
+  const selected = picked.map((x) => {
+    const missing = (x.needs ?? []).filter((id) => !pickedIds.has(id));
+    return missing.length && !x.unavailable ? { ...x, unavailable: `not run: needs ${missing.join(', ')} in the same run (--db-steps)` } : x;
+  });
   const runs: DbRun[] = [];
   // Exports: interleaved rounds. Imports (steps that reset a database first) run once each, after.
   const exportRuns = await runInterleaved(ctx, selected.filter((x) => !x.before), reps);

@@ -235,7 +235,7 @@ ${reports.map(renderRun).join('\n')}`;
 
 /** Every target of every run in one table; "not measured" only when no run measured it. */
 export function renderSummary(reports: BenchReport[]): string {
-  const all = reports.flatMap((r) => r.sections.flatMap((s) => s.targets.map((t) => ({ ...t, run: r.command }))));
+  const all = reports.flatMap((r) => r.sections.flatMap((s) => s.targets.map((t) => ({ ...t, run: r.command, code: r.commit ?? '–' }))));
   const measured = new Set(all.filter((t) => t.met !== null).map((t) => t.target));
   const seen = new Set<string>();
   const rows = all.filter((t) => {
@@ -247,8 +247,8 @@ export function renderSummary(reports: BenchReport[]): string {
   });
   return renderTable({
     title: 'Targets of issue 7 — summary of the runs below',
-    columns: ['target', 'met', 'figure', 'run'],
-    rows: rows.map((t) => [t.target, t.met === null ? 'not measured' : t.met ? 'yes' : 'NO', t.figure, `\`${t.run}\``]),
+    columns: ['target', 'met', 'figure', 'code', 'run'],
+    rows: rows.map((t) => [t.target, t.met === null ? 'not measured' : t.met ? 'yes' : 'NO', t.figure, t.code, `\`${t.run}\``]),
     notes: [],
   }).replace(/^### /, '## ');
 }

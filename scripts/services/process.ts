@@ -9,8 +9,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * The machine's temp folder, even inside a test run that points TMPDIR at its own folder
+ * (test/support/global-setup.ts sets VAULT_SYSTEM_TMPDIR), so every process finds the same
+ * registry and service folders.
+ */
+export function systemTmpDir(): string {
+  return process.env.VAULT_SYSTEM_TMPDIR ?? tmpdir();
+}
+
 /** Folder holding one sub-folder per supervising process with the process groups it started. */
-const REGISTRY = join(tmpdir(), 'vault-services-registry');
+const REGISTRY = join(systemTmpDir(), 'vault-services-registry');
 
 export interface ManagedProcess {
   name: string;
@@ -64,9 +73,10 @@ const SERVICE_DIR = /^vault-[a-z0-9]+-(\d+)-[a-z0-9]+$/;
  * delete the temporary service folders (database files, logs) of supervisors no longer alive.
  */
 export function reapOrphans(): void {
-  for (const entry of readdirSync(tmpdir())) {
+  const tmp = systemTmpDir();
+  for (const entry of readdirSync(tmp)) {
     const owner = SERVICE_DIR.exec(entry)?.[1];
-    if (owner && !isAlive(Number(owner))) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+    if (owner && !isAlive(Number(owner))) rmSync(join(tmp, entry), { recursive: true, force: true });
   }
   if (!existsSync(REGISTRY)) return;
   for (const entry of readdirSync(REGISTRY)) {
@@ -211,7 +221,7 @@ export function removeServiceDir(dir: string): void {
 
 /** A fresh temporary folder for one service instance; deleted by its stop(). */
 export function serviceDir(name: string): string {
-  const dir = join(tmpdir(), `vault-${name}-${process.pid}-${Date.now().toString(36)}`);
+  const dir = join(systemTmpDir(), `vault-${name}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }

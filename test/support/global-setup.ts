@@ -4,8 +4,9 @@
  * failure. `VAULT_TEST_SERVICES=ddb,rgw,pg,mariadb` limits which start (default: all); a test
  * that needs a service that was not started fails — it is never skipped.
  */
+import { rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { killServicesOnSignals, reapOrphans, startDynamoDbLocal, startMariaDb, startPostgres, startRgw } from '../../scripts/services/index.js';
+import { killServicesOnSignals, reapOrphans, serviceDir, startDynamoDbLocal, startMariaDb, startPostgres, startRgw, systemTmpDir } from '../../scripts/services/index.js';
 import type { ServiceName, TestServices } from './services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -53,9 +54,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   process.stderr.write(`[services] ready: ${Object.entries(services.timings).map(([k, v]) => `${k} ${v} ms`).join(', ')}\n`);
   project.provide('services', services);
+  // Everything the tests put in os.tmpdir() (sites, dumps, certificates...) goes to one folder of
+  // this run, deleted at teardown; named like a service folder, so the reaper deletes it when a
+  // hard-killed run could not.
+  const systemTmp = systemTmpDir();
+  const runTmp = serviceDir('tests');
+  process.env.VAULT_SYSTEM_TMPDIR = systemTmp;
+  process.env.TMPDIR = runTmp;
   return async () => {
     await Promise.allSettled(stops.map((s) => s()));
     // services started by test workers that were killed before their own cleanup ran
     reapOrphans();
+    process.env.TMPDIR = systemTmp;
+    rmSync(runTmp, { recursive: true, force: true });
   };
 }

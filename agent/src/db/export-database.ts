@@ -24,6 +24,7 @@ import { reconcileTable } from '../schema/reconcile.js';
 import type { DbAdapter } from './adapter.js';
 import { connectDatabase } from './connect.js';
 import { keepRowsCondition } from './excluded-plugin-rows.js';
+import { tuneHeapForStreaming } from './heap.js';
 
 /** The plugin's UPLOAD_SIZE: a new archive starts once one holds more than 1 GiB. */
 export const ARCHIVE_SPLIT_BYTES = 1024 * 1024 * 1024;
@@ -112,6 +113,7 @@ async function siteMetadata(db: DbAdapter, tables: Set<string>, dbtotalsize: num
 
 /** Dumps the database into archives; see {@link ExportOptions}. */
 export async function exportDatabase(opts: ExportOptions): Promise<ExportResult> {
+  tuneHeapForStreaming();
   const prefix = opts.prefix ?? 'mdl_';
   const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
   if (typeof opts.out === 'string') await mkdir(opts.out, { recursive: true });

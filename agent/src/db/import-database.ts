@@ -22,7 +22,7 @@ import type { XmldbTable } from '../schema/model.js';
 import type { DbAdapter, RowValue } from './adapter.js';
 import { connectDatabase } from './connect.js';
 import { TableTransferError } from './errors.js';
-import { tuneHeapForLoad } from './heap.js';
+import { tuneHeapForStreaming } from './heap.js';
 
 /** Tables already restored, for resuming. */
 export interface ImportState {
@@ -85,7 +85,7 @@ export async function listDumpArchives(dir: string): Promise<string[]> {
 
 /** Restores the database; see {@link ImportOptions}. */
 export async function importDatabase(opts: ImportOptions): Promise<ImportResult> {
-  tuneHeapForLoad();
+  tuneHeapForStreaming();
   const prefix = opts.prefix ?? 'mdl_';
   const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
     throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });

@@ -280,7 +280,7 @@ const MAX_PARTS = 10_000;
 /**
  * Size of part `n`: the base size for the first 1000 parts, doubling every 1000 parts after
  * that (up to S3's 5 GiB), so a streamed archive of unknown size never runs out of part
- * numbers (16 MiB base: 16 GB in 1000 parts, > 100 TB before part 10 000). A pure function of
+ * numbers (8 MiB default base: 8 GiB in 1000 parts, about 8 TiB before part 10 000). A pure function of
  * `n`, so a resumed upload cuts the same parts.
  */
 export function partSizeFor(base: number, n: number): number {

@@ -2,14 +2,13 @@
  * Backup pre-checks (format §6): database modifications against the code tree's install.xml
  * files, disk space for the agent's bounded temp use, config.php overrides, environment.
  */
-import { statfs } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import type { SiteConfig } from '../moodle/site.js';
 import { diffSchema } from '../schema/diff.js';
 import { loadInstallTree } from '../schema/install-tree.js';
-import { humanBytes, type CheckResult } from './report.js';
+import { diskSpaceCheck, humanBytes, type CheckResult } from './report.js';
 
 /** Core settings that are never carried as overrides (format §6.3). */
 const ALWAYS_EXCLUDED = new Set(['dbtype', 'dblibrary', 'dbhost', 'dbname', 'dbuser', 'dbpass', 'prefix', 'dboptions', 'wwwroot', 'dataroot', 'dirroot', 'libdir',
@@ -44,11 +43,8 @@ const BACKUP_STATE_BYTES = 16 * 1024 * 1024;
  * Disk space in the agent's folder: a backup writes no temporary archive files (parts are
  * buffered in memory), only its resume state and log, so the need is small and fixed.
  */
-export async function checkBackupDiskSpace(dir: string): Promise<CheckResult> {
-  const s = await statfs(dir);
-  const free = s.bavail * s.bsize;
-  const summary = `${humanBytes(free)} free in ${dir}, ${humanBytes(BACKUP_STATE_BYTES)} needed (resume state and log; archives are never written to disk)`;
-  return { name: 'diskspace', title: 'Disk space', status: free > BACKUP_STATE_BYTES ? 'pass' : 'fail', summary, details: [] };
+export function checkBackupDiskSpace(dir: string): Promise<CheckResult> {
+  return diskSpaceCheck('diskspace', dir, BACKUP_STATE_BYTES, 'resume state and log; archives are never written to disk');
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Pre-check results and their readable report. */
+import { statfs } from 'node:fs/promises';
 
 /** Outcome of one pre-check. */
 export interface CheckResult {
@@ -34,4 +35,11 @@ export function humanBytes(n: number): string {
   let v = n;
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
   return `${v.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+/** A disk-space check: free space in `dir` against `need` bytes, `why` saying what the bytes are for. */
+export async function diskSpaceCheck(name: string, dir: string, need: number, why: string): Promise<CheckResult> {
+  const s = await statfs(dir);
+  const free = s.bavail * s.bsize;
+  return { name, title: 'Disk space', status: free > need ? 'pass' : 'fail', summary: `${humanBytes(free)} free in ${dir}, ${humanBytes(need)} needed (${why})`, details: [] };
 }

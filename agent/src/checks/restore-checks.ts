@@ -3,10 +3,9 @@
  * newer), disk space for the archives, engine compatibility. Site facts come from the target
  * database (`config`, `config_plugins`), which is what Moodle's code left there.
  */
-import { statfs } from 'node:fs/promises';
 import type { DbAdapter } from '../db/adapter.js';
 import type { BackupFile } from '../transfer/api-client.js';
-import { humanBytes, type CheckResult } from './report.js';
+import { diskSpaceCheck, type CheckResult } from './report.js';
 
 /** Installed versions on the target: core `version` and per-plugin `version`. */
 export interface SiteVersions {
@@ -67,14 +66,11 @@ export function checkPlugins(site: SiteVersions, meta: Record<string, unknown>, 
  * Disk space: the restore keeps dbstructure.zip and one other archive on disk at a time (each
  * dbdump is downloaded, verified, imported and deleted in turn), so that is what must fit.
  */
-export async function checkRestoreDiskSpace(tmpDir: string, files: readonly BackupFile[]): Promise<CheckResult> {
+export function checkRestoreDiskSpace(tmpDir: string, files: readonly BackupFile[]): Promise<CheckResult> {
   const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
   const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + size(f), 0);
   const largest = files.filter((f) => f.name !== 'dbstructure.zip').reduce((m, f) => Math.max(m, size(f)), 0);
-  const need = structure + largest;
-  const s = await statfs(tmpDir);
-  const free = s.bavail * s.bsize;
-  return { name: 'diskspace_restore', title: 'Disk space', status: free > need ? 'pass' : 'fail', summary: `${humanBytes(free)} free in ${tmpDir}, ${humanBytes(need)} needed (dbstructure.zip + the largest archive)`, details: [] };
+  return diskSpaceCheck('diskspace_restore', tmpDir, structure + largest, 'dbstructure.zip + the largest archive');
 }
 
 /** Engine: the agent restores across PostgreSQL and MySQL/MariaDB. */

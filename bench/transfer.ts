@@ -8,6 +8,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from '../agent/src/transfer/upload.js';
 import { createS3Client } from '../lambdas/store/aws-clients.js';
 import { bundleNode, CACHE_DIR } from './agent-build.js';
 import { ensureTools, ROOT, type BenchContext } from './context.js';
@@ -71,9 +72,9 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       driverError = `agent driver did not build: ${(err as Error).message.split('\n')[0] ?? ''}`;
     }
   }
-  // The agent's defaults (agent/src/site/context.ts): what a user gets without flags.
-  const partSize = 8 * MiB;
-  const concurrency = 4;
+  // The agent's defaults: what a user gets without flags.
+  const partSize = DEFAULT_PART_SIZE;
+  const concurrency = DEFAULT_CONCURRENCY;
   const awsConfig = join(dir, 'aws-config');
   writeFileSync(awsConfig, '[default]\nregion = us-east-1\n');
   const awsEnv: NodeJS.ProcessEnv = {

@@ -12,7 +12,7 @@ import { ApiClient } from '../transfer/api-client.js';
 import { AgentError } from '../transfer/errors.js';
 import { deriveSseCKey, type SseCKey } from '../transfer/sse-c.js';
 import type { RetryPolicy } from '../transfer/storage-http.js';
-import type { StorageOptions } from '../transfer/upload.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type StorageOptions } from '../transfer/upload.js';
 
 /** Default API base URL (the plugin's default). */
 export const DEFAULT_API_URL = 'https://v1.api.lmsvault.io';
@@ -84,7 +84,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   const quiet = Boolean(opts.quiet);
   const tmpDir = opts.tmpDir ?? env.VAULT_TMPDIR ?? join(stateDir(site), 'tmp');
   await mkdir(tmpDir, { recursive: true });
-  const partSize = num(opts.partSize ?? env.VAULT_PART_SIZE, 8 * MiB, '--part-size');
+  const partSize = num(opts.partSize ?? env.VAULT_PART_SIZE, DEFAULT_PART_SIZE, '--part-size');
   if (partSize < 5 * MiB) throw new UsageError('--part-size must be at least 5 MiB (S3 minimum)');
   const storage: StorageOptions = { key: null, policy: { allowHosts: allow } };
   if (opts.retry) storage.retry = opts.retry;
@@ -94,7 +94,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   storage.onRetry = (attempt, reason) => logger.warn(`storage request retry ${attempt}: ${reason}`);
   return {
     site, state, api, apiUrl, storage, logger, tmpDir, partSize, quiet,
-    concurrency: Math.max(1, num(opts.parallel ?? env.VAULT_PARALLEL, 4, '--parallel')),
+    concurrency: Math.max(1, num(opts.parallel ?? env.VAULT_PARALLEL, DEFAULT_CONCURRENCY, '--parallel')),
     splitSize: num(opts.splitSize ?? env.VAULT_SPLIT_SIZE, 1024 * MiB, '--split-size'),
     compressionLevel: Math.min(9, Math.max(0, num(opts.compressionLevel, 6, '--compression-level'))),
   };

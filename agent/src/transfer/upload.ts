@@ -63,6 +63,12 @@ export class PartBuffers {
   }
 }
 
+/** Default part size: 8 MiB (S3's minimum is 5 MiB). */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** Default number of parts uploaded at once. */
+export const DEFAULT_CONCURRENCY = 4;
+
 /** A part already uploaded, as recorded for resume. */
 export interface UploadedPart {
   n: number;

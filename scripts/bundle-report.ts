@@ -49,6 +49,12 @@ export interface FirstRequestFigures {
   cpuMs: number;
 }
 
+/** Wall and CPU (user + system) time of one import or invocation, ms. */
+export interface Timing {
+  wallMs: number;
+  cpuMs: number;
+}
+
 /** Budget per function (gzip). */
 export const GZIP_BUDGET_BYTES = 300 * 1024;
 
@@ -76,15 +82,25 @@ export async function bundle(fn: LambdaName, outDir = OUT_DIR): Promise<string> 
 }
 
 /**
- * Import time of one fresh process (excludes node's own start-up). Fails if the module does not
- * export a `handler` function.
+ * Script lines that import `file` as `m`, leaving its wall time in `ms` and CPU usage in `cu`;
+ * they throw if the module does not export a `handler` function.
  */
-export function loadOnce(file: string): { wallMs: number; cpuMs: number } {
-  const script = [
+function importTimingLines(file: string): string[] {
+  return [
     'const c = process.cpuUsage(); const t = performance.now();',
     `const m = await import(${JSON.stringify(pathToFileURL(file).href)});`,
     'const ms = performance.now() - t; const cu = process.cpuUsage(c);',
     "if (typeof m.handler !== 'function') throw new Error('no handler export');",
+  ];
+}
+
+/**
+ * Import time of one fresh process (excludes node's own start-up). Fails if the module does not
+ * export a `handler` function.
+ */
+export function loadOnce(file: string): Timing {
+  const script = [
+    ...importTimingLines(file),
     'process.stdout.write(JSON.stringify({ wallMs: ms, cpuMs: (cu.user + cu.system) / 1000 }));',
   ].join(' ');
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -92,7 +108,7 @@ export function loadOnce(file: string): { wallMs: number; cpuMs: number } {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return JSON.parse(out) as { wallMs: number; cpuMs: number };
+  return JSON.parse(out) as Timing;
 }
 
 /**
@@ -218,12 +234,9 @@ export async function stubAws(): Promise<{ endpoint: string; close(): Promise<vo
 }
 
 /** One fresh process: the import (as `loadOnce`), then the first invocation of `fn`'s handler against the stub. */
-export async function loadAndInvokeOnce(file: string, fn: LambdaName, endpoint: string): Promise<{ load: { wallMs: number; cpuMs: number }; first: { wallMs: number; cpuMs: number } }> {
+export async function loadAndInvokeOnce(file: string, fn: LambdaName, endpoint: string): Promise<{ load: Timing; first: Timing }> {
   const script = [
-    'const c = process.cpuUsage(); const t = performance.now();',
-    `const m = await import(${JSON.stringify(pathToFileURL(file).href)});`,
-    'const ms = performance.now() - t; const cu = process.cpuUsage(c);',
-    "if (typeof m.handler !== 'function') throw new Error('no handler export');",
+    ...importTimingLines(file),
     'const c2 = process.cpuUsage(); const t2 = performance.now();',
     `const res = await m.handler(${JSON.stringify(FIRST_REQUESTS[fn].event)}, {});`,
     'const ms2 = performance.now() - t2; const cu2 = process.cpuUsage(c2);',
@@ -234,7 +247,7 @@ export async function loadAndInvokeOnce(file: string, fn: LambdaName, endpoint: 
   ].join(' ');
   const env = { PATH: process.env.PATH ?? '', ...IMPORT_ENV, BUCKETS: '{"eu":"bundle-report-eu"}', DDB_ENDPOINT: endpoint, S3_ENDPOINT: endpoint };
   const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
-  return JSON.parse(stdout.slice(stdout.lastIndexOf('@@figures ') + 10)) as { load: { wallMs: number; cpuMs: number }; first: { wallMs: number; cpuMs: number } };
+  return JSON.parse(stdout.slice(stdout.lastIndexOf('@@figures ') + 10)) as { load: Timing; first: Timing };
 }
 
 function median(values: number[]): number {

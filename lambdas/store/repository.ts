@@ -52,6 +52,11 @@ function cancellationCodes(err: unknown): string[] {
   return reasons.map((r) => r.Code ?? 'None');
 }
 
+/** Waits a random time up to 20 ms × 2^attempt before the next attempt of a retried request. */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+}
+
 /**
  * Runs a transaction, retrying while DynamoDB cancels it for a conflict with a concurrent
  * transaction on the same items (not a condition failure): those would succeed a moment later.
@@ -65,7 +70,7 @@ async function transactWithRetry(ddb: DynamoDBDocumentClient, input: TransactWri
       const codes = cancellationCodes(err);
       const conflictOnly = codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
       if (!conflictOnly || i >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** i));
+      await backoff(i);
     }
   }
 }
@@ -178,7 +183,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       keys = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
       if (!keys.length) return found;
       if (attempt >= 8) throw new Error('BatchGetItem: keys still unprocessed after 8 attempts');
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+      await backoff(attempt);
     }
   };
 

@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js';
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
+import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { loadAccount, loadBackup, maxPresign, objectKey, presentBackup, withPlan } from './records-view.js';
@@ -33,6 +34,12 @@ const completedBody = z.object({
   })),
 });
 
+/** The backup, refusing one that no longer accepts uploads. */
+function requireRunning(b: BackupRecord): BackupRecord {
+  if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+  return b;
+}
+
 /** Routes for `/backups/{backupkey}/upload...`. */
 export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -45,8 +52,7 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const now = nowSeconds(deps);
     // Backup, account and archive record in one BatchGetItem (one round trip, all under the caller's account).
     const read = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
-    const b = presentBackup(read.backup, now);
-    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+    const b = requireRunning(presentBackup(read.backup, now));
     const { plan } = withPlan(deps, read.account);
     const uploaded = read.file;
     if (exceedsSizeLimit(plan, b.archivedBytes)) throw new SizeLimitError(plan.sizeLimit ?? 0);
@@ -87,7 +93,7 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
       }
       return c.json({});
     }
-    if (b.status !== 'inprogress') throw new BackupStateError(`The backup is ${b.status}; no more uploads are accepted`);
+    requireRunning(b);
     const objKey = objectKey(b, name);
     if (body.multipart) {
       const recorded = await deps.repo.getUpload(auth.accountId, b.backupKey, name);

@@ -90,14 +90,14 @@ function commonOptions(): BuildOptions {
  */
 export async function buildFunction(fn: LambdaName, outDir: string): Promise<string[]> {
   const { build } = await import('esbuild');
-  const used = new Set<string>();
+  const used = new Map<string, { entry: string; file: string }>();
   const lazyFiles: Plugin = {
     name: 'vault-lazy-files',
     setup(b) {
       b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
         const lazy = LAZY_FILES[args.path];
         if (!lazy || args.kind !== 'dynamic-import' || !args.importer.replaceAll('\\', '/').endsWith(lazy.importer)) return undefined;
-        used.add(args.path);
+        used.set(args.path, lazy);
         return { path: `./${lazy.file}`, external: true };
       });
     },
@@ -105,8 +105,7 @@ export async function buildFunction(fn: LambdaName, outDir: string): Promise<str
   const index = join(outDir, 'index.mjs');
   await build({ ...commonOptions(), entryPoints: [entryOf(fn)], outfile: index, plugins: [lazyFiles] });
   const files = [index];
-  for (const spec of used) {
-    const lazy = LAZY_FILES[spec] as { entry: string; file: string };
+  for (const lazy of used.values()) {
     const outfile = join(outDir, lazy.file);
     await build({ ...commonOptions(), entryPoints: [join(PROJECT_ROOT, lazy.entry)], outfile });
     files.push(outfile);

@@ -23,7 +23,7 @@ function sdkUrl(client: S3Client, i: PresignInput): Promise<string> {
 }
 
 const targets = [
-  // As object-storage.ts builds its signer clients: AWS global host per bucket region, or a custom endpoint.
+  // As storage-presign.ts builds its presigners: AWS global host per bucket region, or a custom endpoint.
   { name: 'AWS eu-central-1', region: 'eu-central-1', endpoint: undefined },
   { name: 'AWS ap-southeast-2', region: 'ap-southeast-2', endpoint: undefined },
   { name: 'RGW', region: 'us-east-1', endpoint: 'http://127.0.0.1:7480' },

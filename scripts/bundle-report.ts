@@ -8,7 +8,7 @@
  * The first invocation is one that needs every lazily loaded part (the S3 client code of site and
  * ops, lambdas/store/lazy-object-storage.ts), so that what a cold start no longer loads is still
  * measured: site `POST /backups/{key}/uploadcompleted/dbdump.zip` (key lookup, backup and file
- * reads, the object's size from an S3 listing, the file recorded, account and backup re-read),
+ * read, the object's size from an S3 listing, the file recorded, account and backup re-read),
  * ops one run (table queries, then ListMultipartUploads per bucket), account
  * `POST /account/register`. DynamoDB and S3 are a stub HTTP server in this process that answers
  * at once (stubAws), so the figure is the function's own work, not a database's.

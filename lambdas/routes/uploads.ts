@@ -10,7 +10,7 @@ import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLi
 import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { loadAccount, loadBackup, maxPresign, objectKey, presentBackup, withPlan } from './records-view.js';
+import { maxPresign, objectKey, presentBackup, withPlan } from './records-view.js';
 import { archiveName, param, parseJsonBody, recordKey } from './validation.js';
 
 /** S3 allows 10 000 parts. */
@@ -84,8 +84,10 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const name = param(c, 'filename', archiveName);
     const body = await parseJsonBody(c, completedBody);
     const now = nowSeconds(deps);
-    const b = await loadBackup(deps, auth.accountId, key, now);
-    const existing = await deps.repo.getFile(auth.accountId, b.backupKey, name);
+    // Backup and archive record in one BatchGetItem (one round trip).
+    const read = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
+    const b = presentBackup(read.backup, now);
+    const existing = read.file;
     if (existing) {
       // Repeat of a completion (the plugin retries on timeouts): same upload → nothing to do.
       if (body.multipart && existing.uploadId !== undefined && existing.uploadId !== body.multipart.UploadId) {
@@ -110,9 +112,10 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
       ...(body.multipart ? { uploadId: body.multipart.UploadId } : {}),
     }, now);
     if (!recordedNow) return c.json({});
-    const { plan } = await loadAccount(deps, auth.accountId);
-    // Re-read: archives completed concurrently count too.
-    const fresh = await loadBackup(deps, auth.accountId, key, now);
+    // Re-read, account and backup in one round trip: archives completed concurrently count too.
+    const reread = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
+    const { plan } = withPlan(deps, reread.account);
+    const fresh = presentBackup(reread.backup, now);
     if (exceedsSizeLimit(plan, fresh.archivedBytes)) {
       if (fresh.status === 'inprogress') {
         await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch(() => undefined);

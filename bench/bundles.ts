@@ -5,35 +5,14 @@
  * in those processes (one that needs the code the functions load lazily, so that cost is shown
  * next to the load time it no longer counts in). Targets: ≤ 300 KB gzip, ≤ 60 ms load.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { ROOT, type BenchContext } from './context.js';
+import { bundleReport, GZIP_BUDGET_BYTES as GZIP_LIMIT, type BundleRow } from '../scripts/bundle-report.js';
+import type { BenchContext } from './context.js';
 import { fmtBytes, fmtMs, type SectionResult, type TargetResult } from './report.js';
 
-export interface BundleRow {
-  fn: string;
-  bytes: number;
-  gzipBytes: number;
-  loadMs: number;
-  /** Median CPU time of the import, ms (when reported). */
-  cpuMs?: number;
-  /** The first invocation after the import (when reported). */
-  firstRequest?: { label: string; wallMs: number; cpuMs: number };
-}
-
-export const GZIP_LIMIT = 300 * 1024;
 export const LOAD_LIMIT_MS = 60;
 
-export function isBundleRows(v: unknown): v is BundleRow[] {
-  return Array.isArray(v) && v.every((r: unknown) => {
-    if (typeof r !== 'object' || r === null) return false;
-    const o = r as Record<string, unknown>;
-    return typeof o.fn === 'string' && typeof o.bytes === 'number' && typeof o.gzipBytes === 'number' && typeof o.loadMs === 'number';
-  });
-}
-
-export function bundleTargets(rows: BundleRow[]): TargetResult[] {
+/** The two per-function budgets, judged on the worst function. */
+export function bundleTargets(rows: (Pick<BundleRow, 'bytes' | 'gzipBytes' | 'loadMs'> & { fn: string })[]): TargetResult[] {
   if (rows.length === 0) return [{ target: 'each Lambda ≤ 300 KB gzip and ≤ 60 ms module load', met: null, figure: 'no bundles reported' }];
   const maxGz = rows.reduce((a, r) => (r.gzipBytes > a.gzipBytes ? r : a));
   const maxLoad = rows.reduce((a, r) => (r.loadMs > a.loadMs ? r : a));
@@ -44,21 +23,8 @@ export function bundleTargets(rows: BundleRow[]): TargetResult[] {
 }
 
 export async function runBundlesSection(ctx: BenchContext): Promise<SectionResult> {
-  const file = join(ROOT, 'scripts', 'bundle-report.ts');
-  const notMeasured: string[] = [];
-  if (!existsSync(file)) {
-    notMeasured.push('Lambda bundles: scripts/bundle-report.ts (infra helper) has not landed yet');
-    return { id: 'bundles', tables: [], targets: bundleTargets([]), data: null, notMeasured };
-  }
-  const mod: unknown = await import(pathToFileURL(file).href);
-  const fn = (mod as { bundleReport?: unknown }).bundleReport;
-  if (typeof fn !== 'function') {
-    notMeasured.push('Lambda bundles: scripts/bundle-report.ts does not export bundleReport() yet');
-    return { id: 'bundles', tables: [], targets: bundleTargets([]), data: null, notMeasured };
-  }
   ctx.log('bundling Lambda functions (esbuild) and timing module loads ...');
-  const rows: unknown = await (fn as () => Promise<unknown>)();
-  if (!isBundleRows(rows)) throw new Error('bundleReport() returned an unexpected shape');
+  const rows = await bundleReport();
   const sorted = [...rows].sort((a, b) => a.fn.localeCompare(b.fn));
   return {
     id: 'bundles',
@@ -67,9 +33,9 @@ export async function runBundlesSection(ctx: BenchContext): Promise<SectionResul
       columns: ['function', 'bundle', 'gzip', 'gzip / 300 KB', 'module load (median of 10)', 'load / 60 ms', 'load CPU', 'first invocation', 'its wall / CPU (median)'],
       rows: sorted.map((r) => [
         r.fn, fmtBytes(r.bytes), fmtBytes(r.gzipBytes), `${(r.gzipBytes / GZIP_LIMIT).toFixed(2)}×`, fmtMs(r.loadMs), `${(r.loadMs / LOAD_LIMIT_MS).toFixed(2)}×`,
-        r.cpuMs !== undefined ? fmtMs(r.cpuMs) : '–',
-        r.firstRequest?.label ?? '–',
-        r.firstRequest ? `${fmtMs(r.firstRequest.wallMs)} / ${fmtMs(r.firstRequest.cpuMs)}` : '–',
+        fmtMs(r.cpuMs),
+        r.firstRequest.label,
+        `${fmtMs(r.firstRequest.wallMs)} / ${fmtMs(r.firstRequest.cpuMs)}`,
       ]),
       notes: [
         'First invocation: in the same fresh processes, right after the import, against a stub DynamoDB/S3 that answers at once (scripts/bundle-report.ts); site and ops load their S3 client code on first use, and these invocations include that.',
@@ -77,6 +43,6 @@ export async function runBundlesSection(ctx: BenchContext): Promise<SectionResul
     }],
     targets: bundleTargets(sorted),
     data: sorted,
-    notMeasured,
+    notMeasured: [],
   };
 }

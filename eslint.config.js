@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'cdk.out/**', 'coverage/**', 'dist/**', '.vault-data/**', 'bench/results/**'] },
+  { ignores: ['**/node_modules/**', 'cdk.out/**', 'coverage/**', 'dist/**', '**/dist/**', '.tmp/**', '.vault-data/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

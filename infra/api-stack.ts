@@ -25,6 +25,7 @@ import { GSI1, OPS_INDEX } from '../lambdas/store/table-definition.js';
 import { cdkBundling, entryOf, PROJECT_ROOT, type LambdaName } from './bundling.js';
 import type { VaultConfig } from './config.js';
 import { functionEnvironment, type SigningEnv } from './environment.js';
+import { grantSignInMail } from './mail.js';
 import { bucketArn, bucketName } from './names.js';
 
 export interface ApiStackProps extends StackProps {
@@ -47,8 +48,8 @@ export const SIGNING_LIMITS = {
 export const S3_ACTIONS = {
   /** Signer: what presigned URLs do (PUT, multipart initiate and parts = PutObject; GET/HEAD = GetObject). */
   signerObject: ['s3:PutObject', 's3:GetObject'],
-  /** Site function's own calls: CompleteMultipartUpload (= PutObject), ListParts. */
-  siteObject: ['s3:PutObject', 's3:ListMultipartUploadParts'],
+  /** Site function's own calls: CompleteMultipartUpload (= PutObject), ListParts; DeleteObjects of failed and deleted backups. */
+  siteObject: ['s3:PutObject', 's3:ListMultipartUploadParts', 's3:DeleteObject'],
   /** Bucket-level: object sizes by listing (HEAD of an SSE-C object needs the key), HeadBucket. */
   siteBucket: ['s3:ListBucket'],
   opsObject: ['s3:DeleteObject', 's3:AbortMultipartUpload'],
@@ -128,6 +129,7 @@ export class ApiStack extends Stack {
     const { fn: site, role: siteRole } = makeFunction('site', { memory: 512, timeout: Duration.seconds(29), description: 'Vault Cloud site protocol (tool_vault)' });
     const { fn: ops } = makeFunction('ops', { memory: 512, timeout: Duration.minutes(5), description: 'Vault Cloud scheduled maintenance' });
     this.functions = { account, site, ops };
+    if (config.mailFrom) grantSignInMail(this, account, config.mailFrom, config.mailIdentity);
 
     // --- site: its own S3 calls, and the signing identity for presigned URLs.
     site.addToRolePolicy(new iam.PolicyStatement({ actions: [...S3_ACTIONS.siteBucket], resources: bucketArns }));
@@ -196,6 +198,8 @@ export class ApiStack extends Stack {
       publicUrl: config.publicUrl ?? this.httpApi.apiEndpoint,
       runtimeSourceMaps: config.runtimeSourceMaps,
       logVerificationLinks: config.logVerificationLinks,
+      mailFrom: config.mailFrom,
+      directRegister: config.directRegister,
     };
     for (const name of ['account', 'site', 'ops'] as const) {
       for (const [k, v] of Object.entries(functionEnvironment(name, inputs))) this.functions[name].addEnvironment(k, v);

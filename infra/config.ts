@@ -48,6 +48,15 @@ export interface VaultConfig {
    * without a mail service. Off by default.
    */
   logVerificationLinks: boolean;
+  /**
+   * Sender of sign-in codes (e.g. `no-reply@example.org`): enables e-mail sign-in through Amazon
+   * SES with an SES identity for it (docs/web.md). Undefined: /signin answers 503.
+   */
+  mailFrom: string | undefined;
+  /** SES identity to create for `mailFrom`: its whole domain (DKIM records to publish) or the one address. */
+  mailIdentity: 'domain' | 'email';
+  /** Keep `POST /account/register` (false: only e-mail sign-in creates accounts). */
+  directRegister: boolean;
 }
 
 /** Anything with CDK's `tryGetContext` (an App's node, a Construct's node). */
@@ -65,6 +74,8 @@ export const DEFAULTS = {
   opsIntervalMinutes: 60,
   runtimeSourceMaps: true,
   logVerificationLinks: false,
+  mailIdentity: 'domain',
+  directRegister: true,
 } as const;
 
 function str(ctx: ContextSource, key: string): string | undefined {
@@ -120,6 +131,11 @@ export function readConfig(ctx: ContextSource): VaultConfig {
   const signing = str(ctx, 'signing') ?? DEFAULTS.signing;
   if (signing !== 'user' && signing !== 'role') throw new Error(`context signing must be user or role, got ${signing}`);
 
+  const mailFrom = str(ctx, 'mailFrom');
+  if (mailFrom !== undefined && !/^[^\s@<>]+@[a-z0-9.-]+\.[a-z]{2,}$/i.test(mailFrom)) throw new Error(`context mailFrom must be an e-mail address, got ${mailFrom}`);
+  const mailIdentity = str(ctx, 'mailIdentity') ?? DEFAULTS.mailIdentity;
+  if (mailIdentity !== 'domain' && mailIdentity !== 'email') throw new Error(`context mailIdentity must be domain or email, got ${mailIdentity}`);
+
   const account = str(ctx, 'account');
   if (account !== undefined && !/^\d{12}$/.test(account)) throw new Error(`context account must be 12 digits, got ${account}`);
 
@@ -140,5 +156,8 @@ export function readConfig(ctx: ContextSource): VaultConfig {
     opsIntervalMinutes: int(ctx, 'opsIntervalMinutes', DEFAULTS.opsIntervalMinutes, 1),
     runtimeSourceMaps: bool(ctx, 'runtimeSourceMaps', DEFAULTS.runtimeSourceMaps),
     logVerificationLinks: bool(ctx, 'logVerificationLinks', DEFAULTS.logVerificationLinks),
+    mailFrom,
+    mailIdentity,
+    directRegister: bool(ctx, 'directRegister', DEFAULTS.directRegister),
   };
 }

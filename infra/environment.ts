@@ -25,6 +25,10 @@ export interface EnvironmentInputs {
   runtimeSourceMaps: boolean;
   /** account: LOG_VERIFICATION_LINKS=true. */
   logVerificationLinks: boolean;
+  /** account: MAIL_FROM (sign-in codes through SES), if configured. */
+  mailFrom?: string;
+  /** account: false sets DIRECT_REGISTER=false. */
+  directRegister?: boolean;
 }
 
 export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): Record<string, string> {
@@ -37,6 +41,8 @@ export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): 
     env.VERIFY_SECRET = inputs.verifySecret;
     env.PUBLIC_URL = inputs.publicUrl;
     if (inputs.logVerificationLinks) env.LOG_VERIFICATION_LINKS = 'true';
+    if (inputs.mailFrom) env.MAIL_FROM = inputs.mailFrom;
+    if (inputs.directRegister === false) env.DIRECT_REGISTER = 'false';
   }
   if (fn === 'site') {
     const s = inputs.signing;

@@ -4,10 +4,12 @@ import { createApiApp } from './app-base.js';
 import { accountRoutes } from './routes/account.js';
 import type { AccountDeps, AppEnv } from './routes/deps.js';
 import { keyRoutes } from './routes/keys.js';
+import { signinRoutes } from './routes/signin.js';
+import { webRoutes } from './web/pages.js';
 
 /** Route modules of the account API, in mount order. */
 export function accountRouteModules(deps: AccountDeps): Hono<AppEnv>[] {
-  return [accountRoutes(deps), keyRoutes(deps)];
+  return [accountRoutes(deps), keyRoutes(deps), signinRoutes(deps), webRoutes(deps)];
 }
 
 /** The account API app over `deps`. */

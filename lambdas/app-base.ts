@@ -1,17 +1,55 @@
 /**
- * The shell every API app shares (body limit, 404, the one `onError` that turns every error into
- * `{"message": "..."}`), kept apart from the route modules so each Lambda bundles only its own.
+ * The shell every API app shares (security headers, rate limits, body limit, 404, the one
+ * `onError` that turns every error into `{"message": "..."}`), kept apart from the route modules
+ * so each Lambda bundles only its own.
  */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ApiError, ERROR_STATUS } from './domain/errors.js';
-import type { AppEnv, CoreDeps } from './routes/deps.js';
+import { ApiError, ERROR_STATUS, RateLimitedError } from './domain/errors.js';
+import { rateWindow } from './domain/rate-limits.js';
+import { authenticateRequest } from './routes/auth.js';
+import { nowSeconds, type AppEnv, type CoreDeps, type RateLimiting } from './routes/deps.js';
+import { FRAMEABLE_PATHS } from './web/security-headers.js';
+
+/**
+ * Counts the request against its caller's window: the account for a valid key, else the source
+ * IP (no key, a malformed one, or an unknown one); 429 `ERR_RATE_LIMITED` with `Retry-After`
+ * beyond the limit. The key lookup is the one the routes use (no second read).
+ */
+function rateLimit(deps: CoreDeps, limiting: RateLimiting): MiddlewareHandler<AppEnv> {
+  return async function rateLimitMiddleware(c, next) {
+    if (c.req.path === '/health') return next();
+    const key = await authenticateRequest(deps, c);
+    const { limit, windowSeconds } = key ? limiting.limits.perAccount : limiting.limits.anonymousPerIp;
+    const subject = key ? `ACCT#${key.accountId}` : `IP#${limiting.clientIp(c).slice(0, 64)}`;
+    const now = nowSeconds(deps);
+    const window = rateWindow(now, windowSeconds);
+    const count = await deps.repo.countRequest(subject, window.start, window.start + windowSeconds + 3600);
+    if (count > limit) throw new RateLimitedError(window.retryAfter);
+    await next();
+  };
+}
 
 /** An app serving `routes` (mounted at `/` in order) inside the shared shell. */
-export function createApiApp(deps: Pick<CoreDeps, 'maxBodyBytes'>, routes: readonly Hono<AppEnv>[]): Hono<AppEnv> {
+export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[]): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // First, so that every answer gets them, errors and 404s included: X-Content-Type-Options
+  // nosniff, Referrer-Policy no-referrer and the other secure defaults.
+  // Nothing may be framed (the issue asks DENY) but /getapikey, which the plugin frames from any
+  // site; its own CSP says so (frame-ancestors *, web/security-headers.ts).
+  const headers = secureHeaders({ xFrameOptions: 'DENY' });
+  const frameableHeaders = secureHeaders({ xFrameOptions: false });
+  app.use('*', (c, next) => (FRAMEABLE_PATHS.includes(c.req.path) ? frameableHeaders : headers)(c, next));
+  app.use('*', async function noStore(c, next) {
+    await next();
+    // Every answer carries an API key or account data (or is a cheap error): never cached.
+    c.header('Cache-Control', 'no-store');
+  });
+  const limiting = deps.rateLimits;
+  if (limiting) app.use('*', rateLimit(deps, limiting));
   app.use('*', bodyLimit({
     maxSize: deps.maxBodyBytes ?? 1024 * 1024,
     onError: () => {
@@ -22,6 +60,7 @@ export function createApiApp(deps: Pick<CoreDeps, 'maxBodyBytes'>, routes: reado
 
   app.notFound((c) => c.json({ message: 'Not found' }, 404));
   app.onError((err, c) => {
+    if (err instanceof RateLimitedError) c.header('Retry-After', String(err.retryAfter));
     if (err instanceof ApiError) return c.json({ message: err.message }, ERROR_STATUS[err.code] as ContentfulStatusCode);
     if (err instanceof HTTPException) return c.json({ message: err.message || 'Bad request' }, err.status as ContentfulStatusCode);
     // Unknown failure: log the error (never request headers or bodies) and say nothing specific.

@@ -2,7 +2,7 @@
 import { SCHEMA_DIR } from './support/schema-dir.js';
 import { describe, expect, it } from 'vitest';
 import { connectDatabase } from '../src/db/connect.js';
-import { columnSql, createTableSql, indexName } from '../src/schema/ddl.js';
+import { columnSql, createTableSql, planTableNames } from '../src/schema/ddl.js';
 import { loadInstallTree } from '../src/schema/install-tree.js';
 import { physicalIndexes } from '../src/schema/model.js';
 import { structureXml } from '../src/schema/structure-xml.js';
@@ -53,17 +53,18 @@ describe('install.xml tree', () => {
     expect(['1', '4', '5', '9', '10', '20'].map((l) => columnSql('postgres', f(l)))).toEqual(
       ['SMALLINT', 'SMALLINT', 'INTEGER', 'INTEGER', 'BIGINT', 'BIGINT'].map((t) => `"x" ${t} NOT NULL`));
     expect(['2', '3', '5', '7', '10'].map((l) => columnSql('mysql', f(l)))).toEqual(
-      ['TINYINT', 'SMALLINT', 'MEDIUMINT', 'INT', 'BIGINT'].map((t) => `\`x\` ${t} NOT NULL`));
+      ['TINYINT(2)', 'SMALLINT(3)', 'MEDIUMINT(5)', 'INT(7)', 'BIGINT(10)'].map((t) => `\`x\` ${t} NOT NULL`));
     expect(columnSql('postgres', { name: 'order', type: 'char', length: '20', notnull: true, default: "it's", sequence: false })).toBe(`"order" VARCHAR(20) DEFAULT 'it''s' NOT NULL`);
     expect(createTableSql('mysql', 'mdl_', { name: 't', component: '?', fields: [{ name: 'id', type: 'int', length: '10', notnull: true, sequence: true }], keys: [{ name: 'primary', type: 'primary', fields: ['id'] }], indexes: [] }))
-      .toContain('`id` BIGINT NOT NULL AUTO_INCREMENT');
+      .toContain('`id` BIGINT(10) NOT NULL AUTO_INCREMENT');
   });
 
-  it('names indexes uniquely within 63 characters', async () => {
+  it('names indexes uniquely within Moodle\'s 30 characters over a whole install', async () => {
     const tables = await loadInstallTree(SCHEMA_DIR);
-    const names = tables.flatMap((t) => physicalIndexes(t).map((i) => indexName('mdl_', t.name, i.fields, i.unique)));
+    const plan = planTableNames('postgres', 'mdl_', tables, { definitions: tables });
+    const names = [...plan.values()].flatMap((n) => [n.primaryKey ?? '', ...n.indexes.map((i) => i.name)]);
     expect(new Set(names).size).toBe(names.length);
-    expect(Math.max(...names.map((n) => n.length))).toBeLessThanOrEqual(63);
+    expect(Math.max(...names.map((n) => n.length))).toBeLessThanOrEqual(30);
   });
 });
 

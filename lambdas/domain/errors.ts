@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   ERR_PLAN_REFUSED: 403,
   ERR_QUOTA_EXCEEDED: 403,
   ERR_BAD_REQUEST: 400,
+  ERR_RECORD_TOO_LARGE: 400,
+  ERR_DRY_RUN: 403,
   ERR_NOT_FOUND: 404,
   ERR_BACKUP_NOT_FOUND: 404,
   ERR_RESTORE_NOT_FOUND: 404,
@@ -17,8 +19,10 @@ export const ERROR_STATUS = {
   ERR_UPLOAD_MISMATCH: 409,
   ERR_UPLOAD_MISSING: 409,
   ERR_EMAIL_TAKEN: 409,
+  ERR_LAST_KEY: 409,
   ERR_SIZE_LIMIT: 413,
   ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_RATE_LIMITED: 429,
   ERR_STORAGE: 502,
   ERR_INTERNAL: 500,
 } as const;
@@ -94,5 +98,33 @@ export class BackupStateError extends ApiError {
 export class SizeLimitError extends ApiError {
   constructor(limit: number) {
     super('ERR_SIZE_LIMIT', `The backup exceeds the size limit of your plan (${limit} bytes archived)`);
+  }
+}
+
+/** The record would not fit in one DynamoDB item (400 KB, counted in UTF-8 bytes). */
+export class RecordTooLargeError extends ApiError {
+  constructor(what: string, bytes: number, max: number) {
+    super('ERR_RECORD_TOO_LARGE', `The ${what} would take ${bytes} bytes, more than the ${max} bytes a record may hold; send less info`);
+  }
+}
+
+/** A dry run (restore pre-check) asked for more than the structure archive. */
+export class DryRunError extends ApiError {
+  constructor(allowed: string) {
+    super('ERR_DRY_RUN', `A restore pre-check (dry run) can download only ${allowed}`);
+  }
+}
+
+/** Revoking the account's last API key without confirming it (nothing could sign in again). */
+export class LastKeyError extends ApiError {
+  constructor() {
+    super('ERR_LAST_KEY', 'This is the last API key of the account; revoking it locks the account. Add ?confirm=lastkey to revoke it anyway');
+  }
+}
+
+/** Too many requests in the current window; `retryAfter` seconds until it ends (the `Retry-After` header). */
+export class RateLimitedError extends ApiError {
+  constructor(readonly retryAfter: number) {
+    super('ERR_RATE_LIMITED', `Too many requests; try again in ${retryAfter} seconds`);
   }
 }

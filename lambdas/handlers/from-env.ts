@@ -25,12 +25,28 @@
  *   S3_REGION                optional  signing region with S3_ENDPOINT (default us-east-1)
  *   DDB_ENDPOINT             optional  custom DynamoDB endpoint (DynamoDB Local)
  *   LOG_VERIFICATION_LINKS   optional  "true": print verification links to the log (local/dev only)
+ *   MAIL_FROM                optional  account: sender of sign-in codes; with it (and no SMTP_HOST) mail goes
+ *                                      through Amazon SES (a verified identity); without either, the
+ *                                      /signin routes answer 503 (docs/web.md)
+ *   SES_CONFIGURATION_SET    optional  account: SES configuration set for sign-in mail
+ *   SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_REQUIRE_TLS, SMTP_USER, SMTP_PASSWORD
+ *                            optional  account: send through this SMTP server instead of SES (self-hosting)
+ *   DIRECT_REGISTER          optional  account: "false" turns POST /account/register off (docs/web.md)
+ *   RATE_LIMITS              optional  account, site: "off" disables the per-IP / per-account rate limits
+ *                                      (domain/rate-limits.ts DEFAULT_RATE_LIMITS); on otherwise
  *   OPS_STALE_BACKUP_HOURS   optional  ops: inprogress backups untouched this long are failed (default 48)
  *   OPS_STALE_UPLOAD_DAYS    optional  ops: multipart uploads older than this are aborted (default 7)
  *   AWS_REGION               set by Lambda: region of the table
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { AccountDeps } from '../routes/deps.js';
+import type { Context } from 'hono';
+import type { LambdaEvent } from 'hono/aws-lambda';
+import { smtpMailer, smtpSettingsFromEnv, type Mailer } from '../mail/mailer.js';
+import { sesMailer } from '../mail/ses-mailer.js';
+import { createSigninStore } from '../store/signin-store.js';
+import { getConnInfo } from 'hono/aws-lambda';
+import { DEFAULT_RATE_LIMITS } from '../domain/rate-limits.js';
+import type { AccountDeps, RateLimiting } from '../routes/deps.js';
 import { createDocumentClient } from '../store/dynamodb-client.js';
 import { createRepository, type Repository } from '../store/repository.js';
 
@@ -39,6 +55,20 @@ export function repoFromEnv(env: NodeJS.ProcessEnv = process.env): Repository {
   const tableName = env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME is not set');
   return createRepository(createDocumentClient({ region: env.AWS_REGION ?? 'us-east-1', endpoint: env.DDB_ENDPOINT }), tableName);
+}
+
+/** Rate limiting of the API functions (RATE_LIMITS=off disables it); the caller is API Gateway's `sourceIp`. */
+export function rateLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): RateLimiting | undefined {
+  if (env.RATE_LIMITS === 'off') return undefined;
+  return {
+    limits: DEFAULT_RATE_LIMITS,
+    clientIp: (c) => {
+      // Outside a Lambda invocation (no API Gateway event in c.env) there is no address to trust.
+      const env: unknown = c.env;
+      if (!env || typeof env !== 'object' || !('requestContext' in env)) return 'unknown';
+      return getConnInfo(c).remote.address ?? 'unknown';
+    },
+  };
 }
 
 /** BUCKETS: storage region id → bucket name (site and ops). */
@@ -57,13 +87,39 @@ export function accountDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Accoun
   if (!secret) console.warn('VERIFY_SECRET is not set: verification links will not survive this instance');
   else if (secret.length < 32) throw new Error('VERIFY_SECRET must be at least 32 characters');
   const logLinks = env.LOG_VERIFICATION_LINKS === 'true';
+  const mailer = mailerFromEnv(env);
+  const tableName = env.TABLE_NAME ?? '';
   return {
     repo,
+    directRegister: env.DIRECT_REGISTER !== 'false',
+    ...(mailer ? {
+      signin: {
+        store: createSigninStore(createDocumentClient({ region: env.AWS_REGION ?? 'us-east-1', endpoint: env.DDB_ENDPOINT }), tableName),
+        mailer,
+        clientIp: lambdaClientIp,
+      },
+    } : {}),
     verifySecret: secret ? createHash('sha256').update(secret).digest() : randomBytes(32),
     publicUrl: env.PUBLIC_URL,
+    rateLimits: rateLimitsFromEnv(env),
     sendVerification: (email, link) => {
       // The link is a bearer token: only print it when explicitly asked (local runs).
       console.log(JSON.stringify({ level: 'info', msg: 'verification issued', email: email.replace(/^(.).*@/, '$1***@'), ...(logLinks ? { link } : {}) }));
     },
   };
+}
+
+/** The mailer the environment configures: SMTP_HOST → SMTP, else MAIL_FROM → SES, else none. */
+export function mailerFromEnv(env: NodeJS.ProcessEnv = process.env): Mailer | undefined {
+  const smtp = smtpSettingsFromEnv(env);
+  if (smtp) return smtpMailer(smtp);
+  if (env.MAIL_FROM) return sesMailer({ from: env.MAIL_FROM, region: env.AWS_REGION, configurationSet: env.SES_CONFIGURATION_SET });
+  return undefined;
+}
+
+/** API Gateway's view of the caller's address (HTTP API payload 2.0), for per-IP limits. */
+function lambdaClientIp(c: Context): string | undefined {
+  const event = (c.env as { event?: LambdaEvent } | undefined)?.event;
+  const ctx = event?.requestContext as { http?: { sourceIp?: string }; identity?: { sourceIp?: string } } | undefined;
+  return ctx?.http?.sourceIp ?? ctx?.identity?.sourceIp;
 }

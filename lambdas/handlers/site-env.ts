@@ -2,7 +2,7 @@
 import type { SiteDeps } from '../routes/deps.js';
 import { lazyObjectStorage } from '../store/lazy-object-storage.js';
 import { assumedRoleSigningCredentials, secretSigningCredentials } from '../store/signing-credentials.js';
-import { bucketsFromEnv, repoFromEnv } from './from-env.js';
+import { bucketsFromEnv, rateLimitsFromEnv, repoFromEnv } from './from-env.js';
 
 /** Table, buckets, presigning credentials and the presign cap; no verification secret. */
 export function siteDepsFromEnv(env: NodeJS.ProcessEnv = process.env): SiteDeps {
@@ -23,5 +23,6 @@ export function siteDepsFromEnv(env: NodeJS.ProcessEnv = process.env): SiteDeps 
     repo,
     storage: lazyObjectStorage({ buckets, endpoint: env.S3_ENDPOINT, endpointRegion: env.S3_REGION, signingCredentials }),
     maxPresignSeconds,
+    rateLimits: rateLimitsFromEnv(env),
   };
 }

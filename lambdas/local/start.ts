@@ -16,6 +16,10 @@ import { ensureBuckets, ensureTable } from '../store/ensure-stores.js';
 import { createObjectStorage } from '../store/object-storage.js';
 import { createRepository } from '../store/repository.js';
 import { createHash } from 'node:crypto';
+import { startLocalSmtp } from '../mail/local-smtp.js';
+import { smtpMailer, smtpSettingsFromEnv } from '../mail/mailer.js';
+import { createSigninStore } from '../store/signin-store.js';
+import { nodeClientIp } from './client-ip.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
@@ -49,8 +53,17 @@ async function main(): Promise<void> {
   const buckets = Object.fromEntries(STORAGE_REGIONS.map((r) => [r.id, `vault-local-${r.id}`]));
   await ensureBuckets(s3, Object.values(buckets));
 
+  // Sign-in mail: to a real SMTP server when SMTP_HOST is set, else to the embedded one, which keeps
+  // every message as an .eml file and never relays it.
+  const smtpSettings = smtpSettingsFromEnv();
+  const localSmtp = smtpSettings ? undefined : await startLocalSmtp(`${dataDir}/mail`, log);
+  if (localSmtp) log(`mail: SMTP on 127.0.0.1:${localSmtp.port}, messages kept in ${localSmtp.dir}`);
+  const mailer = smtpMailer(smtpSettings ?? { host: '127.0.0.1', port: localSmtp?.port ?? 0, from: 'Vault Cloud <no-reply@localhost>' });
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+
   const app = createApp({
-    repo: createRepository(DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), tableName),
+    repo: createRepository(doc, tableName),
+    signin: { store: createSigninStore(doc, tableName), mailer, clientIp: nodeClientIp },
     storage: createObjectStorage({ buckets, endpoint: s3Endpoint, credentials }),
     verifySecret: createHash('sha256').update(process.env.VERIFY_SECRET ?? 'vault-cloud-local-development-secret').digest(),
     publicUrl: `http://${host}:${port}`,
@@ -62,7 +75,8 @@ async function main(): Promise<void> {
   const server = serve({ fetch: app.fetch, port, hostname: host });
   const url = `http://${host}:${port}`;
   log(`Vault Cloud API ready on ${url} in ${Date.now() - t0} ms`);
-  log(`Next: register an account:  curl -s -X POST ${url}/account/register -H 'Content-Type: application/json' -d '{"email":"you@example.com"}'`);
+  log(`Get an API key in the browser: ${url}/getapikey?siteurl=<your Moodle URL> (framed by the Vault plugin), or`);
+  log(`register an account:  curl -s -X POST ${url}/account/register -H 'Content-Type: application/json' -d '{"email":"you@example.com"}'`);
   log(`Then point tool_vault (apiurl) or vault-agent (--api-url) at ${url}. Ctrl-C stops everything.`);
 
   let stopping = false;
@@ -71,6 +85,8 @@ async function main(): Promise<void> {
     stopping = true;
     log('stopping ...');
     server.close();
+    mailer.close?.();
+    await localSmtp?.close();
     await s3rver.close();
     await ddbLocal.stop();
     process.exit(0);

@@ -32,6 +32,8 @@ export function accountRoutes(deps: AccountDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/account/register', async (c) => {
+    // Off where sign-in by e-mail code replaces it: its 409 tells anyone whether an address has an account.
+    if (deps.directRegister === false) return c.json({ message: 'Not found' }, 404);
     const { email } = await parseJsonBody(c, registerBody);
     const now = nowSeconds(deps);
     const accountId = newAccountId();

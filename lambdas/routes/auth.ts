@@ -2,7 +2,7 @@
  * API-key middleware: checks the key's shape and checksum (no database read for garbage), then
  * loads it by SHA-256 with a consistent read, then the scope. Sets `c.var.auth`.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { hashApiKey, isWellFormedApiKey, type Scope } from '../domain/api-keys.js';
 import { ScopeError, UnauthenticatedError } from '../domain/errors.js';
 import type { AppEnv, AuthContext, CoreDeps } from './deps.js';
@@ -14,10 +14,19 @@ export async function authenticate(deps: CoreDeps, apiKey: string | undefined): 
   return deps.repo.findApiKey(hashApiKey(apiKey));
 }
 
+/** The caller's key for this request, looked up once per request (rate limiting and routes share it). */
+export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>): Promise<AuthContext['key'] | undefined> {
+  const cached = c.get('keyLookup');
+  if (cached) return cached;
+  const lookup = authenticate(deps, c.req.header('x-api-key'));
+  c.set('keyLookup', lookup);
+  return lookup;
+}
+
 /** Middleware requiring a valid key, and `scope` when given. */
 export function requireApiKey(deps: CoreDeps, scope?: Scope): MiddlewareHandler<AppEnv> {
   return async function requireApiKeyMiddleware(c, next) {
-    const key = await authenticate(deps, c.req.header('x-api-key'));
+    const key = await authenticateRequest(deps, c);
     if (!key) throw new UnauthenticatedError();
     if (scope && !key.scopes.includes(scope)) throw new ScopeError(scope);
     c.set('auth', { key, accountId: key.accountId, ...siteHeadersOf(c) });

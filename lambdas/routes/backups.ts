@@ -1,29 +1,29 @@
 /**
  * Site protocol, backups: precheck and create (`PUT backups`), list, get, PATCH, validate
- * (spec §5.2, 5.3, 5.6–5.9).
+ * (spec §5.2, 5.3, 5.6–5.9); and the account API's deletion of a backup (needs S3).
  */
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { STRUCTURE_ARCHIVE } from '../domain/archive-names.js';
 import { backupTransition } from '../domain/backup-state.js';
-import { BackupStateError, BadRequestError, PlanRefusedError, QuotaExceededError, ScopeError, SizeLimitError } from '../domain/errors.js';
+import { BackupNotFoundError, BackupStateError, BadRequestError, PlanRefusedError, QuotaExceededError, ScopeError, SizeLimitError } from '../domain/errors.js';
 import { newBackupKey } from '../domain/ids.js';
 import { checkEncryption, exceedsSizeLimit, expiryTime, presignLifetime, resolveExpireDays, resolveRegion } from '../domain/limits.js';
 import { findRegion } from '../domain/regions.js';
 import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { backupView, cap, loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
-import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, vaultEnv, vaultVersion } from './validation.js';
+import { backupView, cap, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects } from './records-view.js';
+import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
 const FAILED_DETAILS_MAX = 64 * 1024;
 
 const putBackupBody = z.object({
-  precheckonly: z.optional(z.union([z.number(), z.boolean(), z.string()])),
+  precheckonly: z.optional(z.union([storedNumber, z.boolean(), z.string().check(z.maxLength(40))])),
   description: z.optional(z.string().check(z.maxLength(1000))),
   encrypted: z.optional(z.boolean()),
   bucket: z.optional(z.string().check(z.maxLength(64))),
-  expiredays: z.optional(z.number().check(z.int(), z.gte(0), z.lte(36500))),
+  expiredays: z.optional(storedNumber.check(z.gte(0), z.lte(36500))),
   vaultversion: vaultVersion,
   vaultenv: vaultEnv,
 });
@@ -95,6 +95,8 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
   app.get('/backups/:backupkey', requireApiKey(deps), async (c) => {
     const auth = c.var.auth;
     const key = param(c, 'backupkey', recordKey);
+    // Like the list (spec §9, §13): a key without the restore scope sees no backups at all.
+    if (!auth.key.scopes.includes('restore')) throw new BackupNotFoundError();
     const b = await loadBackup(deps, auth.accountId, key, nowSeconds(deps));
     const files = await deps.repo.listFiles(auth.accountId, b.backupKey);
     return c.json(backupView(b, auth.siteId, files));
@@ -109,23 +111,43 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
     const info = mergeableInfo(body.info, b.info);
     const to = body.status ?? b.status;
     if (to === 'inprogress') {
-      // Info-only PATCH while running: merge and keep going.
-      if (Object.keys(info).length) await deps.repo.setBackupStatus(b, 'inprogress', info, now).catch(() => undefined);
+      // Info-only PATCH while running: merge and keep going; a failed write is reported, never answered 200.
+      if (Object.keys(info).length) await deps.repo.setBackupStatus(b, 'inprogress', info, now);
       return c.json({});
     }
     const transition = backupTransition(b.status, to);
-    if (transition === 'noop') return c.json({});
+    if (transition === 'noop') {
+      // A repeated `failed` retries the deletion of the objects if it did not happen the first time.
+      if (to === 'failed') await purgeAfterFailure(deps, b);
+      return c.json({});
+    }
     if (transition === 'refuse') throw new BackupStateError(`The backup is already ${b.status}`);
     if (to === 'finished') {
       const { plan } = await loadAccount(deps, auth.accountId);
       if (exceedsSizeLimit(plan, b.archivedBytes)) {
         await deps.repo.setBackupStatus(b, 'failed', { faileddetails: `Archived size ${b.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now);
+        await purgeAfterFailure(deps, b);
         throw new SizeLimitError(plan.sizeLimit ?? 0);
       }
       const structure = await deps.repo.getFile(auth.accountId, b.backupKey, STRUCTURE_ARCHIVE);
       if (!structure) throw new BackupStateError(`The backup cannot finish without ${STRUCTURE_ARCHIVE}`);
     }
     await deps.repo.setBackupStatus(b, to, info, now);
+    if (to === 'failed') await purgeAfterFailure(deps, b);
+    return c.json({});
+  });
+
+  // Account API route served by the site function (it deletes objects in S3, the account function has no S3 access).
+  app.delete('/account/backups/:backupkey', requireApiKey(deps, 'account'), async (c) => {
+    const auth = c.var.auth;
+    const key = param(c, 'backupkey', recordKey);
+    const b = await deps.repo.getBackup(auth.accountId, key);
+    if (!b) throw new BackupNotFoundError();
+    const now = nowSeconds(deps);
+    // Idempotent: a deleted or expired backup still on record is deleted again, which finishes
+    // whatever a failed attempt left (slot release, objects).
+    await deps.repo.markBackupDeleted(b, now);
+    await purgeObjects(deps, b);
     return c.json({});
   });
 

@@ -5,7 +5,10 @@
 import type { Repository } from '../store/repository.js';
 import type { ObjectStorage } from '../store/object-storage.js';
 import type { ApiKeyRecord } from '../store/records.js';
+import type { Context } from 'hono';
 import type { Plan, PlanId } from '../domain/plans.js';
+import type { RateLimits } from '../domain/rate-limits.js';
+import type { SigninDeps } from './signin.js';
 
 /** What every route module needs: the table and the request-independent settings. */
 export interface CoreDeps {
@@ -16,6 +19,14 @@ export interface CoreDeps {
   plans?: Readonly<Record<PlanId, Plan>>;
   /** Largest request body in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Rate limiting (off without it): the limits and how to find the caller's address. */
+  rateLimits?: RateLimiting;
+}
+
+/** Rate-limit settings: limits, and the source IP of a request (adapter-specific). */
+export interface RateLimiting {
+  limits: RateLimits;
+  clientIp: (c: Context) => string;
 }
 
 /** What the account API needs (no object storage: the account function never touches S3). */
@@ -26,6 +37,13 @@ export interface AccountDeps extends CoreDeps {
   publicUrl?: string;
   /** Delivers a verification link (locally: printed to the log). Never given other secrets. */
   sendVerification?: (email: string, link: string) => void | Promise<void>;
+  /** E-mail one-time-code sign-in and the web pages (routes/signin.ts, web/); without it they answer 404. */
+  signin?: SigninDeps;
+  /**
+   * `POST /account/register` (a key for any unclaimed address, 409 for a taken one) stays on unless
+   * this is false: the test bed and tests use it; deployments with mail should turn it off (docs/web.md).
+   */
+  directRegister?: boolean;
 }
 
 /** What the site protocol needs. */
@@ -48,7 +66,7 @@ export interface AuthContext {
 
 /** Hono environment of the app. */
 export interface AppEnv {
-  Variables: { auth: AuthContext };
+  Variables: { auth: AuthContext; keyLookup?: Promise<ApiKeyRecord | undefined> };
 }
 
 /** Current time in epoch seconds. */

@@ -1,8 +1,11 @@
-/** Account API, API keys: list, create (name and scopes; the key is shown once), revoke. */
+/**
+ * Account API, API keys: list, create (name and scopes, at most the creator's own; the key is
+ * shown once), revoke (the last key only when confirmed).
+ */
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { apiKeyHint, generateApiKey, hashApiKey, SCOPES } from '../domain/api-keys.js';
-import { ApiError } from '../domain/errors.js';
+import { ApiError, ScopeError } from '../domain/errors.js';
 import { newKeyId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
@@ -13,6 +16,9 @@ const createKeyBody = z.object({
   name: z.optional(z.string().check(z.maxLength(100))),
   scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
 });
+
+/** `?confirm=lastkey` allows revoking the account's last key (which locks the account). */
+const revokeQuery = z.object({ confirm: z.optional(z.literal('lastkey')) });
 
 /** A key as listed: never the key itself, nor its hash. */
 export function keyView(k: ApiKeyRecord): Record<string, unknown> {
@@ -30,9 +36,14 @@ export function keyRoutes(deps: AccountDeps): Hono<AppEnv> {
 
   app.post('/account/keys', requireApiKey(deps, 'account'), async (c) => {
     const body = await parseJsonBody(c, createKeyBody);
+    // A key hands on only what it has: default = the creator's own scopes.
+    const own = c.var.auth.key.scopes;
+    const scopes = [...new Set(body.scopes ?? own)];
+    const missing = scopes.find((s) => !own.includes(s));
+    if (missing) throw new ScopeError(missing);
     const apikey = generateApiKey();
     const key: ApiKeyRecord = {
-      keyId: newKeyId(), accountId: c.var.auth.accountId, name: body.name ?? '', scopes: [...new Set(body.scopes ?? SCOPES)],
+      keyId: newKeyId(), accountId: c.var.auth.accountId, name: body.name ?? '', scopes,
       hint: apiKeyHint(apikey), createdAt: nowSeconds(deps),
     };
     await deps.repo.createApiKey(key, hashApiKey(apikey));
@@ -41,7 +52,8 @@ export function keyRoutes(deps: AccountDeps): Hono<AppEnv> {
 
   app.delete('/account/keys/:keyid', requireApiKey(deps, 'account'), async (c) => {
     const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
-    if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
+    const { confirm } = parseWith(revokeQuery, c.req.query(), 'query');
+    if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId, confirm === 'lastkey'))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
     return c.json({});
   });
 

@@ -57,6 +57,23 @@ export function withPlan(deps: Pick<CoreDeps, 'plans'>, account: AccountRecord |
   return { account, plan: plans[account.plan] ?? plans.free };
 }
 
+/**
+ * Deletes a backup's objects from S3 now and notes it on the record. Failed, over-limit and
+ * deleted backups keep no data; where this cannot run, the ops job does it at the expiry.
+ */
+export async function purgeObjects(deps: SiteDeps, b: BackupRecord): Promise<void> {
+  if (b.objectsDeleted || !deps.storage.regions.has(b.region)) return;
+  await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
+  await deps.repo.markObjectsDeleted(b.accountId, b.backupKey);
+}
+
+/** `purgeObjects` after a failure was recorded: a storage error is logged (the ops job retries at expiry), not answered. */
+export async function purgeAfterFailure(deps: SiteDeps, b: BackupRecord): Promise<void> {
+  await purgeObjects(deps, b).catch((err: unknown) => {
+    console.error(JSON.stringify({ level: 'error', event: 'purge-failed', backupKey: b.backupKey, error: err instanceof Error ? err.name : 'unknown' }));
+  });
+}
+
 /** S3 object key of an archive: built only from our records. */
 export function objectKey(b: BackupRecord, name: string): string {
   return `${b.accountId}/${b.backupKey}/${name}`;

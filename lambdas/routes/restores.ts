@@ -1,7 +1,8 @@
 /** Site protocol, restores (spec §5.10–5.12): create, PATCH (resume/finished/failed), download URLs. */
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
-import { BackupStateError, ApiError, RestoreNotFoundError } from '../domain/errors.js';
+import { STRUCTURE_ARCHIVE } from '../domain/archive-names.js';
+import { BackupStateError, ApiError, DryRunError, RestoreNotFoundError } from '../domain/errors.js';
 import { restoreTransition } from '../domain/backup-state.js';
 import { newRestoreKey } from '../domain/ids.js';
 import { presignLifetime } from '../domain/limits.js';
@@ -10,11 +11,11 @@ import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { mergeableInfo } from './backups.js';
 import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
-import { archiveName, infoObject, param, parseJsonBody, recordKey, vaultEnv, vaultVersion } from './validation.js';
+import { archiveName, infoObject, param, parseJsonBody, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
 const putRestoreBody = z.object({
   backupkey: recordKey,
-  dryrun: z.optional(z.union([z.boolean(), z.number()])),
+  dryrun: z.optional(z.union([z.boolean(), storedNumber])),
   vaultversion: vaultVersion,
   vaultenv: vaultEnv,
 });
@@ -79,6 +80,8 @@ export function restoreRoutes(deps: SiteDeps): Hono<AppEnv> {
     const now = nowSeconds(deps);
     const r = await loadRestore(auth.accountId, key);
     if (r.status !== 'inprogress') throw new BackupStateError(`The restore is ${r.status}`);
+    // A dry run (spec §5.12, §8.4) reads only the structure archive: it holds no restore slot.
+    if (r.dryrun && name !== STRUCTURE_ARCHIVE) throw new DryRunError(STRUCTURE_ARCHIVE);
     const b = await loadBackup(deps, auth.accountId, r.backupKey, now);
     const file = await deps.repo.getFile(auth.accountId, b.backupKey, name);
     if (!file) throw new ApiError('ERR_FILE_NOT_FOUND', `${name} is not part of this backup`);

@@ -28,6 +28,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/restores/{restorekey}/download/{filename}', fn: 'site' },
   { method: 'POST', path: '/reporterror', fn: 'site' },
   { method: 'GET', path: '/health', fn: 'site' },
+  // account API route that deletes objects in S3: served by the site function (S3 access)
+  { method: 'DELETE', path: '/account/backups/{backupkey}', fn: 'site' },
   // account API
   { method: 'POST', path: '/account/register', fn: 'account' },
   { method: 'GET', path: '/account/verify', fn: 'account' },
@@ -36,4 +38,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/account/keys', fn: 'account' },
   { method: 'POST', path: '/account/keys', fn: 'account' },
   { method: 'DELETE', path: '/account/keys/{keyid}', fn: 'account' },
+  // e-mail one-time-code sign-in (routes/signin.ts); the web pages themselves are not deployed yet (docs/web.md)
+  { method: 'POST', path: '/signin/code', fn: 'account' },
+  { method: 'POST', path: '/signin/verify', fn: 'account' },
+  { method: 'POST', path: '/signin/apikey', fn: 'account' },
 ];

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { UnauthenticatedError } from '../domain/errors.js';
-import { authenticate } from './auth.js';
+import { authenticateRequest } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { cap } from './records-view.js';
 import { parseJsonBody, siteHeadersOf } from './validation.js';
@@ -18,7 +18,7 @@ export function siteRoutes(deps: SiteDeps): Hono<AppEnv> {
 
   app.get('/validateapikey', async (c) => {
     siteHeadersOf(c);
-    const key = await authenticate(deps, c.req.header('x-api-key'));
+    const key = await authenticateRequest(deps, c);
     if (!key) throw new UnauthenticatedError();
     return c.json({ valid: true, scopes: key.scopes });
   });
@@ -27,7 +27,7 @@ export function siteRoutes(deps: SiteDeps): Hono<AppEnv> {
     const site = siteHeadersOf(c);
     const body = await parseJsonBody(c, reportBody);
     // Accepted without a key (reports may come before registration); a valid key files it under the account.
-    const key = await authenticate(deps, c.req.header('x-api-key'));
+    const key = await authenticateRequest(deps, c);
     await deps.repo.putErrorReport(key?.accountId, { ...site, details: cap(body.faileddetails ?? '', ERROR_REPORT_MAX) }, nowSeconds(deps));
     return c.json({});
   });

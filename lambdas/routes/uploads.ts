@@ -10,8 +10,8 @@ import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLi
 import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { maxPresign, objectKey, presentBackup, withPlan } from './records-view.js';
-import { archiveName, param, parseJsonBody, recordKey } from './validation.js';
+import { maxPresign, objectKey, presentBackup, purgeAfterFailure, withPlan } from './records-view.js';
+import { archiveName, param, parseJsonBody, recordKey, storedNumber } from './validation.js';
 
 /** S3 allows 10 000 parts. */
 const MAX_PARTS = 10_000;
@@ -21,13 +21,13 @@ const uploadBody = z.object({
   contenttype: z.optional(z.string().check(z.maxLength(100))),
   multipart: z.optional(z.object({
     // PHP sends ceil() as a float (`5.0`); JSON.parse turns it into 5.
-    parts: z.number().check(z.int(), z.gte(1), z.lte(MAX_PARTS)),
+    parts: storedNumber.check(z.gte(1), z.lte(MAX_PARTS)),
     uploadid: z.optional(uploadId),
   })),
 });
 
 const completedBody = z.object({
-  origsize: z.number().check(z.int(), z.gte(0)),
+  origsize: storedNumber.check(z.gte(0)),
   multipart: z.optional(z.object({
     UploadId: uploadId,
     ETags: z.array(z.string().check(z.maxLength(200))).check(z.minLength(1), z.maxLength(MAX_PARTS)),
@@ -118,8 +118,13 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const fresh = presentBackup(reread.backup, now);
     if (exceedsSizeLimit(plan, fresh.archivedBytes)) {
       if (fresh.status === 'inprogress') {
-        await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch(() => undefined);
+        await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch((err: unknown) => {
+          // A concurrent completion or PATCH changed the status first: that one decided.
+          if (!(err instanceof BackupStateError)) throw err;
+        });
       }
+      // Over the limit: the backup keeps no data.
+      if (fresh.status !== 'finished') await purgeAfterFailure(deps, fresh);
       throw new SizeLimitError(plan.sizeLimit ?? 0);
     }
     return c.json({});

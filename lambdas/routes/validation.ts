@@ -52,12 +52,21 @@ export function siteHeadersOf(c: Context): { siteId: string; siteUrl: string } {
 
 const fewKeys = (max: number) => z.refine((o: unknown) => typeof o === 'object' && o !== null && Object.keys(o).length <= max, `at most ${max} keys`);
 
+/**
+ * The one schema of every number the API accepts into a record: a safe integer. DynamoDB cannot
+ * store `1e308`, and reads numbers beyond 2^53 back as errors; the plugin sends only integers.
+ */
+export const storedNumber = z.int();
+
+/** A key of a stored map (`vaultenv`, `info`): DynamoDB refuses empty attribute names, also inside maps. */
+const mapKey = z.string().check(z.minLength(1, 'empty key'), z.maxLength(64));
+
 /** `vaultenv` as the plugin sends it: small flat object. */
-export const vaultEnv = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()])).check(fewKeys(32)));
+export const vaultEnv = z.optional(z.record(mapKey, z.union([z.string().check(z.maxLength(1000)), storedNumber, z.boolean(), z.null()])).check(fewKeys(32)));
 /** `vaultversion`: plugin version number, as string (or number from odd clients). */
-export const vaultVersion = z.optional(z.union([z.string().check(z.maxLength(40)), z.number()]));
+export const vaultVersion = z.optional(z.union([z.string().check(z.maxLength(40)), storedNumber]));
 /** Scalar `info` values a PATCH may merge (strings capped later). */
-export const infoObject = z.optional(z.record(z.string().check(z.maxLength(64)), z.union([z.string(), z.number(), z.boolean(), z.null()])).check(fewKeys(32)));
+export const infoObject = z.optional(z.record(mapKey, z.union([z.string(), storedNumber, z.boolean(), z.null()])).check(fewKeys(32)));
 
 /** Most `info` keys a record keeps across all PATCHes (bounds the DynamoDB item size). */
 export const MAX_INFO_KEYS = 48;

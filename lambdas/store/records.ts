@@ -49,6 +49,10 @@ export interface BackupRecord {
   vaultEnv?: Record<string, unknown>;
   /** Stored-backup quota slot held by this backup (plans with a limit). */
   slot?: number;
+  /** When the owner deleted it (account API); its expiry is then that time. */
+  deletedAt?: number;
+  /** Set once its objects are deleted from S3 (expiry, failure or deletion). */
+  objectsDeleted?: boolean;
 }
 
 /** One archive of a backup, recorded at `uploadcompleted`. */

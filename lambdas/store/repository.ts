@@ -17,13 +17,16 @@
  *   ACCT#<id>         / RSLOT#<n>        → restore quota slot (30 days)
  *   ACCT#<id>         / USAGE#<yyyy-mm>  → monthly counters
  *   ERRORS#<acct|anon>#<yyyy-mm-dd> / <time>#<rand> → error report (TTL 90 days)
+ *   RATE#ACCT#<id> or RATE#IP#<address> / W#<window start> → request counter (TTL: window end + 1 h)
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import * as z from 'zod/mini';
 import {
   BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { ApiError, BackupStateError, QuotaExceededError } from '../domain/errors.js';
+import { ApiError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
+import { itemBytes, MAX_ITEM_BYTES } from '../domain/item-size.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
 import type { PlanId } from '../domain/plans.js';
 import { randomString } from '../domain/ids.js';
@@ -79,24 +82,34 @@ function encodeCursor(key: Record<string, unknown> | undefined): string | undefi
   return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 }
 
-/** A listing cursor back into a start key; only a key of the caller's own listing is accepted. */
-function decodeCursor(cursor: string | undefined, gsiPartition: string): Record<string, unknown> | undefined {
-  if (!cursor) return undefined;
+/**
+ * A listing cursor back into a start key. Cursors are our own LastEvaluatedKeys, base64url JSON;
+ * only exactly that shape is accepted: the four key attributes of a backup item of the caller's
+ * own listing, none missing or empty (DynamoDB answers anything else with a ValidationException).
+ */
+function decodeCursor(cursor: string | undefined, accountId: string): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    parsed = JSON.parse(Buffer.from(cursor ?? '', 'base64url').toString('utf8'));
   } catch {
     parsed = undefined;
   }
-  const allowed = ['pk', 'sk', GSI1.partition, GSI1.sort];
-  if (
-    parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-    && Object.keys(parsed).every((k) => allowed.includes(k)) && Object.values(parsed).every((v) => typeof v === 'string')
-    && (parsed as Record<string, unknown>)[GSI1.partition] === gsiPartition
-  ) {
-    return parsed as Record<string, unknown>;
-  }
+  const shape = z.strictObject({
+    pk: z.literal(acct(accountId)),
+    sk: z.string().check(z.regex(/^BACKUP#[A-Za-z0-9]{1,64}$/)),
+    [GSI1.partition]: z.literal(`${acct(accountId)}#B`),
+    [GSI1.sort]: z.string().check(z.regex(/^[0-9]{12}#[A-Za-z0-9]{1,64}$/)),
+  });
+  const res = shape.safeParse(parsed);
+  // The index sort key ends with the backup key of the item's own sort key.
+  if (res.success && res.data[GSI1.sort].endsWith(`#${res.data.sk.slice('BACKUP#'.length)}`)) return res.data;
   throw new ApiError('ERR_BAD_REQUEST', 'Invalid cursor');
+}
+
+/** Refuses (400) an item DynamoDB would refuse for its size, before it is written. */
+function assertFits(item: Item, what: string): void {
+  const bytes = itemBytes(item);
+  if (bytes > MAX_ITEM_BYTES) throw new RecordTooLargeError(what, bytes, MAX_ITEM_BYTES);
 }
 
 function strip<T>(item: Item, ...drop: string[]): T {
@@ -141,7 +154,8 @@ export interface Repository {
   findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined>;
   createApiKey(key: ApiKeyRecord, keyHash: string): Promise<void>;
   listApiKeys(accountId: string): Promise<ApiKeyRecord[]>;
-  revokeApiKey(accountId: string, keyId: string): Promise<boolean>;
+  /** Revokes a key; false when there is none. Refuses the account's last key (LastKeyError) unless `allowLast`. */
+  revokeApiKey(accountId: string, keyId: string, allowLast: boolean): Promise<boolean>;
   createBackup(backup: BackupRecord, maxStored: number | null, now: number): Promise<void>;
   getBackup(accountId: string, backupKey: string): Promise<BackupRecord | undefined>;
   /** The backup, the account and one archive record of the backup, in one consistent read. */
@@ -163,6 +177,13 @@ export interface Repository {
   expiredBackups(now: number): Promise<BackupRecord[]>;
   /** In-progress backups last modified before `staleBefore` (ops index). */
   staleBackups(staleBefore: number): Promise<BackupRecord[]>;
+  /**
+   * Deletes a backup for its owner: it expires now (gone for every endpoint and listing; the ops
+   * job deletes its objects if the caller cannot), an in-progress one is failed, its slot is freed.
+   */
+  markBackupDeleted(b: BackupRecord, now: number): Promise<void>;
+  /** Counts one request of `subject` in the window starting at `windowStart`; the count so far, this one included. */
+  countRequest(subject: string, windowStart: number, expiresAt: number): Promise<number>;
   /** Notes that a backup's objects are gone, which takes it off the ops index. */
   markObjectsDeleted(accountId: string, backupKey: string): Promise<void>;
 }
@@ -259,6 +280,30 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     });
   };
 
+  /**
+   * Accounts created before keys were counted get their `keyCount` from a consistent count of
+   * their key entries, once (a no-op for every newer account).
+   */
+  const ensureKeyCount = async (accountId: string): Promise<void> => {
+    const meta = await get(acct(accountId), 'META');
+    if (!meta || typeof meta.keyCount === 'number') return;
+    const keys = await queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'KEY#' }, ConsistentRead: true });
+    await ddb.send(new UpdateCommand({
+      TableName, Key: { pk: acct(accountId), sk: 'META' },
+      UpdateExpression: 'SET keyCount = :n', ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(keyCount)',
+      ExpressionAttributeValues: { ':n': keys.length },
+    })).catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err;
+    });
+  };
+
+  /** Compensation after a failed write: releases the slot; a failure to do so is logged, not thrown over the original error. */
+  const releaseSlotOrLog = async (accountId: string, sk: string, owner: string): Promise<void> => {
+    await releaseSlot(accountId, sk, owner).catch((err: unknown) => {
+      console.error(JSON.stringify({ level: 'error', event: 'slot-release-failed', accountId, slot: sk, owner, error: err instanceof Error ? err.name : 'unknown' }));
+    });
+  };
+
   const month = (now: number) => new Date(now * 1000).toISOString().slice(0, 7);
 
   return {
@@ -274,7 +319,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
           TransactItems: [
             // One account per email: the email item is the lock.
             { Put: { TableName, Item: { pk: `EMAIL#${account.email}`, sk: 'EMAIL', accountId: account.accountId }, ConditionExpression: 'attribute_not_exists(pk)' } },
-            { Put: { TableName, Item: { pk: acct(account.accountId), sk: 'META', ...account }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            { Put: { TableName, Item: { pk: acct(account.accountId), sk: 'META', ...account, keyCount: 1 }, ConditionExpression: 'attribute_not_exists(pk)' } },
             { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key } } },
             { Put: { TableName, Item: { pk: acct(account.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
           ],
@@ -289,7 +334,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async getAccount(accountId) {
       const item = await get(acct(accountId), 'META');
-      return item ? strip<AccountRecord>(item) : undefined;
+      return item ? strip<AccountRecord>(item, 'keyCount') : undefined;
     },
 
     async setAccountPlan(accountId, plan) {
@@ -315,10 +360,12 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async createApiKey(key, keyHash) {
+      await ensureKeyCount(key.accountId);
       await transactWithRetry(ddb, {
         TransactItems: [
           { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key }, ConditionExpression: 'attribute_not_exists(pk)' } },
           { Put: { TableName, Item: { pk: acct(key.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
+          { Update: { TableName, Key: { pk: acct(key.accountId), sk: 'META' }, UpdateExpression: 'ADD keyCount :one', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':one': 1 } } },
         ],
       });
     },
@@ -328,19 +375,38 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       return items.map((i) => strip<ApiKeyRecord>(i, 'keyHash')).sort((a, b) => a.createdAt - b.createdAt);
     },
 
-    async revokeApiKey(accountId, keyId) {
+    async revokeApiKey(accountId, keyId, allowLast) {
       const entry = await get(acct(accountId), `KEY#${keyId}`);
       if (!entry || typeof entry.keyHash !== 'string') return false;
-      await transactWithRetry(ddb, {
-        TransactItems: [
-          { Delete: { TableName, Key: { pk: `APIKEY#${entry.keyHash}`, sk: 'APIKEY' } } },
-          { Delete: { TableName, Key: { pk: acct(accountId), sk: `KEY#${keyId}` } } },
-        ],
-      });
+      await ensureKeyCount(accountId);
+      try {
+        await transactWithRetry(ddb, {
+          TransactItems: [
+            { Delete: { TableName, Key: { pk: `APIKEY#${entry.keyHash}`, sk: 'APIKEY' }, ConditionExpression: 'attribute_exists(pk)' } },
+            { Delete: { TableName, Key: { pk: acct(accountId), sk: `KEY#${keyId}` }, ConditionExpression: 'attribute_exists(pk)' } },
+            {
+              // The count on the account item serialises concurrent revocations: two requests
+              // revoking the last two keys cannot both see "one more is left".
+              Update: {
+                TableName, Key: { pk: acct(accountId), sk: 'META' },
+                UpdateExpression: 'ADD keyCount :minus',
+                ConditionExpression: allowLast ? 'attribute_exists(pk)' : 'keyCount > :one',
+                ExpressionAttributeValues: { ':minus': -1, ...(allowLast ? {} : { ':one': 1 }) },
+              },
+            },
+          ],
+        });
+      } catch (err) {
+        const codes = cancellationCodes(err);
+        if (codes[0] === 'ConditionalCheckFailed' || codes[1] === 'ConditionalCheckFailed') return false;
+        if (codes[2] === 'ConditionalCheckFailed') throw new LastKeyError();
+        throw err;
+      }
       return true;
     },
 
     async createBackup(backup, maxStored, now) {
+      assertFits(backupItem(backup), 'backup record');
       let slot: number | undefined;
       if (maxStored !== null) {
         slot = await claimSlot(backup.accountId, 'BSLOT#', maxStored, now, backup.expiry || NEVER, backup.backupKey);
@@ -350,7 +416,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         await ddb.send(new PutCommand({ TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' }));
       } catch (err) {
         // Give the slot back rather than leak it until the backup's expiry.
-        if (slot !== undefined) await releaseSlot(backup.accountId, `BSLOT#${slot}`, backup.backupKey).catch(() => undefined);
+        if (slot !== undefined) await releaseSlotOrLog(backup.accountId, `BSLOT#${slot}`, backup.backupKey);
         throw err;
       }
     },
@@ -403,7 +469,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       if (opts.limit === undefined) return { items: (await queryAll(input)).map((i) => strip<BackupRecord>(i)) };
       // A filtered page may come back short; keep reading until it is full or the index ends.
       const items: BackupRecord[] = [];
-      let start = decodeCursor(opts.cursor, `${acct(accountId)}#B`);
+      let start = opts.cursor ? decodeCursor(opts.cursor, accountId) : undefined;
       do {
         const res = await ddb.send(new QueryCommand({ TableName, ...input, Limit: opts.limit - items.length, ExclusiveStartKey: start }));
         items.push(...(res.Items ?? []).map((i) => strip<BackupRecord>(i)));
@@ -414,6 +480,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async setBackupStatus(b, to, info, now) {
       const merged = { ...b.info, ...info };
+      assertFits(backupItem({ ...b, status: to, info: merged, modifiedAt: now, finishedAt: now }), 'backup record');
       // The ops index follows the status: in progress → watched for staleness; else → for expiry.
       const ops = opsKeys(b, to);
       const opsUpdate = ops ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ' REMOVE #opsPk, #opsSk';
@@ -495,16 +562,31 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async createRestore(restore, quota, now) {
+      const item = { pk: acct(restore.accountId), sk: `RESTORE#${restore.restoreKey}`, ...restore };
+      assertFits(item, 'restore record');
+      let slot: number | undefined;
+      // Dry runs only read dbstructure.zip (the download route enforces it) and hold no slot.
       if (quota !== null && !restore.dryrun) {
-        const slot = await claimSlot(restore.accountId, 'RSLOT#', quota, now, now + 30 * DAY, restore.restoreKey);
+        slot = await claimSlot(restore.accountId, 'RSLOT#', quota, now, now + 30 * DAY, restore.restoreKey);
         if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${quota} restores per 30 days`);
       }
-      await ddb.send(new PutCommand({ TableName, Item: { pk: acct(restore.accountId), sk: `RESTORE#${restore.restoreKey}`, ...restore }, ConditionExpression: 'attribute_not_exists(pk)' }));
-      if (!restore.dryrun) {
-        await ddb.send(new UpdateCommand({
-          TableName, Key: { pk: acct(restore.accountId), sk: `USAGE#${month(now)}` },
-          UpdateExpression: 'ADD restores :one', ExpressionAttributeValues: { ':one': 1 },
-        }));
+      try {
+        // The record and the monthly counter together: neither is written without the other.
+        await transactWithRetry(ddb, {
+          TransactItems: [
+            { Put: { TableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+            ...(restore.dryrun ? [] : [{
+              Update: {
+                TableName, Key: { pk: acct(restore.accountId), sk: `USAGE#${month(now)}` },
+                UpdateExpression: 'ADD restores :one', ExpressionAttributeValues: { ':one': 1 },
+              },
+            }]),
+          ],
+        });
+      } catch (err) {
+        // Compensation: a restore that was not recorded must not hold a slot for 30 days.
+        if (slot !== undefined) await releaseSlotOrLog(restore.accountId, `RSLOT#${slot}`, restore.restoreKey);
+        throw err;
       }
     },
 
@@ -514,6 +596,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async setRestoreStatus(r, to, info, now) {
+      assertFits({ pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}`, ...r, status: to, info: { ...r.info, ...info }, modifiedAt: now }, 'restore record');
       try {
         await ddb.send(new UpdateCommand({
           TableName, Key: { pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}` },
@@ -554,6 +637,33 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       // modifiedAt ≥ createdAt, so only backups created before `staleBefore` can be stale.
       return opsCandidates(OPS_INPROGRESS, pad(staleBefore), (i) =>
         i.status === 'inprogress' && typeof i.modifiedAt === 'number' && i.modifiedAt < staleBefore);
+    },
+
+    async markBackupDeleted(b, now) {
+      const expiry = b.expiry === 0 || b.expiry > now ? now : b.expiry;
+      const status: BackupStatus = b.status === 'inprogress' ? 'failed' : b.status;
+      // Back on the ops index until its objects are known to be gone (the ops job retries the deletion).
+      const ops = b.objectsDeleted ? undefined : opsKeys({ ...b, expiry }, status);
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
+        UpdateExpression: `SET #status = :status, expiry = :expiry, deletedAt = if_not_exists(deletedAt, :now), modifiedAt = :now, #ttl = :ttl${ops ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ''}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, ...(ops ? { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort } : {}) },
+        ExpressionAttributeValues: { ':status': status, ':expiry': expiry, ':now': now, ':ttl': expiry + EXPIRED_RECORD_GRACE, ...(ops ? { ':opsPk': ops.pk, ':opsSk': ops.sk } : {}) },
+      }));
+      if (b.slot !== undefined) await releaseSlot(b.accountId, `BSLOT#${b.slot}`, b.backupKey);
+    },
+
+    async countRequest(subject, windowStart, expiresAt) {
+      const res = await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: `RATE#${subject}`, sk: `W#${pad(windowStart)}` },
+        UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeValues: { ':one': 1, ':ttl': expiresAt },
+        ReturnValues: 'UPDATED_NEW',
+      }));
+      const n = res.Attributes?.n;
+      return typeof n === 'number' ? n : 1;
     },
 
     async markObjectsDeleted(accountId, backupKey) {

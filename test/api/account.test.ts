@@ -68,8 +68,8 @@ describe('API keys', () => {
     expect(refused.status).toBe(401);
     expect(refused.body).toEqual({ message: 'The API key is not valid' });
     expect((await site.call('DELETE', `account/keys/${created.keyid}`)).status).toBe(404);
-    // Revoking the key in use: its next request fails.
-    await site.ok('DELETE', `account/keys/${listed[0]?.keyid}`);
+    // Revoking the key in use (the account's last one, so confirmed): its next request fails.
+    await site.ok('DELETE', `account/keys/${listed[0]?.keyid}?confirm=lastkey`);
     expect((await site.call('GET', 'account')).status).toBe(401);
   });
 });

@@ -25,6 +25,10 @@ import { createS3Client } from '../../lambdas/store/aws-clients.js';
 import { ensureBuckets, ensureTable } from '../../lambdas/store/ensure-stores.js';
 import { createObjectStorage } from '../../lambdas/store/object-storage.js';
 import { createRepository } from '../../lambdas/store/repository.js';
+import { nodeClientIp } from '../../lambdas/local/client-ip.js';
+import { startLocalSmtp, type LocalSmtp } from '../../lambdas/mail/local-smtp.js';
+import { smtpMailer, type MailMessage, type Mailer } from '../../lambdas/mail/mailer.js';
+import { createSigninStore } from '../../lambdas/store/signin-store.js';
 import { service } from './services.js';
 
 /** Options of `startTestApi`. */
@@ -39,6 +43,11 @@ export interface TestApiOptions {
   maxBodyBytes?: number;
   /** Plan table override (default `PLANS`), e.g. a free plan with a 1 KiB size limit. */
   plans?: AppDeps['plans'];
+  /**
+   * Folder for sign-in mail: when set, mail goes over SMTP to the embedded server of `npm start`
+   * (lambdas/mail/local-smtp.ts), which writes .eml files there; otherwise it is kept in `mails`.
+   */
+  mailDir?: string;
 }
 
 /** A running test API. */
@@ -54,6 +63,8 @@ export interface TestApi {
   buckets: Record<string, string>;
   /** Verification links "sent" so far (email, link). */
   verifications: { email: string; link: string }[];
+  /** Sign-in mail sent so far, when no `mailDir` was given. */
+  mails: MailMessage[];
   /** Registers an account (POST /account/register) and puts it on `plan` (default free). */
   registerAccount(email?: string, plan?: PlanId): Promise<{ apikey: string; accountid: string }>;
   /** Stops the HTTP server and the SDK clients (the table and buckets are left to the run's teardown). */
@@ -76,8 +87,17 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
   s3.destroy();
 
   const verifications: { email: string; link: string }[] = [];
+  const mails: MailMessage[] = [];
+  let smtp: LocalSmtp | undefined;
+  let mailer: Mailer = { send: async (m) => void mails.push(m) };
+  if (opts.mailDir) {
+    smtp = await startLocalSmtp(opts.mailDir, () => undefined);
+    mailer = smtpMailer({ host: '127.0.0.1', port: smtp.port, from: 'Vault Cloud <no-reply@localhost>' });
+  }
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
   const deps: AppDeps = {
-    repo: createRepository(DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } }), tableName),
+    repo: createRepository(doc, tableName),
+    signin: { store: createSigninStore(doc, tableName), mailer, clientIp: nodeClientIp },
     storage: createObjectStorage({ buckets, endpoint: rgw.endpoint, credentials }),
     now: opts.now,
     verifySecret: randomBytes(32),
@@ -97,7 +117,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
   let counter = 0;
 
   return {
-    url, app, deps, tableName, buckets, verifications,
+    url, app, deps, tableName, buckets, verifications, mails,
     async registerAccount(email, plan = 'free') {
       const res = await app.request('/account/register', {
         method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -113,6 +133,8 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
       // fetch keeps connections alive; drop them so close() does not wait for their timeout.
       if ('closeAllConnections' in server) server.closeAllConnections();
       await closing;
+      mailer.close?.();
+      await smtp?.close();
       raw.destroy();
     },
   };

@@ -1,9 +1,10 @@
 /**
  * The files of `dbstructure.zip` (spec §2): `__structure__.xml`, `__metadata__.json`,
  * `__sequences__.json`, `__configoverride__.json`, plus our own `__vault_agent__.json`
- * (checksums and the binary encoding), which the plugin never looks up since it reads
- * dbstructure entries by name.
+ * (checksums, the binary encoding, indexes XMLDB cannot express), which the plugin never
+ * looks up since it reads dbstructure entries by name.
  */
+import type { EngineIndexExtension } from '../schema/engine-indexes.js';
 import type { XmldbTable } from '../schema/model.js';
 import { structureXml } from '../schema/structure-xml.js';
 import { parseXmldb } from '../schema/xmldb-parse.js';
@@ -29,6 +30,8 @@ export interface BackupMetadata {
   branch: string;
   release: string;
   tool_vault_version: string;
+  /** Written by vault-agent only: its version (`tool_vault_version` then holds its YYYYMMDDXX number). */
+  vaultagent_version?: string;
   email: string;
   name: string;
   userid: string | number;
@@ -63,6 +66,11 @@ export interface AgentManifest {
   archives: ArchiveInfo[];
   tables: Record<string, { rows: number; chunks: number }>;
   chunks: Record<string, ChunkRecord>;
+  /**
+   * Indexes `__structure__.xml` leaves out because XMLDB cannot express them (engine-indexes.ts,
+   * docs/format.md). Always written by the agent; absent in older manifests.
+   */
+  engineIndexes?: EngineIndexExtension;
 }
 
 /** Everything read back from a dbstructure archive. */

@@ -1,9 +1,12 @@
 /**
  * Restore pre-checks (format §8): Moodle version (target ≥ backup), plugins (missing, older,
- * newer), disk space for the archives, engine compatibility. Site facts come from the target
+ * newer), disk space for the archives, engine compatibility, indexes outside XMLDB. Site facts come from the target
  * database (`config`, `config_plugins`), which is what Moodle's code left there.
  */
+import type { DbStructure } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
+import type { CollationConflict } from '../db/collation-conflicts.js';
+import { planRestoreIndexes } from '../schema/engine-indexes.js';
 import type { BackupFile } from '../transfer/api-client.js';
 import { diskSpaceCheck, type CheckResult } from './report.js';
 
@@ -78,4 +81,47 @@ export function checkEngine(db: DbAdapter, meta: Record<string, unknown>): Check
   const from = String(meta.dbengine ?? '?');
   const ok = ['postgres', 'mysql', 'mariadb', 'pgsql', 'mysqli'].includes(from);
   return { name: 'engine', title: 'Database engine', status: ok ? 'pass' : 'fail', summary: `backup from ${from}, restoring into ${db.engine}`, details: [] };
+}
+
+/**
+ * Indexes outside XMLDB (full-text, expression, …; docs/format.md): what the restore will
+ * re-create after the data load, and a warning naming table and index for each it cannot —
+ * never a failure, the restore goes on without them. `preserve` are the preserved components.
+ */
+export function checkEngineIndexes(db: Pick<DbAdapter, 'family' | 'prefix'>, structure: Pick<DbStructure, 'tables' | 'manifest'>, preserve: readonly string[] = []): CheckResult {
+  const base = { name: 'engine_indexes', title: 'Indexes outside XMLDB' };
+  const skip = new Set(['tool_vault', ...preserve]);
+  const tables = structure.tables.filter((t) => !skip.has(t.component));
+  const { uncreatable, plan } = planRestoreIndexes(tables, structure.manifest?.engineIndexes, db.family, db.prefix);
+  const missing = [...uncreatable, ...plan.skip];
+  const source = structure.manifest?.engineIndexes ? 'from the backup' : 'as search_simpledb\'s installer does (backup without the agent\'s index list)';
+  const details = [
+    ...missing.map((m) => `not re-created: ${m.table} index ${m.name}: ${m.reason}`),
+    ...plan.create.map((c) => `will create ${c.name} on ${c.table} (${c.how === 'installer' ? 'as search_simpledb\'s installer' : c.how === 'translated' ? `translated from ${c.from.join(', ')}` : 'source definition'})`),
+  ];
+  const summary = `${plan.create.length} to create ${source}${missing.length ? `, ${missing.length} cannot be re-created on ${db.family === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'}` : ''}`;
+  return { ...base, status: missing.length ? 'warn' : 'pass', summary, details };
+}
+
+/**
+ * Collation (MySQL/MariaDB targets): backup rows that a unique index would reject under the
+ * collation the tables are created with. Fails, naming table, index and rows; the way out is
+ * fixing those rows on the source or restoring with another collation (`--collation`).
+ */
+export function checkCollation(conflicts: readonly CollationConflict[], collation: string, chosen: boolean): CheckResult {
+  const base = { name: 'collation_restore', title: 'Collation' };
+  const how = chosen ? 'chosen with --collation' : "of this site (config.php dboptions['dbcollation'], else the database's)";
+  if (!conflicts.length) return { ...base, status: 'pass', summary: `no unique index conflicts under ${collation}, the collation ${how}`, details: [] };
+  const details: string[] = [];
+  for (const c of conflicts) {
+    for (const g of c.groups) {
+      const vals = g.values.map((v) => `(${v.map((x) => (x === null ? 'NULL' : JSON.stringify(x))).join(', ')})`).join(' / ');
+      details.push(`table ${c.table}, index ${c.index} (${c.columns.join(', ')}): rows ${c.idColumn} ${g.ids.join(', ')} are equal under ${collation}: ${vals}`);
+    }
+  }
+  const rows = conflicts.reduce((n, c) => n + c.groups.reduce((m, g) => m + g.ids.length, 0), 0);
+  return {
+    ...base, status: 'fail', details,
+    summary: `${rows} row(s) in ${conflicts.length} unique index(es) differ only by case, accents or trailing spaces and cannot live under ${collation}, the collation ${how}; fix them on the source, or restore with --collation <a collation that tells them apart, e.g. utf8mb4_bin> and set the same dbcollation in config.php`,
+  };
 }

@@ -1,5 +1,7 @@
 /** `vault-agent register`: create an account with an e-mail, or store an existing API key. */
+import { join } from 'node:path';
 import { Command } from 'commander';
+import { stateDir } from '../moodle/site.js';
 import { action, addSiteOptions, commonOptions } from '../site/cli-options.js';
 import { createContext, rememberApiKey, UsageError } from '../site/context.js';
 
@@ -14,14 +16,14 @@ export function registerCommand(): Command {
     if (o.apiKey) {
       if (!(await ctx.api.validateApiKey(o.apiKey))) throw new UsageError('the API key is not valid');
       await rememberApiKey(ctx, o.apiKey);
-      process.stdout.write(`API key ${o.apiKey.slice(0, 8)}... stored for site ${ctx.state.siteid}\n`);
+      process.stdout.write(`API key ${o.apiKey.slice(0, 8)}... stored for site ${ctx.state.siteid} in ${join(stateDir(ctx.site), 'state.json')}\n`);
       return;
     }
     if (!o.email) throw new UsageError('give --email <address> (or --api-key <key> to store an existing key)');
     const r = await ctx.api.register(o.email);
     if (typeof r.apikey === 'string' && r.apikey) {
       await rememberApiKey(ctx, r.apikey);
-      process.stdout.write(`Registered ${o.email}; API key ${r.apikey.slice(0, 8)}... stored (shown once: ${r.apikey})\n`);
+      process.stdout.write(`Registered ${o.email}; API key ${r.apikey.slice(0, 8)}... stored in ${join(stateDir(ctx.site), 'state.json')} (shown once: ${r.apikey})\n`);
     } else {
       process.stdout.write(`Registration requested for ${o.email}: ${typeof r.message === 'string' ? r.message : 'check your e-mail, then run register --api-key <key>'}\n`);
     }

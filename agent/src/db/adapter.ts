@@ -2,7 +2,7 @@
  * The engine adapter contract: everything export, import, diff and the fixtures need from a
  * database, implemented once for PostgreSQL and once for MySQL/MariaDB.
  */
-import type { SqlFamily } from '../schema/ddl.js';
+import type { SqlFamily, TableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 
 /**
@@ -25,6 +25,8 @@ export interface CreateTableOptions {
   nextId?: number;
   /** A large load follows: build secondary indexes afterwards on every engine. */
   deferIndexes?: boolean;
+  /** Object names planned for the whole restore (Moodle's naming depends on creation order). */
+  names?: TableNames;
 }
 
 /** A connected database. Tables are named without prefix in every method. */
@@ -33,6 +35,8 @@ export interface DbAdapter {
   /** `postgres`, `mysql` or `mariadb` (from the server, not the URL scheme). */
   readonly engine: 'postgres' | 'mysql' | 'mariadb';
   readonly prefix: string;
+  /** MySQL/MariaDB: the utf8mb4 collation tables are created with (Moodle's `dbcollation`). */
+  readonly collation?: string;
   /** Live tables with the prefix, introspected into the XMLDB model (COMPONENT ''). */
   introspect(): Promise<XmldbTable[]>;
   /** Engine statistics per table, for metadata and progress. */

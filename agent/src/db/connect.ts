@@ -13,3 +13,15 @@ export async function connectDatabase(url: string, prefix = 'mdl_'): Promise<DbA
   if (scheme === 'mysql' || scheme === 'mariadb') return (await import('./mysql.js')).MysqlAdapter.connect(url, prefix);
   throw new DbUrlError(`unsupported database URL scheme '${scheme ?? ''}': use postgres://, mysql:// or mariadb://`);
 }
+
+/**
+ * A MySQL/MariaDB URL with `?collation=` set (the collation restored tables get); PostgreSQL
+ * URLs and an undefined collation are returned unchanged.
+ */
+export function withCollation(url: string, collation: string | undefined): string {
+  if (!collation || !/^(mysql|mariadb):/i.test(url)) return url;
+  if (!/^utf8mb4_[a-z0-9_]+$/i.test(collation)) throw new DbUrlError(`collation '${collation}' is not a utf8mb4 collation`);
+  const u = new URL(url);
+  u.searchParams.set('collation', collation);
+  return u.toString();
+}

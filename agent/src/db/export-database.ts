@@ -18,6 +18,7 @@ import { CHUNK_TARGET_BYTES, TableChunkWriter } from '../archive/table-chunks.js
 import type { ArchiveInfo } from '../archive/zip-writer.js';
 import { ZipArchiveWriter } from '../archive/zip-writer.js';
 import type { TransferProgress } from '../log/progress.js';
+import { pluginDisplayName, readCodeTreePlugins, subpluginParent, type CodeTreePlugins } from '../moodle/components.js';
 import { loadInstallTree } from '../schema/install-tree.js';
 import type { XmldbTable } from '../schema/model.js';
 import { reconcileTable } from '../schema/reconcile.js';
@@ -29,8 +30,15 @@ import { tuneHeapForStreaming } from './heap.js';
 /** The plugin's UPLOAD_SIZE: a new archive starts once one holds more than 1 GiB. */
 export const ARCHIVE_SPLIT_BYTES = 1024 * 1024 * 1024;
 
-/** Agent version written into the manifest. */
+/** Agent version written into the manifest and `__metadata__.json` (`vaultagent_version`). */
 export const AGENT_VERSION = '0.1.0';
+
+/**
+ * The same version as a plugin-style YYYYMMDDXX number (the agent's release date): written as
+ * `tool_vault_version` so that field says truthfully which program wrote the backup, in the form
+ * the plugin's is in (the plugin only stores and shows it; `vaultagent_version` names the agent).
+ */
+export const AGENT_VERSION_NUMBER = '2026120600';
 
 /** Where archives go: a directory, or a function giving a sink per archive name. */
 export type ArchiveDestination = string | ((archiveName: string) => Writable | Promise<Writable>);
@@ -84,31 +92,70 @@ async function openSink(out: ArchiveDestination, name: string): Promise<Writable
   return out(name);
 }
 
-async function siteMetadata(db: DbAdapter, tables: Set<string>, dbtotalsize: number, given: Partial<BackupMetadata>): Promise<BackupMetadata> {
+/**
+ * A table no install.xml of the code tree defines, named like an excluded plugin's tables
+ * (`tool_vault_config` …): a code tree without that plugin (or none) must not let it travel.
+ */
+function ownedByExcluded(table: string, excluded: Set<string>): boolean {
+  for (const c of excluded) if (table === c || table.startsWith(`${c}_`)) return true;
+  return false;
+}
+
+async function siteMetadata(db: DbAdapter, tables: Set<string>, dbtotalsize: number, given: Partial<BackupMetadata>, excluded: Set<string>, code: CodeTreePlugins | null): Promise<BackupMetadata> {
   const cfg = new Map<string, string>();
-  const plugins: BackupMetadata['plugins'] = {};
   const p = db.prefix;
   const qi = (s: string): string => (db.family === 'postgres' ? `"${s}"` : `\`${s}\``);
   if (tables.has('config')) {
     for (const r of await db.query<{ name: string; value: string }>(`SELECT name, value FROM ${qi(`${p}config`)} WHERE name IN ('version', 'release', 'branch')`)) cfg.set(r.name, r.value);
   }
+  const installed = new Map<string, string>();
   if (tables.has('config_plugins')) {
     const rows = await db.query<{ plugin: string; value: string }>(`SELECT plugin, value FROM ${qi(`${p}config_plugins`)} WHERE name = 'version' ORDER BY plugin`);
-    for (const r of rows) if (r.plugin !== 'tool_vault') plugins[r.plugin] = { version: r.value };
+    for (const r of rows) installed.set(r.plugin, r.value);
   }
+  const plugins = given.plugins ?? await pluginList(installed, excluded, code);
   return {
     wwwroot: given.wwwroot ?? '',
     dbengine: db.family,
     version: given.version ?? cfg.get('version') ?? '',
     branch: given.branch ?? cfg.get('branch') ?? '',
     release: given.release ?? cfg.get('release') ?? '',
-    tool_vault_version: given.tool_vault_version ?? '',
+    tool_vault_version: given.tool_vault_version ?? AGENT_VERSION_NUMBER,
+    vaultagent_version: given.vaultagent_version ?? AGENT_VERSION,
     email: given.email ?? '',
     name: given.name ?? '',
-    userid: given.userid ?? 2,
+    // A string, as the plugin writes the id it read from the database.
+    userid: given.userid ?? '2',
     dbtotalsize: given.dbtotalsize ?? dbtotalsize,
-    plugins: given.plugins ?? plugins,
+    plugins,
   };
+}
+
+/**
+ * `plugins` as the plugin's `siteinfo::get_plugins_list_full()` builds it: with a real code tree,
+ * every plugin of the code (core_component order) with only its truthy members — installed
+ * `version`, `isaddon` when not in lib/plugins.json, `parent` for subplugins, `name` for add-ons;
+ * without one, the installed plugins (config_plugins) with `version` and the standard `parent`.
+ * `tool_vault` and the excluded plugins are left out.
+ */
+async function pluginList(installed: Map<string, string>, excluded: Set<string>, code: CodeTreePlugins | null): Promise<BackupMetadata['plugins']> {
+  const out: BackupMetadata['plugins'] = {};
+  if (!code) {
+    for (const [plugin, version] of installed) {
+      if (excluded.has(plugin)) continue;
+      const parent = subpluginParent(plugin);
+      out[plugin] = { ...(version ? { version } : {}), ...(parent ? { parent } : {}) };
+    }
+    return out;
+  }
+  for (const pc of code.plugins.values()) {
+    if (excluded.has(pc.component)) continue;
+    const version = installed.get(pc.component);
+    const isaddon = code.standard !== null && !code.standard.has(pc.component);
+    const name = isaddon ? await pluginDisplayName(code.root, pc) : '';
+    out[pc.component] = { ...(version ? { version } : {}), ...(isaddon ? { isaddon: true } : {}), ...(pc.parent ? { parent: pc.parent } : {}), ...(name ? { name } : {}) };
+  }
+  return out;
 }
 
 /** Dumps the database into archives; see {@link ExportOptions}. */
@@ -129,7 +176,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     const live = await db.introspect();
     const structure = live
       .map((t) => (definitions ? reconcileTable(db.family, t, defs.get(t.name)) : { ...t, component: '?' }))
-      .filter((t) => !excludedComponents.has(t.component))
+      .filter((t) => !excludedComponents.has(t.component) && !(t.component === '?' && ownedByExcluded(t.name, excludedComponents)))
       .filter((t) => defs.has(t.name) || !excludePatterns.some((re) => re.test(prefix + t.name)));
     const stats = await db.tableStats();
     const liveNames = new Set(live.map((t) => t.name));
@@ -186,7 +233,8 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     const seqMap = await db.sequences(structure);
     const names = new Set(live.map((t) => t.name));
     const dbtotalsize = structure.reduce((s, t) => s + (stats.get(t.name)?.bytes ?? 0), 0);
-    const metadata = await siteMetadata(db, names, dbtotalsize, opts.metadata ?? {});
+    const code = opts.schemaDir ? await readCodeTreePlugins(opts.schemaDir) : null;
+    const metadata = await siteMetadata(db, names, dbtotalsize, opts.metadata ?? {}, excludedComponents, code);
     await db.endSnapshot();
     inSnapshot = false;
 
@@ -202,6 +250,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       archives: [...archives],
       tables: Object.fromEntries(tables.map((t) => [t.name, { rows: t.rows, chunks: t.chunks }])),
       chunks,
+      engineIndexes: { engine: db.engine, prefix, indexes: structure.flatMap((t) => t.engineIndexes ?? []) },
     };
     const xsdPath = opts.schemaDir ? join(opts.schemaDir, 'lib', 'xmldb', 'xmldb.xsd') : undefined;
     const xsd = xsdPath && existsSync(xsdPath) ? await readFile(xsdPath) : undefined;

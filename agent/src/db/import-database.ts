@@ -2,7 +2,8 @@
  * Restores a database from tool_vault archives (ours or the plugin's), following the
  * database stage of spec §9.3: per table in structure order, drop and create it from the
  * backup definition, bulk-load its chunks, create its indexes, then set its sequence to
- * max(recorded value, MAX(id)+1). Tables of preserved components are never touched; optional
+ * max(recorded value, MAX(id)+1); indexes XMLDB cannot express are created once every table is
+ * loaded (engine-indexes.ts). Tables of preserved components are never touched; optional
  * hooks run around each table (the site restore keeps preserved plugins' rows with them). Each
  * table is rebuilt from scratch, so running an interrupted import again ends in the same state;
  * `resumeState` merely skips tables already finished.
@@ -18,6 +19,9 @@ import { openChunk } from '../archive/table-chunks.js';
 import type { ReadBuffer } from '../archive/zip-reader.js';
 import { ArchiveReadError, ZipArchiveReader } from '../archive/zip-reader.js';
 import type { TransferProgress } from '../log/progress.js';
+import type { EngineIndexResult } from '../schema/engine-indexes.js';
+import { applyEngineIndexes, planRestoreIndexes } from '../schema/engine-indexes.js';
+import { planTableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 import type { DbAdapter, RowValue } from './adapter.js';
 import { connectDatabase } from './connect.js';
@@ -68,6 +72,14 @@ export interface ImportOptions {
    * tables and overlaps well (measured: pg→MariaDB load 14.3 s with 1, 8.9 s with 4).
    */
   concurrency?: number;
+  /**
+   * The target code tree's table definitions (install.xml order): tables are then given their
+   * index and key names in Moodle's install order, which makes Moodle's collision counters come
+   * out as on an installed site. Without them, install.xml order within a component is unknown.
+   */
+  definitions?: readonly XmldbTable[];
+  /** Told about each index the restore cannot create (see {@link ImportResult.engineIndexes}). */
+  warn?: (message: string) => void;
 }
 
 /** Result of {@link importDatabase}. */
@@ -75,6 +87,12 @@ export interface ImportResult {
   structure: DbStructure;
   tables: { name: string; rows: number }[];
   skipped: string[];
+  /**
+   * Indexes outside XMLDB re-created after the data load (engine-indexes.ts), and those that
+   * were not: the extension's untranslatable ones, failed statements, and keys or indexes of
+   * `__structure__.xml` the target cannot create (the tables were created without them).
+   */
+  engineIndexes: EngineIndexResult;
 }
 
 /** dbdump archives of a directory in sequence order. */
@@ -106,8 +124,15 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const marked = structure.manifest?.binaryEncoding === BINARY_ENCODING;
   const preservedComponents = new Set(['tool_vault', ...(opts.preserveComponents ?? [])]);
   const preservedTables = new Set(opts.preserveTables ?? []);
-  const tables = structure.tables.filter((t) => !preservedComponents.has(t.component) && !preservedTables.has(t.name));
-  const skipped = structure.tables.filter((t) => !tables.includes(t)).map((t) => t.name);
+  const restored = structure.tables.filter((t) => !preservedComponents.has(t.component) && !preservedTables.has(t.name));
+  const skipped = structure.tables.filter((t) => !restored.includes(t)).map((t) => t.name);
+  // An index the target cannot create must not fail the restore: the table is made without it.
+  const warn = opts.warn ?? (() => undefined);
+  const { tables, uncreatable, plan } = planRestoreIndexes(restored, structure.manifest?.engineIndexes, db.family, prefix);
+  for (const u of uncreatable) warn(`index ${u.name} on ${u.table} not created: ${u.reason}`);
+  // Object names as Moodle's installer gives them, planned over every restored table at once
+  // (the collision counter depends on creation order, not on which connection creates a table).
+  const names = planTableNames(db.family, prefix, restored, { ...(opts.definitions ? { definitions: opts.definitions } : {}), reserved: await keptObjectNames(db, prefix, restored) });
   const state: ImportState = { done: [...(opts.resumeState?.done ?? [])] };
   const done = new Set(state.done);
   const created = new Set<string>();
@@ -119,7 +144,8 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const begin = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
     if (db.family === 'postgres') await db.execute('BEGIN');
     await opts.tableHooks?.before?.(db, t, existing.has(t.name));
-    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3 });
+    const planned = names.get(t.name);
+    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3, ...(planned ? { names: planned } : {}) });
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
@@ -204,12 +230,34 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       else if (db.family === 'postgres') await db.execute('BEGIN');
       await finish(db, table);
     }));
+    // Indexes XMLDB cannot express, after the data load (docs/format.md, "Engine-specific indexes").
+    const engineIndexes = await applyEngineIndexes(db, plan, warn);
+    engineIndexes.skipped.unshift(...uncreatable);
     progress.table = undefined;
     opts.onProgress?.(progress);
-    return { structure, tables: tables.map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped };
+    return { structure, tables: tables.map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped, engineIndexes };
   } finally {
     if (typeof opts.db === 'string') await Promise.allSettled(dbs.map((d) => d.close()));
   }
+}
+
+/**
+ * PostgreSQL: names of relations and constraints the restore does not replace (tables of other
+ * prefixes, preserved tables, tables absent from the backup). Moodle's generator skips names in
+ * use (isNameInUse), so they are skipped here too. MySQL checks only the table's own indexes,
+ * which the restore recreates: nothing is reserved there.
+ */
+async function keptObjectNames(db: DbAdapter, prefix: string, restored: readonly XmldbTable[]): Promise<string[]> {
+  if (db.family !== 'postgres') return [];
+  const replaced = restored.map((t) => prefix + t.name);
+  const rows = await db.query<{ n: string }>(
+    `SELECT c.relname AS n FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+      LEFT JOIN pg_index x ON x.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = x.indrelid
+      WHERE ns.nspname = current_schema() AND c.relkind IN ('i', 'S') AND NOT (COALESCE(t.relname, '') = ANY($1))
+        AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM unnest($1::text[]) r WHERE c.relname LIKE r || '\\_%'))
+     UNION SELECT conname FROM pg_constraint k JOIN pg_namespace ns ON ns.oid = k.connamespace JOIN pg_class t ON t.oid = k.conrelid
+      WHERE ns.nspname = current_schema() AND NOT (t.relname = ANY($1))`, [replaced]);
+  return rows.map((r) => r.n);
 }
 
 /**

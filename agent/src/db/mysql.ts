@@ -5,8 +5,10 @@
 import mysql from 'mysql2';
 import type { Connection } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
-import { createIndexesSql, createTableSql, dropTableSql, quoteIdent } from '../schema/ddl.js';
-import type { XmldbField, XmldbTable } from '../schema/model.js';
+import { createIndexesSql, createTableSql, dropTableSql, quoteIdent, type TableNames } from '../schema/ddl.js';
+import type { MysqlIndexInfo } from '../schema/engine-indexes.js';
+import { classifyMysqlIndex, mysqlIndexClause } from '../schema/engine-indexes.js';
+import type { EngineIndexLogical, XmldbField, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
 import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
@@ -16,7 +18,7 @@ const q = (s: string): string => quoteIdent('mysql', s);
 
 interface ColumnRow { TABLE_NAME: string; COLUMN_NAME: string; DATA_TYPE: string; CHARACTER_MAXIMUM_LENGTH: number | null;
   NUMERIC_PRECISION: number | null; NUMERIC_SCALE: number | null; IS_NULLABLE: string; COLUMN_DEFAULT: string | null; EXTRA: string }
-interface StatRow { TABLE_NAME: string; INDEX_NAME: string; NON_UNIQUE: number | string; COLUMN_NAME: string }
+interface StatRow { TABLE_NAME: string; INDEX_NAME: string; NON_UNIQUE: number | string; COLUMN_NAME: string | null; INDEX_TYPE: string; SUB_PART: number | string | null }
 
 const INT_LENGTH: Record<string, string> = { tinyint: '2', smallint: '4', mediumint: '6', int: '9', integer: '9', bigint: '10' };
 
@@ -54,6 +56,8 @@ function fieldFromColumn(c: ColumnRow, mariadb: boolean): XmldbField {
   if (INT_LENGTH[dt]) Object.assign(f, { type: 'int', length: INT_LENGTH[dt] });
   else if (dt === 'decimal') Object.assign(f, { type: 'number', length: String(c.NUMERIC_PRECISION), decimals: String(c.NUMERIC_SCALE) });
   // Spec §2.1: MySQL double length is capped at 20.
+  // FLOAT(M,D) is what Moodle makes of a float with fewer than 6 decimals: keep M and D.
+  else if (dt === 'float' && c.NUMERIC_SCALE !== null && c.NUMERIC_PRECISION !== null) Object.assign(f, { type: 'float', length: String(c.NUMERIC_PRECISION), decimals: String(c.NUMERIC_SCALE) });
   else if (dt === 'double' || dt === 'float') Object.assign(f, { type: 'float', length: '20', decimals: '8' });
   else if (dt === 'varchar' || dt === 'char') Object.assign(f, { type: 'char', length: String(c.CHARACTER_MAXIMUM_LENGTH) });
   else if (/blob|binary/.test(dt)) f.type = 'binary';
@@ -64,6 +68,34 @@ function fieldFromColumn(c: ColumnRow, mariadb: boolean): XmldbField {
     if (d !== undefined && f.type !== 'text' && f.type !== 'binary') f.default = d;
   }
   return f;
+}
+
+/** Moodle's collation detection when config.php sets none (mysqli_native_moodle_database::detect_collation). */
+async function detectCollation(conn: PromiseConnection, prefix: string): Promise<string> {
+  const [cfg] = (await conn.query(
+    "SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'value'", [`${prefix}config`])) as unknown as [{ c: string | null }[]];
+  const fromConfig = cfg[0]?.c;
+  if (fromConfig) return fromConfig;
+  const [[db]] = (await conn.query('SELECT @@collation_database AS c')) as unknown as [[{ c: string }]];
+  if (/^utf8(mb4)?_/.test(db.c)) return db.c;
+  const [rows] = (await conn.query("SHOW COLLATION WHERE Collation LIKE 'utf8mb4\\_%' AND Charset = 'utf8mb4'")) as unknown as [{ Collation: string; Default: string }[]];
+  return rows.find((r) => r.Default.toUpperCase() === 'YES')?.Collation ?? rows.at(-1)?.Collation ?? 'utf8mb4_unicode_ci';
+}
+
+/**
+ * The ROW_FORMAT Moodle gives utf8mb4 tables (mysqli_native_moodle_database::get_row_format_sql):
+ * Compressed when InnoDB has file-per-table and the Barracuda format (always, since MySQL 8.0
+ * and MariaDB 10.3.1), else Dynamic.
+ */
+async function moodleRowFormat(conn: PromiseConnection, engine: 'mysql' | 'mariadb', version: string): Promise<string> {
+  const [[v]] = (await conn.query('SELECT @@innodb_file_per_table AS f')) as unknown as [[{ f: number | string }]];
+  if (!(Number(v.f) === 1 || String(v.f).toUpperCase() === 'ON')) return 'Dynamic';
+  const [maj = 0, min = 0, patch = 0] = version.split(/[.-]/).map(Number);
+  const n = maj * 10000 + min * 100 + patch;
+  const barracudaOnly = engine === 'mariadb' ? n >= 100301 : n >= 80000;
+  if (barracudaOnly) return 'Compressed';
+  const [[ff]] = (await conn.query('SELECT @@innodb_file_format AS f').catch(() => [[{ f: '' }]])) as unknown as [[{ f: string }]];
+  return ff.f === 'Barracuda' ? 'Compressed' : 'Dynamic';
 }
 
 type Kind = 'plain' | 'float' | 'binary';
@@ -81,10 +113,18 @@ export class MysqlAdapter implements DbAdapter {
     private readonly conn: PromiseConnection,
     readonly engine: 'mysql' | 'mariadb',
     readonly prefix: string,
-    private readonly collation: string,
+    readonly collation: string,
+    /** `ROW_FORMAT` Moodle would give new tables on this server. */
+    readonly rowFormat: string,
   ) {}
 
-  /** Connects to `mysql://…` or `mariadb://…`; `?collation=` overrides the table collation. */
+  /**
+   * Connects to `mysql://…` or `mariadb://…`. Tables are created with `?collation=` (config.php's
+   * `dboptions['dbcollation']`, or an explicit choice), else the collation Moodle detects
+   * (mysqli_native_moodle_database::detect_collation): that of `<prefix>config.value`, else the
+   * database default when it is utf8mb4, else the server's default utf8mb4 collation. Detection
+   * runs at connect, before a restore changes any table.
+   */
   static async connect(url: string, prefix: string): Promise<MysqlAdapter> {
     const u = new URL(url.replace(/^mariadb:/, 'mysql:'));
     const wanted = u.searchParams.get('collation');
@@ -104,10 +144,8 @@ export class MysqlAdapter implements DbAdapter {
     // Strict mode so nothing is silently truncated; NO_AUTO_VALUE_ON_ZERO so an id 0 stays 0.
     await conn.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'");
     await conn.query("SET NAMES utf8mb4");
-    // Binary, no-pad collations keep every distinct string distinct (case, accents, trailing
-    // spaces, emoji), so data from PostgreSQL never collides in a unique index.
-    const collation = wanted ?? (engine === 'mariadb' ? 'utf8mb4_nopad_bin' : 'utf8mb4_0900_bin');
-    const a = new MysqlAdapter(raw, conn, engine, prefix, collation);
+    const collation = wanted ?? (await detectCollation(conn, prefix));
+    const a = new MysqlAdapter(raw, conn, engine, prefix, collation, await moodleRowFormat(conn, engine, v.v));
     a.maxPacket = Number(v.p);
     return a;
   }
@@ -133,7 +171,7 @@ export class MysqlAdapter implements DbAdapter {
       `SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME, ORDINAL_POSITION`, [like]);
     const stats = await this.query<StatRow & Record<string, unknown>>(
-      `SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS
+      `SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, INDEX_TYPE, SUB_PART FROM information_schema.STATISTICS
         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, [like]);
     const tables = new Map<string, XmldbTable>();
     for (const r of tablesRows) {
@@ -142,18 +180,41 @@ export class MysqlAdapter implements DbAdapter {
     }
     const mariadb = this.engine === 'mariadb';
     for (const c of cols) tables.get(c.TABLE_NAME.slice(this.prefix.length))?.fields.push(fieldFromColumn(c, mariadb));
-    const byIndex = new Map<string, { table: XmldbTable; name: string; unique: boolean; fields: string[] }>();
+    const dataTypes = new Map(cols.map((c) => [`${c.TABLE_NAME}\0${c.COLUMN_NAME}`, c.DATA_TYPE]));
+    const byIndex = new Map<string, { table: XmldbTable; info: MysqlIndexInfo }>();
     for (const s of stats) {
       const table = tables.get(s.TABLE_NAME.slice(this.prefix.length));
       if (!table) continue;
       const k = `${s.TABLE_NAME}\0${s.INDEX_NAME}`;
       let e = byIndex.get(k);
-      if (!e) byIndex.set(k, (e = { table, name: s.INDEX_NAME, unique: Number(s.NON_UNIQUE) === 0, fields: [] }));
-      e.fields.push(s.COLUMN_NAME);
+      if (!e) byIndex.set(k, (e = { table, info: { table: table.name, name: s.INDEX_NAME, unique: Number(s.NON_UNIQUE) === 0, type: s.INDEX_TYPE, parts: [] } }));
+      const dataType = s.COLUMN_NAME === null ? '' : dataTypes.get(`${s.TABLE_NAME}\0${s.COLUMN_NAME}`) ?? '';
+      e.info.parts.push({ column: s.COLUMN_NAME, subPart: s.SUB_PART === null ? null : Number(s.SUB_PART), dataType });
     }
-    for (const e of byIndex.values()) {
-      if (e.name === 'PRIMARY') e.table.keys.unshift({ name: 'primary', type: 'primary', fields: e.fields });
-      else e.table.indexes.push({ name: e.name, unique: e.unique, fields: e.fields });
+    const special: { table: XmldbTable; info: MysqlIndexInfo; reasons: string[]; logical?: EngineIndexLogical }[] = [];
+    for (const { table, info } of byIndex.values()) {
+      if (info.name === 'PRIMARY') {
+        table.keys.unshift({ name: 'primary', type: 'primary', fields: info.parts.map((p) => p.column ?? '') });
+        continue;
+      }
+      const c = classifyMysqlIndex(info);
+      if (c.kind === 'xmldb') table.indexes.push(c.index);
+      else special.push({ table, info, reasons: c.reasons, logical: c.logical });
+    }
+    // The source's own definition, from SHOW CREATE TABLE (only tables that have such indexes).
+    const created = new Map<string, string>();
+    for (const e of special) {
+      const full = this.prefix + e.table.name;
+      let ddl = created.get(full);
+      if (ddl === undefined) {
+        const [row] = await this.query<{ 'Create Table': string }>(`SHOW CREATE TABLE ${q(full)}`);
+        created.set(full, (ddl = row?.['Create Table'] ?? ''));
+      }
+      const columns = e.info.parts.map((p) => p.column).filter((x): x is string => x !== null);
+      (e.table.engineIndexes ??= []).push({
+        table: e.table.name, name: e.info.name, engine: this.engine, reason: e.reasons.join(','), unique: e.info.unique, columns,
+        ...(e.logical ? { logical: e.logical } : {}), definition: mysqlIndexClause(ddl, e.info.name) ?? '',
+      });
     }
     return [...tables.values()];
   }
@@ -196,24 +257,33 @@ export class MysqlAdapter implements DbAdapter {
 
   private deferred = new Set<string>();
 
+  /** Names planned by createTable for indexes deferred to finishTable. */
+  private readonly planned = new Map<string, TableNames>();
+
   async createTable(table: XmldbTable, opts: CreateTableOptions = {}): Promise<void> {
     if (opts.exists !== false) await this.conn.query(dropTableSql('mysql', this.prefix, table.name));
     const inline = !opts.deferIndexes;
     if (inline) this.deferred.delete(table.name);
     else this.deferred.add(table.name);
-    await this.conn.query(createTableSql('mysql', this.prefix, table, { collation: this.collation, inlineIndexes: inline, autoIncrement: opts.nextId }));
+    if (opts.names && !inline) this.planned.set(table.name, opts.names);
+    else this.planned.delete(table.name);
+    await this.conn.query(createTableSql('mysql', this.prefix, table, {
+      collation: this.collation, rowFormat: this.rowFormat, inlineIndexes: inline, autoIncrement: opts.nextId, ...(opts.names ? { names: opts.names } : {}),
+    }));
   }
 
   async finishTable(table: XmldbTable): Promise<void> {
     // Small tables got their indexes in CREATE TABLE (one DDL is much cheaper than two);
     // large ones get them now, built once over the loaded rows. AUTO_INCREMENT was declared in
     // CREATE TABLE and InnoDB has moved it past the largest id inserted: max(recorded, MAX+1).
-    if (this.deferred.delete(table.name)) await this.createIndexes(table);
+    const names = this.planned.get(table.name);
+    this.planned.delete(table.name);
+    if (this.deferred.delete(table.name)) await this.createIndexes(table, names);
   }
 
   /** Index DDL for an existing table (one ALTER, one table pass). */
-  async createIndexes(table: XmldbTable): Promise<void> {
-    const stmts = createIndexesSql('mysql', this.prefix, table);
+  async createIndexes(table: XmldbTable, names?: TableNames): Promise<void> {
+    const stmts = createIndexesSql('mysql', this.prefix, table, names ? { names } : {});
     if (!stmts.length) return;
     const adds = stmts.map((s) => s.replace(/^CREATE (UNIQUE )?INDEX (`(?:[^`]|``)+`) ON `(?:[^`]|``)+` /, (_m, u: string | undefined, n: string) => `ADD ${u ? 'UNIQUE ' : ''}INDEX ${n} `));
     await this.conn.query(`ALTER TABLE ${q(this.prefix + table.name)} ${adds.join(', ')}`);

@@ -7,8 +7,10 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { createIndexesSql, createTableSql, dropTableSql, quoteIdent } from '../schema/ddl.js';
-import type { XmldbField, XmldbIndex, XmldbKey, XmldbTable } from '../schema/model.js';
+import { createIndexesSql, createTableSql, dropTableSql, planTableNames, quoteIdent, type TableNames } from '../schema/ddl.js';
+import type { PgIndexInfo } from '../schema/engine-indexes.js';
+import { classifyPostgresIndex } from '../schema/engine-indexes.js';
+import type { XmldbField, XmldbKey, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
 import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
@@ -17,8 +19,19 @@ import { copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.j
 
 const q = (s: string): string => quoteIdent('postgres', s);
 
+/**
+ * Whether an index needs pg_get_indexdef (anything but a plain btree over columns). That function
+ * reads the catalog as it is now rather than as of the query's snapshot, so an index that another
+ * connection drops meanwhile (a parallel restore, a killed run's backend finishing its DROP)
+ * fails the whole query: plain indexes, nearly all of Moodle's, are described from the
+ * snapshot's catalog rows alone.
+ */
+const NEEDS_DEF = `(am.amname <> 'btree' OR x.indpred IS NOT NULL OR x.indexprs IS NOT NULL OR x.indnatts <> x.indnkeyatts
+  OR EXISTS (SELECT 1 FROM generate_series(0, x.indnkeyatts - 1) k JOIN pg_opclass o ON o.oid = x.indclass[k] WHERE NOT o.opcdefault))`;
+
 interface ColumnRow { tbl: string; col: string; typname: string; typmod: number; notnull: boolean; def: string | null }
-interface IndexRow { tbl: string; idx: string; isunique: boolean; isprimary: boolean; cols: string }
+interface IndexRow { tbl: string; idx: string; isunique: boolean; isprimary: boolean; method: string; partial: boolean; included: number | string;
+  cols: (string | null)[]; parts: string[]; opclasses: (string | null)[]; def: string }
 
 /** Turns a pg_get_expr default into the XMLDB spelling; undefined = no (usable) default. */
 function parseDefault(def: string | null): string | undefined {
@@ -104,13 +117,24 @@ export class PostgresAdapter implements DbAdapter {
          LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
         WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
         ORDER BY c.relname, a.attnum`, p);
+    // Key parts: the column name, or NULL for an expression (attnum 0); indexdef per part and
+    // whole so engine-specific indexes can be recognised and re-created (engine-indexes.ts).
     const idx = await this.query<IndexRow & Record<string, unknown>>(
       `SELECT c.relname AS tbl, i.relname AS idx, x.indisunique AS isunique, x.indisprimary AS isprimary,
-              array_to_string(ARRAY(SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-                JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.ord), ',') AS cols
+              am.amname AS method, x.indpred IS NOT NULL AS partial, x.indnatts - x.indnkeyatts AS included,
+              ARRAY(SELECT a.attname::text FROM generate_series(0, x.indnkeyatts - 1) k
+                      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] AND x.indkey[k] <> 0
+                     ORDER BY k) AS cols,
+              CASE WHEN ${NEEDS_DEF} THEN ARRAY(SELECT pg_get_indexdef(x.indexrelid, k + 1, true) FROM generate_series(0, x.indnkeyatts - 1) k ORDER BY k)
+                   ELSE ARRAY(SELECT a.attname::text FROM generate_series(0, x.indnkeyatts - 1) k
+                                JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k] ORDER BY k) END AS parts,
+              ARRAY(SELECT CASE WHEN o.opcdefault THEN '' ELSE o.opcname::text END FROM generate_series(0, x.indnkeyatts - 1) k
+                      LEFT JOIN pg_opclass o ON o.oid = x.indclass[k] ORDER BY k) AS opclasses,
+              CASE WHEN ${NEEDS_DEF} THEN pg_get_indexdef(x.indexrelid) ELSE '' END AS def
          FROM pg_index x
          JOIN pg_class c ON c.oid = x.indrelid
          JOIN pg_class i ON i.oid = x.indexrelid
+         JOIN pg_am am ON am.oid = i.relam
          JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
         ORDER BY c.relname, i.relname`, p);
@@ -124,9 +148,19 @@ export class PostgresAdapter implements DbAdapter {
     for (const i of idx) {
       const t = tables.get(i.tbl.slice(this.prefix.length));
       if (!t) continue;
-      const fields = i.cols.split(',').filter(Boolean);
-      if (i.isprimary) t.keys.unshift({ name: 'primary', type: 'primary', fields } satisfies XmldbKey);
-      else t.indexes.push({ name: i.idx, unique: i.isunique, fields } satisfies XmldbIndex);
+      if (i.isprimary) {
+        t.keys.unshift({ name: 'primary', type: 'primary', fields: i.cols.filter((c): c is string => c !== null) } satisfies XmldbKey);
+        continue;
+      }
+      // A plain index has no definition from the query (NEEDS_DEF); spelled as pg_get_indexdef would.
+      const definition = i.def || `CREATE ${i.isunique ? 'UNIQUE ' : ''}INDEX ${q(i.idx)} ON ${q(i.tbl)} USING btree (${i.parts.map(q).join(', ')})`;
+      const info: PgIndexInfo = { table: t.name, name: i.idx, unique: i.isunique, method: i.method, columns: i.cols, parts: i.parts, opclasses: i.opclasses.map((o) => o ?? ''), partial: i.partial, included: Number(i.included), definition };
+      const c = classifyPostgresIndex(info);
+      if (c.kind === 'xmldb') t.indexes.push(c.index);
+      else {
+        const columns = i.cols.filter((x): x is string => x !== null);
+        (t.engineIndexes ??= []).push({ table: t.name, name: i.idx, engine: 'postgres', reason: c.reasons.join(','), unique: i.isunique, columns, ...(c.logical ? { logical: c.logical } : {}), definition });
+      }
     }
     return [...tables.values()];
   }
@@ -167,13 +201,45 @@ export class PostgresAdapter implements DbAdapter {
     return rows.map((r) => r.tbl.slice(this.prefix.length));
   }
 
+  /** Names planned by createTable, used for the indexes in finishTable. */
+  private readonly planned = new Map<string, TableNames>();
+
   async createTable(table: XmldbTable, opts: CreateTableOptions = {}): Promise<void> {
     if (opts.exists !== false) await this.client.query(dropTableSql('postgres', this.prefix, table.name));
-    await this.client.query(createTableSql('postgres', this.prefix, table));
+    // Index and constraint names are schema-wide on PostgreSQL: without a plan for the whole run,
+    // skip the names already in use, as Moodle's generator does (isNameInUse).
+    const names = opts.names ?? planTableNames('postgres', this.prefix, [table], { reserved: await this.objectNames() }).get(table.name);
+    if (names) this.planned.set(table.name, names);
+    if (opts.names) await this.moveAsideNames(table, opts.names);
+    await this.client.query(createTableSql('postgres', this.prefix, table, names ? { names } : {}));
+  }
+
+  /**
+   * A planned name may still belong to an index of another table of the restore that is not
+   * dropped yet (a target whose names came from a different history): that index is renamed out
+   * of the way; its table is replaced later in the same restore.
+   */
+  private async moveAsideNames(table: XmldbTable, names: TableNames): Promise<void> {
+    const wanted = [names.primaryKey, ...names.indexes.map((i) => i.name)].filter((n): n is string => Boolean(n));
+    const clash = await this.query<{ n: string }>(
+      `SELECT i.relname AS n FROM pg_class i JOIN pg_namespace ns ON ns.oid = i.relnamespace
+         JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class t ON t.oid = x.indrelid
+        WHERE ns.nspname = current_schema() AND i.relname = ANY($1) AND t.relname <> $2`, [wanted, this.prefix + table.name]);
+    for (const c of clash) await this.client.query(`ALTER INDEX ${q(c.n)} RENAME TO ${q(`${c.n}_old_${Date.now().toString(36)}`)}`);
+  }
+
+  /** Names of the relations and constraints in the schema. */
+  private async objectNames(): Promise<string[]> {
+    const rows = await this.query<{ n: string }>(
+      `SELECT c.relname AS n FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE ns.nspname = current_schema()
+       UNION SELECT k.conname FROM pg_constraint k JOIN pg_namespace ns ON ns.oid = k.connamespace WHERE ns.nspname = current_schema()`);
+    return rows.map((r) => r.n);
   }
 
   async finishTable(table: XmldbTable, nextId = 0): Promise<void> {
-    for (const sql of createIndexesSql('postgres', this.prefix, table)) await this.client.query(sql);
+    const names = this.planned.get(table.name);
+    this.planned.delete(table.name);
+    for (const sql of createIndexesSql('postgres', this.prefix, table, names ? { names } : {})) await this.client.query(sql);
     await this.setSequence(table, nextId);
   }
 

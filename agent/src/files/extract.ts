@@ -3,7 +3,7 @@
  * SHA-1 against its name, so a damaged blob is never installed) and `dataroot` archives into the
  * dataroot (written to a temporary name and renamed into place).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { AgentError } from '../transfer/errors.js';
+import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 import { isSkippedDatarootName } from './names.js';
 import { blobPath, type SourceWarnings } from './sources.js';
 
@@ -41,6 +42,11 @@ export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () 
   }
 }
 
+/** Where a file is written before it is renamed into place; the same name on every attempt. */
+export function partialPath(dest: string): string {
+  return `${dest}.vaultpart`;
+}
+
 const BLOB_ENTRY = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{40})$/;
 
 /** Extracts a filedir archive into `filedir`; existing blobs are kept. Returns blobs written. */
@@ -58,7 +64,9 @@ export async function extractFiledirArchive(zipPath: string, filedir: string, wa
     const existing = await lstat(dest).catch(() => null);
     if (existing?.isFile() && existing.size === entry.uncompressedSize) { kept++; return; }
     await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
+    // A fixed partial name: a write killed half-way is overwritten (and renamed) by the resumed
+    // restore instead of being stranded next to the blob under a random name.
+    const tmp = partialPath(dest);
     const sha1 = createHash('sha1');
     const tap = new Transform({ transform(c: Buffer, _e, cb) { sha1.update(c); cb(null, c); } });
     await pipeline(await open(), tap, createWriteStream(tmp));
@@ -81,19 +89,26 @@ function safeRelative(name: string): string | null {
   return parts.join(sep);
 }
 
-/** Extracts a dataroot archive into `dataroot`, replacing existing files. Returns files written. */
+/**
+ * Extracts a dataroot archive into `dataroot`, replacing existing files. Returns files written.
+ * Entries under `vault-agent/` (an agent state of the backed-up site, which the plugin's backups
+ * carried while the agent kept it in the dataroot: another site's id and API key) are skipped.
+ */
 export async function extractDatarootArchive(zipPath: string, dataroot: string, warnings: SourceWarnings): Promise<number> {
   let n = 0;
+  let stateEntries = 0;
   await forEachEntry(zipPath, async (entry, open) => {
     const rel = safeRelative(entry.fileName);
     if (!rel) { warnings.warn(`dataroot: skipping unsafe entry ${entry.fileName}`); return; }
+    if (rel.split(sep)[0] === AGENT_STATE_DIRNAME) { stateEntries++; return; }
     const dest = join(dataroot, rel);
     await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.${randomBytes(4).toString('hex')}.vaulttmp`;
+    const tmp = partialPath(dest);
     await pipeline(await open(), createWriteStream(tmp));
     await rename(tmp, dest);
     n++;
   });
+  if (stateEntries) warnings.warn(`dataroot: skipped ${stateEntries} file(s) under ${AGENT_STATE_DIRNAME}/ (the backed-up site's agent state is never restored)`);
   return n;
 }
 

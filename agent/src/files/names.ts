@@ -1,7 +1,7 @@
 /** Dataroot names the backup never includes and the restore never deletes (format §4). */
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 
-/** Always skipped top-level dataroot names (plugin list plus the agent's state folder and maintenance flag). */
+/** Always skipped top-level dataroot names (plugin list plus a leftover of the agent's old in-dataroot state folder, and the maintenance flag). */
 export const ALWAYS_SKIPPED_DATAROOT: readonly string[] = [
   'cache', 'localcache', 'temp', 'sessions', 'trashdir', 'lock', 'filedir', 'phpunit', 'phpunittestdir.txt',
   'originaldatafiles.json', 'behattestdir.txt', 'behat_dump', 'behat', '__vault_restore__', AGENT_STATE_DIRNAME,

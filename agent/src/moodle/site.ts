@@ -1,16 +1,26 @@
 /**
  * Site facts: where the database and dataroot are, merged from config.php, command-line flags
  * and `VAULT_*` environment variables (flags win over env, env wins over config.php), plus the
- * agent's own state folder inside the dataroot.
+ * agent's own state folder, which lives outside the dataroot and the code tree so that no
+ * backup (the plugin's or the agent's) ever carries the stored API key.
  */
-import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { isArray, parseConfigPhp, toStr, type PhpValue } from './config-php.js';
+import { createHash, randomInt } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
+import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { discoverPlugins, pluginVersion } from './components.js';
+import { isArray, parseConfigPhp, toStr, type ConfigPhpIssue, type PhpValue } from './config-php.js';
 
-/** Name of the agent's state folder inside the dataroot; never backed up nor deleted on restore. */
+/**
+ * Name of the folder that older agents kept inside the dataroot. It is moved to the state folder
+ * on first run; a leftover (e.g. written by a plugin restore of an old backup) is never backed up,
+ * never extracted from an archive and never deleted by a restore.
+ */
 export const AGENT_STATE_DIRNAME = 'vault-agent';
+
+/** Environment variable naming the base state folder (like `--state-dir`). */
+export const STATE_DIR_ENV = 'VAULT_AGENT_STATE_DIR';
 
 /** Moodle database families the agent supports. */
 export type DbFamily = 'postgres' | 'mysql';
@@ -46,6 +56,12 @@ export interface SiteConfig {
   cfgOverrides: Record<string, string>;
   /** `$CFG->forced_plugin_settings`: plugin → name → value. */
   forcedPluginSettings: Record<string, Record<string, string>>;
+  /** `$CFG->dboptions['dbcollation']` (MySQL/MariaDB collation for new tables), when set. */
+  dbcollation?: string;
+  /** config.php values the reader could not be sure of (conditional assignments), for the log. */
+  configWarnings?: string[];
+  /** This site's agent state folder: `<state base>/<dataroot name>-<hash of its real path>`. */
+  stateDir: string;
 }
 
 /** Flag values (from commander) that can override config.php. */
@@ -62,6 +78,10 @@ export interface SiteFlags {
   dbsocket?: string;
   dataroot?: string;
   wwwroot?: string;
+  /** Base state folder; each site gets a sub-folder in it. */
+  stateDir?: string;
+  /** MySQL/MariaDB collation (`$CFG->dboptions['dbcollation']`). */
+  dbcollation?: string;
 }
 
 const ENV: Record<keyof SiteFlags, string> = {
@@ -77,7 +97,57 @@ const ENV: Record<keyof SiteFlags, string> = {
   dbsocket: 'VAULT_DBSOCKET',
   dataroot: 'VAULT_DATAROOT',
   wwwroot: 'VAULT_WWWROOT',
+  stateDir: STATE_DIR_ENV,
+  dbcollation: 'VAULT_DBCOLLATION',
 };
+
+/** Where each setting is in config.php and the flag that overrides it. */
+const CONFIG_PATHS: [keyof SiteFlags, string[], string][] = [
+  ['dbtype', ['dbtype'], '--dbtype'], ['dbhost', ['dbhost'], '--dbhost'], ['dbname', ['dbname'], '--dbname'],
+  ['dbuser', ['dbuser'], '--dbuser'], ['dbpass', ['dbpass'], '--dbpass'], ['prefix', ['prefix'], '--prefix'],
+  ['dataroot', ['dataroot'], '--dataroot'], ['wwwroot', ['wwwroot'], '--wwwroot'],
+  ['dbport', ['dboptions', 'dbport'], '--dbport'], ['dbsocket', ['dboptions', 'dbsocket'], '--dbsocket'],
+  ['dbcollation', ['dboptions', 'dbcollation'], '--dbcollation'],
+];
+
+/** tool_vault settings the agent takes from forced_plugin_settings, with their overrides. */
+const FORCED_PATHS: [string, string][] = [['apiurl', '--api-url or VAULT_API_URL'], ['apikey', '--api-key or VAULT_API_KEY']];
+
+const phpPath = (path: string[]): string => `$CFG->${path[0] ?? ''}${path.slice(1).map((k) => `['${k}']`).join('')}`;
+const covers = (issue: string[], path: string[]): boolean => issue.length <= path.length && issue.every((k, i) => path[i] === k);
+
+/**
+ * Turns the reader's issues into an error (a database or dataroot setting whose value is unknown
+ * and not given by a flag or variable) or warnings (conditional assignments over a readable
+ * value, unreadable tool_vault overrides). Every message names the line and the override.
+ */
+function checkConfigIssues(issues: ConfigPhpIssue[], file: string, overridden: (k: keyof SiteFlags) => boolean, known: (path: string[]) => boolean): string[] {
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  for (const [key, path, flag] of CONFIG_PATHS) {
+    if (overridden(key)) continue;
+    const hits = issues.filter((i) => covers(i.path, path));
+    const last = hits[hits.length - 1];
+    if (!last) continue;
+    const how = `pass ${flag} or set ${ENV[key]}`;
+    const unconditional = hits.filter((i) => !i.conditional);
+    if (unconditional.length) {
+      const u = unconditional[unconditional.length - 1] as ConfigPhpIssue;
+      errors.push(`${file} line ${u.line}: cannot read ${phpPath(u.path)} (${u.reason}); ${how}`);
+    } else if (!known(path)) {
+      errors.push(`${file} line ${last.line}: ${phpPath(last.path)} is only ${last.reason}; ${how}`);
+    } else {
+      warnings.push(`${file} line ${last.line}: ${phpPath(last.path)} is ${last.reason}; the agent uses the unconditional value — ${how} if the site runs with the other one`);
+    }
+  }
+  for (const [name, how] of FORCED_PATHS) {
+    const path = ['forced_plugin_settings', 'tool_vault', name];
+    const hit = issues.filter((i) => covers(i.path, path)).pop();
+    if (hit) warnings.push(`${file} line ${hit.line}: cannot read ${phpPath(hit.path)} (${hit.reason}); tool_vault's ${name} from config.php is ignored — pass ${how}`);
+  }
+  if (errors.length) throw new SiteConfigError(errors.join('\n'));
+  return warnings;
+}
 
 /** Maps `$CFG->dbtype` to the engine family. */
 export function dbFamily(dbtype: string): DbFamily {
@@ -103,10 +173,16 @@ export async function resolveSite(flags: SiteFlags = {}, env: NodeJS.ProcessEnv 
   if (!configPath && moodleDir && existsSync(join(moodleDir, 'config.php'))) configPath = join(moodleDir, 'config.php');
 
   let cfg = new Map<string, PhpValue>();
+  let issues: ConfigPhpIssue[] = [];
   if (configPath) {
     configPath = resolve(configPath);
-    cfg = parseConfigPhp(await readFile(configPath, 'utf8'), configPath).cfg;
+    ({ cfg, issues } = parseConfigPhp(await readFile(configPath, 'utf8'), configPath, env));
   }
+  const configWarnings = checkConfigIssues(issues, configPath ?? 'config.php', (k) => pick(k) !== undefined, (path) => {
+    let v: PhpValue | undefined = cfg.get(path[0] as string);
+    for (const k of path.slice(1)) v = isArray(v) ? v.entries.get(k) : undefined;
+    return v !== undefined;
+  });
   const fromCfg = (name: string): string | undefined => {
     const v = cfg.get(name);
     return v === undefined || isArray(v) ? undefined : toStr(v);
@@ -153,9 +229,13 @@ export async function resolveSite(flags: SiteFlags = {}, env: NodeJS.ProcessEnv 
     wwwroot: (pick('wwwroot') ?? fromCfg('wwwroot') ?? '').replace(/\/+$/, ''),
     cfgOverrides,
     forcedPluginSettings,
+    stateDir: siteStateDir(pick('stateDir') ?? defaultStateBase(env), resolve(dataroot as string)),
   };
   if (configPath) site.configPath = configPath;
   if (moodleDir) site.moodleDir = resolve(moodleDir);
+  const collation = pick('dbcollation') ?? dbopt('dbcollation');
+  if (collation) site.dbcollation = collation;
+  if (configWarnings.length) site.configWarnings = configWarnings;
   if (dbport !== undefined) site.dbport = dbport;
   const sock = pick('dbsocket') ?? dbopt('dbsocket');
   if (sock && sock !== '1' && sock !== 'true') site.dbsocket = sock;
@@ -173,16 +253,126 @@ export function databaseUrl(site: SiteConfig): string {
   return base;
 }
 
-/** Agent state persisted in `<dataroot>/vault-agent/state.json` (API key, site id, API URL). */
+/** Agent state persisted in `<state folder>/state.json` (API key, site id, API URL). */
 export interface AgentState {
   siteid: string;
   apikey?: string;
   apiurl?: string;
+  /** Real path of the dataroot this state belongs to (for the admin reading the folder). */
+  dataroot?: string;
 }
 
-/** Path of the agent's state folder. */
-export function stateDir(site: Pick<SiteConfig, 'dataroot'>): string {
-  return join(site.dataroot, AGENT_STATE_DIRNAME);
+/**
+ * Base state folder: `--state-dir`, else `$VAULT_AGENT_STATE_DIR`, else `/var/lib/vault-agent` for
+ * root, else `$XDG_STATE_HOME/vault-agent` (default `~/.local/state/vault-agent`), as the XDG base
+ * directory spec and the FHS place per-machine and per-user state.
+ */
+export function defaultStateBase(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+  const given = env[STATE_DIR_ENV];
+  if (given) return resolve(given);
+  if (uid === 0) return '/var/lib/vault-agent';
+  const xdg = env.XDG_STATE_HOME;
+  // The spec says a relative XDG path is invalid and must be ignored.
+  const base = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'vault-agent');
+}
+
+/** Real path when the folder exists (symlinked dataroots map to one state folder), else the absolute path. */
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * The site's own state folder inside `base`: the dataroot's folder name (for people) plus the
+ * first 16 hex digits of SHA-256 of its real path (stable, unique per site on the machine).
+ */
+export function siteStateDir(base: string, dataroot: string): string {
+  const real = realOrResolved(dataroot);
+  const name = basename(real).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
+  return join(resolve(base), `${name}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`);
+}
+
+/** True when `inner` is `outer` or inside it. */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Path of the agent's state folder of this site. */
+export function stateDir(site: Pick<SiteConfig, 'stateDir'>): string {
+  return site.stateDir;
+}
+
+/** The state folder must stay out of everything a backup carries (dataroot) or a web server serves (code tree). */
+function assertStateDirOutside(site: Pick<SiteConfig, 'stateDir' | 'dataroot' | 'moodleDir'>): void {
+  const dir = realOrResolved(site.stateDir);
+  for (const [what, root] of [['dataroot', site.dataroot], ['Moodle code tree', site.moodleDir]] as const) {
+    if (root && isWithin(dir, realOrResolved(root))) {
+      throw new SiteConfigError(`the agent state folder ${site.stateDir} is inside the ${what} ${root}: a backup or the web server would expose the API key; choose another with --state-dir or ${STATE_DIR_ENV}`);
+    }
+  }
+}
+
+/** Makes every file under `dir` owner-only (0600 files, 0700 folders). */
+async function restrictTree(dir: string): Promise<void> {
+  await chmod(dir, 0o700);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await restrictTree(p);
+    else if (e.isFile()) await chmod(p, 0o600);
+  }
+}
+
+/** What {@link prepareStateDir} did, for the log. */
+export interface StatePreparation {
+  /** The old `<dataroot>/vault-agent/` was moved here. */
+  movedFrom?: string;
+  /** A `<dataroot>/vault-agent/` exists but the state folder already had a state: left alone. */
+  leftover?: string;
+}
+
+/**
+ * Creates the site's state folder (0700) and, on the first run after an upgrade, moves an existing
+ * `<dataroot>/vault-agent/` into it (rename, or copy and remove across file systems). A leftover
+ * found when the state folder already holds a state is not adopted: it came from somewhere else
+ * (typically a restore of a backup taken while the state lived in the dataroot).
+ */
+export async function prepareStateDir(site: Pick<SiteConfig, 'stateDir' | 'dataroot' | 'moodleDir'>): Promise<StatePreparation> {
+  assertStateDirOutside(site);
+  const dir = site.stateDir;
+  const old = join(site.dataroot, AGENT_STATE_DIRNAME);
+  const oldIsDir = (await lstat(old).catch(() => null))?.isDirectory() ?? false;
+  const out: StatePreparation = {};
+  if (oldIsDir && !existsSync(join(dir, 'state.json'))) {
+    await mkdir(join(dir, '..'), { recursive: true, mode: 0o700 });
+    let moved = false;
+    if (!existsSync(dir)) {
+      try {
+        await rename(old, dir);
+        moved = true;
+      } catch (err) {
+        // Another file system: copy, then remove (below).
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      }
+    }
+    if (!moved) {
+      // Merge into a folder that exists without a state (e.g. a run that stopped before writing it).
+      await cp(old, dir, { recursive: true, force: false, preserveTimestamps: true });
+      await rm(old, { recursive: true, force: true });
+    }
+    await restrictTree(dir);
+    out.movedFrom = old;
+  } else if (oldIsDir) {
+    out.leftover = old;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is masked by the umask and ignored for an existing folder.
+  if (((await stat(dir)).mode & 0o077) !== 0) await chmod(dir, 0o700);
+  return out;
 }
 
 const SITEID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -194,33 +384,35 @@ export function newSiteId(): string {
   return s;
 }
 
-/** Loads the agent state, creating it (with a fresh site id) on first use. */
-export async function loadState(site: Pick<SiteConfig, 'dataroot'>): Promise<AgentState> {
+/** Loads the agent state, creating it (with a fresh site id) on first use; a state readable by others is made 0600. */
+export async function loadState(site: Pick<SiteConfig, 'stateDir' | 'dataroot'>): Promise<AgentState> {
   const file = join(stateDir(site), 'state.json');
-  if (existsSync(file)) {
+  const st = await stat(file).catch(() => null);
+  if (st) {
+    if ((st.mode & 0o077) !== 0) await chmod(file, 0o600);
     const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<AgentState>;
     if (typeof parsed.siteid === 'string' && parsed.siteid) return parsed as AgentState;
   }
-  const state: AgentState = { siteid: newSiteId() };
+  const state: AgentState = { siteid: newSiteId(), dataroot: realOrResolved(site.dataroot) };
   await saveState(site, state);
   return state;
 }
 
 /** Writes the state atomically, readable by the owner only (it holds the API key). */
-export async function saveState(site: Pick<SiteConfig, 'dataroot'>, state: AgentState): Promise<void> {
+export async function saveState(site: Pick<SiteConfig, 'stateDir' | 'dataroot'>, state: AgentState): Promise<void> {
   const dir = stateDir(site);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `state.json.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await writeFile(tmp, JSON.stringify({ ...state, dataroot: state.dataroot ?? realOrResolved(site.dataroot) }, null, 2), { mode: 0o600 });
   await rename(tmp, join(dir, 'state.json'));
 }
 
 /**
- * Plugins present in a Moodle code tree: from `PLUGINS.tsv` (schema snapshots) or by reading
- * `$plugin->component` from every `version.php` (never executed). Returns component → version.
+ * Plugins present in a Moodle code tree: from `PLUGINS.tsv` (schema snapshots), else found like
+ * `core_component` does (plugin type folders, subplugins; `auth/db` included) with the version
+ * read from each `version.php` (never executed). Returns component → version.
  */
 export async function codePlugins(moodleDir: string): Promise<Map<string, string>> {
-  const { readdir: rd } = await import('node:fs/promises');
   const out = new Map<string, string>();
   const tsv = join(moodleDir, 'PLUGINS.tsv');
   if (existsSync(tsv)) {
@@ -230,18 +422,6 @@ export async function codePlugins(moodleDir: string): Promise<Map<string, string
     }
     return out;
   }
-  const skip = new Set(['.git', 'node_modules', 'vendor', 'tests', 'amd', 'yui', 'lang', 'templates', 'classes', 'pix', 'db']);
-  const walk = async (dir: string, depth: number): Promise<void> => {
-    const entries = await rd(dir, { withFileTypes: true }).catch(() => []);
-    if (entries.some((e) => e.isFile() && e.name === 'version.php')) {
-      const src = await readFile(join(dir, 'version.php'), 'utf8').catch(() => '');
-      const comp = /\$plugin->component\s*=\s*['"]([a-z0-9_]+)['"]/.exec(src)?.[1];
-      const ver = /\$plugin->version\s*=\s*([0-9.]+)/.exec(src)?.[1];
-      if (comp) out.set(comp, ver ?? '');
-    }
-    if (depth >= 6) return;
-    for (const e of entries) if (e.isDirectory() && !skip.has(e.name) && !e.name.startsWith('.')) await walk(join(dir, e.name), depth + 1);
-  };
-  await walk(moodleDir, 0);
+  for (const p of (await discoverPlugins(moodleDir)).values()) out.set(p.component, await pluginVersion(moodleDir, p.folder));
   return out;
 }

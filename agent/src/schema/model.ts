@@ -43,6 +43,11 @@ export interface XmldbTable {
   fields: XmldbField[];
   keys: XmldbKey[];
   indexes: XmldbIndex[];
+  /**
+   * Live indexes XMLDB cannot express (introspection only; never in `__structure__.xml`).
+   * Absent when there are none.
+   */
+  engineIndexes?: EngineIndex[];
 }
 
 /** The physical indexes a table needs: non-primary keys plus indexes, deduplicated. */
@@ -91,4 +96,45 @@ export function orderColumn(table: XmldbTable): string {
 /** The sequence (auto-increment) column, if any. */
 export function sequenceField(table: XmldbTable): XmldbField | undefined {
   return table.fields.find((f) => f.sequence);
+}
+
+/**
+ * The engine-neutral meaning of an engine-specific index, where it has one. `fulltext`: a word
+ * index over text columns — PostgreSQL `USING gin (to_tsvector('<config>', <column>))` (one
+ * column per index expression), MySQL/MariaDB `FULLTEXT (<columns>)`. `pattern`: a PostgreSQL
+ * btree with `*_pattern_ops` for `LIKE 'x%'` (Moodle's XMLDB hint `varchar_pattern_ops`), which
+ * MySQL/MariaDB need not have: their plain btree index serves such queries.
+ */
+export interface EngineIndexLogical {
+  kind: 'fulltext' | 'pattern';
+  columns: string[];
+  /** PostgreSQL text search configuration (`simple`); absent from MySQL sources. */
+  config?: string;
+}
+
+/**
+ * An index XMLDB cannot express (expression, partial, covering, non-btree method on
+ * PostgreSQL; FULLTEXT, SPATIAL, functional or prefix-over-TEXT on MySQL/MariaDB). It is left
+ * out of `__structure__.xml` (as the plugin leaves search_simpledb's out) and travels in our
+ * manifest (docs/format.md, "Engine-specific indexes").
+ */
+export interface EngineIndex {
+  /** Table name without prefix. */
+  table: string;
+  /** The index name on the source, prefix included. */
+  name: string;
+  /** The source engine (`postgres`, `mysql`, `mariadb`). */
+  engine: 'postgres' | 'mysql' | 'mariadb';
+  /** Why XMLDB cannot express it: `method:<am>`, `expression`, `partial`, `include`, `opclass`, `fulltext`, `spatial`, `prefix`, `plugin-rule`. */
+  reason: string;
+  unique: boolean;
+  /** Plain columns the index covers, when all its parts are columns. */
+  columns: string[];
+  /** Engine-neutral form, when one exists. */
+  logical?: EngineIndexLogical;
+  /**
+   * The source's own definition: `pg_get_indexdef()` on PostgreSQL, the index clause of
+   * `SHOW CREATE TABLE` on MySQL/MariaDB (e.g. ``FULLTEXT KEY `n` (`a`,`b`)``).
+   */
+  definition: string;
 }

@@ -21,7 +21,10 @@ export function sameColumn(family: SqlFamily, a: XmldbField, b: XmldbField): boo
     if (f.type === 'char' && f.notnull && f.default === '') return { ...f, default: undefined };
     return f;
   };
-  return columnSql(family, norm(a)) === columnSql(family, norm(b));
+  // MySQL integer display widths (`TINYINT(1)`) are the XMLDB length, which introspection
+  // cannot always recover: the same storage type is the same column.
+  const sql = (f: XmldbField): string => columnSql(family, norm(f)).replace(/^(\S+ [A-Z]*INT)\(\d+\)/, '$1');
+  return sql(a) === sql(b);
 }
 
 /** Signatures (`fields|unique`) of the physical indexes a definition implies. */
@@ -54,5 +57,6 @@ export function reconcileTable(family: SqlFamily, actual: XmldbTable, def: Xmldb
   const indexes = def.indexes.filter((i) => liveSigs.has(sig(i.fields, i.unique)));
   const definedSigs = definedSignatures(def);
   indexes.push(...actual.indexes.filter((i) => !definedSigs.has(sig(i.fields, i.unique))));
-  return { name: actual.name, component: def.component, fields, keys, indexes };
+  // Indexes XMLDB cannot express never reach __structure__.xml; they travel in the manifest.
+  return { name: actual.name, component: def.component, fields, keys, indexes, ...(actual.engineIndexes ? { engineIndexes: actual.engineIndexes } : {}) };
 }

@@ -32,7 +32,10 @@ export function indexXml(i: XmldbIndex): string {
   return `<INDEX NAME="${esc(i.name)}" UNIQUE="${i.unique}" FIELDS="${i.fields.join(', ')}"/>`;
 }
 
-/** One TABLE element with its children, indented as inside TABLES. */
+/**
+ * One TABLE element with its children, indented as inside TABLES. `engineIndexes` are never
+ * written: XMLDB cannot express them (they travel in `__vault_agent__.json`, engine-indexes.ts).
+ */
 export function tableXml(t: XmldbTable): string {
   const lines = [`    <TABLE NAME="${esc(t.name)}" COMPONENT="${esc(t.component)}">`];
   const block = (tag: string, items: string[]): void => {

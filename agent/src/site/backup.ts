@@ -4,7 +4,7 @@
  * part while it is produced — then `PATCH backups finished` with the total size and the SHA-256
  * of every archive (info keys `vaultagent_sha256_<n>`, which the plugin ignores).
  *
- * Resume: progress is kept in `<dataroot>/vault-agent/backup.json` (archives done with their
+ * Resume: progress is kept in `<state folder>/backup.json` (archives done with their
  * hashes, the multipart upload in flight with its parts). A re-run with `resume` re-creates the
  * archives deterministically, skips those already uploaded (checking their hash) and re-sends only
  * the missing parts of the one in flight.
@@ -24,7 +24,6 @@ import { splitSettingList } from '../files/names.js';
 import { datarootItems, filedirItems } from '../files/sources.js';
 import { databaseUrl } from '../moodle/site.js';
 import { readVaultSettings } from '../moodle/vault-settings.js';
-import { VAULT_VERSION } from '../transfer/api-client.js';
 import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { PartBuffers, ResumeMismatchError, uploadArchive, type MultipartState } from '../transfer/upload.js';
@@ -230,7 +229,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     await exportDatabase({
       db, prefix: ctx.site.prefix, compressionLevel: ctx.compressionLevel,
       ...(ctx.site.moodleDir ? { schemaDir: ctx.site.moodleDir } : {}),
-      metadata: { wwwroot: ctx.site.wwwroot, tool_vault_version: VAULT_VERSION },
+      metadata: { wwwroot: ctx.site.wwwroot },
       configOverride: overrides,
       excludeTables: settings.backupexcludetables,
       excludeComponents: settings.backupexcludeplugins,

@@ -21,6 +21,7 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--dbuser <user>', 'database user (env VAULT_DBUSER)')
     .addOption(new Option('--dbpass <pass>', 'database password (prefer env VAULT_DBPASS)'))
     .option('--prefix <prefix>', 'table prefix (env VAULT_PREFIX)')
+    .option('--dbcollation <collation>', "MySQL/MariaDB collation, like $CFG->dboptions['dbcollation'] (env VAULT_DBCOLLATION)")
     .option('--dataroot <path>', 'Moodle dataroot (env VAULT_DATAROOT)')
     .option('--wwwroot <url>', 'site URL (env VAULT_WWWROOT)')
     .option('--api-url <url>', 'Vault API base URL (env VAULT_API_URL)')
@@ -31,7 +32,8 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--part-size <size>', 'multipart part size, e.g. 64M (default 8M, minimum 5M); memory for uploads = (parallel + 1) × part size')
     .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')
     .option('--compression-level <n>', 'ZIP deflate level 0-9 (default 6)')
-    .option('--tmp-dir <path>', 'temporary folder (default <dataroot>/vault-agent/tmp)')
+    .option('--state-dir <path>', 'base folder of the agent state, one sub-folder per site (env VAULT_AGENT_STATE_DIR; default /var/lib/vault-agent as root, else $XDG_STATE_HOME/vault-agent)')
+    .option('--tmp-dir <path>', 'temporary folder (default <state folder>/tmp)')
     .option('-q, --quiet', 'only errors');
 }
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
-import { loadState, resolveSite, saveState, SiteConfigError, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
+import { loadState, prepareStateDir, resolveSite, saveState, SiteConfigError, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
 import { ApiClient } from '../transfer/api-client.js';
 import { AgentError } from '../transfer/errors.js';
 import { deriveSseCKey, type SseCKey } from '../transfer/sse-c.js';
@@ -75,13 +75,20 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   const site = await resolveSite(opts, env);
   // Never create a dataroot from a mistyped path: the state folder would silently go there.
   if (!existsSync(site.dataroot)) throw new SiteConfigError(`dataroot ${site.dataroot} does not exist`);
+  const quiet = Boolean(opts.quiet);
+  const logger = quiet ? { ...silentLogger, error: createLogger().error } : createLogger();
+  for (const w of site.configWarnings ?? []) logger.warn(w);
+  const prepared = await prepareStateDir(site);
+  if (prepared.movedFrom) logger.info(`agent state moved from ${prepared.movedFrom} to ${site.stateDir} (files 0600): it no longer travels in backups of the dataroot`);
+  if (prepared.leftover) {
+    logger.warn(`${prepared.leftover} is not this agent's state (that is ${site.stateDir}); it probably came with a restore and may hold another site's API key: delete it. It is never backed up.`);
+  }
   const state = await loadState(site);
   const fps = site.forcedPluginSettings.tool_vault ?? {};
   const apiUrl = (opts.apiUrl ?? env.VAULT_API_URL ?? fps.apiurl ?? state.apiurl ?? DEFAULT_API_URL).replace(/\/+$/, '');
   const apiKey = opts.apiKey ?? env.VAULT_API_KEY ?? fps.apikey ?? state.apikey;
   const api = new ApiClient({ apiUrl, siteId: state.siteid, siteUrl: site.wwwroot, ...(apiKey ? { apiKey } : {}) });
   const allow = [...(opts.allowStorageHost ?? []), ...(env.VAULT_ALLOW_STORAGE_HOST ?? '').split(',').map((s) => s.trim()).filter(Boolean)];
-  const quiet = Boolean(opts.quiet);
   const tmpDir = opts.tmpDir ?? env.VAULT_TMPDIR ?? join(stateDir(site), 'tmp');
   await mkdir(tmpDir, { recursive: true });
   const partSize = num(opts.partSize ?? env.VAULT_PART_SIZE, DEFAULT_PART_SIZE, '--part-size');
@@ -90,7 +97,6 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
   if (opts.retry) storage.retry = opts.retry;
   const proxy = opts.storageProxy ?? env.VAULT_STORAGE_PROXY;
   if (proxy) storage.proxy = proxy;
-  const logger = quiet ? { ...silentLogger, error: createLogger().error } : createLogger();
   storage.onRetry = (attempt, reason) => logger.warn(`storage request retry ${attempt}: ${reason}`);
   return {
     site, state, api, apiUrl, storage, logger, tmpDir, partSize, quiet,

@@ -8,23 +8,26 @@
  * sessions, purge caches, version hash, dataroot, filedir, orphan blobs, maintenance off,
  * `PATCH restores finished` (or `failed` with details). Only one archive is on disk at a time.
  *
- * Resume: `<dataroot>/vault-agent/restore.json` records the restore key, tables done, archives
+ * Resume: `<state folder>/restore.json` records the restore key, tables done, archives
  * applied and the old site's blob hashes; `restore-preserved/` the site's saved rows until
  * re-inserted; a re-run with `resume` continues from there.
  */
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { applyConfigOverrides, fileHashes, killSessions, pluginsMissingFromCode, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { readDbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
-import { checkEngine, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
+import { checkCollation, checkEngine, checkEngineIndexes, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
-import { connectDatabase } from '../db/connect.js';
+import { findCollationConflicts } from '../db/collation-conflicts.js';
+import { connectDatabase, withCollation } from '../db/connect.js';
 import { importDatabase, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
 import { loadInstallTree } from '../schema/install-tree.js';
+import type { XmldbTable } from '../schema/model.js';
 import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
@@ -49,6 +52,11 @@ export interface RestoreOptions {
   preserveDataroot?: string;
   /** Skip the verification pass over all archives before changing anything (saves one download). */
   skipPreverify?: boolean;
+  /**
+   * MySQL/MariaDB: collation for the restored tables instead of the site's (config.php
+   * `dboptions['dbcollation']`, else what Moodle detects on the database).
+   */
+  collation?: string;
 }
 
 /** Persistent progress of a restore. */
@@ -148,7 +156,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
   const prior = opts.resume ? await stateFile.load() : null;
   if (opts.resume && (!prior || prior.backupkey !== backupkey)) ctx.logger.warn('no interrupted restore of this backup: starting a new one');
-  const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix);
+  // Tables are created with the collation Moodle would use on this site (detected at connect,
+  // before anything changes), unless one is chosen explicitly.
+  const db = await connectDatabase(withCollation(databaseUrl(ctx.site), opts.collation ?? ctx.site.dbcollation), ctx.site.prefix);
   const work = join(ctx.tmpDir, `restore-${backupkey}`);
   await mkdir(work, { recursive: true });
   let restorekey = '';
@@ -200,15 +210,49 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     }
     checks.push(await checkRestoreDiskSpace(ctx.tmpDir, files.map((f) => f.file)));
     checks.push(checkEngine(db, meta));
+    checks.push(checkEngineIndexes(db, structure, preservePlugins));
     if (!ctx.quiet) process.stderr.write(formatReport(`Restore pre-checks for ${backupkey}`, checks));
     if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
+    // Index and key names follow the code tree's install order when there is one (Moodle's
+    // collision counters depend on it).
+    const definitions = await codeTreeDefinitions(ctx);
+    // Collation: rows a unique index would reject under the target collation are found now,
+    // before the first change; the dbdumps are downloaded (and verified) one at a time for it.
+    const prechecked = new Set<string>();
+    if (db.family === 'mysql' && db.collation && !st.db && opts.dryRun) {
+      // A dry run may download only dbstructure.zip (spec §8.4): the rows are checked by the real
+      // restore, still before its first change.
+      const c: CheckResult = { name: 'collation_restore', title: 'Collation', status: 'warn', summary: `not checked in a dry run (it needs the backup's rows); the restore checks every unique index under ${db.collation} before changing anything`, details: [] };
+      checks.push(c);
+      if (!ctx.quiet) process.stderr.write(formatReport('Collation pre-check', [c]));
+    }
+    if (db.family === 'mysql' && db.collation && !st.db && !opts.dryRun) {
+      const preserved = new Set(['tool_vault', ...preservePlugins]);
+      async function* dumpsForCheck(): AsyncGenerator<string> {
+        for (const f of files.filter((x) => x.type === 'dbdump')) {
+          const path = join(work, f.name);
+          await fetcher.fetch(f.name, path);
+          await temp.added(path);
+          yield path;
+          await temp.removed(path);
+          prechecked.add(f.name);
+        }
+      }
+      const conflicts = await findCollationConflicts(db, {
+        tables: structure.tables.filter((t) => !preserved.has(t.component)), archives: dumpsForCheck(), collation: db.collation, ...(definitions ? { definitions } : {}),
+      });
+      const c = checkCollation(conflicts, db.collation, Boolean(opts.collation));
+      checks.push(c);
+      if (!ctx.quiet) process.stderr.write(formatReport('Collation pre-check', [c]));
+      if (c.status === 'fail') throw new CheckFailedError(`restore pre-check failed: ${c.title}: ${c.summary}\n${c.details.join('\n')}`);
+    }
     if (opts.dryRun) {
       await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
       return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'], tempPeakBytes: 0 };
     }
 
     // Verify every remaining archive before the first change to the site.
-    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !(f.type === 'dbdump' && st.dbDone));
+    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !prechecked.has(f.name) && !(f.type === 'dbdump' && st.dbDone));
     if (!opts.skipPreverify) {
       for (const f of pending) {
         const r = await fetcher.fetch(f.name, null);
@@ -252,8 +296,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         warn: (m) => ctx.logger.warn(m),
       });
       await importDatabase({
-        db, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
-        tableHooks: keepRows,
+        db, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}),
+        tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
         onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
       });
       const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
@@ -328,6 +372,16 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   }
 }
 
+/**
+ * Table definitions of this site's code tree, for naming indexes in install order: `--moodle-dir`,
+ * else the folder of config.php when it is a Moodle code tree (it always is on a real site).
+ */
+async function codeTreeDefinitions(ctx: AgentContext): Promise<XmldbTable[] | undefined> {
+  const dir = ctx.site.moodleDir ?? (ctx.site.configPath ? dirname(ctx.site.configPath) : undefined);
+  if (!dir || !existsSync(join(dir, 'lib', 'db', 'install.xml'))) return undefined;
+  return loadInstallTree(dir);
+}
+
 /** §9.3 step 8 with a code tree; without one nothing is dropped (the components are unknown). */
 async function dropTablesOfExtraPlugins(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[]): Promise<void> {
   if (!ctx.site.moodleDir) {
@@ -340,13 +394,16 @@ async function dropTablesOfExtraPlugins(ctx: AgentContext, db: DbAdapter, backup
   if (r.kept.length) ctx.logger.info(`left ${r.kept.length} site table(s) absent from the backup: ${r.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
 }
 
-/** Downloads and re-hashes every archive of a backup without restoring (uses a dry-run restore record). */
+/**
+ * Downloads and re-hashes every archive of a backup without restoring. Uses a real restore
+ * record (counted against the plan's restores): a dry run may download only dbstructure.zip.
+ */
 export async function runVerify(ctx: AgentContext, backupkey: string, key: SseCKey | null): Promise<{ name: string; size: number; sha256: string; verified: boolean }[]> {
   await validateAndCheckPassphrase(ctx, backupkey, key);
   const db = await connectDatabase(databaseUrl(ctx.site), ctx.site.prefix).catch(() => null);
   const engine = db?.engine ?? 'unknown';
   await db?.close();
-  const restorekey = await ctx.api.createRestore({ backupkey, dryrun: true, vaultenv: vaultEnv(engine, '') });
+  const restorekey = await ctx.api.createRestore({ backupkey, vaultenv: vaultEnv(engine, '') });
   try {
     const record = await ctx.api.getBackup(backupkey);
     const fetcher = new ArchiveFetcher(ctx, restorekey, key, parseHashInfo((record.info ?? {}) as Record<string, unknown>));

@@ -41,7 +41,7 @@ let backupArchives: Record<string, { size: number }> = {};
 const rgwHost = (): string => new URL(service('rgw').endpoint).host;
 
 function opts(site: TestSite, moodleDir: string): CommonOptions {
-  return { config: site.configPath, moodleDir, apiUrl: api.url, apiKey: apikey, allowStorageHost: [rgwHost()], partSize: '5M', splitSize: 20_000, quiet: true, retry: { attempts: 4, baseDelayMs: 50 } };
+  return { config: site.configPath, moodleDir, stateDir: join(tmpdir(), 'e2e-preserve-agent-state'), apiUrl: api.url, apiKey: apikey, allowStorageHost: [rgwHost()], partSize: '5M', splitSize: 20_000, quiet: true, retry: { attempts: 4, baseDelayMs: 50 } };
 }
 
 /** Inserts rows modelled on the table's first row (every NOT NULL column filled), ids past MAX(id). */

@@ -3,7 +3,8 @@
  * PostgreSQL backed up with a passphrase, restored onto a MariaDB site that had other data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { createS3Client } from '../../../lambdas/store/aws-clients.js';
 import { startTestApi, type TestApi } from '../../../test/support/api-server.js';
 import { service } from '../../../test/support/services.js';
+import { siteStateDir } from '../../src/moodle/site.js';
 import { parseHashInfo, runBackup } from '../../src/site/backup.js';
 import { createContext, type CommonOptions } from '../../src/site/context.js';
 import { runRestore, runVerify } from '../../src/site/restore.js';
@@ -30,7 +32,7 @@ const PASS = 'correct horse battery staple';
 const BIN = fileURLToPath(new URL('../../bin/vault-agent.js', import.meta.url));
 
 function cliArgs(site: TestSite): string[] {
-  return ['--config', site.configPath, '--moodle-dir', schemaDir, '--api-url', api.url, '--api-key', apikey, '--allow-storage-host', rgwHost(),
+  return ['--config', site.configPath, '--moodle-dir', schemaDir, '--state-dir', stateBase, '--api-url', api.url, '--api-key', apikey, '--allow-storage-host', rgwHost(),
     '--part-size', '5M', '--split-size', '8M', '--passphrase-env', 'E2E_PASS'];
 }
 
@@ -82,9 +84,9 @@ async function treeSize(dir: string): Promise<number> {
   return n;
 }
 
-/** The site's files minus the agent's own state folder (never backed up nor restored). */
+/** The site's files (the agent's state lives outside the dataroot: nothing to leave out). */
 async function siteTree(dataroot: string): Promise<Record<string, string>> {
-  return Object.fromEntries(Object.entries(await treeHashes(dataroot)).filter(([p]) => !p.startsWith('vault-agent/')));
+  return treeHashes(dataroot);
 }
 
 /** Tables the restore changes on purpose: sessions are killed (format §10). */
@@ -98,14 +100,17 @@ let backupkey: string;
 let resumedKey = '';
 /** A subset of the Moodle 4.4 schema (see subsetSchemaDir) keeps the run within its budget. */
 let schemaDir = SCHEMA_DIR;
+/** Base of the agent state folders of both sites (never the machine's /var/lib/vault-agent). */
+let stateBase = '';
 const rgwHost = () => new URL(service('rgw').endpoint).host;
 
 function opts(site: TestSite, extra: Partial<CommonOptions> = {}): CommonOptions {
-  return { config: site.configPath, moodleDir: schemaDir, apiUrl: api.url, apiKey: apikey, allowStorageHost: [rgwHost()], partSize: '5M', splitSize: '8M', quiet: true, retry: { attempts: 4, baseDelayMs: 50 }, ...extra };
+  return { config: site.configPath, moodleDir: schemaDir, stateDir: stateBase, apiUrl: api.url, apiKey: apikey, allowStorageHost: [rgwHost()], partSize: '5M', splitSize: '8M', quiet: true, retry: { attempts: 4, baseDelayMs: 50 }, ...extra };
 }
 
 beforeAll(async () => {
   api = await startTestApi({ regions: ['eu'] });
+  stateBase = await mkdtemp(join(tmpdir(), 'e2e-agent-state-'));
   if (process.env.VAULT_E2E_FULL_SCHEMA !== '1') schemaDir = await subsetSchemaDir(SCHEMA_DIR);
   ({ apikey } = await api.registerAccount(undefined, 'pro'));
   const [srcUrl, tgtUrl] = await Promise.all([freshDatabase('pg', 'e2e_site_src'), freshDatabase('mariadb', 'e2e_site_tgt')]);
@@ -215,7 +220,7 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
   it('kill -9 during the backup upload; --resume sends only what is missing and yields the same archives', async () => {
     const run = cli(['backup', ...cliArgs(src), '--parallel', '1', '--description', 'killed backup']);
     type S = { backupkey: string; done: Record<string, unknown>; current?: { name: string; multipart: { parts: unknown[] } } };
-    const killedAt = await killWhen<S>(run.child, join(src.dataroot, 'vault-agent', 'backup.json'), (s) => (s.current?.multipart.parts.length ?? 0) >= 1);
+    const killedAt = await killWhen<S>(run.child, join(siteStateDir(stateBase, src.dataroot), 'backup.json'), (s) => (s.current?.multipart.parts.length ?? 0) >= 1);
     const killed = await run.done;
     expect(killed.signal).toBe('SIGKILL');
     const resumed = await cli(['backup', ...cliArgs(src), '--resume']).done;
@@ -234,7 +239,7 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
   it('kill -9 during the restore database stage (onto an empty PostgreSQL site); --resume ends with the same database and files', async () => {
     const tgt = await makeSite(await freshDatabase('pg', 'e2e_site_tgt2'), 'https://tgt2.example.org');
     const run = cli(['restore', resumedKey, ...cliArgs(tgt)]);
-    const st = await killWhen<{ db?: { done: string[] } }>(run.child, join(tgt.dataroot, 'vault-agent', 'restore.json'), (s) => (s.db?.done.length ?? 0) >= 30);
+    const st = await killWhen<{ db?: { done: string[] } }>(run.child, join(siteStateDir(stateBase, tgt.dataroot), 'restore.json'), (s) => (s.db?.done.length ?? 0) >= 30);
     expect((await run.done).signal).toBe('SIGKILL');
     expect(existsSync(join(tgt.dataroot, 'climaintenance.html'))).toBe(true);
     const resumed = await cli(['restore', resumedKey, ...cliArgs(tgt), '--resume']).done;

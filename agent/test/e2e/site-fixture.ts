@@ -19,14 +19,25 @@ export interface TestSite {
   blobs: string[];
 }
 
+/** Options of {@link makeSite}. */
+export interface MakeSiteOptions {
+  /** Folder to put config.php and the dataroot in (default: a new temp folder). */
+  root?: string;
+  /** Name of the dataroot folder inside `root` (default `moodledata`). */
+  datarootName?: string;
+  /** Extra `$CFG->dboptions` entries, e.g. `{ dbcollation: 'utf8mb4_unicode_ci' }`. */
+  dboptions?: Record<string, string>;
+}
+
 /** Writes config.php for `dbUrl` (postgres:// or mysql://) and creates the dataroot. */
-export async function makeSite(dbUrl: string, wwwroot: string): Promise<TestSite> {
-  const root = await mkdtemp(join(tmpdir(), 'site-'));
-  const dataroot = join(root, 'moodledata');
+export async function makeSite(dbUrl: string, wwwroot: string, opts: MakeSiteOptions = {}): Promise<TestSite> {
+  const root = opts.root ?? await mkdtemp(join(tmpdir(), 'site-'));
+  const dataroot = join(root, opts.datarootName ?? 'moodledata');
   await mkdir(join(dataroot, 'filedir'), { recursive: true });
   const u = new URL(dbUrl);
   const pg = u.protocol.startsWith('postgres');
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const extraDboptions = Object.entries(opts.dboptions ?? {}).map(([k, v]) => `  ${q(k)} => ${q(v)},\n`).join('');
   const configPath = join(root, 'config.php');
   await writeFile(configPath, `<?php  // Moodle configuration file
 unset($CFG);
@@ -43,7 +54,7 @@ $CFG->dboptions = array (
   'dbpersist' => 0,
   'dbport' => ${u.port || (pg ? 5432 : 3306)},
   'dbsocket' => '',
-);
+${extraDboptions});
 $CFG->wwwroot   = ${q(wwwroot)};
 $CFG->dataroot  = ${q(dataroot)};
 $CFG->admin     = 'admin';

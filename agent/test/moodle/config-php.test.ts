@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfigPhp, toPlain } from '../../src/moodle/config-php.js';
-import { databaseUrl, loadState, resolveSite, SiteConfigError } from '../../src/moodle/site.js';
+import { databaseUrl, resolveSite, SiteConfigError } from '../../src/moodle/site.js';
 
 const STANDARD = `<?php  // Moodle configuration file
 
@@ -107,12 +107,99 @@ describe('site resolution', () => {
     await expect(resolveSite({}, {})).rejects.toBeInstanceOf(SiteConfigError);
     await expect(resolveSite({}, {})).rejects.toThrow(/VAULT_DBTYPE/);
   });
+});
 
-  it('creates a persistent 32-char site id in the state folder', async () => {
-    const dataroot = await mkdtemp(join(tmpdir(), 'dr-'));
-    const a = await loadState({ dataroot });
-    const b = await loadState({ dataroot });
-    expect(a.siteid).toMatch(/^[A-Za-z0-9]{32}$/);
-    expect(b.siteid).toBe(a.siteid);
+/** A config.php as container images write it (environment variables, defaults, constants). */
+const CONTAINER = `<?php
+unset($CFG);
+global $CFG;
+$CFG = new stdClass();
+define('DBPREFIX', 'mdl_');
+$dbhost = getenv('MOODLE_DB_HOST') ?: 'db';
+$CFG->dbtype    = getenv('MOODLE_DB_TYPE');
+$CFG->dbhost    = $dbhost;
+$CFG->dbname    = getenv('MOODLE_DB_NAME') ?: 'moodle';
+$CFG->dbuser    = $_ENV['MOODLE_DB_USER'] ?? 'moodle';
+$CFG->dbpass    = getenv('MOODLE_DB_PASSWORD');
+$CFG->prefix    = DBPREFIX;
+$CFG->dboptions = [
+  'dbport' => getenv('MOODLE_DB_PORT') ?: 3306,
+  'dbcollation' => 'utf8mb4_unicode_ci',
+  'dbhandlesoptions' => SOME_UNKNOWN_CONSTANT,
+];
+$CFG->wwwroot   = 'https://' . getenv('MOODLE_HOST');
+$CFG->dataroot  = '/var/www/moodledata';
+$CFG->forced_plugin_settings = ['tool_vault' => [
+  'apiurl' => getenv('VAULT_URL') ?: 'http://127.0.0.1:8787',
+  'apikey' => getenv('VAULT_KEY'),
+  'allowrestore' => 1,
+]];
+$CFG->tempdir = $CFG->dataroot . '/temp';
+require_once(__DIR__ . '/lib/setup.php');
+`;
+
+const ENV_OK = { MOODLE_DB_TYPE: 'mariadb', MOODLE_DB_PASSWORD: 's3cret', MOODLE_HOST: 'lms.example.org', VAULT_KEY: 'KEY1' };
+
+describe('config.php as it is in the wild', () => {
+  it('evaluates getenv(), $_ENV, ?: and ?? defaults, define() constants and local variables', () => {
+    const { cfg, issues } = parseConfigPhp(CONTAINER, '/srv/moodle/config.php', ENV_OK);
+    expect(cfg.get('dbtype')).toBe('mariadb');
+    expect(cfg.get('dbhost')).toBe('db');
+    expect(cfg.get('dbname')).toBe('moodle');
+    expect(cfg.get('dbuser')).toBe('moodle');
+    expect(cfg.get('dbpass')).toBe('s3cret');
+    expect(cfg.get('prefix')).toBe('mdl_');
+    expect(cfg.get('wwwroot')).toBe('https://lms.example.org');
+    // The one unreadable element is reported with its line; its siblings are kept.
+    expect(toPlain(cfg.get('dboptions') ?? null)).toEqual({ dbport: 3306, dbcollation: 'utf8mb4_unicode_ci' });
+    expect(issues).toEqual([{ path: ['dboptions', 'dbhandlesoptions'], line: 16, reason: 'cannot evaluate constant SOME_UNKNOWN_CONSTANT', conditional: false }]);
+    expect(toPlain(cfg.get('forced_plugin_settings') ?? null)).toEqual({ tool_vault: { apiurl: 'http://127.0.0.1:8787', apikey: 'KEY1', allowrestore: 1 } });
+    expect(cfg.get('tempdir')).toBe('/var/www/moodledata/temp');
+  });
+
+  it('resolves the site from it: forced tool_vault settings and dbcollation exposed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'site-'));
+    await writeFile(join(dir, 'config.php'), CONTAINER);
+    const site = await resolveSite({ moodleDir: dir, stateDir: join(dir, '..', 'state') }, { ...ENV_OK, MOODLE_DB_HOST: 'mariadb.internal' });
+    expect(site).toMatchObject({ family: 'mysql', dbhost: 'mariadb.internal', dbport: 3306, dbcollation: 'utf8mb4_unicode_ci', wwwroot: 'https://lms.example.org' });
+    expect(site.forcedPluginSettings.tool_vault).toEqual({ apiurl: 'http://127.0.0.1:8787', apikey: 'KEY1', allowrestore: '1' });
+    expect(site.configWarnings).toBeUndefined();
+    expect((await resolveSite({ moodleDir: dir, dbcollation: 'utf8mb4_bin' }, ENV_OK)).dbcollation).toBe('utf8mb4_bin');
+  });
+
+  it('names the line and the override of a value it cannot read (unset variable, unknown constant, conditional)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'site-'));
+    await writeFile(join(dir, 'config.php'), CONTAINER);
+    // MOODLE_DB_PASSWORD is set only for PHP-FPM, not in the agent's shell: PHP would read false.
+    const noPass = { ...ENV_OK, MOODLE_DB_PASSWORD: undefined };
+    await expect(resolveSite({ moodleDir: dir }, noPass)).rejects.toThrow(/config\.php line 11: cannot read \$CFG->dbpass \(getenv\('MOODLE_DB_PASSWORD'\) is not set in this environment\); pass --dbpass or set VAULT_DBPASS/);
+    expect((await resolveSite({ moodleDir: dir, dbpass: 'x' }, noPass)).dbpass).toBe('x');
+    expect((await resolveSite({ moodleDir: dir }, { ...noPass, VAULT_DBPASS: 'y' })).dbpass).toBe('y');
+
+    const noKey = await resolveSite({ moodleDir: dir }, { ...ENV_OK, VAULT_KEY: undefined });
+    expect(noKey.configWarnings?.join('\n')).toMatch(/line 22: cannot read \$CFG->forced_plugin_settings\['tool_vault'\]\['apikey'\].*--api-key or VAULT_API_KEY/);
+
+    const src = `<?php
+define('DBHOST', 'h');
+$CFG->dbtype = 'pgsql';
+$CFG->dataroot = '/data';
+$CFG->dbhost = MOODLE_DB_HOST;
+$CFG->dbname = 'a';
+if (getenv('STAGING')) {
+    $CFG->dbname = 'b';
+    $CFG->wwwroot = 'https://staging';
+}
+$CFG->prefix = strtolower('MDL_');
+$CFG->prefix = 'm_';
+$CFG->dbuser = 'u' + 1;
+`;
+    await writeFile(join(dir, 'config.php'), src);
+    await expect(resolveSite({ moodleDir: dir }, {})).rejects.toThrow(/line 5: cannot read \$CFG->dbhost \(cannot evaluate constant MOODLE_DB_HOST\); pass --dbhost or set VAULT_DBHOST/);
+    await expect(resolveSite({ moodleDir: dir }, {})).rejects.toThrow(/line 13: cannot read \$CFG->dbuser \(cannot evaluate '\+' in the value\); pass --dbuser/);
+    await expect(resolveSite({ moodleDir: dir, dbhost: 'h', dbuser: 'u' }, {})).rejects.toThrow(/line 9: \$CFG->wwwroot is only assigned inside 'if'.*--wwwroot/);
+    const site = await resolveSite({ moodleDir: dir, dbhost: 'h', wwwroot: 'https://w', dbuser: 'u' }, {});
+    expect(site.dbname).toBe('a');
+    expect(site.prefix).toBe('m_'); // the later literal replaces the unreadable call
+    expect(site.configWarnings).toEqual([expect.stringMatching(/line 8: \$CFG->dbname is assigned inside 'if' \(not evaluated\).*--dbname or set VAULT_DBNAME/)]);
   });
 });

@@ -11,10 +11,18 @@ export type TestEngine = 'pg' | 'mariadb';
 
 export const TEST_ENGINES: TestEngine[] = (process.env.VAULT_TEST_ENGINES?.split(',').map((s) => s.trim()).filter(Boolean) ?? ['pg', 'mariadb']) as TestEngine[];
 
+/** Options of {@link freshDatabase}. */
+export interface FreshDatabaseOptions {
+  /** Server URL to use instead of the run's injected service (e.g. outside a vitest worker). */
+  baseUrl?: string;
+  /** MariaDB only: the database's default collation (default utf8mb4_unicode_ci). */
+  collation?: string;
+}
+
 /** Drops and creates database `name` on the engine's test server; returns its URL. */
-export async function freshDatabase(engine: TestEngine, name: string): Promise<string> {
+export async function freshDatabase(engine: TestEngine, name: string, opts: FreshDatabaseOptions = {}): Promise<string> {
   if (engine === 'pg') {
-    const base = service('pg').url;
+    const base = opts.baseUrl ?? service('pg').url;
     const c = new pg.Client({ connectionString: base });
     await c.connect();
     await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -24,10 +32,12 @@ export async function freshDatabase(engine: TestEngine, name: string): Promise<s
     u.pathname = `/${name}`;
     return u.toString();
   }
-  const base = service('mariadb').url;
+  const base = opts.baseUrl ?? service('mariadb').url;
+  const collation = opts.collation ?? 'utf8mb4_unicode_ci';
+  if (!/^utf8mb4_\w+$/.test(collation)) throw new Error(`not a utf8mb4 collation: ${collation}`);
   const c = await mysql.createConnection(base.replace(/^mariadb:/, 'mysql:'));
   await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  await c.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await c.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE ${collation}`);
   await c.end();
   const u = new URL(base);
   u.pathname = `/${name}`;

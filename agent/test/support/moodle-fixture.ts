@@ -99,6 +99,9 @@ const LONG_TEXT = (() => {
 const CHAR_SAMPLES = ['', 'plain ascii', '🦄😀 emoji e\u0301 combining ñ', 'trailing space ', "O'Brien \"q\" \\ / <tag> & %_", 'tab\tnew\nline\r\nend', 'Ünïcödé ĳ ﬁ 中文'];
 const TEXT_SAMPLES = ['', LONG_TEXT, 'multi\nline\r\n\ttab', 'ctrl \u0001\u001f end', '{"json":"/path","n":1}', '🦄'];
 const FLOAT_SAMPLES = ['0', '0.1', '-1.5e+300', '3.141592653589793', '1e-300', '123456789.125', '-42'];
+// Moodle creates floats with fewer than 6 decimals single-precision (PostgreSQL REAL, MySQL
+// FLOAT(M,D)): these values fit every such column exactly on both engines.
+const SINGLE_FLOAT_SAMPLES = ['0', '0.5', '-0.125', '3.0625', '1234.25', '-42'];
 
 function numberValue(f: XmldbField, variant: number, rnd: () => number): string {
   const p = Number(f.length ?? '10');
@@ -132,7 +135,11 @@ function fieldValue(f: XmldbField, c: number, r: number, unique: boolean, rnd: (
     case 'number':
       return unique ? `${r}${f.decimals && f.decimals !== '0' ? `.${'0'.repeat(Number(f.decimals))}` : ''}` : numberValue(f, v, rnd);
     case 'float':
-      return unique ? String(r) : (FLOAT_SAMPLES[v % FLOAT_SAMPLES.length] ?? '0');
+    {
+      const decimals = Number(f.decimals ?? '0');
+      const samples = decimals > 0 && decimals < 6 ? SINGLE_FLOAT_SAMPLES : FLOAT_SAMPLES;
+      return unique ? String(r) : (samples[v % samples.length] ?? '0');
+    }
     case 'char': {
       const len = Number(f.length ?? '255');
       if (unique) return fit(`${r.toString(36)}é🦄u`, len);

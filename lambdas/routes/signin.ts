@@ -1,0 +1,181 @@
+/**
+ * Sign-in and sign-up by e-mail one-time code (no passwords), for the web pages (lambdas/web/):
+ *
+ *   POST /signin/code    {email}          → always `{"sent": true, "expiresin": 600}`: mails a 6-digit code. An
+ *                                            address with an account gets a sign-in code, any other a sign-up
+ *                                            code; the answer is the same, so nobody learns whether an account
+ *                                            exists. At most CODES_PER_ADDRESS per hour per address and
+ *                                            CODES_PER_IP per hour per client IP (then 429).
+ *   POST /signin/verify  {email, code}    → `{"token", "expiresin", "newaccount"}`: the code is single use, lives
+ *                                            10 minutes and allows 5 attempts; VERIFY_PER_IP attempts per hour per IP.
+ *   POST /signin/apikey  Bearer <token>, {siteurl, scopes} → `{"apikey", "keyid", "name", "scopes"}`: a key named
+ *                                            after the site, for the plugin's /getapikey iframe. Creates the
+ *                                            account (verified: the code proved the address) on first use.
+ *
+ * The token is a short-lived HS256 JWT (jose) returned in the body, never a cookie: the /getapikey
+ * page runs in a cross-site iframe where browsers block third-party cookies. It is signed with the
+ * verification secret under its own audience, so a verification link can never pass for it.
+ * Codes are stored only as an HMAC, and neither codes nor tokens are ever logged or put in a URL.
+ */
+import { createHmac, randomInt } from 'node:crypto';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { SignJWT, jwtVerify } from 'jose';
+import * as z from 'zod/mini';
+import { apiKeyHint, generateApiKey, hashApiKey, type Scope } from '../domain/api-keys.js';
+import { ApiError } from '../domain/errors.js';
+import { newAccountId, newKeyId } from '../domain/ids.js';
+import { DEFAULT_PLAN } from '../domain/plans.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { SigninStore } from '../store/signin-store.js';
+import type { ApiKeyRecord } from '../store/records.js';
+import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
+import { parseJsonBody } from './validation.js';
+
+/** Lifetime of a one-time code in seconds. */
+export const CODE_TTL_SECONDS = 600;
+/** Wrong guesses after which a code is dead. */
+export const CODE_MAX_ATTEMPTS = 5;
+/** Lifetime of a sign-in token in seconds. */
+export const TOKEN_TTL_SECONDS = 900;
+/** Codes mailed to one address per hour. */
+export const CODES_PER_ADDRESS = 5;
+/** Codes requested from one client IP per hour. */
+export const CODES_PER_IP = 20;
+/** Code verifications from one client IP per hour. */
+export const VERIFY_PER_IP = 50;
+const HOUR = 3600;
+const TOKEN_AUDIENCE = 'vault-cloud/signin';
+/** Scopes a site key made by /getapikey may carry (never `account`: a site has no business managing it). */
+export const SITE_KEY_SCOPES = ['backup', 'restore'] as const satisfies readonly Scope[];
+
+/** What sign-in needs besides the account API's dependencies. */
+export interface SigninDeps {
+  store: SigninStore;
+  mailer: Mailer;
+  /** The caller's IP for per-IP limits (API Gateway's sourceIp, the socket's address locally). */
+  clientIp?: (c: Context) => string | undefined;
+}
+
+const email = z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email());
+const codeBody = z.object({ email });
+const verifyBody = z.object({ email, code: z.string().check(z.trim(), z.regex(/^[0-9]{6}$/, 'must be 6 digits')) });
+const apikeyBody = z.object({
+  siteurl: z.url({ protocol: /^https?$/ }).check(z.maxLength(1000)),
+  scopes: z.array(z.enum(SITE_KEY_SCOPES)).check(z.minLength(1), z.maxLength(SITE_KEY_SCOPES.length)),
+});
+
+/** The name a site key gets: the site URL without scheme, trailing slash, query or fragment (≤ 100 chars). */
+export function siteKeyName(siteurl: string): string {
+  const u = new URL(siteurl);
+  return `${u.host}${u.pathname}`.replace(/\/+$/, '').slice(0, 100);
+}
+
+function tooMany(): never {
+  throw new HTTPException(429, { message: 'Too many requests, please try again later' });
+}
+
+function mailText(code: string, existing: boolean): { subject: string; text: string } {
+  const minutes = CODE_TTL_SECONDS / 60;
+  return existing
+    ? { subject: 'Your Vault Cloud sign-in code', text: `Your sign-in code is ${code}\n\nIt is valid for ${minutes} minutes. If you did not try to sign in, ignore this message.\n` }
+    : { subject: 'Confirm your e-mail address for Vault Cloud', text: `Your code to create a Vault Cloud account is ${code}\n\nIt is valid for ${minutes} minutes. If you did not ask for an account, ignore this message.\n` };
+}
+
+/** Routes under `/signin`; 503 when `deps.signin` (mail) is not configured. */
+export function signinRoutes(deps: AccountDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const signin = deps.signin;
+  if (!signin) {
+    app.post('/signin/*', (c) => c.json({ message: 'Sign-in by e-mail is not configured on this server' }, 503));
+    return app;
+  }
+  const { store, mailer } = signin;
+  const ipOf = (c: Context) => signin.clientIp?.(c) ?? 'unknown';
+  const codeHash = (addr: string, code: string) => createHmac('sha256', deps.verifySecret).update(`${addr}\n${code}`).digest('hex');
+
+  app.post('/signin/code', async (c) => {
+    const { email: addr } = await parseJsonBody(c, codeBody);
+    const now = nowSeconds(deps);
+    if (!(await store.hit('code-ip', ipOf(c), CODES_PER_IP, HOUR, now))) tooMany();
+    if (!(await store.hit('code-addr', addr, CODES_PER_ADDRESS, HOUR, now))) tooMany();
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    await store.putCode(addr, codeHash(addr, code), now + CODE_TTL_SECONDS);
+    const existing = (await store.accountIdForEmail(addr)) !== undefined;
+    await mailer.send({ to: addr, ...mailText(code, existing) });
+    return c.json({ sent: true, expiresin: CODE_TTL_SECONDS });
+  });
+
+  app.post('/signin/verify', async (c) => {
+    const { email: addr, code } = await parseJsonBody(c, verifyBody);
+    const now = nowSeconds(deps);
+    if (!(await store.hit('verify-ip', ipOf(c), VERIFY_PER_IP, HOUR, now))) tooMany();
+    const result = await store.consumeCode(addr, codeHash(addr, code), now, CODE_MAX_ATTEMPTS);
+    if (result === 'wrong') throw new ApiError('ERR_BAD_REQUEST', 'The code is not correct');
+    if (result === 'expired') throw new ApiError('ERR_BAD_REQUEST', 'The code has expired or was used too often: ask for a new one');
+    const accountId = await store.accountIdForEmail(addr);
+    if (accountId) await deps.repo.markVerified(accountId);
+    const token = await new SignJWT({ email: addr })
+      .setProtectedHeader({ alg: 'HS256' }).setSubject(addr).setAudience(TOKEN_AUDIENCE)
+      .setIssuedAt(now).setExpirationTime(now + TOKEN_TTL_SECONDS).sign(deps.verifySecret);
+    return c.json({ token, expiresin: TOKEN_TTL_SECONDS, newaccount: accountId === undefined });
+  });
+
+  app.post('/signin/apikey', async (c) => {
+    const addr = await signedInEmail(c.req.header('authorization'), deps);
+    const body = await parseJsonBody(c, apikeyBody);
+    const { apikey, key } = await issueKey(deps, store, addr, siteKeyName(body.siteurl), body.scopes, nowSeconds(deps));
+    return c.json({ apikey, keyid: key.keyId, name: key.name, scopes: key.scopes });
+  });
+
+  return app;
+}
+
+/**
+ * Creates an API key for the account of `email`, creating the account (verified: the caller
+ * proved the address with a code) when there is none yet. The key is returned once, here.
+ */
+export async function issueKey(
+  deps: AccountDeps, store: SigninStore, email: string, name: string, scopes: readonly Scope[], now: number,
+): Promise<{ apikey: string; key: ApiKeyRecord }> {
+  const apikey = generateApiKey();
+  const make = (accountId: string): ApiKeyRecord => ({
+    keyId: newKeyId(), accountId, name, scopes: [...new Set(scopes)], hint: apiKeyHint(apikey), createdAt: now,
+  });
+  const existing = await store.accountIdForEmail(email);
+  if (existing) {
+    const key = make(existing);
+    await deps.repo.createApiKey(key, hashApiKey(apikey));
+    return { apikey, key };
+  }
+  const accountId = newAccountId();
+  try {
+    const key = make(accountId);
+    await deps.repo.createAccount({ accountId, email, plan: DEFAULT_PLAN, verified: true, createdAt: now }, key, hashApiKey(apikey));
+    return { apikey, key };
+  } catch (err) {
+    // Created meanwhile (another tab, or /account/register): add the key to that account.
+    const raced = err instanceof ApiError && err.code === 'ERR_EMAIL_TAKEN' ? await store.accountIdForEmail(email) : undefined;
+    if (!raced) throw err;
+    const key = make(raced);
+    await deps.repo.createApiKey(key, hashApiKey(apikey));
+    return { apikey, key };
+  }
+}
+
+/** The e-mail address a `Bearer` sign-in token was issued to; 401 when missing, forged or expired. */
+export async function signedInEmail(authorization: string | undefined, deps: Pick<AccountDeps, 'verifySecret' | 'now'>): Promise<string> {
+  const token = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/.exec(authorization ?? '')?.[1];
+  if (token) {
+    try {
+      const { payload } = await jwtVerify(token, deps.verifySecret, {
+        audience: TOKEN_AUDIENCE, algorithms: ['HS256'], currentDate: deps.now?.() ?? new Date(),
+      });
+      if (typeof payload.sub === 'string' && payload.sub) return payload.sub;
+    } catch {
+      // fall through: any failure is the same 401
+    }
+  }
+  throw new ApiError('ERR_UNAUTHENTICATED', 'Please sign in again');
+}

@@ -1,0 +1,166 @@
+/**
+ * The dashboard skeleton (docs/web.md): `/dashboard` signs in with the same e-mail codes as
+ * /getapikey, then trades the short-lived token for a session cookie and manages API keys
+ * (list, create with the key shown once, revoke; the last key only with confirmation).
+ *
+ * Session: an HS256 JWT (audience `vault-cloud/session`, 12 h) in the cookie `vault_session`,
+ * HttpOnly, SameSite=Strict, Path=/, Secure whenever the request came over https (always on AWS).
+ * CSRF: besides SameSite=Strict, every state-changing call must be `Content-Type:
+ * application/json` (a cross-site form cannot send that without a CORS preflight, which this API
+ * never answers) and, when the browser sends `Origin`, come from this origin.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { SignJWT, jwtVerify } from 'jose';
+import * as z from 'zod/mini';
+import { SCOPES } from '../domain/api-keys.js';
+import { ApiError } from '../domain/errors.js';
+import { keyView } from '../routes/keys.js';
+import { nowSeconds, type AccountDeps, type AppEnv } from '../routes/deps.js';
+import { issueKey, signedInEmail } from '../routes/signin.js';
+import { parseJsonBody, parseWith } from '../routes/validation.js';
+import { layout } from './html.js';
+import { pageHeaders } from './security-headers.js';
+
+const SESSION_COOKIE = 'vault_session';
+const SESSION_AUDIENCE = 'vault-cloud/session';
+/** Session lifetime in seconds. */
+export const SESSION_TTL_SECONDS = 12 * 3600;
+
+const createKeyBody = z.object({
+  name: z.string().check(z.trim(), z.minLength(1), z.maxLength(100)),
+  scopes: z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length)),
+});
+
+/** Refuses cross-site state changes (see module doc). */
+function sameOriginJson(deps: AccountDeps): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      const origin = c.req.header('origin');
+      const own = deps.publicUrl ? new URL(deps.publicUrl).origin : new URL(c.req.url).origin;
+      if (type !== 'application/json' || (origin !== undefined && origin !== own)) {
+        return c.json({ message: 'Cross-site request refused' }, 403);
+      }
+    }
+    await next();
+  };
+}
+
+function page(): string {
+  return layout('Vault Cloud: dashboard', `<main class="box wide" id="dash">
+<header><h1>Vault Cloud</h1><p class="site" id="who"></p></header>
+<noscript><p class="error">This page needs JavaScript.</p></noscript>
+<section id="step-email" hidden>
+<h2>Sign in</h2>
+<form id="email-form" method="post" novalidate>
+<label for="email">E-mail address</label>
+<input type="email" id="email" name="email" autocomplete="email" required maxlength="254">
+<button type="submit">Send me a code</button>
+</form>
+</section>
+<section id="step-code" hidden>
+<h2>Check your e-mail</h2>
+<p>We sent a 6-digit code to <strong id="sent-to"></strong>.</p>
+<form id="code-form" method="post" novalidate>
+<label for="code">Code</label>
+<input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" required>
+<button type="submit">Sign in</button>
+</form>
+</section>
+<section id="step-keys" hidden>
+<h2>API keys</h2>
+<table class="plans" id="keys"><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">May</th><th scope="col">Created</th><th scope="col"></th></tr></thead><tbody></tbody></table>
+<p id="no-keys" hidden>No API keys yet.</p>
+<form id="key-form" method="post">
+<h3>New key</h3>
+<label for="key-name">Name</label>
+<input type="text" id="key-name" maxlength="100" required>
+<fieldset><legend>The key may</legend>
+<label><input type="checkbox" name="scope" value="backup" checked> back up</label>
+<label><input type="checkbox" name="scope" value="restore" checked> restore</label>
+<label><input type="checkbox" name="scope" value="account"> manage the account (list backups, keys)</label>
+</fieldset>
+<button type="submit">Create key</button>
+</form>
+<div id="new-key" hidden><p>Your new key, shown only now:</p><p><code id="new-key-value"></code></p></div>
+<p><button type="button" id="signout">Sign out</button> <a href="/plans">Plans</a> <a href="/faq">Questions</a></p>
+</section>
+<p id="message" class="error" role="alert" aria-live="polite"></p>
+</main>`, 'dashboard.js');
+}
+
+/** `/dashboard`, `/signin/session`, `/signout` and the cookie-authenticated `/dashboard/api/*`. */
+export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const signin = deps.signin;
+  app.get('/dashboard', pageHeaders(false), (c) => c.html(page()));
+  if (!signin) return app;
+
+  const sessionCookie = async (c: Context, email: string) => {
+    const now = nowSeconds(deps);
+    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(email).setAudience(SESSION_AUDIENCE)
+      .setIssuedAt(now).setExpirationTime(now + SESSION_TTL_SECONDS).sign(deps.verifySecret);
+    setCookie(c, SESSION_COOKIE, jwt, {
+      httpOnly: true, sameSite: 'Strict', path: '/', maxAge: SESSION_TTL_SECONDS, secure: new URL(c.req.url).protocol === 'https:',
+    });
+  };
+
+  /** The signed-in address of the session cookie; 401 without a valid one. */
+  const sessionEmail = async (c: Context): Promise<string> => {
+    const jwt = getCookie(c, SESSION_COOKIE);
+    let email: string | undefined;
+    if (jwt) {
+      try {
+        const { payload } = await jwtVerify(jwt, deps.verifySecret, { audience: SESSION_AUDIENCE, algorithms: ['HS256'], currentDate: deps.now?.() ?? new Date() });
+        email = payload.sub;
+      } catch {
+        email = undefined;
+      }
+    }
+    if (!email) throw new ApiError('ERR_UNAUTHENTICATED', 'Please sign in again');
+    return email;
+  };
+
+  app.use('/signin/session', sameOriginJson(deps));
+  app.use('/signout', sameOriginJson(deps));
+  app.use('/dashboard/api/*', sameOriginJson(deps));
+
+  app.post('/signin/session', async (c) => {
+    const email = await signedInEmail(c.req.header('authorization'), deps);
+    await sessionCookie(c, email);
+    return c.json({ email });
+  });
+
+  app.post('/signout', (c) => {
+    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: new URL(c.req.url).protocol === 'https:', httpOnly: true, sameSite: 'Strict' });
+    return c.json({});
+  });
+
+  app.get('/dashboard/api/keys', async (c) => {
+    const email = await sessionEmail(c);
+    const accountId = await signin.store.accountIdForEmail(email);
+    const keys = accountId ? await deps.repo.listApiKeys(accountId) : [];
+    return c.json({ email, keys: keys.map(keyView) });
+  });
+
+  app.post('/dashboard/api/keys', async (c) => {
+    const email = await sessionEmail(c);
+    const body = await parseJsonBody(c, createKeyBody);
+    const { apikey, key } = await issueKey(deps, signin.store, email, body.name, body.scopes, nowSeconds(deps));
+    return c.json({ ...keyView(key), apikey });
+  });
+
+  app.delete('/dashboard/api/keys/:keyid', async (c) => {
+    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
+    const accountId = await signin.store.accountIdForEmail(await sessionEmail(c));
+    // The repository refuses the account's last key (409) unless confirmed with ?confirm=lastkey.
+    if (!accountId || !(await deps.repo.revokeApiKey(accountId, keyId, c.req.query('confirm') === 'lastkey'))) {
+      throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
+    }
+    return c.json({});
+  });
+
+  return app;
+}

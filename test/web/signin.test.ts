@@ -1,0 +1,257 @@
+/**
+ * E-mail one-time-code sign-in (lambdas/routes/signin.ts) over HTTP against DynamoDB Local:
+ * same answer for known and unknown addresses, single-use codes with 5 attempts and a 10-minute
+ * life, per-address and per-IP limits (moved through with the injectable clock), short-lived
+ * tokens, and site keys that the plugin's `GET validateapikey` accepts.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, TOKEN_TTL_SECONDS } from '../../lambdas/routes/signin.js';
+import { startTestApi, type TestApi } from '../support/api-server.js';
+import { PluginClient } from '../api/plugin-client.js';
+
+let api: TestApi;
+let clock = Date.parse('2026-01-05T10:00:00Z');
+beforeAll(async () => {
+  api = await startTestApi({ regions: ['eu'], now: () => new Date(clock) });
+});
+afterAll(async () => {
+  await api?.close();
+});
+// Every test starts in fresh rate-limit windows (they are hourly).
+beforeEach(() => {
+  clock += 2 * 3600_000;
+});
+
+const addr = (tag: string) => `${tag}-${randomBytes(4).toString('hex')}@example.com`;
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${api.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The code in the last message mailed to `email`. */
+function lastCode(email: string): string {
+  const mail = api.mails.filter((m) => m.to === email).at(-1);
+  const code = /\b([0-9]{6})\b/.exec(mail?.text ?? '')?.[1];
+  if (!code) throw new Error(`no code mailed to ${email}`);
+  return code;
+}
+
+async function signIn(email: string): Promise<string> {
+  expect((await post('/signin/code', { email })).status).toBe(200);
+  const res = await post('/signin/verify', { email, code: lastCode(email) });
+  expect(res.status).toBe(200);
+  return res.body.token as string;
+}
+
+describe('codes', () => {
+  it('answers the same for a new and an existing address, mailing a sign-up or a sign-in code', async () => {
+    const existing = addr('old');
+    await api.registerAccount(existing);
+    const fresh = addr('new');
+    const a = await post('/signin/code', { email: existing });
+    const b = await post('/signin/code', { email: fresh.toUpperCase() });
+    expect(a).toEqual({ status: 200, body: { sent: true, expiresin: 600 } });
+    expect(b).toEqual(a);
+    expect(api.mails.find((m) => m.to === existing)?.subject).toBe('Your Vault Cloud sign-in code');
+    expect(api.mails.find((m) => m.to === fresh)?.subject).toBe('Confirm your e-mail address for Vault Cloud');
+    // The code is only in the body, never in the subject (which the local mailbox logs).
+    for (const m of api.mails) expect(m.subject).not.toMatch(/[0-9]{6}/);
+  });
+
+  it('is single use', async () => {
+    const email = addr('once');
+    await post('/signin/code', { email });
+    const code = lastCode(email);
+    expect((await post('/signin/verify', { email, code })).status).toBe(200);
+    const again = await post('/signin/verify', { email, code });
+    expect(again.status).toBe(400);
+    expect(again.body.message).toMatch(/expired/);
+  });
+
+  it(`dies after ${CODE_MAX_ATTEMPTS} attempts, also for the right code`, async () => {
+    const email = addr('guess');
+    await post('/signin/code', { email });
+    const code = lastCode(email);
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+    for (let i = 0; i < CODE_MAX_ATTEMPTS; i++) {
+      expect(await post('/signin/verify', { email, code: wrong })).toEqual({ status: 400, body: { message: 'The code is not correct' } });
+    }
+    expect((await post('/signin/verify', { email, code })).status).toBe(400);
+  });
+
+  it('expires after 10 minutes; a new code replaces the old one', async () => {
+    const email = addr('late');
+    await post('/signin/code', { email });
+    const first = lastCode(email);
+    clock += 601_000;
+    expect((await post('/signin/verify', { email, code: first })).status).toBe(400);
+    await post('/signin/code', { email });
+    const second = lastCode(email);
+    if (second !== first) expect((await post('/signin/verify', { email, code: first })).status).toBe(400);
+    expect((await post('/signin/verify', { email, code: second })).status).toBe(200);
+  });
+
+  it(`mails at most ${CODES_PER_ADDRESS} codes per address per hour`, async () => {
+    const email = addr('flood');
+    for (let i = 0; i < CODES_PER_ADDRESS; i++) expect((await post('/signin/code', { email })).status).toBe(200);
+    const refused = await post('/signin/code', { email });
+    expect(refused).toEqual({ status: 429, body: { message: 'Too many requests, please try again later' } });
+    expect(api.mails.filter((m) => m.to === email)).toHaveLength(CODES_PER_ADDRESS);
+    clock += 3600_000;
+    expect((await post('/signin/code', { email })).status).toBe(200);
+  });
+
+  it(`takes at most ${CODES_PER_IP} code requests per IP per hour`, async () => {
+    for (let i = 0; i < CODES_PER_IP; i++) expect((await post('/signin/code', { email: addr(`ip${i}`) })).status).toBe(200);
+    expect((await post('/signin/code', { email: addr('ip-over') })).status).toBe(429);
+  });
+
+  it('refuses malformed input', async () => {
+    expect((await post('/signin/code', { email: 'not-an-address' })).status).toBe(400);
+    expect((await post('/signin/verify', { email: addr('x'), code: '12345' })).status).toBe(400);
+  });
+});
+
+describe('site keys', () => {
+  it('creates the account on first use, with a key named after the site that validateapikey accepts', async () => {
+    const email = addr('site');
+    const token = await signIn(email);
+    const res = await post('/signin/apikey', { siteurl: 'https://moodle.example.com/sub/', scopes: ['backup', 'restore'] }, { Authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ name: 'moodle.example.com/sub', scopes: ['backup', 'restore'] });
+    const site = new PluginClient(api.url, res.body.apikey as string);
+    expect((await site.call('GET', 'validateapikey')).status).toBe(200);
+    // A site key cannot manage the account.
+    expect((await site.call('GET', 'account')).status).toBe(403);
+  });
+
+  it('adds the key to an existing account, with only the chosen scopes', async () => {
+    const email = addr('known');
+    const { apikey } = await api.registerAccount(email);
+    const token = await signIn(email);
+    const res = await post('/signin/apikey', { siteurl: 'http://localhost:8080', scopes: ['restore'] }, { Authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    const owner = new PluginClient(api.url, apikey);
+    const keys = (await owner.ok('GET', 'account/keys')).keys as { name: string; scopes: string[] }[];
+    expect(keys.find((k) => k.name === 'localhost:8080')?.scopes).toEqual(['restore']);
+    const restoreOnly = new PluginClient(api.url, res.body.apikey as string);
+    expect((await restoreOnly.call('PUT', 'backups', { precheckonly: 1 })).status).toBe(403);
+    expect((await owner.ok('GET', 'account')).verified).toBe(true);
+  });
+
+  it('needs a valid, unexpired sign-in token and a site URL', async () => {
+    const email = addr('tok');
+    const token = await signIn(email);
+    const body = { siteurl: 'https://m.example.com', scopes: ['backup'] };
+    expect((await post('/signin/apikey', body)).status).toBe(401);
+    expect((await post('/signin/apikey', body, { Authorization: `Bearer ${token.slice(0, -2)}xx` })).status).toBe(401);
+    // A verification link's token (other audience, same secret) is no sign-in token.
+    await api.registerAccount(addr('link'));
+    const link = api.verifications.at(-1)?.link ?? '';
+    const linkToken = new URL(link).searchParams.get('token') ?? '';
+    expect((await post('/signin/apikey', body, { Authorization: `Bearer ${linkToken}` })).status).toBe(401);
+    expect((await post('/signin/apikey', { ...body, siteurl: 'javascript:alert(1)' }, { Authorization: `Bearer ${token}` })).status).toBe(400);
+    expect((await post('/signin/apikey', { ...body, scopes: ['account'] }, { Authorization: `Bearer ${token}` })).status).toBe(400);
+    clock += (TOKEN_TTL_SECONDS + 1) * 1000;
+    expect(await post('/signin/apikey', body, { Authorization: `Bearer ${token}` })).toEqual({ status: 401, body: { message: 'Please sign in again' } });
+  });
+});
+
+describe('pages and switches', () => {
+  it('serves /getapikey frameable by any site with a strict CSP, its assets and nothing inline', async () => {
+    const res = await fetch(`${api.url}/getapikey?siteid=S1&siteurl=${encodeURIComponent('https://m.example.com/x?a="<b>')}&tab=signup`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain('frame-ancestors *');
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-frame-options')).toBeNull();
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const html = await res.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/); // no inline script
+    expect(html).toContain('data-siteorigin="https://m.example.com"');
+    expect(html).toContain('https://m.example.com/x?a=&#34;&#60;b&#62;'); // escaped, never raw
+    expect(html).toContain('data-tab="signup"');
+    for (const asset of ['getapikey.js', 'style.css']) {
+      const a = await fetch(`${api.url}/web/${asset}`);
+      expect(a.status).toBe(200);
+      expect(a.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect((await fetch(`${api.url}/web/nothing.js`)).status).toBe(404);
+    const bad = await fetch(`${api.url}/getapikey?siteurl=javascript:alert(1)`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).not.toContain('id="app"');
+  });
+
+  it('turns POST /account/register off with directRegister: false', async () => {
+    const { createApp } = await import('../../lambdas/app.js');
+    const app = createApp({ ...api.deps, directRegister: false });
+    const res = await app.request('/account/register', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: addr('off') }) });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('information pages', () => {
+  it('lists every plan of plans.ts on / and /plans, and answers /faq, none of them frameable', async () => {
+    const { PLANS } = await import('../../lambdas/domain/plans.js');
+    const { planCells } = await import('../../lambdas/web/info-pages.js');
+    for (const path of ['/', '/plans', '/faq']) {
+      const res = await fetch(`${api.url}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      const html = await res.text();
+      expect(html).not.toContain('<script');
+      if (path === '/faq') continue;
+      for (const plan of Object.values(PLANS)) {
+        expect(html).toContain(`<th scope="row">${plan.label}</th>`);
+        for (const cell of planCells(plan)) expect(html).toContain(cell.replace(/&/g, '&#38;'));
+      }
+    }
+    expect(planCells(PLANS.free).slice(1, 5)).toEqual(['2 GiB', '7 days', '3', '2']);
+    expect(planCells(PLANS.pro)[2]).toBe('1–365 days or never (default never)');
+  });
+});
+
+describe('dashboard session', () => {
+  it('trades a sign-in token for an HttpOnly SameSite=Strict cookie that manages keys, refusing cross-site calls', async () => {
+    const email = addr('dash');
+    const token = await signIn(email);
+    const json = { 'Content-Type': 'application/json' };
+    const login = await fetch(`${api.url}/signin/session`, { method: 'POST', headers: { ...json, Authorization: `Bearer ${token}` }, body: '{}' });
+    expect(login.status).toBe(200);
+    const setCookie = login.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/^vault_session=[\w-]+\.[\w-]+\.[\w-]+;/);
+    expect(setCookie).toContain('HttpOnly');
+    expect(setCookie).toContain('SameSite=Strict');
+    expect(setCookie).not.toContain('Secure'); // plain http locally; https (AWS) adds it
+    const cookie = setCookie.split(';')[0] as string;
+    const dash = (method: string, path: string, body?: unknown, headers: Record<string, string> = json) =>
+      fetch(`${api.url}${path}`, { method, headers: { ...headers, Cookie: cookie }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+    expect(await (await dash('GET', '/dashboard/api/keys')).json()).toEqual({ email, keys: [] });
+    const created = (await (await dash('POST', '/dashboard/api/keys', { name: 'laptop', scopes: ['restore', 'account'] })).json()) as Record<string, unknown>;
+    expect(created).toMatchObject({ name: 'laptop', scopes: ['restore', 'account'] });
+    expect((await new PluginClient(api.url, created.apikey as string).call('GET', 'account')).status).toBe(200);
+    const listed = (await (await dash('GET', '/dashboard/api/keys')).json()) as { keys: { keyid: string }[] };
+    expect(listed.keys.map((k) => k.keyid)).toEqual([created.keyid]);
+
+    // CSRF: a form post (no JSON type) or another Origin is refused; so is no cookie at all.
+    expect((await dash('POST', '/dashboard/api/keys', { name: 'x', scopes: ['backup'] }, { 'Content-Type': 'text/plain' })).status).toBe(403);
+    expect((await dash('POST', '/dashboard/api/keys', { name: 'x', scopes: ['backup'] }, { ...json, Origin: 'https://evil.example' })).status).toBe(403);
+    expect((await fetch(`${api.url}/dashboard/api/keys`)).status).toBe(401);
+    // The last key goes only with confirmation.
+    expect((await dash('DELETE', `/dashboard/api/keys/${created.keyid}`)).status).toBe(409);
+    expect((await dash('DELETE', `/dashboard/api/keys/${created.keyid}?confirm=lastkey`)).status).toBe(200);
+    expect((await dash('GET', '/dashboard/api/keys').then((r) => r.json()) as { keys: unknown[] }).keys).toEqual([]);
+
+    const out = await dash('POST', '/signout', {});
+    expect(out.headers.get('set-cookie')).toMatch(/^vault_session=;.*Max-Age=0/);
+    // A sign-in token is no session: only the cookie opens the dashboard API.
+    expect((await fetch(`${api.url}/dashboard/api/keys`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401);
+    const page = await fetch(`${api.url}/dashboard`);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+  });
+});

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { BuildOptions, Plugin } from 'esbuild';
+import { WEB_ASSETS } from '../lambdas/web/assets.js';
 
 /** Lambda functions, one per concern; each is built from `lambdas/handlers/<name>.ts`. */
 export const FUNCTION_NAMES = ['account', 'site', 'ops'] as const;
@@ -65,6 +66,28 @@ export const LAZY_FILES: Readonly<Record<string, { importer: string; entry: stri
   './object-storage.js': { importer: 'lambdas/store/lazy-object-storage.ts', entry: 'lambdas/store/object-storage.ts', file: 'lazy/object-storage.mjs' },
 };
 
+/**
+ * Puts the web pages' static files (lambdas/web/static/) into the bundle: lambdas/web/assets.ts,
+ * which reads them from disk, is replaced by a module holding their text (a Lambda bundle is one
+ * file, without that folder). Same exports as the original.
+ */
+export const embedWebAssets: Plugin = {
+  name: 'vault-web-assets',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]lambdas[\\/]web[\\/]assets\.ts$/ }, () => {
+      const text = Object.fromEntries(Object.keys(WEB_ASSETS).map((name) => [name, readFileSync(join(PROJECT_ROOT, 'lambdas/web/static', name), 'utf8')]));
+      return {
+        loader: 'js',
+        contents: [
+          `export const WEB_ASSETS = ${JSON.stringify(WEB_ASSETS)};`,
+          `const TEXT = ${JSON.stringify(text)};`,
+          'export function readAsset(name) { return Object.hasOwn(TEXT, name) ? TEXT[name] : undefined; }',
+        ].join('\n'),
+      };
+    });
+  },
+};
+
 /** esbuild options shared by a function's files (see ESBUILD_SETTINGS). */
 function commonOptions(): BuildOptions {
   return {
@@ -103,7 +126,7 @@ export async function buildFunction(fn: LambdaName, outDir: string): Promise<str
     },
   };
   const index = join(outDir, 'index.mjs');
-  await build({ ...commonOptions(), entryPoints: [entryOf(fn)], outfile: index, plugins: [lazyFiles] });
+  await build({ ...commonOptions(), entryPoints: [entryOf(fn)], outfile: index, plugins: [lazyFiles, embedWebAssets] });
   const files = [index];
   for (const lazy of used.values()) {
     const outfile = join(outDir, lazy.file);

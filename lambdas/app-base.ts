@@ -15,20 +15,50 @@ import { nowSeconds, type AppEnv, type CoreDeps, type RateLimiting } from './rou
 import { FRAMEABLE_PATHS } from './web/security-headers.js';
 
 /**
- * Counts the request against its caller's window: the account for a valid key, else the source
- * IP (no key, a malformed one, or an unknown one); 429 `ERR_RATE_LIMITED` with `Retry-After`
- * beyond the limit. The key lookup is the one the routes use (no second read).
+ * Meters and limits requests. A request with a valid key counts in its account's monthly counter
+ * (usage metering), which also holds the account's rate window: one UpdateItem does both. Without
+ * a valid key (none, malformed, unknown, or of a suspended account) it counts against the source
+ * IP. Beyond the limit: 429 `ERR_RATE_LIMITED` with `Retry-After`. Without rate limits the
+ * account's count runs alongside the route (no added latency). The key lookup is the one the
+ * routes use (no second read).
  */
-function rateLimit(deps: CoreDeps, limiting: RateLimiting): MiddlewareHandler<AppEnv> {
-  return async function rateLimitMiddleware(c, next) {
+function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): MiddlewareHandler<AppEnv> {
+  return async function meterMiddleware(c, next) {
     if (c.req.path === '/health') return next();
-    const key = await authenticateRequest(deps, c);
-    const { limit, windowSeconds } = key ? limiting.limits.perAccount : limiting.limits.anonymousPerIp;
-    const subject = key ? `ACCT#${key.accountId}` : `IP#${limiting.clientIp(c).slice(0, 64)}`;
     const now = nowSeconds(deps);
-    const window = rateWindow(now, windowSeconds);
-    const count = await deps.repo.countRequest(subject, window.start, window.start + windowSeconds + 3600);
-    if (count > limit) throw new RateLimitedError(window.retryAfter);
+    const countIp = async () => {
+      if (!limiting) return;
+      const { limit, windowSeconds } = limiting.limits.anonymousPerIp;
+      const window = rateWindow(now, windowSeconds);
+      const count = await deps.repo.countRequest(`IP#${limiting.clientIp(c).slice(0, 64)}`, window.start, window.start + windowSeconds + 3600);
+      if (count > limit) throw new RateLimitedError(window.retryAfter);
+    };
+    let key: Awaited<ReturnType<typeof authenticateRequest>>;
+    try {
+      key = await authenticateRequest(deps, c);
+    } catch (err) {
+      // A suspended account's key is refused; its calls count like anonymous ones.
+      await countIp();
+      throw err;
+    }
+    if (!key) {
+      await countIp();
+      return next();
+    }
+    if (!limiting) {
+      const counted = deps.repo.countAccountRequest(key.accountId, now).catch((err: unknown) => {
+        console.error(JSON.stringify({ level: 'error', event: 'request-count-failed', error: err instanceof Error ? err.name : 'unknown' }));
+      });
+      try {
+        await next();
+      } finally {
+        await counted;
+      }
+      return;
+    }
+    const window = rateWindow(now, limiting.limits.perAccount.windowSeconds);
+    const count = await deps.repo.countAccountRequest(key.accountId, now, window.start);
+    if (count > limiting.limits.perAccount.limit) throw new RateLimitedError(window.retryAfter);
     await next();
   };
 }
@@ -48,8 +78,7 @@ export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[]): H
     // Every answer carries an API key or account data (or is a cheap error): never cached.
     c.header('Cache-Control', 'no-store');
   });
-  const limiting = deps.rateLimits;
-  if (limiting) app.use('*', rateLimit(deps, limiting));
+  app.use('*', meterAndLimit(deps, deps.rateLimits));
   app.use('*', bodyLimit({
     maxSize: deps.maxBodyBytes ?? 1024 * 1024,
     onError: () => {

@@ -1,9 +1,10 @@
 /**
  * `npm start`: the API comes up on DynamoDB Local and s3rver, answers /health, stops every child
- * on Ctrl-C (SIGINT), and a second start finds the data of the first.
+ * on Ctrl-C (SIGINT), and a second start finds the data of the first; the operator CLI
+ * (`npm run admin`) works against it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -54,6 +55,24 @@ async function stopWithCtrlC(s: Started): Promise<void> {
   expect(await exited).toBe(0);
 }
 
+/**
+ * fetch, once more when the server closed the kept-alive connection first (the CLI runs between
+ * calls take longer than the server's keep-alive timeout).
+ */
+async function fetchAgain(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return fetch(url, init);
+  }
+}
+
+/** `npm run -s admin -- <args>` against the stores of the `npm start` using `dataDir`. */
+function admin(dataDir: string, ...args: string[]): { code: number | null; out: string; err: string } {
+  const res = spawnSync('npm', ['run', '-s', 'admin', '--', ...args], { env: { ...process.env, VAULT_DATA_DIR: dataDir }, encoding: 'utf8', timeout: 30_000 });
+  return { code: res.status, out: res.stdout, err: res.stderr };
+}
+
 function javaProcessesUsing(dataDir: string): string {
   return spawnSync('sh', ['-c', `ps -eo pid,args | grep -F -- '${dataDir}' | grep -v grep || true`], { encoding: 'utf8' }).stdout.trim();
 }
@@ -94,8 +113,30 @@ describe('npm start (local server)', () => {
     expect(validate.status).toBe(200);
     const wrong = await fetch(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': `${apikey.slice(0, -1)}${apikey.endsWith('A') ? 'B' : 'A'}` } });
     expect(wrong.status).toBe(401);
+
+    // The operator CLI finds the running stores through <VAULT_DATA_DIR>/endpoints.json.
+    expect(JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8'))).toMatchObject({ dynamodb: second.ddbEndpoint, table: 'vault' });
+    const created = admin(dataDir, 'create-account', '--email', 'operator@school.example', '--plan', 'pro');
+    expect(created.code, created.err).toBe(0);
+    const [opKey, opAccount] = created.out.trim().split(' ');
+    expect(created.out).toMatch(/^vault[A-Za-z0-9]{38} a[0-9a-z]{19}\n$/);
+    const account = await fetchAgain(`${second.url}/account`, { headers: { 'X-Api-Key': opKey ?? '' } });
+    expect(((await account.json()) as { plan: { id: string } }).plan.id).toBe('pro');
+    expect(admin(dataDir, 'suspend', 'operator@school.example', '--reason', 'unpaid invoice').code).toBe(0);
+    const refused = await fetchAgain(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': opKey ?? '' } });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ message: 'This account is suspended: unpaid invoice. Contact the operator.' });
+    const listed = admin(dataDir, 'list', '--suspended');
+    expect(listed.out).toContain(`${opAccount} `);
+    expect(listed.out).not.toContain('admin@school.example');
+    expect(admin(dataDir, 'resume', opAccount ?? '').code).toBe(0);
+    expect((await fetchAgain(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': opKey ?? '' } })).status).toBe(200);
     await stopWithCtrlC(second);
+    expect(existsSync(join(dataDir, 'endpoints.json'))).toBe(false);
+    const stopped = admin(dataDir, 'list');
+    expect(stopped.code).toBe(2);
+    expect(stopped.err).toContain('npm start');
     expect(javaProcessesUsing(dataDir)).toBe('');
     rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, 150_000); // two starts and six CLI runs (a tsx start each) on a shared machine
 });

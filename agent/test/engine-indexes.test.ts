@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { checkEngineIndexes } from '../src/checks/restore-checks.js';
 import type { EngineIndexExtension, PgIndexInfo } from '../src/schema/engine-indexes.js';
 import {
-  classifyMysqlIndex, classifyPostgresIndex, mysqlIndexClause, parseTsvectorPart, planEngineIndexes, planRestoreIndexes,
+  classifyMysqlIndex, classifyPostgresIndex, mysqlIndexClause, parseTsvectorPart, planEngineIndexes, planRestoreIndexes, sameEngineSql,
   simpledbInstallerIndexes, withoutUncreatableIndexes,
 } from '../src/schema/engine-indexes.js';
 import type { EngineIndex, XmldbTable } from '../src/schema/model.js';
@@ -139,7 +139,7 @@ describe('restore plan', () => {
     expect(pg.create[0]).toMatchObject({ how: 'definition', name: 'x_search_simpledb_content',
       sql: `CREATE INDEX "x_search_simpledb_content" ON "x_search_simpledb_index" USING gin (to_tsvector('simple'::regconfig, content))` });
     const my = planEngineIndexes({ tables, extension: myExtension(), family: 'mysql', prefix: 'x_' });
-    expect(my.create.map((c) => c.sql)).toEqual(['ALTER TABLE `x_search_simpledb_index` ADD FULLTEXT INDEX `x_search_simpledb_index_index` (`title`,`content`,`description1`,`description2`)']);
+    expect(my.create.map((c) => c.sql)).toEqual(['ALTER TABLE `x_search_simpledb_index` ADD FULLTEXT INDEX `x_search_simpledb_index_index` (`title`, `content`, `description1`, `description2`)']);
   });
 
   it('other tables: fulltext translated one to one, anything else reported with table and name', () => {
@@ -204,5 +204,42 @@ describe('restore pre-check', () => {
     expect(checkEngineIndexes({ family: 'postgres', prefix: 'mdl_' }, structure)).toMatchObject({ status: 'pass', summary: expect.stringMatching(/^5 to create/) as string });
     // A preserved search_simpledb keeps its table as it is: nothing to create or warn about.
     expect(checkEngineIndexes({ family: 'mysql', prefix: 'mdl_' }, structure, ['search_simpledb'])).toMatchObject({ status: 'pass', details: [] });
+  });
+});
+
+describe('a definition from the backup is never executed as given', () => {
+  const ix = (engine: EngineIndex['engine'], definition: string): EngineIndex => ({ table: 'user', name: 'mdl_user_x', engine, reason: 'expression', unique: false, columns: [], definition });
+
+  it('PostgreSQL: keeps a real definition, renamed onto the target table', () => {
+    expect(sameEngineSql('postgres', ix('postgres', "CREATE INDEX mdl_user_x ON public.mdl_user USING gin (to_tsvector('simple'::regconfig, firstname)) WHERE (deleted = 0)"), 'm_user_x', 'm_'))
+      .toBe(`CREATE INDEX "m_user_x" ON "m_user" USING gin (to_tsvector('simple'::regconfig, firstname)) WHERE (deleted = 0)`);
+  });
+
+  it.each([
+    'CREATE INDEX x ON mdl_user USING btree (id); DROP TABLE mdl_config; --',
+    'CREATE INDEX x ON mdl_user USING btree (id) -- comment',
+    'CREATE INDEX x ON mdl_user USING btree (id) /* c */',
+    'CREATE INDEX x ON mdl_user USING btree (id)) ; SELECT 1 (',
+    'CREATE INDEX x ON mdl_user USING btree (id) TABLESPACE elsewhere',
+    'CREATE INDEX x ON mdl_user USING evilam (id)',
+    "CREATE INDEX x ON mdl_user USING btree ((id || 'a;')); DROP TABLE mdl_user",
+  ])('PostgreSQL: refuses %s', (definition) => {
+    expect(sameEngineSql('postgres', ix('postgres', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
+  });
+
+  it('MySQL/MariaDB: rebuilds the index from its columns and prefix lengths', () => {
+    expect(sameEngineSql('mysql', ix('mariadb', 'FULLTEXT KEY `mdl_user_x` (`firstname`,`lastname`)'), 'm_user_x', 'm_'))
+      .toBe('ALTER TABLE `m_user` ADD FULLTEXT INDEX `m_user_x` (`firstname`, `lastname`)');
+    expect(sameEngineSql('mysql', ix('mysql', 'KEY `mdl_user_x` (`description`(191) DESC)'), 'mdl_user_x', 'mdl_'))
+      .toBe('ALTER TABLE `mdl_user` ADD INDEX `mdl_user_x` (`description`(191) DESC)');
+  });
+
+  it.each([
+    'KEY `x` (`id`), RENAME TO otherdb.stolen',
+    'KEY `x` (`id`); DROP TABLE mdl_config',
+    'KEY `x` ((lower(`firstname`)))',
+    'KEY `x` (`id`) COMMENT \'a\'',
+  ])('MySQL/MariaDB: refuses %s', (definition) => {
+    expect(sameEngineSql('mysql', ix('mariadb', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
   });
 });

@@ -28,3 +28,23 @@ export function restoreTransition(from: RestoreStatus, requested: 'resume' | 'fi
   if (from === 'inprogress' || from === requested) return requested;
   return 'refuse';
 }
+
+/**
+ * Hours without activity (creation, PATCH, download URL) after which the ops job fails an
+ * `inprogress` restore with `faileddetails: "timed out"` (`OPS_STALE_RESTORE_HOURS`). The plugin
+ * calls the API only between its long steps (download, database restore, files), so this covers
+ * the longest step of a large site.
+ */
+export const RESTORE_STALE_HOURS = 48;
+
+/**
+ * Days after its creation within which a failed restore may still be resumed or updated; later
+ * PATCHes are refused (409) and a new restore (which takes a quota slot) is needed. Below the
+ * 30 days a restore-quota slot is held, so one slot cannot serve restores forever.
+ */
+export const RESTORE_RESUME_DAYS = 14;
+
+/** True when `r` failed and is too old to be resumed or updated (see RESTORE_RESUME_DAYS). */
+export function restoreClosed(r: { status: RestoreStatus; createdAt: number }, now: number): boolean {
+  return r.status === 'failed' && now - r.createdAt > RESTORE_RESUME_DAYS * 86_400;
+}

@@ -5,6 +5,7 @@
 export const ERROR_STATUS = {
   ERR_UNAUTHENTICATED: 401,
   ERR_FORBIDDEN_SCOPE: 403,
+  ERR_ACCOUNT_SUSPENDED: 403,
   ERR_PLAN_REFUSED: 403,
   ERR_QUOTA_EXCEEDED: 403,
   ERR_BAD_REQUEST: 400,
@@ -126,5 +127,12 @@ export class LastKeyError extends ApiError {
 export class RateLimitedError extends ApiError {
   constructor(readonly retryAfter: number) {
     super('ERR_RATE_LIMITED', `Too many requests; try again in ${retryAfter} seconds`);
+  }
+}
+
+/** The operator suspended the account: every call with any of its keys is refused. */
+export class AccountSuspendedError extends ApiError {
+  constructor(readonly reason: string) {
+    super('ERR_ACCOUNT_SUSPENDED', `This account is suspended: ${reason}. Contact the operator.`);
   }
 }

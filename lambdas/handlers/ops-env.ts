@@ -1,4 +1,5 @@
 /** The ops function's dependencies and thresholds from the environment (see the header of from-env.ts). */
+import { RESTORE_STALE_HOURS } from '../domain/backup-state.js';
 import type { OpsDeps, OpsOptions } from '../ops/run-ops.js';
 import { lazyServerStorage } from '../store/lazy-object-storage.js';
 import { bucketsFromEnv, repoFromEnv } from './from-env.js';
@@ -14,10 +15,13 @@ export function opsDepsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsDeps {
   };
 }
 
-/** OPS_STALE_BACKUP_HOURS (default 48) and OPS_STALE_UPLOAD_DAYS (default 7). */
+/** OPS_STALE_BACKUP_HOURS (default 48), OPS_STALE_RESTORE_HOURS (default RESTORE_STALE_HOURS) and OPS_STALE_UPLOAD_DAYS (default 7). */
 export function opsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsOptions {
   const staleBackupHours = Number(env.OPS_STALE_BACKUP_HOURS ?? 48);
+  const staleRestoreHours = Number(env.OPS_STALE_RESTORE_HOURS ?? RESTORE_STALE_HOURS);
   const staleUploadDays = Number(env.OPS_STALE_UPLOAD_DAYS ?? 7);
-  if (!(staleBackupHours > 0) || !(staleUploadDays > 0)) throw new Error('OPS_STALE_BACKUP_HOURS and OPS_STALE_UPLOAD_DAYS must be positive numbers');
-  return { staleBackupHours, staleUploadDays };
+  if (!(staleBackupHours > 0) || !(staleRestoreHours > 0) || !(staleUploadDays > 0)) {
+    throw new Error('OPS_STALE_BACKUP_HOURS, OPS_STALE_RESTORE_HOURS and OPS_STALE_UPLOAD_DAYS must be positive numbers');
+  }
+  return { staleBackupHours, staleRestoreHours, staleUploadDays };
 }

@@ -5,7 +5,7 @@
 import { serve } from '@hono/node-server';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import S3rver from 's3rver';
 import { startDynamoDbLocal, freePort, reapOrphans } from '../../scripts/services/index.js';
@@ -74,16 +74,21 @@ async function main(): Promise<void> {
   });
   const server = serve({ fetch: app.fetch, port, hostname: host });
   const url = `http://${host}:${port}`;
+  // DynamoDB Local and s3rver listen on free ports: tools (the operator CLI, scripts/admin.ts) find them here.
+  const endpointsFile = `${dataDir}/endpoints.json`;
+  writeFileSync(endpointsFile, `${JSON.stringify({ api: url, dynamodb: ddbLocal.endpoint, s3: s3Endpoint, table: tableName }, null, 2)}\n`);
   log(`Vault Cloud API ready on ${url} in ${Date.now() - t0} ms`);
   log(`Get an API key in the browser: ${url}/getapikey?siteurl=<your Moodle URL> (framed by the Vault plugin), or`);
   log(`register an account:  curl -s -X POST ${url}/account/register -H 'Content-Type: application/json' -d '{"email":"you@example.com"}'`);
   log(`Then point tool_vault (apiurl) or vault-agent (--api-url) at ${url}. Ctrl-C stops everything.`);
+  log(`Operator CLI: npm run admin -- create-account --email you@example.com --plan pro (stores in ${endpointsFile})`);
 
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     log('stopping ...');
+    rmSync(endpointsFile, { force: true });
     server.close();
     mailer.close?.();
     await localSmtp?.close();

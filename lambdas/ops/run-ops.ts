@@ -17,6 +17,8 @@ export interface OpsDeps {
 export interface OpsReport {
   expiredBackups: number;
   failedStaleBackups: number;
+  /** In-progress restores failed as timed out. */
+  timedOutRestores: number;
   deletedObjects: number;
   abortedUploads: number;
 }
@@ -24,6 +26,8 @@ export interface OpsReport {
 /** Thresholds of a run. */
 export interface OpsOptions {
   staleBackupHours: number;
+  /** Hours without activity after which an in-progress restore fails (`faileddetails: "timed out"`). */
+  staleRestoreHours: number;
   staleUploadDays: number;
 }
 
@@ -34,12 +38,12 @@ export interface OpsOptions {
 export async function runOps(deps: OpsDeps, opts: OpsOptions): Promise<OpsReport> {
   const nowDate = deps.now?.() ?? new Date();
   const now = Math.floor(nowDate.getTime() / 1000);
-  const report: OpsReport = { expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 };
+  const report: OpsReport = { expiredBackups: 0, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 };
 
   for (const b of await deps.repo.expiredBackups(now)) {
     if (!deps.storage.regions.has(b.region)) continue;
     report.deletedObjects += await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
-    await deps.repo.markObjectsDeleted(b.accountId, b.backupKey);
+    await deps.repo.markObjectsDeleted(b, now);
     report.expiredBackups++;
   }
 
@@ -50,7 +54,21 @@ export async function runOps(deps: OpsDeps, opts: OpsOptions): Promise<OpsReport
       continue; // changed meanwhile
     }
     report.failedStaleBackups++;
-    if (deps.storage.regions.has(b.region)) report.deletedObjects += await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
+    if (deps.storage.regions.has(b.region)) {
+      report.deletedObjects += await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
+      // Noted at once: its bytes leave the account's stored total now, and the expiry run has nothing left to do.
+      await deps.repo.markObjectsDeleted(b, now);
+    }
+  }
+
+  // Restores: the same pattern on the ops index's RESTORING partition.
+  for (const r of await deps.repo.staleRestores(now - opts.staleRestoreHours * 3600)) {
+    try {
+      await deps.repo.setRestoreStatus(r, 'failed', { faileddetails: 'timed out' }, now);
+    } catch {
+      continue; // changed meanwhile
+    }
+    report.timedOutRestores++;
   }
 
   const before = new Date(nowDate.getTime() - opts.staleUploadDays * 86_400_000);

@@ -9,7 +9,7 @@ import { apiKeyHint, generateApiKey, hashApiKey, SCOPES } from '../domain/api-ke
 import { BadRequestError } from '../domain/errors.js';
 import { newAccountId, newKeyId } from '../domain/ids.js';
 import { BACKUP_STATUSES } from '../domain/backup-state.js';
-import { DEFAULT_PLAN } from '../domain/plans.js';
+import { DEFAULT_PLAN, type Plan } from '../domain/plans.js';
 import type { ApiKeyRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
@@ -19,13 +19,40 @@ import { parseJsonBody, parseWith } from './validation.js';
 const VERIFY_TTL_SECONDS = 48 * 3600;
 const VERIFY_AUDIENCE = 'vault-cloud/verify-email';
 
-const registerBody = z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) });
-const listQuery = z.object({
+/** Body of `POST /account/register` (also read by the OpenAPI document, web/openapi.ts). */
+export const registerBody = z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) });
+/** Query of `GET /account/backups`. */
+export const listQuery = z.object({
   site: z.optional(z.string().check(z.maxLength(100), z.regex(/^[A-Za-z0-9_-]*$/))),
   status: z.optional(z.enum(BACKUP_STATUSES)),
   limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,2}$/, 'must be 1-100'))),
   cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))),
 });
+
+/** A plan as the API shows it (`GET /account`, the dashboard). */
+export function planView(plan: Plan): Record<string, unknown> {
+  return {
+    id: plan.id, label: plan.label, expiredays: plan.defaultExpireDays, canchangeexpiration: plan.canChangeExpiration,
+    maxexpiredays: plan.maxExpireDays, limit: plan.sizeLimit ?? 0, regions: plan.regions, passphrase: plan.passphrase,
+    restoresper30days: plan.restoresPer30Days, maxstoredbackups: plan.maxStoredBackups,
+  };
+}
+
+/** `GET /account`'s answer: the account, its plan and its usage (also the dashboard's). */
+export async function accountSummary(deps: AccountDeps, accountId: string, now: number): Promise<Record<string, unknown>> {
+  const { account, plan } = await loadAccount(deps, accountId);
+  const backups = (await deps.repo.listBackups(accountId, { now })).items.filter((b) => b.status !== 'failed');
+  return {
+    accountid: account.accountId, email: account.email, verified: account.verified,
+    plan: planView(plan),
+    usage: {
+      storedbytes: backups.reduce((s, b) => s + b.archivedBytes, 0),
+      backups: backups.length,
+      restoresthismonth: await deps.repo.restoresInMonth(accountId, now),
+      restoreslast30days: await deps.repo.activeRestoreSlots(accountId, now),
+    },
+  };
+}
 
 /** Routes under `/account`. */
 export function accountRoutes(deps: AccountDeps): Hono<AppEnv> {
@@ -64,26 +91,7 @@ export function accountRoutes(deps: AccountDeps): Hono<AppEnv> {
     return c.json({ verified: true, accountid: accountId });
   });
 
-  app.get('/account', requireApiKey(deps, 'account'), async (c) => {
-    const { accountId } = c.var.auth;
-    const now = nowSeconds(deps);
-    const { account, plan } = await loadAccount(deps, accountId);
-    const backups = (await deps.repo.listBackups(accountId, { now })).items.filter((b) => b.status !== 'failed');
-    return c.json({
-      accountid: account.accountId, email: account.email, verified: account.verified,
-      plan: {
-        id: plan.id, label: plan.label, expiredays: plan.defaultExpireDays, canchangeexpiration: plan.canChangeExpiration,
-        maxexpiredays: plan.maxExpireDays, limit: plan.sizeLimit ?? 0, regions: plan.regions, passphrase: plan.passphrase,
-        restoresper30days: plan.restoresPer30Days, maxstoredbackups: plan.maxStoredBackups,
-      },
-      usage: {
-        storedbytes: backups.reduce((s, b) => s + b.archivedBytes, 0),
-        backups: backups.length,
-        restoresthismonth: await deps.repo.restoresInMonth(accountId, now),
-        restoreslast30days: await deps.repo.activeRestoreSlots(accountId, now),
-      },
-    });
-  });
+  app.get('/account', requireApiKey(deps, 'account'), async (c) => c.json(await accountSummary(deps, c.var.auth.accountId, nowSeconds(deps))));
 
   app.get('/account/backups', requireApiKey(deps, 'account'), async (c) => {
     const { accountId } = c.var.auth;

@@ -4,14 +4,20 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { hashApiKey, isWellFormedApiKey, type Scope } from '../domain/api-keys.js';
-import { ScopeError, UnauthenticatedError } from '../domain/errors.js';
+import { AccountSuspendedError, ScopeError, UnauthenticatedError } from '../domain/errors.js';
 import type { AppEnv, AuthContext, CoreDeps } from './deps.js';
 import { siteHeadersOf } from './validation.js';
 
-/** Resolves the caller from `X-Api-Key`, or undefined when there is no valid key. */
+/**
+ * Resolves the caller from `X-Api-Key`, or undefined when there is no valid key. A key of a
+ * suspended account is refused here (403 `AccountSuspendedError`): the key item carries a copy
+ * of the suspension, so no account read is added to any request.
+ */
 export async function authenticate(deps: CoreDeps, apiKey: string | undefined): Promise<AuthContext['key'] | undefined> {
   if (!apiKey || !isWellFormedApiKey(apiKey)) return undefined;
-  return deps.repo.findApiKey(hashApiKey(apiKey));
+  const key = await deps.repo.findApiKey(hashApiKey(apiKey));
+  if (key?.suspendedReason !== undefined) throw new AccountSuspendedError(key.suspendedReason);
+  return key;
 }
 
 /** The caller's key for this request, looked up once per request (rate limiting and routes share it). */

@@ -13,12 +13,13 @@ import { findRegion } from '../domain/regions.js';
 import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { backupView, cap, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects } from './records-view.js';
+import { backupView, cap, deleteBackup, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects } from './records-view.js';
 import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
 const FAILED_DETAILS_MAX = 64 * 1024;
 
-const putBackupBody = z.object({
+/** Body of `PUT /backups` (also read by the OpenAPI document, web/openapi.ts). */
+export const putBackupBody = z.object({
   precheckonly: z.optional(z.union([storedNumber, z.boolean(), z.string().check(z.maxLength(40))])),
   description: z.optional(z.string().check(z.maxLength(1000))),
   encrypted: z.optional(z.boolean()),
@@ -28,7 +29,8 @@ const putBackupBody = z.object({
   vaultenv: vaultEnv,
 });
 
-const patchBackupBody = z.object({
+/** Body of `PATCH /backups/{backupkey}`. */
+export const patchBackupBody = z.object({
   status: z.optional(z.enum(['finished', 'failed'])),
   info: infoObject,
 });
@@ -141,13 +143,7 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
   app.delete('/account/backups/:backupkey', requireApiKey(deps, 'account'), async (c) => {
     const auth = c.var.auth;
     const key = param(c, 'backupkey', recordKey);
-    const b = await deps.repo.getBackup(auth.accountId, key);
-    if (!b) throw new BackupNotFoundError();
-    const now = nowSeconds(deps);
-    // Idempotent: a deleted or expired backup still on record is deleted again, which finishes
-    // whatever a failed attempt left (slot release, objects).
-    await deps.repo.markBackupDeleted(b, now);
-    await purgeObjects(deps, b);
+    await deleteBackup(deps, auth.accountId, key, nowSeconds(deps), (b) => purgeObjects(deps, b));
     return c.json({});
   });
 

@@ -12,7 +12,8 @@ import { requireApiKey } from './auth.js';
 import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
 import { parseJsonBody, parseWith } from './validation.js';
 
-const createKeyBody = z.object({
+/** Body of `POST /account/keys` (also read by the OpenAPI document, web/openapi.ts). */
+export const createKeyBody = z.object({
   name: z.optional(z.string().check(z.maxLength(100))),
   scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
 });

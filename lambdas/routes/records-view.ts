@@ -64,7 +64,21 @@ export function withPlan(deps: Pick<CoreDeps, 'plans'>, account: AccountRecord |
 export async function purgeObjects(deps: SiteDeps, b: BackupRecord): Promise<void> {
   if (b.objectsDeleted || !deps.storage.regions.has(b.region)) return;
   await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
-  await deps.repo.markObjectsDeleted(b.accountId, b.backupKey);
+  await deps.repo.markObjectsDeleted(b, Math.floor((deps.now?.() ?? new Date()).getTime() / 1000));
+}
+
+/**
+ * Deletes a backup for its owner (`DELETE /account/backups/{key}` and the dashboard's delete):
+ * it is gone for every endpoint at once and its stored-backup slot is free. Idempotent: a deleted
+ * or expired backup still on record is deleted again, which finishes whatever a failed attempt
+ * left. `purge` deletes the objects now where the caller has S3 access (site function); without
+ * it (account function) the record is back on the ops index and the next ops run deletes them.
+ */
+export async function deleteBackup(deps: CoreDeps, accountId: string, backupKey: string, now: number, purge?: (b: BackupRecord) => Promise<void>): Promise<void> {
+  const b = await deps.repo.getBackup(accountId, backupKey);
+  if (!b) throw new BackupNotFoundError();
+  await deps.repo.markBackupDeleted(b, now);
+  await purge?.(b);
 }
 
 /** `purgeObjects` after a failure was recorded: a storage error is logged (the ops job retries at expiry), not answered. */

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { STRUCTURE_ARCHIVE } from '../domain/archive-names.js';
 import { BackupStateError, ApiError, DryRunError, RestoreNotFoundError } from '../domain/errors.js';
-import { restoreTransition } from '../domain/backup-state.js';
+import { RESTORE_RESUME_DAYS, restoreClosed, restoreTransition } from '../domain/backup-state.js';
 import { newRestoreKey } from '../domain/ids.js';
 import { presignLifetime } from '../domain/limits.js';
 import type { RestoreRecord } from '../store/records.js';
@@ -13,14 +13,16 @@ import { mergeableInfo } from './backups.js';
 import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.js';
 import { archiveName, infoObject, param, parseJsonBody, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
-const putRestoreBody = z.object({
+/** Body of `PUT /restores` (also read by the OpenAPI document, web/openapi.ts). */
+export const putRestoreBody = z.object({
   backupkey: recordKey,
   dryrun: z.optional(z.union([z.boolean(), storedNumber])),
   vaultversion: vaultVersion,
   vaultenv: vaultEnv,
 });
 
-const patchRestoreBody = z.object({
+/** Body of `PATCH /restores/{restorekey}`. */
+export const patchRestoreBody = z.object({
   status: z.optional(z.enum(['resume', 'finished', 'failed'])),
   info: infoObject,
 });
@@ -57,6 +59,9 @@ export function restoreRoutes(deps: SiteDeps): Hono<AppEnv> {
     const body = await parseJsonBody(c, patchRestoreBody);
     const now = nowSeconds(deps);
     const r = await loadRestore(auth.accountId, key);
+    if (restoreClosed(r, now)) {
+      throw new BackupStateError(`The restore failed and was started more than ${RESTORE_RESUME_DAYS} days ago; it can no longer be resumed or updated. Start a new restore`);
+    }
     const info = mergeableInfo(body.info, r.info);
     if (!body.status) {
       await deps.repo.setRestoreStatus(r, r.status, info, now);
@@ -78,7 +83,9 @@ export function restoreRoutes(deps: SiteDeps): Hono<AppEnv> {
     const key = param(c, 'restorekey', recordKey);
     const name = param(c, 'filename', archiveName);
     const now = nowSeconds(deps);
-    const r = await loadRestore(auth.accountId, key);
+    // Read by noting the activity (the ops job times out restores without any): same one request.
+    const r = await deps.repo.touchRestore(auth.accountId, key, now);
+    if (!r) throw new RestoreNotFoundError();
     if (r.status !== 'inprogress') throw new BackupStateError(`The restore is ${r.status}`);
     // A dry run (spec §5.12, §8.4) reads only the structure archive: it holds no restore slot.
     if (r.dryrun && name !== STRUCTURE_ARCHIVE) throw new DryRunError(STRUCTURE_ARCHIVE);

@@ -23,8 +23,10 @@ const byFunction: Record<FunctionName, Hono<AppEnv>> = {
 };
 
 async function answer(target: Hono<AppEnv>, method: string, path: string): Promise<{ status: number; message: string }> {
-  const concrete = path.replace('{filename}', 'dbdump.zip').replace(/\{[a-z]+\}/g, 'ABC123');
+  const concrete = path.replace('{filename}', 'dbdump.zip').replace('{name}', 'style.css').replace(/\{[a-z]+\}/g, 'ABC123');
   const res = await target.request(concrete, { method, headers: { 'Content-Type': 'application/json' }, body: method === 'GET' ? undefined : '{}' });
+  // Pages and their files answer HTML, JavaScript or nothing (favicon): served, so not "Not found".
+  if (!(res.headers.get('content-type') ?? '').startsWith('application/json')) return { status: res.status, message: `(${res.headers.get('content-type') ?? 'no body'})` };
   const body = (await res.json()) as { message?: string };
   return { status: res.status, message: body.message ?? '' };
 }

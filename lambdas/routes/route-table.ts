@@ -38,8 +38,33 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/account/keys', fn: 'account' },
   { method: 'POST', path: '/account/keys', fn: 'account' },
   { method: 'DELETE', path: '/account/keys/{keyid}', fn: 'account' },
-  // e-mail one-time-code sign-in (routes/signin.ts); the web pages themselves are not deployed yet (docs/web.md)
+  // e-mail one-time-code sign-in (routes/signin.ts)
   { method: 'POST', path: '/signin/code', fn: 'account' },
   { method: 'POST', path: '/signin/verify', fn: 'account' },
   { method: 'POST', path: '/signin/apikey', fn: 'account' },
+  // dashboard session and its cookie-authenticated API (web/dashboard.ts, docs/web.md)
+  { method: 'POST', path: '/signin/session', fn: 'account' },
+  { method: 'POST', path: '/signout', fn: 'account' },
+  { method: 'GET', path: '/dashboard/api/account', fn: 'account' },
+  { method: 'GET', path: '/dashboard/api/backups', fn: 'account' },
+  { method: 'GET', path: '/dashboard/api/backups/{backupkey}', fn: 'account' },
+  // deletes the record only (the account function has no S3 rights): the ops job deletes the objects
+  { method: 'DELETE', path: '/dashboard/api/backups/{backupkey}', fn: 'account' },
+  { method: 'GET', path: '/dashboard/api/restores', fn: 'account' },
+  { method: 'GET', path: '/dashboard/api/keys', fn: 'account' },
+  { method: 'POST', path: '/dashboard/api/keys', fn: 'account' },
+  { method: 'DELETE', path: '/dashboard/api/keys/{keyid}', fn: 'account' },
+  // web pages, their static files embedded in the account bundle (web/assets.ts, infra/bundling.ts)
+  { method: 'GET', path: '/', fn: 'account' },
+  { method: 'GET', path: '/plans', fn: 'account' },
+  { method: 'GET', path: '/faq', fn: 'account' },
+  { method: 'GET', path: '/getapikey', fn: 'account' },
+  { method: 'GET', path: '/dashboard', fn: 'account' },
+  { method: 'GET', path: '/web/{name}', fn: 'account' },
+  { method: 'GET', path: '/favicon.ico', fn: 'account' },
+  { method: 'GET', path: '/openapi.json', fn: 'account' },
+  { method: 'GET', path: '/api', fn: 'account' },
 ];
+
+/** Routes that serve web pages and their files (HTML, scripts, icons) rather than the JSON API. */
+export const WEB_PAGE_PATHS: ReadonlySet<string> = new Set(['/', '/plans', '/faq', '/getapikey', '/dashboard', '/web/{name}', '/favicon.ico', '/api']);

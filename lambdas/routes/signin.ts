@@ -59,9 +59,12 @@ export interface SigninDeps {
 }
 
 const email = z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email());
-const codeBody = z.object({ email });
-const verifyBody = z.object({ email, code: z.string().check(z.trim(), z.regex(/^[0-9]{6}$/, 'must be 6 digits')) });
-const apikeyBody = z.object({
+/** Body of `POST /signin/code` (also read by the OpenAPI document, web/openapi.ts). */
+export const codeBody = z.object({ email });
+/** Body of `POST /signin/verify`. */
+export const verifyBody = z.object({ email, code: z.string().check(z.trim(), z.regex(/^[0-9]{6}$/, 'must be 6 digits')) });
+/** Body of `POST /signin/apikey`. */
+export const apikeyBody = z.object({
   siteurl: z.url({ protocol: /^https?$/ }).check(z.maxLength(1000)),
   scopes: z.array(z.enum(SITE_KEY_SCOPES)).check(z.minLength(1), z.maxLength(SITE_KEY_SCOPES.length)),
 });

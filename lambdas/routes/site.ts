@@ -10,7 +10,8 @@ import { parseJsonBody, siteHeadersOf } from './validation.js';
 /** Longest error report stored (characters). */
 export const ERROR_REPORT_MAX = 64 * 1024;
 
-const reportBody = z.object({ faileddetails: z.optional(z.union([z.string(), z.null()])) });
+/** Body of `POST /reporterror` (also read by the OpenAPI document, web/openapi.ts). */
+export const reportBody = z.object({ faileddetails: z.optional(z.union([z.string(), z.null()])) });
 
 /** Routes `validateapikey`, `reporterror`, `health`. */
 export function siteRoutes(deps: SiteDeps): Hono<AppEnv> {

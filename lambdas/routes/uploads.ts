@@ -17,7 +17,8 @@ import { archiveName, param, parseJsonBody, recordKey, storedNumber } from './va
 const MAX_PARTS = 10_000;
 const uploadId = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[\x21-\x7e]+$/, 'invalid upload id'));
 
-const uploadBody = z.object({
+/** Body of `POST /backups/{backupkey}/upload/{filename}` (also read by the OpenAPI document, web/openapi.ts). */
+export const uploadBody = z.object({
   contenttype: z.optional(z.string().check(z.maxLength(100))),
   multipart: z.optional(z.object({
     // PHP sends ceil() as a float (`5.0`); JSON.parse turns it into 5.
@@ -26,7 +27,8 @@ const uploadBody = z.object({
   })),
 });
 
-const completedBody = z.object({
+/** Body of `POST /backups/{backupkey}/uploadcompleted/{filename}`. */
+export const completedBody = z.object({
   origsize: storedNumber.check(z.gte(0)),
   multipart: z.optional(z.object({
     UploadId: uploadId,

@@ -13,6 +13,9 @@ export interface AccountRecord {
   plan: PlanId;
   verified: boolean;
   createdAt: number;
+  /** Set by the operator (`npm run admin -- suspend`): when, and the reason shown to the account's callers. */
+  suspendedAt?: number;
+  suspendedReason?: string;
 }
 
 /** An API key as stored (never the key itself). */
@@ -24,6 +27,11 @@ export interface ApiKeyRecord {
   /** First characters of the key, for recognising it in lists. */
   hint: string;
   createdAt: number;
+  /**
+   * Copy of the account's suspension reason on every key item while it is suspended, so that the
+   * key lookup every request makes refuses it without reading the account.
+   */
+  suspendedReason?: string;
 }
 
 /** A backup. Times are epoch seconds; `expiry` 0 = never. */
@@ -87,6 +95,21 @@ export interface RestoreRecord {
   info: Record<string, InfoValue>;
   vaultVersion: string;
   vaultEnv?: Record<string, unknown>;
+}
+
+/** One account's metered usage in one UTC month (`yyyy-mm`); absent counters are 0. */
+export interface UsageRecord {
+  month: string;
+  /** Requests with one of the account's keys (counted with the rate limit). */
+  requests: number;
+  /** Backups created (`PUT /backups`, not prechecks). */
+  backups: number;
+  /** Restores created, not counting dry runs, and dry runs. */
+  restores: number;
+  dryruns: number;
+  /** Archive bytes recorded at `uploadcompleted`, and bytes whose objects were deleted (expiry, deletion, failure). */
+  uploadedBytes: number;
+  deletedBytes: number;
 }
 
 /** One page of a listing; `cursor` is opaque and absent on the last page. */

@@ -6,18 +6,20 @@
  * Items (pk / sk):
  *   EMAIL#<email>     / EMAIL            → accountId (uniqueness of emails)
  *   APIKEY#<sha256>   / APIKEY           → key record (auth lookup by hash, consistent read)
- *   ACCT#<id>         / META             → account
+ *   ACCT#<id>         / META             → account (gsi1: ACCOUNTS / <createdAt>#<id>, the operator's listing)
  *   ACCT#<id>         / KEY#<keyId>      → key listing entry (+ hash, for revocation)
  *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>;
  *                                          ops: INPROGRESS / <createdAt>#<key> or EXPIRES / <expiry>#<key>)
  *   ACCT#<id>         / FILE#<key>#<name>   → archive of a backup
  *   ACCT#<id>         / UPLOAD#<key>#<name> → multipart upload seen at step 2
- *   ACCT#<id>         / RESTORE#<key>    → restore
+ *   ACCT#<id>         / RESTORE#<key>    → restore (ops: RESTORING / <createdAt>#<key> while in progress)
  *   ACCT#<id>         / BSLOT#<n>        → stored-backup quota slot (free after `until`)
  *   ACCT#<id>         / RSLOT#<n>        → restore quota slot (30 days)
- *   ACCT#<id>         / USAGE#<yyyy-mm>  → monthly counters
+ *   ACCT#<id>         / USAGE#<yyyy-mm>  → monthly counters (backups, restores, dry runs, uploaded and deleted bytes)
  *   ERRORS#<acct|anon>#<yyyy-mm-dd> / <time>#<rand> → error report (TTL 90 days)
- *   RATE#ACCT#<id> or RATE#IP#<address> / W#<window start> → request counter (TTL: window end + 1 h)
+ *   RATE#IP#<address> / W#<window start> → request counter (TTL: window end + 1 h)
+ *   RATE#ACCT#<id>    / M#<yyyy-mm>      → the account's requests of the month and its current rate window
+ *                                          (TTL: about 13 months)
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
@@ -25,13 +27,13 @@ import {
   BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { ApiError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
+import { AccountSuspendedError, ApiError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
 import { itemBytes, MAX_ITEM_BYTES } from '../domain/item-size.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
 import type { PlanId } from '../domain/plans.js';
 import { randomString } from '../domain/ids.js';
 import { GSI1, OPS_INDEX, TTL_ATTRIBUTE } from './table-definition.js';
-import type { AccountRecord, ApiKeyRecord, BackupRecord, FileRecord, InfoValue, Page, RestoreRecord, UploadRecord } from './records.js';
+import type { AccountRecord, ApiKeyRecord, BackupRecord, FileRecord, InfoValue, Page, RestoreRecord, UploadRecord, UsageRecord } from './records.js';
 
 const DAY = 86_400;
 /** Records of expired backups stay this long so the ops job can delete their objects first. */
@@ -121,6 +123,11 @@ function strip<T>(item: Item, ...drop: string[]): T {
 /** Partitions of the ops index (see OPS_INDEX). */
 const OPS_INPROGRESS = 'INPROGRESS';
 const OPS_EXPIRES = 'EXPIRES';
+const OPS_RESTORING = 'RESTORING';
+/** gsi1 partition of the account items: the operator's listing. */
+const ACCOUNTS = 'ACCOUNTS';
+/** Monthly request counters stay about 13 months (usage reports of the past year). */
+const REQUEST_COUNTER_TTL = 400 * DAY;
 
 /**
  * The ops-index keys a backup should carry in `status`, or undefined when the ops job has nothing
@@ -130,6 +137,18 @@ function opsKeys(b: Pick<BackupRecord, 'backupKey' | 'createdAt' | 'expiry'>, st
   if (status === 'inprogress') return { pk: OPS_INPROGRESS, sk: `${pad(b.createdAt)}#${b.backupKey}` };
   if (b.expiry > 0) return { pk: OPS_EXPIRES, sk: `${pad(b.expiry)}#${b.backupKey}` };
   return undefined;
+}
+
+/** The UTC month (`yyyy-mm`) of `now` (epoch seconds). */
+export function usageMonth(now: number): string {
+  return new Date(now * 1000).toISOString().slice(0, 7);
+}
+
+/** Filters of `listAccounts`. */
+export interface ListAccountsOptions {
+  plan?: PlanId;
+  /** true: only suspended accounts; false: only active ones; absent: all. */
+  suspended?: boolean;
 }
 
 /** Options of `listBackups`. */
@@ -150,6 +169,26 @@ export interface Repository {
   createAccount(account: AccountRecord, key: ApiKeyRecord, keyHash: string): Promise<void>;
   getAccount(accountId: string): Promise<AccountRecord | undefined>;
   setAccountPlan(accountId: string, plan: PlanId): Promise<void>;
+  /** The account id registered for `email` (lower case), if any. */
+  findAccountByEmail(email: string): Promise<string | undefined>;
+  /** Every account (operator listing, gsi1), oldest first, filtered. */
+  listAccounts(opts?: ListAccountsOptions): Promise<AccountRecord[]>;
+  /**
+   * Suspends an account: the account item first (no key can be added from then on), then a copy
+   * of the reason on each of its key items, which the per-request key lookup refuses. Idempotent:
+   * a repeat finishes an interrupted run and updates the reason.
+   */
+  suspendAccount(accountId: string, reason: string, now: number): Promise<void>;
+  /** Lifts a suspension (the key items first, then the account). */
+  resumeAccount(accountId: string): Promise<void>;
+  /**
+   * Counts one request of the account in its monthly counter and returns the count of the rate
+   * window starting at `windowStart` (this request included), or the month's count without a
+   * window. One UpdateItem; a second one when the request is the first of a new window.
+   */
+  countAccountRequest(accountId: string, now: number, windowStart?: number): Promise<number>;
+  /** The account's metered usage, one record per month that has any, oldest first. */
+  usage(accountId: string): Promise<UsageRecord[]>;
   markVerified(accountId: string): Promise<void>;
   findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined>;
   createApiKey(key: ApiKeyRecord, keyHash: string): Promise<void>;
@@ -170,7 +209,13 @@ export interface Repository {
   activeRestoreSlots(accountId: string, now: number): Promise<number>;
   createRestore(restore: RestoreRecord, quota: number | null, now: number): Promise<void>;
   getRestore(accountId: string, restoreKey: string): Promise<RestoreRecord | undefined>;
+  /** Every restore record of the account (the dashboard's history), newest first. */
+  listRestores(accountId: string): Promise<RestoreRecord[]>;
   setRestoreStatus(r: RestoreRecord, to: RestoreStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
+  /** The restore, read by noting activity on it (`modifiedAt = now`) in the same request; undefined when there is none. */
+  touchRestore(accountId: string, restoreKey: string, now: number): Promise<RestoreRecord | undefined>;
+  /** In-progress restores last modified before `staleBefore` (ops index). */
+  staleRestores(staleBefore: number): Promise<RestoreRecord[]>;
   restoresInMonth(accountId: string, now: number): Promise<number>;
   putErrorReport(accountId: string | undefined, report: { siteId: string; siteUrl: string; details: string }, now: number): Promise<void>;
   /** Finished or failed backups whose expiry is ≤ `now` and whose objects are not deleted yet (ops index). */
@@ -184,8 +229,11 @@ export interface Repository {
   markBackupDeleted(b: BackupRecord, now: number): Promise<void>;
   /** Counts one request of `subject` in the window starting at `windowStart`; the count so far, this one included. */
   countRequest(subject: string, windowStart: number, expiresAt: number): Promise<number>;
-  /** Notes that a backup's objects are gone, which takes it off the ops index. */
-  markObjectsDeleted(accountId: string, backupKey: string): Promise<void>;
+  /**
+   * Notes that a backup's objects are gone, which takes it off the ops index, and counts its
+   * archived bytes as deleted in the month of `now` (once: a repeat changes nothing).
+   */
+  markObjectsDeleted(b: Pick<BackupRecord, 'accountId' | 'backupKey'>, now: number): Promise<void>;
 }
 
 /** Creates the repository over `tableName`. */
@@ -230,21 +278,26 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     };
   };
 
+  const restoreItem = (r: RestoreRecord): Item => ({ pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}`, ...r });
+  /** Ops-index keys of a restore in `status`: only while in progress (watched for time-outs). */
+  const restoreOps = (r: Pick<RestoreRecord, 'createdAt' | 'restoreKey'>, status: RestoreStatus): Item =>
+    status === 'inprogress' ? { [OPS_INDEX.partition]: OPS_RESTORING, [OPS_INDEX.sort]: `${pad(r.createdAt)}#${r.restoreKey}` } : {};
+
   /**
    * The backups an ops-index range points at, re-read with a consistent read (the index is
    * eventually consistent and keys-only) and kept only when `still` holds for the fresh item.
    */
-  const opsCandidates = async (partition: string, before: string, still: (item: Item) => boolean): Promise<BackupRecord[]> => {
+  const opsCandidates = async <T = BackupRecord>(partition: string, before: string, still: (item: Item) => boolean): Promise<T[]> => {
     const keys = await queryAll({
       IndexName: OPS_INDEX.name,
       KeyConditionExpression: '#p = :p AND #s < :before',
       ExpressionAttributeNames: { '#p': OPS_INDEX.partition, '#s': OPS_INDEX.sort },
       ExpressionAttributeValues: { ':p': partition, ':before': before },
     });
-    const out: BackupRecord[] = [];
+    const out: T[] = [];
     for (const k of keys) {
       const item = await get(String(k.pk), String(k.sk));
-      if (item && still(item)) out.push(strip<BackupRecord>(item, 'objectsDeleted'));
+      if (item && still(item)) out.push(strip<T>(item, 'objectsDeleted'));
     }
     return out;
   };
@@ -304,7 +357,33 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     });
   };
 
-  const month = (now: number) => new Date(now * 1000).toISOString().slice(0, 7);
+  const month = usageMonth;
+  const usageUpdate = (accountId: string, now: number, counter: keyof Omit<UsageRecord, 'month' | 'requests'>, amount: number) => ({
+    Update: {
+      TableName, Key: { pk: acct(accountId), sk: `USAGE#${month(now)}` },
+      UpdateExpression: 'ADD #counter :amount', ExpressionAttributeNames: { '#counter': counter }, ExpressionAttributeValues: { ':amount': amount },
+    },
+  });
+
+  /** Key items of an account: its listing entries hold each key's hash. */
+  const keyEntries = async (accountId: string): Promise<Item[]> =>
+    queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'KEY#' }, ConsistentRead: true });
+
+  /** Sets (reason) or removes (undefined) the suspension copy on every key item of the account. */
+  const markKeys = async (accountId: string, reason: string | undefined): Promise<void> => {
+    for (const entry of await keyEntries(accountId)) {
+      if (typeof entry.keyHash !== 'string') continue;
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: `APIKEY#${entry.keyHash}`, sk: 'APIKEY' },
+        UpdateExpression: reason === undefined ? 'REMOVE suspendedReason' : 'SET suspendedReason = :r',
+        // A key revoked meanwhile stays revoked (no half item is created).
+        ConditionExpression: 'attribute_exists(pk)',
+        ...(reason === undefined ? {} : { ExpressionAttributeValues: { ':r': reason } }),
+      })).catch((err: unknown) => {
+        if (!isConditionFailure(err)) throw err;
+      });
+    }
+  };
 
   return {
     tableName,
@@ -319,7 +398,13 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
           TransactItems: [
             // One account per email: the email item is the lock.
             { Put: { TableName, Item: { pk: `EMAIL#${account.email}`, sk: 'EMAIL', accountId: account.accountId }, ConditionExpression: 'attribute_not_exists(pk)' } },
-            { Put: { TableName, Item: { pk: acct(account.accountId), sk: 'META', ...account, keyCount: 1 }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            {
+              Put: {
+                TableName,
+                Item: { pk: acct(account.accountId), sk: 'META', [GSI1.partition]: ACCOUNTS, [GSI1.sort]: `${pad(account.createdAt)}#${account.accountId}`, ...account, keyCount: 1 },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
             { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key } } },
             { Put: { TableName, Item: { pk: acct(account.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
           ],
@@ -345,6 +430,98 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       }));
     },
 
+    async findAccountByEmail(email) {
+      const item = await get(`EMAIL#${email.toLowerCase()}`, 'EMAIL');
+      return typeof item?.accountId === 'string' ? item.accountId : undefined;
+    },
+
+    async listAccounts(opts = {}) {
+      const items = await queryAll({ IndexName: GSI1.name, KeyConditionExpression: `${GSI1.partition} = :p`, ExpressionAttributeValues: { ':p': ACCOUNTS } });
+      return items.map((i) => strip<AccountRecord>(i, 'keyCount'))
+        .filter((a) => (opts.plan === undefined || a.plan === opts.plan) && (opts.suspended === undefined || (a.suspendedAt !== undefined) === opts.suspended));
+    },
+
+    async suspendAccount(accountId, reason, now) {
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: 'META' },
+        UpdateExpression: 'SET suspendedAt = if_not_exists(suspendedAt, :now), suspendedReason = :r',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':now': now, ':r': reason },
+      }));
+      await markKeys(accountId, reason);
+    },
+
+    async resumeAccount(accountId) {
+      await markKeys(accountId, undefined);
+      await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: 'META' },
+        UpdateExpression: 'REMOVE suspendedAt, suspendedReason', ConditionExpression: 'attribute_exists(pk)',
+      }));
+    },
+
+    async countAccountRequest(accountId, now, windowStart) {
+      const Key = { pk: `RATE#ACCT#${accountId}`, sk: `M#${month(now)}` };
+      const ttl = now + REQUEST_COUNTER_TTL;
+      if (windowStart === undefined) {
+        const res = await ddb.send(new UpdateCommand({
+          TableName, Key, UpdateExpression: 'ADD requests :one SET #ttl = :ttl',
+          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE }, ExpressionAttributeValues: { ':one': 1, ':ttl': ttl }, ReturnValues: 'UPDATED_NEW',
+        }));
+        return typeof res.Attributes?.requests === 'number' ? res.Attributes.requests : 1;
+      }
+      // The window count lives on the monthly item (win = window start, wn = its count): one write
+      // per request meters the month and limits the rate. A new window resets it (second write).
+      const values = { ':one': 1, ':w': windowStart, ':ttl': ttl };
+      const names = { '#ttl': TTL_ATTRIBUTE };
+      try {
+        const res = await ddb.send(new UpdateCommand({
+          TableName, Key, UpdateExpression: 'ADD requests :one, wn :one SET #ttl = :ttl', ConditionExpression: 'win = :w',
+          ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: 'UPDATED_NEW',
+        }));
+        return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+      try {
+        const res = await ddb.send(new UpdateCommand({
+          TableName, Key, UpdateExpression: 'ADD requests :one SET win = :w, wn = :one, #ttl = :ttl',
+          // Only the first request of the window resets.
+          ConditionExpression: 'attribute_not_exists(win) OR win < :w',
+          ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: 'UPDATED_NEW',
+        }));
+        return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+      // Another request (or an instance whose clock is slightly ahead) has moved the item to a
+      // later window meanwhile: count in that one.
+      const res = await ddb.send(new UpdateCommand({
+        TableName, Key, UpdateExpression: 'ADD requests :one, wn :one SET #ttl = :ttl',
+        ExpressionAttributeNames: names, ExpressionAttributeValues: { ':one': 1, ':ttl': ttl }, ReturnValues: 'UPDATED_NEW',
+      }));
+      return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
+    },
+
+    async usage(accountId) {
+      const [counters, requests] = await Promise.all([
+        queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'USAGE#' }, ConsistentRead: true }),
+        queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': `RATE#ACCT#${accountId}`, ':p': 'M#' }, ConsistentRead: true }),
+      ]);
+      const months = new Map<string, UsageRecord>();
+      const at = (m: string): UsageRecord => {
+        let u = months.get(m);
+        if (!u) months.set(m, (u = { month: m, requests: 0, backups: 0, restores: 0, dryruns: 0, uploadedBytes: 0, deletedBytes: 0 }));
+        return u;
+      };
+      const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+      for (const i of counters) {
+        const u = at(String(i.sk).slice('USAGE#'.length));
+        Object.assign(u, { backups: num(i.backups), restores: num(i.restores), dryruns: num(i.dryruns), uploadedBytes: num(i.uploadedBytes), deletedBytes: num(i.deletedBytes) });
+      }
+      for (const i of requests) at(String(i.sk).slice('M#'.length)).requests = num(i.requests);
+      return [...months.values()].sort((a, b) => a.month.localeCompare(b.month));
+    },
+
     async markVerified(accountId) {
       await ddb.send(new UpdateCommand({
         TableName, Key: { pk: acct(accountId), sk: 'META' },
@@ -361,13 +538,27 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async createApiKey(key, keyHash) {
       await ensureKeyCount(key.accountId);
-      await transactWithRetry(ddb, {
-        TransactItems: [
-          { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key }, ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Put: { TableName, Item: { pk: acct(key.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
-          { Update: { TableName, Key: { pk: acct(key.accountId), sk: 'META' }, UpdateExpression: 'ADD keyCount :one', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':one': 1 } } },
-        ],
-      });
+      try {
+        await transactWithRetry(ddb, {
+          TransactItems: [
+            { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            { Put: { TableName, Item: { pk: acct(key.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
+            {
+              Update: {
+                TableName, Key: { pk: acct(key.accountId), sk: 'META' }, UpdateExpression: 'ADD keyCount :one',
+                // A suspended account gets no new keys (they would not carry the suspension).
+                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(suspendedAt)', ExpressionAttributeValues: { ':one': 1 },
+              },
+            },
+          ],
+        });
+      } catch (err) {
+        if (cancellationCodes(err)[2] === 'ConditionalCheckFailed') {
+          const meta = await get(acct(key.accountId), 'META');
+          if (meta && meta.suspendedAt !== undefined) throw new AccountSuspendedError(typeof meta.suspendedReason === 'string' ? meta.suspendedReason : 'no reason given');
+        }
+        throw err;
+      }
     },
 
     async listApiKeys(accountId) {
@@ -413,7 +604,13 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${maxStored} stored backups; delete or wait for one to expire`);
       }
       try {
-        await ddb.send(new PutCommand({ TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' }));
+        // The record and the month's backup counter in one request.
+        await transactWithRetry(ddb, {
+          TransactItems: [
+            { Put: { TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' } },
+            usageUpdate(backup.accountId, now, 'backups', 1),
+          ],
+        });
       } catch (err) {
         // Give the slot back rather than leak it until the backup's expiry.
         if (slot !== undefined) await releaseSlotOrLog(backup.accountId, `BSLOT#${slot}`, backup.backupKey);
@@ -541,6 +738,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
                 ExpressionAttributeValues: { ':size': file.size, ':now': now, ':inprogress': 'inprogress' },
               },
             },
+            usageUpdate(accountId, now, 'uploadedBytes', file.size),
           ],
         });
         return true;
@@ -562,7 +760,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async createRestore(restore, quota, now) {
-      const item = { pk: acct(restore.accountId), sk: `RESTORE#${restore.restoreKey}`, ...restore };
+      const item = { ...restoreItem(restore), ...restoreOps(restore, restore.status) };
       assertFits(item, 'restore record');
       let slot: number | undefined;
       // Dry runs only read dbstructure.zip (the download route enforces it) and hold no slot.
@@ -575,12 +773,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         await transactWithRetry(ddb, {
           TransactItems: [
             { Put: { TableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-            ...(restore.dryrun ? [] : [{
-              Update: {
-                TableName, Key: { pk: acct(restore.accountId), sk: `USAGE#${month(now)}` },
-                UpdateExpression: 'ADD restores :one', ExpressionAttributeValues: { ':one': 1 },
-              },
-            }]),
+            usageUpdate(restore.accountId, now, restore.dryrun ? 'dryruns' : 'restores', 1),
           ],
         });
       } catch (err) {
@@ -590,25 +783,58 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       }
     },
 
+    async listRestores(accountId) {
+      const items = await queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'RESTORE#' },
+      });
+      return items.map((i) => strip<RestoreRecord>(i)).sort((x, y) => y.createdAt - x.createdAt);
+    },
+
     async getRestore(accountId, restoreKey) {
       const item = await get(acct(accountId), `RESTORE#${restoreKey}`);
       return item ? strip<RestoreRecord>(item) : undefined;
     },
 
     async setRestoreStatus(r, to, info, now) {
-      assertFits({ pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}`, ...r, status: to, info: { ...r.info, ...info }, modifiedAt: now }, 'restore record');
+      assertFits({ ...restoreItem(r), status: to, info: { ...r.info, ...info }, modifiedAt: now }, 'restore record');
+      // On the ops index while in progress (watched for time-outs), off it otherwise.
+      const ops = restoreOps(r, to);
       try {
         await ddb.send(new UpdateCommand({
           TableName, Key: { pk: acct(r.accountId), sk: `RESTORE#${r.restoreKey}` },
-          UpdateExpression: 'SET #status = :to, info = :info, modifiedAt = :now',
+          UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${ops[OPS_INDEX.partition] ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ' REMOVE #opsPk, #opsSk'}`,
           ConditionExpression: '#status = :from',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':to': to, ':from': r.status, ':info': { ...r.info, ...info }, ':now': now },
+          ExpressionAttributeNames: { '#status': 'status', '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+          ExpressionAttributeValues: {
+            ':to': to, ':from': r.status, ':info': { ...r.info, ...info }, ':now': now,
+            ...(ops[OPS_INDEX.partition] ? { ':opsPk': ops[OPS_INDEX.partition], ':opsSk': ops[OPS_INDEX.sort] } : {}),
+          },
         }));
       } catch (err) {
         if (isConditionFailure(err)) throw new BackupStateError('The restore changed status meanwhile');
         throw err;
       }
+    },
+
+    async touchRestore(accountId, restoreKey, now) {
+      try {
+        const res = await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(accountId), sk: `RESTORE#${restoreKey}` },
+          UpdateExpression: 'SET modifiedAt = :now', ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':now': now }, ReturnValues: 'ALL_NEW',
+        }));
+        return res.Attributes ? strip<RestoreRecord>(res.Attributes) : undefined;
+      } catch (err) {
+        if (isConditionFailure(err)) return undefined;
+        throw err;
+      }
+    },
+
+    async staleRestores(staleBefore) {
+      // modifiedAt ≥ createdAt, so only restores created before `staleBefore` can be stale.
+      return opsCandidates<RestoreRecord>(OPS_RESTORING, pad(staleBefore), (i) =>
+        i.status === 'inprogress' && typeof i.modifiedAt === 'number' && i.modifiedAt < staleBefore);
     },
 
     async restoresInMonth(accountId, now) {
@@ -666,15 +892,35 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       return typeof n === 'number' ? n : 1;
     },
 
-    async markObjectsDeleted(accountId, backupKey) {
-      await ddb.send(new UpdateCommand({
-        TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
-        UpdateExpression: 'SET objectsDeleted = :t REMOVE #opsPk, #opsSk', ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
-        ExpressionAttributeValues: { ':t': true },
-      })).catch((err: unknown) => {
-        if (!isConditionFailure(err)) throw err;
-      });
+    async markObjectsDeleted({ accountId, backupKey }, now) {
+      // The deleted bytes must be the record's own: the condition pins the size read, and a
+      // completion recorded in between (size changed) makes it read again.
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const item = await get(acct(accountId), `BACKUP#${backupKey}`);
+        if (!item || item.objectsDeleted === true) return;
+        const sized = typeof item.archivedBytes === 'number';
+        const bytes = sized ? Number(item.archivedBytes) : 0;
+        try {
+          await transactWithRetry(ddb, {
+            TransactItems: [
+              {
+                Update: {
+                  TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
+                  UpdateExpression: 'SET objectsDeleted = :t REMOVE #opsPk, #opsSk',
+                  ConditionExpression: `attribute_exists(pk) AND ${sized ? 'archivedBytes = :bytes' : 'attribute_not_exists(archivedBytes)'} AND (attribute_not_exists(objectsDeleted) OR objectsDeleted <> :t)`,
+                  ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+                  ExpressionAttributeValues: { ':t': true, ...(sized ? { ':bytes': bytes } : {}) },
+                },
+              },
+              usageUpdate(accountId, now, 'deletedBytes', bytes),
+            ],
+          });
+          return;
+        } catch (err) {
+          if (cancellationCodes(err)[0] !== 'ConditionalCheckFailed') throw err;
+        }
+      }
+      throw new Error(`markObjectsDeleted ${backupKey}: the record kept changing`);
     },
   };
 }

@@ -15,11 +15,16 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { SignJWT, jwtVerify } from 'jose';
 import * as z from 'zod/mini';
 import { SCOPES } from '../domain/api-keys.js';
-import { ApiError } from '../domain/errors.js';
+import { ApiError, BackupNotFoundError } from '../domain/errors.js';
+import { PLANS } from '../domain/plans.js';
+import { findRegion } from '../domain/regions.js';
+import { accountSummary, planView } from '../routes/account.js';
 import { keyView } from '../routes/keys.js';
+import { deleteBackup, fileView, loadBackup } from '../routes/records-view.js';
+import type { BackupRecord, RestoreRecord } from '../store/records.js';
 import { nowSeconds, type AccountDeps, type AppEnv } from '../routes/deps.js';
 import { issueKey, signedInEmail } from '../routes/signin.js';
-import { parseJsonBody, parseWith } from '../routes/validation.js';
+import { param, parseJsonBody, parseWith, recordKey } from '../routes/validation.js';
 import { layout } from './html.js';
 import { pageHeaders } from './security-headers.js';
 
@@ -28,10 +33,31 @@ const SESSION_AUDIENCE = 'vault-cloud/session';
 /** Session lifetime in seconds. */
 export const SESSION_TTL_SECONDS = 12 * 3600;
 
-const createKeyBody = z.object({
+/** Body of `POST /dashboard/api/keys` (also read by the OpenAPI document, openapi.ts). */
+export const dashboardKeyBody = z.object({
   name: z.string().check(z.trim(), z.minLength(1), z.maxLength(100)),
   scopes: z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length)),
 });
+
+const listQuery = z.object({ cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))) });
+
+/** A backup as the dashboard lists it. */
+function dashboardBackup(b: BackupRecord): Record<string, unknown> {
+  return {
+    backupkey: b.backupKey, siteid: b.siteId, siteurl: b.siteUrl, description: b.description, status: b.status,
+    size: b.status === 'finished' ? b.archivedBytes : typeof b.info.totalsize === 'number' ? b.info.totalsize : b.archivedBytes,
+    timecreated: b.createdAt, timefinished: b.finishedAt ?? null, timeexpires: b.expiry, encrypted: b.encrypted,
+    region: b.region, regionlabel: findRegion(b.region)?.label ?? b.region,
+  };
+}
+
+/** A restore as the dashboard lists it (never its `info`, which the site fills freely). */
+function restoreView(r: RestoreRecord): Record<string, unknown> {
+  return {
+    restorekey: r.restoreKey, backupkey: r.backupKey, siteurl: r.siteUrl, status: r.status, dryrun: r.dryrun,
+    timecreated: r.createdAt, timemodified: r.modifiedAt,
+  };
+}
 
 /** Refuses cross-site state changes (see module doc). */
 function sameOriginJson(deps: AccountDeps): MiddlewareHandler {
@@ -69,9 +95,34 @@ function page(): string {
 <button type="submit">Sign in</button>
 </form>
 </section>
-<section id="step-keys" hidden>
-<h2>API keys</h2>
-<table class="plans" id="keys"><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">May</th><th scope="col">Created</th><th scope="col"></th></tr></thead><tbody></tbody></table>
+<div id="step-dash" hidden>
+<nav class="account" aria-label="Account"><button type="button" id="signout">Sign out</button></nav>
+<section aria-labelledby="h-plan">
+<h2 id="h-plan">Plan and usage</h2>
+<p>Plan: <strong id="plan-label"></strong></p>
+<table class="plans" id="usage"><thead><tr><th scope="col">Limit</th><th scope="col">Used</th><th scope="col">Allowed</th></tr></thead><tbody></tbody></table>
+</section>
+<section aria-labelledby="h-backups">
+<h2 id="h-backups" tabindex="-1">Backups</h2>
+<table class="plans" id="backups"><thead><tr><th scope="col">Site</th><th scope="col">Description</th><th scope="col">Status</th><th scope="col">Size</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Encrypted</th><th scope="col">Region</th><th scope="col">Actions</th></tr></thead><tbody></tbody></table>
+<p id="no-backups" hidden>No backups yet.</p>
+<div id="backup-details" class="details" tabindex="-1" hidden>
+<h3>Backup <code id="details-key"></code></h3>
+<h4>Files</h4>
+<table class="plans" id="details-files"><thead><tr><th scope="col">File</th><th scope="col">Size</th><th scope="col">Uploaded</th></tr></thead><tbody></tbody></table>
+<h4>Restores of this backup</h4>
+<table class="plans" id="details-restores"><thead><tr><th scope="col">Site</th><th scope="col">Status</th><th scope="col">Started</th><th scope="col">Last change</th></tr></thead><tbody></tbody></table>
+<button type="button" id="details-close">Close details</button>
+</div>
+</section>
+<section aria-labelledby="h-restores">
+<h2 id="h-restores">Restores</h2>
+<table class="plans" id="restores"><thead><tr><th scope="col">Site</th><th scope="col">Backup</th><th scope="col">Status</th><th scope="col">Started</th><th scope="col">Last change</th></tr></thead><tbody></tbody></table>
+<p id="no-restores" hidden>No restores yet.</p>
+</section>
+<section id="step-keys" aria-labelledby="h-keys">
+<h2 id="h-keys">API keys</h2>
+<table class="plans" id="keys"><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">May</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead><tbody></tbody></table>
 <p id="no-keys" hidden>No API keys yet.</p>
 <form id="key-form" method="post">
 <h3>New key</h3>
@@ -85,8 +136,13 @@ function page(): string {
 <button type="submit">Create key</button>
 </form>
 <div id="new-key" hidden><p>Your new key, shown only now:</p><p><code id="new-key-value"></code></p></div>
-<p><button type="button" id="signout">Sign out</button> <a href="/plans">Plans</a> <a href="/faq">Questions</a></p>
 </section>
+<section aria-labelledby="h-plans">
+<h2 id="h-plans">Plans</h2>
+<table class="plans" id="plans"><thead><tr><th scope="col">Plan</th><th scope="col">Backup size</th><th scope="col">Stored backups</th><th scope="col">Restores per 30 days</th><th scope="col">Passphrase</th></tr></thead><tbody></tbody></table>
+</section>
+<footer><a href="/plans">Plans</a> <a href="/faq">Questions</a> <a href="/api">API reference</a></footer>
+</div>
 <p id="message" class="error" role="alert" aria-live="polite"></p>
 </main>`, 'dashboard.js');
 }
@@ -96,7 +152,12 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const signin = deps.signin;
   app.get('/dashboard', pageHeaders(false), (c) => c.html(page()));
-  if (!signin) return app;
+  if (!signin) {
+    const off = (c: Context) => c.json({ message: 'Sign-in by e-mail is not configured on this server' }, 503);
+    app.post('/signout', off);
+    app.all('/dashboard/api/*', off);
+    return app;
+  }
 
   const sessionCookie = async (c: Context, email: string) => {
     const now = nowSeconds(deps);
@@ -147,9 +208,59 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
 
   app.post('/dashboard/api/keys', async (c) => {
     const email = await sessionEmail(c);
-    const body = await parseJsonBody(c, createKeyBody);
+    const body = await parseJsonBody(c, dashboardKeyBody);
     const { apikey, key } = await issueKey(deps, signin.store, email, body.name, body.scopes, nowSeconds(deps));
     return c.json({ ...keyView(key), apikey });
+  });
+
+  /** The session's account id; undefined for an address that has no account yet (nothing to list). */
+  const sessionAccount = async (c: Context): Promise<{ email: string; accountId: string | undefined }> => {
+    const email = await sessionEmail(c);
+    return { email, accountId: await signin.store.accountIdForEmail(email) };
+  };
+  const plans = () => deps.plans ?? PLANS;
+
+  app.get('/dashboard/api/account', async (c) => {
+    const { email, accountId } = await sessionAccount(c);
+    const others = Object.values(plans()).map(planView);
+    if (!accountId) return c.json({ email, account: null, plans: others });
+    return c.json({ email, account: await accountSummary(deps, accountId, nowSeconds(deps)), plans: others });
+  });
+
+  app.get('/dashboard/api/backups', async (c) => {
+    const { accountId } = await sessionAccount(c);
+    const q = parseWith(listQuery, c.req.query(), 'query');
+    if (!accountId) return c.json({ backups: [] });
+    const page = await deps.repo.listBackups(accountId, { now: nowSeconds(deps), limit: 100, cursor: q.cursor });
+    return c.json({ backups: page.items.map(dashboardBackup), ...(page.cursor ? { nextcursor: page.cursor } : {}) });
+  });
+
+  app.get('/dashboard/api/backups/:backupkey', async (c) => {
+    const { accountId } = await sessionAccount(c);
+    const key = param(c, 'backupkey', recordKey);
+    if (!accountId) throw new BackupNotFoundError();
+    const b = await loadBackup(deps, accountId, key, nowSeconds(deps));
+    const [files, restores] = await Promise.all([deps.repo.listFiles(accountId, key), deps.repo.listRestores(accountId)]);
+    return c.json({
+      ...dashboardBackup(b),
+      files: files.map(fileView).sort((x, y) => x.name.localeCompare(y.name, 'en', { numeric: true })),
+      restores: restores.filter((r) => r.backupKey === key).map(restoreView),
+    });
+  });
+
+  // The account function has no S3 rights: the record is deleted here (gone for every endpoint,
+  // slot free at once) and the next ops run deletes the objects (records-view.ts, deleteBackup).
+  app.delete('/dashboard/api/backups/:backupkey', async (c) => {
+    const { accountId } = await sessionAccount(c);
+    const key = param(c, 'backupkey', recordKey);
+    if (!accountId) throw new BackupNotFoundError();
+    await deleteBackup(deps, accountId, key, nowSeconds(deps));
+    return c.json({});
+  });
+
+  app.get('/dashboard/api/restores', async (c) => {
+    const { accountId } = await sessionAccount(c);
+    return c.json({ restores: accountId ? (await deps.repo.listRestores(accountId)).map(restoreView) : [] });
   });
 
   app.delete('/dashboard/api/keys/:keyid', async (c) => {

@@ -4,12 +4,13 @@
  * and style sheet under `/web/`. Pages are plain template strings with every value escaped; the
  * behaviour lives in static/getapikey.js (no inline script, so the CSP needs no hash).
  */
-import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import type { AccountDeps, AppEnv } from '../routes/deps.js';
+import { readAsset, WEB_ASSETS } from './assets.js';
 import { dashboardRoutes } from './dashboard.js';
 import { esc, layout } from './html.js';
 import { infoRoutes } from './info-pages.js';
+import { openApiRoutes } from './openapi.js';
 import { assetHeaders, pageHeaders } from './security-headers.js';
 
 /** The site a /getapikey request is for, or undefined when its siteurl is unusable. */
@@ -25,25 +26,6 @@ export function siteFromQuery(q: { siteurl?: string; siteid?: string }): { url: 
   if (u.username || u.password) return undefined;
   const id = /^[A-Za-z0-9_-]{1,100}$/.test(q.siteid ?? '') ? (q.siteid as string) : '';
   return { url: q.siteurl, origin: u.origin, id };
-}
-
-const ASSETS: Record<string, string> = {
-  'getapikey.js': 'text/javascript; charset=utf-8', 'dashboard.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8',
-};
-const assetCache = new Map<string, string>();
-
-function asset(name: string): string | undefined {
-  if (!(name in ASSETS)) return undefined;
-  let text = assetCache.get(name);
-  if (text === undefined) {
-    try {
-      text = readFileSync(new URL(`./static/${name}`, import.meta.url), 'utf8');
-    } catch {
-      return undefined; // not shipped with this bundle (see docs/web.md)
-    }
-    assetCache.set(name, text);
-  }
-  return text;
 }
 
 /** The /getapikey page for `site` (undefined: opened without a usable siteurl). */
@@ -113,6 +95,7 @@ export function webRoutes(deps: AccountDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.route('/', infoRoutes(deps));
   app.route('/', dashboardRoutes(deps));
+  app.route('/', openApiRoutes());
   app.get('/getapikey', pageHeaders(true), (c) => {
     const site = siteFromQuery({ siteurl: c.req.query('siteurl'), siteid: c.req.query('siteid') });
     return c.html(getApiKeyPage(site, c.req.query('tab') === 'signup' ? 'signup' : 'signin'), site ? 200 : 400);
@@ -121,9 +104,9 @@ export function webRoutes(deps: AccountDeps): Hono<AppEnv> {
   app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/web/:name', assetHeaders(), (c) => {
     const name = c.req.param('name');
-    const text = asset(name);
+    const text = readAsset(name);
     if (text === undefined) return c.json({ message: 'Not found' }, 404);
-    return c.body(text, 200, { 'Content-Type': ASSETS[name] as string });
+    return c.body(text, 200, { 'Content-Type': WEB_ASSETS[name] as string });
   });
   return app;
 }

@@ -23,13 +23,18 @@ export async function startMariaDb(opts: { port?: number } = {}): Promise<MariaD
   const base = serviceDir('mariadb');
   const dataDir = join(base, 'data');
   const runDir = join(base, 'run');
+  // Its own temporary folder: in the shared /tmp, other processes' clean-ups removed MariaDB's
+  // on-disk temporary tables mid-query ("Error on delete of '/tmp/#sql-temptable-…'", and once
+  // a crash in the Aria engine).
+  const tmpDir = join(base, 'tmp');
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(runDir, { recursive: true });
+  mkdirSync(tmpDir, { recursive: true });
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const uid = Number(spawnSync('id', ['-u', 'mysql'], { encoding: 'utf8' }).stdout.trim());
     const gid = Number(spawnSync('id', ['-g', 'mysql'], { encoding: 'utf8' }).stdout.trim());
-    for (const d of [base, dataDir, runDir]) chownSync(d, uid, gid);
+    for (const d of [base, dataDir, runDir, tmpDir]) chownSync(d, uid, gid);
   }
   const userArgs = asRoot ? ['--user=mysql'] : [];
   run(binaryPath('mariadb-install-db'), [
@@ -39,7 +44,7 @@ export async function startMariaDb(opts: { port?: number } = {}): Promise<MariaD
   const socket = join(runDir, 'mysqld.sock');
   const logFile = join(base, 'error.log');
   const proc = startProcess('mariadb', binaryPath('mariadbd'), [
-    '--no-defaults', ...userArgs, `--datadir=${dataDir}`, `--socket=${socket}`, `--port=${port}`,
+    '--no-defaults', ...userArgs, `--datadir=${dataDir}`, `--tmpdir=${tmpDir}`, `--socket=${socket}`, `--port=${port}`,
     '--bind-address=127.0.0.1', `--pid-file=${join(runDir, 'mysqld.pid')}`, `--log-error=${logFile}`,
     '--innodb-buffer-pool-size=256M', '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin',
     '--max-allowed-packet=64M', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_unicode_ci',

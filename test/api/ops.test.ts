@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESTORE_RESUME_DAYS, RESTORE_STALE_HOURS } from '../../lambdas/domain/backup-state.js';
 import { runOps, type OpsDeps } from '../../lambdas/ops/run-ops.js';
 import { OPS_TABLE_ACCESS } from '../../lambdas/ops/table-access.js';
 import { createRepository } from '../../lambdas/store/repository.js';
@@ -21,6 +22,9 @@ const IAM_ACTION: Record<string, string> = {
   BatchGetCommand: 'dynamodb:BatchGetItem', BatchWriteCommand: 'dynamodb:BatchWriteItem', DescribeTableCommand: 'dynamodb:DescribeTable',
 };
 
+/** IAM action of each kind of item of a TransactWriteItems request. */
+const TRANSACT_ACTION: Record<string, string> = { Put: 'dynamodb:PutItem', Update: 'dynamodb:UpdateItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' };
+
 let api: TestApi;
 let raw: DynamoDBClient;
 let clock = Date.now();
@@ -33,9 +37,14 @@ beforeAll(async () => {
   raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
   const recording = {
-    send: (command: { constructor: { name: string }; input: { IndexName?: string } }) => {
+    send: (command: { constructor: { name: string }; input: { IndexName?: string; TransactItems?: Record<string, unknown>[] } }) => {
       const resource = command.input.IndexName ? `index/${command.input.IndexName}` : 'table';
-      sent.add(`${resource} ${IAM_ACTION[command.constructor.name] ?? command.constructor.name}`);
+      if (command.input.TransactItems) {
+        // IAM authorises each action of a transaction as its own action (there is no TransactWriteItems grant).
+        for (const t of command.input.TransactItems) for (const kind of Object.keys(t)) sent.add(`table ${TRANSACT_ACTION[kind] ?? kind}`);
+      } else {
+        sent.add(`${resource} ${IAM_ACTION[command.constructor.name] ?? command.constructor.name}`);
+      }
       return doc.send(command as Parameters<typeof doc.send>[0]);
     },
   } as unknown as DynamoDBDocumentClient;
@@ -60,8 +69,8 @@ describe('ops run', () => {
     const step1 = await site.ok('POST', `backups/${abandoned}/upload/filedir.zip`, { contenttype: 'application/zip', multipart: { parts: 2 } }, ['parts']);
     expect((await fetch(step1.multiplarturl as string, { method: 'POST' })).status).toBe(200);
 
-    const opts = { staleBackupHours: 48, staleUploadDays: 7 };
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
+    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7 };
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 });
 
     clock += 3 * 86400 * 1000; // abandoned: untouched for 72 h
     expect(await runOps(opsDeps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1, deletedObjects: 1 });
@@ -69,10 +78,10 @@ describe('ops run', () => {
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${abandoned}/dbdump.zip`)).toBeUndefined();
 
     clock += 5 * 86400 * 1000; // old: past its 7 days; the upload is 8 days old
-    // Both records are past their 7 days now; only the finished one still had objects.
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 2, failedStaleBackups: 0, deletedObjects: 1, abortedUploads: 1 });
+    // Both records are past their 7 days now; the abandoned one's objects were deleted (and noted) when it failed.
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 1, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 1, abortedUploads: 1 });
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${old}/dbstructure.zip`)).toBeUndefined();
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, deletedObjects: 0, abortedUploads: 0 });
+    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 });
 
     // Exactly what the stack grants the ops function (infra test "ops has exactly the DynamoDB actions ...").
     expect([...sent].sort()).toEqual([
@@ -88,7 +97,7 @@ describe('ops run', () => {
     await site.uploadArchive(forever as string, 'dbstructure.zip', randomBytes(16));
     await site.ok('PATCH', `backups/${forever}`, { status: 'finished', info: {} });
     const { backupkey: active } = await site.ok('PUT', 'backups', { description: 'busy', encrypted: false, bucket: '', expiredays: 0 });
-    const opts = { staleBackupHours: 48, staleUploadDays: 7 };
+    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7 };
     clock += 47 * 3600 * 1000;
     await site.uploadArchive(active as string, 'dbdump.zip', randomBytes(16)); // activity at 47 h
     clock += 24 * 3600 * 1000;
@@ -99,5 +108,42 @@ describe('ops run', () => {
     clock += 48 * 3600 * 1000;
     expect(await runOps(opsDeps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1 });
     expect((await api.deps.repo.getBackup(accountid, active as string))?.status).toBe('failed');
+  });
+
+  it('times out restores without activity for the threshold; a failed one can be resumed only within RESTORE_RESUME_DAYS', async () => {
+    const { apikey, accountid } = await api.registerAccount(undefined, 'pro');
+    const site = new PluginClient(api.url, apikey);
+    const { backupkey } = await site.ok('PUT', 'backups', { description: 'r', encrypted: false, bucket: '', expiredays: 0 });
+    await site.uploadArchive(backupkey as string, 'dbstructure.zip', randomBytes(16));
+    await site.ok('PATCH', `backups/${backupkey}`, { status: 'finished', info: {} });
+    const { restorekey } = await site.ok('PUT', 'restores', { backupkey });
+    const { restorekey: done } = await site.ok('PUT', 'restores', { backupkey, dryrun: true });
+    await site.ok('PATCH', `restores/${done}`, { status: 'finished' });
+    const createdAt = clock;
+    const opts = { staleBackupHours: 48, staleRestoreHours: RESTORE_STALE_HOURS, staleUploadDays: 7 };
+    const restore = () => api.deps.repo.getRestore(accountid, restorekey as string);
+
+    clock += (RESTORE_STALE_HOURS - 1) * 3600 * 1000;
+    await site.ok('GET', `restores/${restorekey}/download/dbstructure.zip`); // activity
+    clock += (RESTORE_STALE_HOURS - 1) * 3600 * 1000;
+    expect(await runOps(opsDeps, opts)).toMatchObject({ timedOutRestores: 0 });
+    expect((await restore())?.status).toBe('inprogress');
+    clock += 2 * 3600 * 1000;
+    expect(await runOps(opsDeps, opts)).toMatchObject({ timedOutRestores: 1 });
+    expect(await restore()).toMatchObject({ status: 'failed', info: { faileddetails: 'timed out' } });
+    expect(await runOps(opsDeps, opts)).toMatchObject({ timedOutRestores: 0 });
+    expect((await site.call('GET', `restores/${restorekey}/download/dbstructure.zip`)).status).toBe(409);
+
+    // Resumable within RESTORE_RESUME_DAYS of its creation, then closed for good (409 on every PATCH).
+    await site.ok('PATCH', `restores/${restorekey}`, { status: 'resume', info: { backupkey } });
+    await site.ok('PATCH', `restores/${restorekey}`, { status: 'failed', info: { faileddetails: 'disk full' } });
+    clock = createdAt + (RESTORE_RESUME_DAYS * 24 + 1) * 3600 * 1000;
+    for (const body of [{ status: 'resume', info: { backupkey } }, { info: { n: 1 } }, { status: 'failed', info: {} }]) {
+      const r = await site.call('PATCH', `restores/${restorekey}`, body);
+      expect(r.status).toBe(409);
+      expect(r.body.message).toMatch(/can no longer be resumed/);
+    }
+    // A finished restore is untouched by all this.
+    expect((await api.deps.repo.getRestore(accountid, done as string))?.status).toBe('finished');
   });
 });

@@ -285,6 +285,16 @@ describe('HTTP API', () => {
     for (const key of spec) expect(integrationFor(key), key).toBe(site);
   });
 
+  it('routes the web pages, their files, the dashboard API and /openapi.json to the account function', () => {
+    const account = logicalId(api, 'AWS::Lambda::Function', 'AccountFunction');
+    const pages = [
+      'GET /', 'GET /plans', 'GET /faq', 'GET /getapikey', 'GET /dashboard', 'GET /web/{name}', 'GET /openapi.json', 'GET /api',
+      'POST /signin/session', 'POST /signout', 'GET /dashboard/api/account', 'GET /dashboard/api/backups',
+      'DELETE /dashboard/api/backups/{backupkey}', 'GET /dashboard/api/restores', 'POST /dashboard/api/keys',
+    ];
+    for (const key of pages) expect(integrationFor(key), key).toBe(account);
+  });
+
   it('uses payload format 2.0 (hono/aws-lambda)', () => {
     api.resourcePropertiesCountIs('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' }, 2);
   });

@@ -12,7 +12,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../support/api-server.js';
 import { PluginClient } from '../api/plugin-client.js';
+import { mailedCode } from './browser.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Flags known to work on this machine (docs: closed network), plus third-party cookies blocked. */
@@ -115,20 +116,8 @@ afterAll(async () => {
   await api?.close();
 });
 
-/** The code of the newest message mailed to `email`, from the local mailbox's .eml files. */
-async function codeFromMailbox(email: string): Promise<{ code: string; subject: string }> {
-  for (let i = 0; i < 100; i++) {
-    const files = existsSync(mailDir) ? readdirSync(mailDir).filter((f) => f.endsWith('.eml')).sort().reverse() : [];
-    for (const f of files) {
-      const raw = readFileSync(join(mailDir, f), 'utf8');
-      if (!new RegExp(`^To: ${email.replace(/[.+]/g, '\\$&')}\\r?$`, 'm').test(raw)) continue;
-      const code = /code [^\n]*is ([0-9]{6})/.exec(raw)?.[1];
-      if (code) return { code, subject: /^Subject: (.*?)\r?$/m.exec(raw)?.[1] ?? '' };
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no code mailed to ${email}`);
-}
+/** The code and subject of the newest message mailed to `email` in the local mailbox. */
+const codeFromMailbox = (email: string): Promise<{ code: string; subject: string }> => mailedCode(mailDir, email);
 
 async function apiFrame(page: Page): Promise<Frame> {
   for (let i = 0; i < 100; i++) {
@@ -312,7 +301,7 @@ describe('/dashboard', () => {
     await page.waitForSelector('#step-email:not([hidden])');
     expect(await page.context().cookies()).toEqual([]);
     // Only the answers the page expects: 401 before signing in, 409 for the last key.
-    expect(problems.filter((p) => !/\b(401|409)\b.*\/dashboard\/api\/keys/.test(p))).toEqual([]);
+    expect(problems.filter((p) => !/\b(401|409)\b.*\/dashboard\/api\/(keys|account)/.test(p))).toEqual([]);
     await page.context().close();
   });
 });

@@ -4,7 +4,7 @@
  * (checksums, the binary encoding, indexes XMLDB cannot express), which the plugin never
  * looks up since it reads dbstructure entries by name.
  */
-import type { EngineIndexExtension } from '../schema/engine-indexes.js';
+import { EngineIndexExtensionSchema, type EngineIndexExtension } from '../schema/engine-indexes.js';
 import type { XmldbTable } from '../schema/model.js';
 import { structureXml } from '../schema/structure-xml.js';
 import { parseXmldb } from '../schema/xmldb-parse.js';
@@ -116,5 +116,11 @@ export async function readDbStructure(zip: ZipArchiveReader): Promise<DbStructur
   }
   const configOverride = zip.has(FILE_CONFIGOVERRIDE) ? (JSON.parse((await zip.read(FILE_CONFIGOVERRIDE)).toString('utf8')) as ConfigOverride[]) : [];
   const manifest = zip.has(FILE_AGENT_MANIFEST) ? (JSON.parse((await zip.read(FILE_AGENT_MANIFEST)).toString('utf8')) as AgentManifest) : undefined;
+  if (manifest?.engineIndexes !== undefined) {
+    // Executed as DDL on the target later: checked here, before anything plans from it.
+    const checked = EngineIndexExtensionSchema.safeParse(manifest.engineIndexes);
+    if (!checked.success) throw new ArchiveReadError(`${FILE_AGENT_MANIFEST}: engineIndexes is malformed (${checked.error.issues[0]?.message ?? 'invalid'})`);
+    manifest.engineIndexes = checked.data;
+  }
   return { tables, metadata, sequences, configOverride, manifest };
 }

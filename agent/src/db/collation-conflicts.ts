@@ -18,6 +18,7 @@ import { ZipArchiveReader } from '../archive/zip-reader.js';
 import { columnType, planTableNames, quoteIdent } from '../schema/ddl.js';
 import type { XmldbField, XmldbTable } from '../schema/model.js';
 import { orderColumn } from '../schema/model.js';
+import { CheckFailedError } from '../transfer/errors.js';
 import type { DbAdapter } from './adapter.js';
 
 /** One group of backup rows equal under the collation in one unique index. */
@@ -92,6 +93,12 @@ function candidates(db: DbAdapter, tables: readonly XmldbTable[], definitions: r
  */
 export async function findCollationConflicts(db: DbAdapter, opts: CollationCheckOptions): Promise<CollationConflict[]> {
   if (db.family !== 'mysql') return [];
+  // An old site's tables may be utf8 (utf8mb3): Moodle's detection then yields a collation the
+  // utf8mb4 tables of a restore cannot take. Refused here, before the first drop.
+  const known = await db.query("SELECT COLLATION_NAME AS c FROM information_schema.COLLATIONS WHERE CHARACTER_SET_NAME = 'utf8mb4' AND COLLATION_NAME = ?", [opts.collation]);
+  if (!known.length) {
+    throw new CheckFailedError(`restore pre-check failed: Collation: ${opts.collation} is not a utf8mb4 collation of this server; convert the site first (Moodle's admin/cli/mysql_collation.php --collation=utf8mb4_unicode_ci) or choose one with --collation`);
+  }
   const list = candidates(db, opts.tables, opts.definitions);
   if (!list.length) return [];
   const q = (s: string): string => quoteIdent('mysql', s);

@@ -97,7 +97,11 @@ async function openSink(out: ArchiveDestination, name: string): Promise<Writable
  * (`tool_vault_config` …): a code tree without that plugin (or none) must not let it travel.
  */
 function ownedByExcluded(table: string, excluded: Set<string>): boolean {
-  for (const c of excluded) if (table === c || table.startsWith(`${c}_`)) return true;
+  for (const c of excluded) {
+    // Activity modules name their tables without the `mod_` prefix (`forum`, `forum_posts`).
+    const stem = c.startsWith('mod_') ? c.slice(4) : c;
+    if (table === stem || table.startsWith(`${stem}_`)) return true;
+  }
   return false;
 }
 

@@ -8,7 +8,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { discoverPlugins, pluginVersion } from './components.js';
 import { isArray, parseConfigPhp, toStr, type ConfigPhpIssue, type PhpValue } from './config-php.js';
 
@@ -277,12 +277,18 @@ export function defaultStateBase(env: NodeJS.ProcessEnv = process.env, uid: numb
   return join(base, 'vault-agent');
 }
 
-/** Real path when the folder exists (symlinked dataroots map to one state folder), else the absolute path. */
+/**
+ * Real path of `path`: of the folder itself when it exists (symlinked dataroots map to one state
+ * folder), else of its nearest existing ancestor with the rest appended, so a folder not created
+ * yet under a symlink is placed where the link really leads.
+ */
 function realOrResolved(path: string): string {
+  const abs = resolve(path);
   try {
-    return realpathSync(path);
+    return realpathSync(abs);
   } catch {
-    return resolve(path);
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(realOrResolved(parent), basename(abs));
   }
 }
 
@@ -308,9 +314,12 @@ export function stateDir(site: Pick<SiteConfig, 'stateDir'>): string {
 }
 
 /** The state folder must stay out of everything a backup carries (dataroot) or a web server serves (code tree). */
-function assertStateDirOutside(site: Pick<SiteConfig, 'stateDir' | 'dataroot' | 'moodleDir'>): void {
+function assertStateDirOutside(site: Pick<SiteConfig, 'stateDir' | 'dataroot' | 'moodleDir' | 'configPath'>): void {
   const dir = realOrResolved(site.stateDir);
-  for (const [what, root] of [['dataroot', site.dataroot], ['Moodle code tree', site.moodleDir]] as const) {
+  // config.php's folder is the code tree on a real site (it has version.php); a bare config.php elsewhere is not.
+  const configDir = site.configPath ? dirname(site.configPath) : undefined;
+  const codeTree = site.moodleDir ?? (configDir && existsSync(join(configDir, 'version.php')) ? configDir : undefined);
+  for (const [what, root] of [['dataroot', site.dataroot], ['Moodle code tree', codeTree]] as const) {
     if (root && isWithin(dir, realOrResolved(root))) {
       throw new SiteConfigError(`the agent state folder ${site.stateDir} is inside the ${what} ${root}: a backup or the web server would expose the API key; choose another with --state-dir or ${STATE_DIR_ENV}`);
     }

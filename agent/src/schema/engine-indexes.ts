@@ -9,6 +9,7 @@
  *
  * Everything here except {@link applyEngineIndexes} is pure.
  */
+import { z } from 'zod';
 import type { SqlFamily } from './ddl.js';
 import { indexName, quoteIdent } from './ddl.js';
 import type { EngineIndex, EngineIndexLogical, XmldbIndex, XmldbKey, XmldbTable } from './model.js';
@@ -40,6 +41,26 @@ export interface EngineIndexExtension {
   prefix: string;
   indexes: EngineIndex[];
 }
+
+/**
+ * The shape an extension read from a backup must have. A backup is not trusted: anything else is
+ * refused before a restore plans from it (identifiers are quoted and definitions re-checked by
+ * {@link sameEngineSql} as well).
+ */
+export const EngineIndexExtensionSchema = z.object({
+  engine: z.enum(['postgres', 'mysql', 'mariadb']),
+  prefix: z.string().max(64),
+  indexes: z.array(z.object({
+    table: z.string().min(1).max(128),
+    name: z.string().min(1).max(128),
+    engine: z.enum(['postgres', 'mysql', 'mariadb']),
+    reason: z.string().max(200),
+    unique: z.boolean(),
+    columns: z.array(z.string().min(1).max(128)),
+    logical: z.object({ kind: z.enum(['fulltext', 'pattern']), columns: z.array(z.string().min(1).max(128)).min(1), config: z.string().max(63).optional() }).optional(),
+    definition: z.string().max(10_000),
+  })),
+});
 
 /** One PostgreSQL index as pg_catalog describes it (see PostgresAdapter.introspect). */
 export interface PgIndexInfo {
@@ -184,17 +205,56 @@ const familyOf = (engine: string): SqlFamily => (engine === 'postgres' ? 'postgr
 
 const IDENT = String.raw`(?:"(?:[^"]|"")+"|[^\s"(]+)`;
 
-/** Re-creates a source index on the same engine family from its definition, or undefined when it cannot be read. */
+/** Index access methods a PostgreSQL definition may name. */
+const PG_METHODS = new Set(['btree', 'hash', 'gist', 'spgist', 'gin', 'brin']);
+
+/**
+ * Whether `text` is one SQL fragment with balanced parentheses and quotes and nothing that ends
+ * or comments out a statement. A definition comes from the backup, which is not trusted: it must
+ * never smuggle a second statement or an extra ALTER TABLE clause onto the target.
+ */
+function isSingleFragment(text: string): boolean {
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quote) {
+      if (c === quote) {
+        if (text[i + 1] === quote) i++;
+        else quote = null;
+      }
+      continue;
+    }
+    if (c === "'" || c === '"' || c === '`') quote = c;
+    else if (c === '(') depth++;
+    else if (c === ')') { if (--depth < 0) return false; }
+    else if (c === ';' || c === '\\') return false;
+    else if ((c === '-' && text[i + 1] === '-') || (c === '/' && text[i + 1] === '*')) return false;
+  }
+  return depth === 0 && quote === null;
+}
+
+/**
+ * Re-creates a source index on the same engine family from its definition, or undefined when the
+ * definition is not one this grammar accepts. PostgreSQL: `USING <method> (<parts>)` with optional
+ * INCLUDE, WITH and WHERE (index expressions and predicates may call only IMMUTABLE functions,
+ * which PostgreSQL enforces); no TABLESPACE. MySQL/MariaDB: rebuilt from its backquoted columns
+ * and prefix lengths only.
+ */
 export function sameEngineSql(family: SqlFamily, ix: EngineIndex, name: string, prefix: string): string | undefined {
   const table = quoteIdent(family, prefix + ix.table);
+  const def = ix.definition.trim();
   if (family === 'postgres') {
-    const m = new RegExp(String.raw`^CREATE (UNIQUE )?INDEX ${IDENT} ON (?:ONLY )?${IDENT}(?:\.${IDENT})? (USING .+)$`, 's').exec(ix.definition.trim());
-    if (!m?.[2]) return undefined;
-    return `CREATE ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} ON ${table} ${m[2]}`;
+    const m = new RegExp(String.raw`^CREATE (UNIQUE )?INDEX ${IDENT} ON (?:ONLY )?${IDENT}(?:\.${IDENT})? USING ([a-z]+) (\(.+)$`, 's').exec(def);
+    const method = m?.[2];
+    const rest = m?.[3];
+    if (!method || !rest || !PG_METHODS.has(method) || !isSingleFragment(rest) || /\btablespace\b/i.test(rest)) return undefined;
+    return `CREATE ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} ON ${table} USING ${method} ${rest}`;
   }
-  const m = /^(UNIQUE |FULLTEXT |SPATIAL )?(?:KEY|INDEX) `(?:[^`]|``)+` (.+)$/s.exec(ix.definition.trim());
-  if (!m?.[2]) return undefined;
-  return `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} ${m[2]}`;
+  const m = /^(UNIQUE |FULLTEXT |SPATIAL )?(?:KEY|INDEX) `(?:[^`]|``)+` \(((?:`(?:[^`]|``)+`(?:\(\d+\))?(?: (?:ASC|DESC))?,?)+)\)(?: USING (?:BTREE|HASH))?$/s.exec(def);
+  if (!m?.[2] || m[2].endsWith(',')) return undefined;
+  const parts = [...m[2].matchAll(/`((?:[^`]|``)+)`(\(\d+\))?( (?:ASC|DESC))?/g)].map((p) => `${quoteIdent('mysql', (p[1] as string).replace(/``/g, '`'))}${p[2] ?? ''}${p[3] ?? ''}`);
+  return `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} (${parts.join(', ')})`;
 }
 
 /** PostgreSQL: a GIN index over `to_tsvector('<config>', <column>)`, as search_simpledb's installer writes it. */

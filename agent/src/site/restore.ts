@@ -233,9 +233,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           const path = join(work, f.name);
           await fetcher.fetch(f.name, path);
           await temp.added(path);
-          yield path;
-          await temp.removed(path);
+          // Downloaded and verified: the pre-verify pass need not fetch it again.
           prechecked.add(f.name);
+          try {
+            yield path;
+          } finally {
+            // Also when the check stops early (a conflict, an error): no archive is left behind.
+            await temp.removed(path);
+          }
         }
       }
       const conflicts = await findCollationConflicts(db, {

@@ -131,6 +131,16 @@ describe('npm start (local server)', () => {
     expect(listed.out).not.toContain('admin@school.example');
     expect(admin(dataDir, 'resume', opAccount ?? '').code).toBe(0);
     expect((await fetchAgain(`${second.url}/validateapikey`, { headers: { 'X-Api-Key': opKey ?? '' } })).status).toBe(200);
+    // The app-level rate limits apply locally as on AWS: anonymous calls from one address stop at 60 a minute.
+    let limited: Response | undefined;
+    for (let i = 0; i < 70 && !limited; i++) {
+      const r = await fetch(`${second.url}/validateapikey`);
+      if (r.status === 429) limited = r;
+      else await r.body?.cancel();
+    }
+    expect(limited?.status).toBe(429);
+    expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Object.keys((await limited?.json()) as object)).toEqual(['message']);
     await stopWithCtrlC(second);
     expect(existsSync(join(dataDir, 'endpoints.json'))).toBe(false);
     const stopped = admin(dataDir, 'list');

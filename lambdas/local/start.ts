@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import S3rver from 's3rver';
 import { startDynamoDbLocal, freePort, reapOrphans } from '../../scripts/services/index.js';
 import { createApp } from '../app.js';
+import { DEFAULT_RATE_LIMITS } from '../domain/rate-limits.js';
 import { STORAGE_REGIONS } from '../domain/regions.js';
 import { createS3Client } from '../store/aws-clients.js';
 import { ensureBuckets, ensureTable } from '../store/ensure-stores.js';
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   const app = createApp({
     repo: createRepository(doc, tableName),
     signin: { store: createSigninStore(doc, tableName), mailer, clientIp: nodeClientIp },
+    // The same limits as on AWS (RATE_LIMITS=off disables them), per socket address.
+    ...(process.env.RATE_LIMITS === 'off' ? {} : { rateLimits: { limits: DEFAULT_RATE_LIMITS, clientIp: (c) => nodeClientIp(c) ?? 'unknown' } }),
     storage: createObjectStorage({ buckets, endpoint: s3Endpoint, credentials }),
     verifySecret: createHash('sha256').update(process.env.VERIFY_SECRET ?? 'vault-cloud-local-development-secret').digest(),
     publicUrl: `http://${host}:${port}`,

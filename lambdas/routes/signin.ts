@@ -118,7 +118,7 @@ export function signinRoutes(deps: AccountDeps): Hono<AppEnv> {
     if (result === 'wrong') throw new ApiError('ERR_BAD_REQUEST', 'The code is not correct');
     if (result === 'expired') throw new ApiError('ERR_BAD_REQUEST', 'The code has expired or was used too often: ask for a new one');
     const accountId = await store.accountIdForEmail(addr);
-    if (accountId) await deps.repo.markVerified(accountId);
+    if (accountId) await proveOwnership(deps, accountId);
     const token = await new SignJWT({ email: addr })
       .setProtectedHeader({ alg: 'HS256' }).setSubject(addr).setAudience(TOKEN_AUDIENCE)
       .setIssuedAt(now).setExpirationTime(now + TOKEN_TTL_SECONDS).sign(deps.verifySecret);
@@ -133,6 +133,24 @@ export function signinRoutes(deps: AccountDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * The owner of an address has just proved it with a code. An account registered for it before
+ * (`POST /account/register` takes any address and hands out a key) and never verified may
+ * belong to someone else: its keys are revoked before the account is marked verified, so keys the
+ * owner creates from now on are not shared with whoever registered the address first.
+ */
+async function proveOwnership(deps: AccountDeps, accountId: string): Promise<void> {
+  const account = await deps.repo.getAccount(accountId);
+  if (!account || account.verified) return;
+  // Listed again after each pass: a key created meanwhile with a key being revoked goes too.
+  for (let pass = 0; pass < 3; pass++) {
+    const keys = await deps.repo.listApiKeys(accountId);
+    if (!keys.length) break;
+    for (const k of keys) await deps.repo.revokeApiKey(accountId, k.keyId, true);
+  }
+  await deps.repo.markVerified(accountId);
 }
 
 /**

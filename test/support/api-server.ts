@@ -65,8 +65,12 @@ export interface TestApi {
   verifications: { email: string; link: string }[];
   /** Sign-in mail sent so far, when no `mailDir` was given. */
   mails: MailMessage[];
-  /** Registers an account (POST /account/register) and puts it on `plan` (default free). */
-  registerAccount(email?: string, plan?: PlanId): Promise<{ apikey: string; accountid: string }>;
+  /**
+   * Registers an account (POST /account/register) and puts it on `plan` (default free).
+   * `verified`: as if its owner had followed the e-mail verification link (a later code sign-in
+   * then keeps its keys; see signin.ts proveOwnership).
+   */
+  registerAccount(email?: string, plan?: PlanId, opts?: { verified?: boolean }): Promise<{ apikey: string; accountid: string }>;
   /** Stops the HTTP server and the SDK clients (the table and buckets are left to the run's teardown). */
   close(): Promise<void>;
 }
@@ -118,7 +122,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
 
   return {
     url, app, deps, tableName, buckets, verifications, mails,
-    async registerAccount(email, plan = 'free') {
+    async registerAccount(email, plan = 'free', opts = {}) {
       const res = await app.request('/account/register', {
         method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ email: email ?? `user${++counter}-${suffix}@example.com` }),
@@ -126,6 +130,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
       if (res.status !== 200) throw new Error(`register failed: ${res.status} ${await res.text()}`);
       const body = (await res.json()) as { apikey: string; accountid: string };
       if (plan !== 'free') await deps.repo.setAccountPlan(body.accountid, plan);
+      if (opts.verified) await deps.repo.markVerified(body.accountid);
       return { apikey: body.apikey, accountid: body.accountid };
     },
     async close() {

@@ -75,7 +75,7 @@ async function putBackup(apikey: string): Promise<{ status: number; body: { back
 describe('/dashboard in Chromium', () => {
   it('lists the backups of a full free plan; deleting one in the dashboard lets the next PUT /backups through', async () => {
     const email = `full-${Date.now()}@example.org`;
-    const { apikey } = await api.registerAccount(email, 'free');
+    const { apikey } = await api.registerAccount(email, 'free', { verified: true });
     const keys: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await putBackup(apikey);
@@ -121,7 +121,7 @@ describe('/dashboard in Chromium', () => {
 
   it('details show the files and the restores of a backup; the restores table lists every restore', async () => {
     const email = `details-${Date.now()}@example.org`;
-    const { apikey, accountid } = await api.registerAccount(email, 'pro');
+    const { apikey, accountid } = await api.registerAccount(email, 'pro', { verified: true });
     const b = await putBackup(apikey);
     const backupKey = b.body.backupkey ?? '';
     // Records written through the repository (an upload and a restore need a whole plugin run).
@@ -147,7 +147,7 @@ describe('/dashboard in Chromium', () => {
 
   it('a restore-only key created in the dashboard is refused PUT /backups with the scope message', async () => {
     const email = `restore-${Date.now()}@example.org`;
-    await api.registerAccount(email, 'free');
+    await api.registerAccount(email, 'free', { verified: true });
     const { context, page } = await newPage();
     await signInByKeyboard(page, email);
     await page.fill('#key-name', 'restore only');
@@ -166,7 +166,7 @@ describe('/dashboard in Chromium', () => {
 
   it('every control of the signed-in dashboard is reached with Tab, and Enter works them', async () => {
     const email = `keys-${Date.now()}@example.org`;
-    const { apikey } = await api.registerAccount(email, 'free');
+    const { apikey } = await api.registerAccount(email, 'free', { verified: true });
     const b = await putBackup(apikey);
     const { context, page } = await newPage();
     await signInByKeyboard(page, email);
@@ -211,7 +211,7 @@ describe('axe-core', () => {
 
   it('the signed-in dashboard, with backups and keys, has no serious or critical violations', async () => {
     const email = `axe-${Date.now()}@example.org`;
-    const { apikey } = await api.registerAccount(email, 'free');
+    const { apikey } = await api.registerAccount(email, 'free', { verified: true });
     await putBackup(apikey);
     const { context, page } = await newPage({ bypassCSP: true });
     await signInByKeyboard(page, email);

@@ -200,7 +200,7 @@ describe('/getapikey framed by the plugin page', () => {
 
   it('signs in to an existing account; Cancel closes the frame', async () => {
     const email = `known-${randomBytes(4).toString('hex')}@example.com`;
-    const { accountid } = await api.registerAccount(email);
+    const { accountid } = await api.registerAccount(email, 'free', { verified: true });
     const { page, problems } = await newPage();
     await page.goto(`${moodleUrl}/vault.html`);
     await page.click('#signin');

@@ -127,18 +127,32 @@ describe('site keys', () => {
     expect((await site.call('GET', 'account')).status).toBe(403);
   });
 
+  it('revokes the keys of an account registered for the address before its owner proved it', async () => {
+    const victim = addr('victim');
+    // Anyone can register any address and get a key: an attacker registers the victim's first.
+    const { apikey: attackerKey } = await api.registerAccount(victim);
+    const token = await signIn(victim);
+    const res = await post('/signin/apikey', { siteurl: 'http://localhost:8080', scopes: ['backup', 'restore'] }, { Authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    expect((await new PluginClient(api.url, attackerKey).call('GET', 'validateapikey')).status).toBe(401);
+    const owner = new PluginClient(api.url, res.body.apikey as string);
+    expect((await owner.call('GET', 'validateapikey')).status).toBe(200);
+    // Signing in again keeps the owner's keys: the address is proven now.
+    await signIn(victim);
+    expect((await owner.call('GET', 'validateapikey')).status).toBe(200);
+  });
+
   it('adds the key to an existing account, with only the chosen scopes', async () => {
     const email = addr('known');
-    const { apikey } = await api.registerAccount(email);
+    const { accountid } = await api.registerAccount(email);
     const token = await signIn(email);
     const res = await post('/signin/apikey', { siteurl: 'http://localhost:8080', scopes: ['restore'] }, { Authorization: `Bearer ${token}` });
     expect(res.status).toBe(200);
-    const owner = new PluginClient(api.url, apikey);
-    const keys = (await owner.ok('GET', 'account/keys')).keys as { name: string; scopes: string[] }[];
+    const keys = await api.deps.repo.listApiKeys(accountid);
     expect(keys.find((k) => k.name === 'localhost:8080')?.scopes).toEqual(['restore']);
     const restoreOnly = new PluginClient(api.url, res.body.apikey as string);
     expect((await restoreOnly.call('PUT', 'backups', { precheckonly: 1 })).status).toBe(403);
-    expect((await owner.ok('GET', 'account')).verified).toBe(true);
+    expect((await api.deps.repo.getAccount(accountid))?.verified).toBe(true);
   });
 
   it('needs a valid, unexpired sign-in token and a site URL', async () => {

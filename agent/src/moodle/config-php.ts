@@ -155,6 +155,8 @@ export interface ParsedConfigPhp {
   skipped: string[];
   /** Values left unknown, latest assignment per path (a later readable assignment clears them). */
   issues: ConfigPhpIssue[];
+  /** Environment variables whose values were taken from the agent's environment, in first-read order. */
+  environment: string[];
 }
 
 /** Environment lookups for `getenv()` / `$_ENV` / `$_SERVER`. */
@@ -171,6 +173,8 @@ class Parser {
   private readonly vars = new Map<string, PhpValue>();
   /** Environment lookups (as written) of the current expression whose variable was not set. */
   private misses: string[] = [];
+  /** Variables answered from the agent's environment (see ParsedConfigPhp.environment). */
+  readonly envRead = new Set<string>();
   /** Array elements of the current statement that could not be evaluated (relative key paths). */
   private elementIssues: { path: string[]; line: number; reason: string }[] = [];
   private keyStack: string[] = [];
@@ -416,6 +420,7 @@ class Parser {
           const v = this.env[k];
           // Unset: PHP yields null (with a warning); `?? 'default'` handles it like PHP does.
           if (v === undefined) { this.misses.push(`$${t.v}['${k}']`); return null; }
+          this.envRead.add(k);
           return v;
         }
         if (t.v === 'CFG' && this.isOp('->') && this.peek(1).t === 'ident') {
@@ -451,6 +456,7 @@ class Parser {
           this.expectOp(')');
           const v = this.env[k];
           if (v === undefined) { this.misses.push(`getenv('${k}')`); return false; }
+          this.envRead.add(k);
           return v;
         }
         const constant = this.consts.get(t.v);
@@ -583,5 +589,5 @@ export function toPlain(v: PhpValue): unknown {
 export function parseConfigPhp(source: string, file = '/var/www/moodle/config.php', env: ConfigPhpEnv = {}): ParsedConfigPhp {
   const parser = new Parser(tokenize(source), file, env);
   parser.run();
-  return { cfg: parser.cfg, skipped: parser.skipped, issues: parser.issues };
+  return { cfg: parser.cfg, skipped: parser.skipped, issues: parser.issues, environment: [...parser.envRead] };
 }

@@ -174,15 +174,21 @@ export async function resolveSite(flags: SiteFlags = {}, env: NodeJS.ProcessEnv 
 
   let cfg = new Map<string, PhpValue>();
   let issues: ConfigPhpIssue[] = [];
+  let environment: string[] = [];
   if (configPath) {
     configPath = resolve(configPath);
-    ({ cfg, issues } = parseConfigPhp(await readFile(configPath, 'utf8'), configPath, env));
+    ({ cfg, issues, environment } = parseConfigPhp(await readFile(configPath, 'utf8'), configPath, env));
   }
   const configWarnings = checkConfigIssues(issues, configPath ?? 'config.php', (k) => pick(k) !== undefined, (path) => {
     let v: PhpValue | undefined = cfg.get(path[0] as string);
     for (const k of path.slice(1)) v = isArray(v) ? v.entries.get(k) : undefined;
     return v !== undefined;
   });
+  // PHP may see other values (php-fpm's clear_env, variables_order without E): say where they came
+  // from, names only (values can be passwords).
+  if (environment.length) {
+    configWarnings.push(`${configPath ?? 'config.php'} reads ${environment.join(', ')} from the environment: the agent used its own environment's value${environment.length > 1 ? 's' : ''}; if the web server's differ, pass the --db*/--dataroot/--wwwroot flags or VAULT_* variables`);
+  }
   const fromCfg = (name: string): string | undefined => {
     const v = cfg.get(name);
     return v === undefined || isArray(v) ? undefined : toStr(v);

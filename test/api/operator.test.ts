@@ -37,6 +37,22 @@ async function admin(...argv: string[]): Promise<{ code: number; out: string; er
 const backupBody = { description: 'site', encrypted: false, bucket: '', expiredays: 0, vaultversion: VAULT_VERSION, vaultenv: VAULT_ENV };
 const SUSPENDED = { message: 'This account is suspended: unpaid invoice. Contact the operator.' };
 
+
+/** A document client on the test DynamoDB Local that shows `onSend` every command before sending it. */
+function recordingClient(onSend: (cmd: Parameters<DynamoDBDocumentClient['send']>[0]) => void): DynamoDBDocumentClient {
+  const raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  return new Proxy(doc, {
+    get(target, prop, receiver) {
+      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
+      return (cmd: Parameters<typeof doc.send>[0]) => {
+        onSend(cmd);
+        return target.send(cmd);
+      };
+    },
+  });
+}
+
 describe('operator CLI', () => {
   it('creates an account on a plan and prints "<apikey> <accountid>"; the key works', async () => {
     const res = await admin('create-account', '--email', ' Ops1@Example.org ', '--plan', 'pro');
@@ -83,18 +99,10 @@ describe('operator CLI', () => {
     const sent = new Set<string>();
     const IAM: Record<string, string> = { GetCommand: 'dynamodb:GetItem', PutCommand: 'dynamodb:PutItem', UpdateCommand: 'dynamodb:UpdateItem', QueryCommand: 'dynamodb:Query', DeleteCommand: 'dynamodb:DeleteItem', ScanCommand: 'dynamodb:Scan', BatchGetCommand: 'dynamodb:BatchGetItem' };
     const TRANSACT: Record<string, string> = { Put: 'dynamodb:PutItem', Update: 'dynamodb:UpdateItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' };
-    const raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-    const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-    const recording = new Proxy(doc, {
-      get(target, prop, receiver) {
-        if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
-        return (cmd: Parameters<typeof doc.send>[0]) => {
-          const input = cmd.input as { IndexName?: string; TransactItems?: Record<string, unknown>[] };
-          if (input.TransactItems) for (const t of input.TransactItems) for (const kind of Object.keys(t)) sent.add(`table ${TRANSACT[kind] ?? kind}`);
-          else sent.add(`${input.IndexName ? `index/${input.IndexName}` : 'table'} ${IAM[cmd.constructor.name] ?? cmd.constructor.name}`);
-          return target.send(cmd);
-        };
-      },
+    const recording = recordingClient((cmd) => {
+      const input = cmd.input as { IndexName?: string; TransactItems?: Record<string, unknown>[] };
+      if (input.TransactItems) for (const t of input.TransactItems) for (const kind of Object.keys(t)) sent.add(`table ${TRANSACT[kind] ?? kind}`);
+      else sent.add(`${input.IndexName ? `index/${input.IndexName}` : 'table'} ${IAM[cmd.constructor.name] ?? cmd.constructor.name}`);
     });
     const open: RepositoryOpener = (conn) => ({ repo: createRepository(recording, conn.table), close: () => undefined });
     const run = (...argv: string[]) => runAdmin(argv, { out: () => undefined, err: () => undefined }, env, undefined, open);
@@ -103,7 +111,7 @@ describe('operator CLI', () => {
       expect(await run(...argv), argv.join(' ')).toBe(0);
     }
     expect([...sent].sort()).toEqual([...ADMIN_TABLE_ACCESS.table.map((a) => `table ${a}`), ...ADMIN_TABLE_ACCESS.gsi1.map((a) => `index/gsi1 ${a}`)].sort());
-    raw.destroy();
+    recording.destroy();
   });
 
   it('refuses to guess a connection: no endpoint, no npm start, no --aws', async () => {
@@ -191,17 +199,7 @@ describe('usage metering', () => {
 
   it('adds no sequential DynamoDB request: the month counter is the rate-limit write', async () => {
     const sent: string[] = [];
-    const raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-    const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-    const recording = new Proxy(doc, {
-      get(target, prop, receiver) {
-        if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
-        return (cmd: Parameters<typeof doc.send>[0]) => {
-          sent.push(cmd.constructor.name);
-          return target.send(cmd);
-        };
-      },
-    });
+    const recording = recordingClient((cmd) => sent.push(cmd.constructor.name));
     let clock = Date.UTC(2026, 2, 1, 10, 0, 5);
     const { apikey, accountid } = await api.registerAccount();
     const deps = { ...api.deps, repo: createRepository(recording, api.tableName), now: () => new Date(clock) };
@@ -225,6 +223,6 @@ describe('usage metering', () => {
     // Rate limits off: the same single counter write, alongside the route.
     expect(await call(createApp(deps))).toEqual(['GetCommand', 'UpdateCommand']);
     expect((await api.deps.repo.usage(accountid)).find((u) => u.month === '2026-03')?.requests).toBe(7);
-    raw.destroy();
+    recording.destroy();
   });
 });

@@ -10,6 +10,8 @@ export interface RouteSpec {
   method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   path: string;
   fn: FunctionName;
+  /** Serves a web page or one of its files (HTML, script, icon) rather than the JSON API. */
+  page?: true;
 }
 
 /** All routes of the API. */
@@ -55,16 +57,16 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/dashboard/api/keys', fn: 'account' },
   { method: 'DELETE', path: '/dashboard/api/keys/{keyid}', fn: 'account' },
   // web pages, their static files embedded in the account bundle (web/assets.ts, infra/bundling.ts)
-  { method: 'GET', path: '/', fn: 'account' },
-  { method: 'GET', path: '/plans', fn: 'account' },
-  { method: 'GET', path: '/faq', fn: 'account' },
-  { method: 'GET', path: '/getapikey', fn: 'account' },
-  { method: 'GET', path: '/dashboard', fn: 'account' },
-  { method: 'GET', path: '/web/{name}', fn: 'account' },
-  { method: 'GET', path: '/favicon.ico', fn: 'account' },
+  { method: 'GET', path: '/', fn: 'account', page: true },
+  { method: 'GET', path: '/plans', fn: 'account', page: true },
+  { method: 'GET', path: '/faq', fn: 'account', page: true },
+  { method: 'GET', path: '/getapikey', fn: 'account', page: true },
+  { method: 'GET', path: '/dashboard', fn: 'account', page: true },
+  { method: 'GET', path: '/web/{name}', fn: 'account', page: true },
+  { method: 'GET', path: '/favicon.ico', fn: 'account', page: true },
   { method: 'GET', path: '/openapi.json', fn: 'account' },
-  { method: 'GET', path: '/api', fn: 'account' },
+  { method: 'GET', path: '/api', fn: 'account', page: true },
 ];
 
-/** Routes that serve web pages and their files (HTML, scripts, icons) rather than the JSON API. */
-export const WEB_PAGE_PATHS: ReadonlySet<string> = new Set(['/', '/plans', '/faq', '/getapikey', '/dashboard', '/web/{name}', '/favicon.ico', '/api']);
+/** Paths of the routes that serve web pages and their files rather than the JSON API. */
+export const WEB_PAGE_PATHS: ReadonlySet<string> = new Set(ROUTES.filter((r) => r.page).map((r) => r.path));

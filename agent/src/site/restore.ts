@@ -219,14 +219,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     // Collation: rows a unique index would reject under the target collation are found now,
     // before the first change; the dbdumps are downloaded (and verified) one at a time for it.
     const prechecked = new Set<string>();
-    if (db.family === 'mysql' && db.collation && !st.db && opts.dryRun) {
-      // A dry run may download only dbstructure.zip (spec §8.4): the rows are checked by the real
-      // restore, still before its first change.
-      const c: CheckResult = { name: 'collation_restore', title: 'Collation', status: 'warn', summary: `not checked in a dry run (it needs the backup's rows); the restore checks every unique index under ${db.collation} before changing anything`, details: [] };
-      checks.push(c);
-      if (!ctx.quiet) process.stderr.write(formatReport('Collation pre-check', [c]));
-    }
-    if (db.family === 'mysql' && db.collation && !st.db && !opts.dryRun) {
+    if (db.family === 'mysql' && db.collation && !st.db) {
+      const collation = db.collation;
       const preserved = new Set(['tool_vault', ...preservePlugins]);
       async function* dumpsForCheck(): AsyncGenerator<string> {
         for (const f of files.filter((x) => x.type === 'dbdump')) {
@@ -243,10 +237,13 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           }
         }
       }
-      const conflicts = await findCollationConflicts(db, {
-        tables: structure.tables.filter((t) => !preserved.has(t.component)), archives: dumpsForCheck(), collation: db.collation, ...(definitions ? { definitions } : {}),
-      });
-      const c = checkCollation(conflicts, db.collation, Boolean(opts.collation));
+      // A dry run may download only dbstructure.zip (spec §8.4): the rows are checked by the real
+      // restore, still before its first change.
+      const c: CheckResult = opts.dryRun
+        ? { name: 'collation_restore', title: 'Collation', status: 'warn', summary: `not checked in a dry run (it needs the backup's rows); the restore checks every unique index under ${collation} before changing anything`, details: [] }
+        : checkCollation(await findCollationConflicts(db, {
+          tables: structure.tables.filter((t) => !preserved.has(t.component)), archives: dumpsForCheck(), collation, ...(definitions ? { definitions } : {}),
+        }), collation, Boolean(opts.collation));
       checks.push(c);
       if (!ctx.quiet) process.stderr.write(formatReport('Collation pre-check', [c]));
       if (c.status === 'fail') throw new CheckFailedError(`restore pre-check failed: ${c.title}: ${c.summary}\n${c.details.join('\n')}`);

@@ -48,11 +48,15 @@ export const SIGNING_LIMITS = {
 export const S3_ACTIONS = {
   /** Signer: what presigned URLs do (PUT, multipart initiate and parts = PutObject; GET/HEAD = GetObject). */
   signerObject: ['s3:PutObject', 's3:GetObject'],
-  /** Site function's own calls: CompleteMultipartUpload (= PutObject), ListParts; DeleteObjects of failed and deleted backups. */
-  siteObject: ['s3:PutObject', 's3:ListMultipartUploadParts', 's3:DeleteObject'],
-  /** Bucket-level: object sizes by listing (HEAD of an SSE-C object needs the key), HeadBucket. */
-  siteBucket: ['s3:ListBucket'],
-  opsObject: ['s3:DeleteObject', 's3:AbortMultipartUpload'],
+  /**
+   * Site function's own calls: CompleteMultipartUpload (= PutObject), ListParts (sizes of parts
+   * so far); DeleteObjects and AbortMultipartUpload for failed, over-limit and deleted backups.
+   */
+  siteObject: ['s3:PutObject', 's3:ListMultipartUploadParts', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+  /** Bucket-level: object sizes by listing (HEAD of an SSE-C object needs the key), HeadBucket; open uploads under a backup. */
+  siteBucket: ['s3:ListBucket', 's3:ListBucketMultipartUploads'],
+  /** ops: deletes, aborts, and the sizes of in-progress backups (objects and parts of open uploads). */
+  opsObject: ['s3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
   opsBucket: ['s3:ListBucket', 's3:ListBucketMultipartUploads'],
 } as const;
 

@@ -3,6 +3,7 @@
  * (read that file's header for the meaning of each variable). One typed function so the stack
  * and the tests agree on names and on who gets what.
  */
+import { sweepDelaySeconds } from '../lambdas/domain/limits.js';
 import type { LambdaName } from './bundling.js';
 
 /** How the site function gets its presigning credentials. */
@@ -58,5 +59,7 @@ export function functionEnvironment(fn: LambdaName, inputs: EnvironmentInputs): 
     // Cap of presigned URL lifetimes; always below what the signing credentials outlive.
     env.MAX_PRESIGN_SECONDS = String(s.maxPresignSeconds);
   }
+  // ops sweeps failed, deleted and finished backups again once every URL issued for them has expired (ops-env.ts).
+  if (fn === 'ops') env.OPS_SWEEP_DELAY_SECONDS = String(sweepDelaySeconds(inputs.signing.maxPresignSeconds));
   return env;
 }

@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ipBucket } from './domain/client-address.js';
 import { ApiError, ERROR_STATUS, RateLimitedError } from './domain/errors.js';
 import { rateWindow } from './domain/rate-limits.js';
 import { authenticateRequest } from './routes/auth.js';
@@ -18,7 +19,7 @@ import { FRAMEABLE_PATHS } from './web/security-headers.js';
  * Meters and limits requests. A request with a valid key counts in its account's monthly counter
  * (usage metering), which also holds the account's rate window: one UpdateItem does both. Without
  * a valid key (none, malformed, unknown, or of a suspended account) it counts against the source
- * IP. Beyond the limit: 429 `ERR_RATE_LIMITED` with `Retry-After`. Without rate limits the
+ * IP (IPv6: its /64, domain/client-address.ts). Beyond the limit: 429 `ERR_RATE_LIMITED` with `Retry-After`. Without rate limits the
  * account's count runs alongside the route (no added latency). The key lookup is the one the
  * routes use (no second read).
  */
@@ -30,7 +31,7 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): Midd
       if (!limiting) return;
       const { limit, windowSeconds } = limiting.limits.anonymousPerIp;
       const window = rateWindow(now, windowSeconds);
-      const count = await deps.repo.countRequest(`IP#${limiting.clientIp(c).slice(0, 64)}`, window.start, window.start + windowSeconds + 3600);
+      const count = await deps.repo.countRequest(`IP#${ipBucket(limiting.clientIp(c))}`, window.start, window.start + windowSeconds + 3600);
       if (count > limit) throw new RateLimitedError(window.retryAfter);
     };
     let key: Awaited<ReturnType<typeof authenticateRequest>>;

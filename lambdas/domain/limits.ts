@@ -61,6 +61,15 @@ export function presignLifetime(bytes: number, maxSeconds: number): number {
   return Math.min(maxSeconds, 7 * DAY, Math.max(900, 3600 + 60 + transfer * 2));
 }
 
+/**
+ * Seconds after a backup stopped accepting uploads until no upload URL issued for it can still
+ * write: the longest URL lifetime, plus an hour for an upload begun just before its URL expired
+ * (S3 checks the expiry when a request starts, not when its body ends).
+ */
+export function sweepDelaySeconds(maxPresignSeconds: number): number {
+  return Math.min(maxPresignSeconds, 7 * DAY) + 3600;
+}
+
 /** Part size the plugin uses for multipart uploads (1 GiB); parts before the last are this big. */
 export const PLUGIN_PART_SIZE = 1024 ** 3;
 /** Largest single upload the plugin makes (below its 4 GiB multipart threshold). */

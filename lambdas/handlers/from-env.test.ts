@@ -47,8 +47,11 @@ describe('accountDepsFromEnv and opsDepsFromEnv', () => {
 
   it('ops: buckets and thresholds', () => {
     expect([...opsDepsFromEnv({ ...base }).storage.regions]).toEqual(['eu', 'uk']);
-    expect(opsOptionsFromEnv({})).toEqual({ staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7 });
-    expect(opsOptionsFromEnv({ OPS_STALE_BACKUP_HOURS: '12', OPS_STALE_RESTORE_HOURS: '6', OPS_STALE_UPLOAD_DAYS: '3' })).toEqual({ staleBackupHours: 12, staleRestoreHours: 6, staleUploadDays: 3 });
+    expect(opsOptionsFromEnv({})).toEqual({ staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7, sweepDelaySeconds: 7 * 86_400 + 3600 });
+    expect(opsOptionsFromEnv({ OPS_STALE_BACKUP_HOURS: '12', OPS_STALE_RESTORE_HOURS: '6', OPS_STALE_UPLOAD_DAYS: '3', MAX_PRESIGN_SECONDS: '1800' }))
+      .toEqual({ staleBackupHours: 12, staleRestoreHours: 6, staleUploadDays: 3, sweepDelaySeconds: 1800 + 3600 });
+    expect(opsOptionsFromEnv({ MAX_PRESIGN_SECONDS: String(30 * 86_400) }).sweepDelaySeconds).toBe(7 * 86_400 + 3600);
+    expect(opsOptionsFromEnv({ OPS_SWEEP_DELAY_SECONDS: '60', MAX_PRESIGN_SECONDS: '1800' }).sweepDelaySeconds).toBe(60);
     expect(() => opsOptionsFromEnv({ OPS_STALE_RESTORE_HOURS: '0' })).toThrow(/OPS_STALE_RESTORE_HOURS/);
     expect(() => opsOptionsFromEnv({ OPS_STALE_BACKUP_HOURS: 'x' })).toThrow(/OPS_STALE/);
     expect(() => opsDepsFromEnv({ ...base, BUCKETS: '[]' })).toThrow(/BUCKETS/);

@@ -1,5 +1,6 @@
 /** The ops function's dependencies and thresholds from the environment (see the header of from-env.ts). */
 import { RESTORE_STALE_HOURS } from '../domain/backup-state.js';
+import { sweepDelaySeconds as sweepDelayFor } from '../domain/limits.js';
 import type { OpsDeps, OpsOptions } from '../ops/run-ops.js';
 import { lazyServerStorage } from '../store/lazy-object-storage.js';
 import { bucketsFromEnv, repoFromEnv } from './from-env.js';
@@ -15,13 +16,18 @@ export function opsDepsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsDeps {
   };
 }
 
-/** OPS_STALE_BACKUP_HOURS (default 48), OPS_STALE_RESTORE_HOURS (default RESTORE_STALE_HOURS) and OPS_STALE_UPLOAD_DAYS (default 7). */
+/**
+ * OPS_STALE_BACKUP_HOURS (default 48), OPS_STALE_RESTORE_HOURS (default RESTORE_STALE_HOURS),
+ * OPS_STALE_UPLOAD_DAYS (default 7) and OPS_SWEEP_DELAY_SECONDS (default: the site function's
+ * MAX_PRESIGN_SECONDS, or SigV4's 7-day maximum, through `sweepDelaySeconds`; the stack sets it).
+ */
 export function opsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): OpsOptions {
   const staleBackupHours = Number(env.OPS_STALE_BACKUP_HOURS ?? 48);
   const staleRestoreHours = Number(env.OPS_STALE_RESTORE_HOURS ?? RESTORE_STALE_HOURS);
   const staleUploadDays = Number(env.OPS_STALE_UPLOAD_DAYS ?? 7);
-  if (!(staleBackupHours > 0) || !(staleRestoreHours > 0) || !(staleUploadDays > 0)) {
-    throw new Error('OPS_STALE_BACKUP_HOURS, OPS_STALE_RESTORE_HOURS and OPS_STALE_UPLOAD_DAYS must be positive numbers');
+  const sweepDelaySeconds = Number(env.OPS_SWEEP_DELAY_SECONDS ?? sweepDelayFor(Number(env.MAX_PRESIGN_SECONDS ?? 7 * 86_400)));
+  if (!(staleBackupHours > 0) || !(staleRestoreHours > 0) || !(staleUploadDays > 0) || !(sweepDelaySeconds > 0)) {
+    throw new Error('OPS_STALE_BACKUP_HOURS, OPS_STALE_RESTORE_HOURS, OPS_STALE_UPLOAD_DAYS and OPS_SWEEP_DELAY_SECONDS must be positive numbers');
   }
-  return { staleBackupHours, staleRestoreHours, staleUploadDays };
+  return { staleBackupHours, staleRestoreHours, staleUploadDays, sweepDelaySeconds };
 }

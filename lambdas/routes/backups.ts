@@ -13,7 +13,7 @@ import { findRegion } from '../domain/regions.js';
 import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
-import { backupView, cap, deleteBackup, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects } from './records-view.js';
+import { backupView, cap, deleteBackup, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects, sweepUnrecorded } from './records-view.js';
 import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
 const FAILED_DETAILS_MAX = 64 * 1024;
@@ -136,6 +136,7 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
     }
     await deps.repo.setBackupStatus(b, to, info, now);
     if (to === 'failed') await purgeAfterFailure(deps, b);
+    else await sweepUnrecorded(deps, b);
     return c.json({});
   });
 

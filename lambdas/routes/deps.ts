@@ -44,6 +44,12 @@ export interface AccountDeps extends CoreDeps {
    * this is false: the test bed and tests use it; deployments with mail should turn it off (docs/web.md).
    */
   directRegister?: boolean;
+  /**
+   * Object storage where the same process has it (`npm start`, tests: `createApp`): the dashboard's
+   * backup delete then deletes the objects at once. The account Lambda has none (no S3 rights):
+   * there the ops job deletes them (docs/web.md).
+   */
+  storage?: ObjectStorage;
 }
 
 /** What the site protocol needs. */
@@ -54,7 +60,9 @@ export interface SiteDeps extends CoreDeps {
 }
 
 /** What `createApp` (every route in one app: local server, tests) needs. */
-export interface AppDeps extends AccountDeps, SiteDeps {}
+export interface AppDeps extends AccountDeps, SiteDeps {
+  storage: ObjectStorage;
+}
 
 /** Authenticated caller, set by the key middleware. */
 export interface AuthContext {

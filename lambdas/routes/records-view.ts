@@ -58,13 +58,31 @@ export function withPlan(deps: Pick<CoreDeps, 'plans'>, account: AccountRecord |
 }
 
 /**
- * Deletes a backup's objects from S3 now and notes it on the record. Failed, over-limit and
- * deleted backups keep no data; where this cannot run, the ops job does it at the expiry.
+ * Deletes a backup's objects from S3 now, aborts its open multipart uploads and notes it on the
+ * record. Failed, over-limit and deleted backups keep no data; where this cannot run, the next ops
+ * run does it, and the ops run sweeps again once every URL issued for the backup has expired.
  */
 export async function purgeObjects(deps: SiteDeps, b: BackupRecord): Promise<void> {
   if (b.objectsDeleted || !deps.storage.regions.has(b.region)) return;
-  await deps.storage.deletePrefix(b.region, `${b.accountId}/${b.backupKey}/`);
+  await deps.storage.sweepPrefix(b.region, `${b.accountId}/${b.backupKey}/`);
   await deps.repo.markObjectsDeleted(b, Math.floor((deps.now?.() ?? new Date()).getTime() / 1000));
+}
+
+/**
+ * At `finished`: deletes what storage holds under the backup besides its recorded archives
+ * (uploaded through a URL but never completed) and aborts its open multipart uploads, so a
+ * finished backup holds only the bytes that were counted against the plan. A storage error is
+ * logged: the ops run sweeps the backup again later.
+ */
+export async function sweepUnrecorded(deps: SiteDeps, b: BackupRecord): Promise<void> {
+  if (!deps.storage.regions.has(b.region)) return;
+  const prefix = `${b.accountId}/${b.backupKey}/`;
+  try {
+    const files = await deps.repo.listFiles(b.accountId, b.backupKey);
+    await deps.storage.sweepPrefix(b.region, prefix, new Set(files.map((f) => `${prefix}${f.name}`)));
+  } catch (err) {
+    console.error(JSON.stringify({ level: 'error', event: 'sweep-failed', backupKey: b.backupKey, error: err instanceof Error ? err.name : 'unknown' }));
+  }
 }
 
 /**
@@ -72,7 +90,8 @@ export async function purgeObjects(deps: SiteDeps, b: BackupRecord): Promise<voi
  * it is gone for every endpoint at once and its stored-backup slot is free. Idempotent: a deleted
  * or expired backup still on record is deleted again, which finishes whatever a failed attempt
  * left. `purge` deletes the objects now where the caller has S3 access (site function); without
- * it (account function) the record is back on the ops index and the next ops run deletes them.
+ * it (account function) the next ops run deletes them. Either way the record is queued on the ops
+ * index for a second sweep once every URL issued for it has expired.
  */
 export async function deleteBackup(deps: CoreDeps, accountId: string, backupKey: string, now: number, purge?: (b: BackupRecord) => Promise<void>): Promise<void> {
   const b = await deps.repo.getBackup(accountId, backupKey);

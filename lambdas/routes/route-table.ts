@@ -47,10 +47,11 @@ export const ROUTES: readonly RouteSpec[] = [
   // dashboard session and its cookie-authenticated API (web/dashboard.ts, docs/web.md)
   { method: 'POST', path: '/signin/session', fn: 'account' },
   { method: 'POST', path: '/signout', fn: 'account' },
+  { method: 'POST', path: '/signout/everywhere', fn: 'account' },
   { method: 'GET', path: '/dashboard/api/account', fn: 'account' },
   { method: 'GET', path: '/dashboard/api/backups', fn: 'account' },
   { method: 'GET', path: '/dashboard/api/backups/{backupkey}', fn: 'account' },
-  // deletes the record only (the account function has no S3 rights): the ops job deletes the objects
+  // on AWS deletes the record only (the account function has no S3 rights): the ops job deletes the objects
   { method: 'DELETE', path: '/dashboard/api/backups/{backupkey}', fn: 'account' },
   { method: 'GET', path: '/dashboard/api/restores', fn: 'account' },
   { method: 'GET', path: '/dashboard/api/keys', fn: 'account' },

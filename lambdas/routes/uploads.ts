@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import * as z from 'zod/mini';
 import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js';
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
+import type { Plan } from '../domain/plans.js';
 import type { BackupRecord } from '../store/records.js';
 import { requireApiKey } from './auth.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
@@ -42,6 +43,21 @@ function requireRunning(b: BackupRecord): BackupRecord {
   return b;
 }
 
+/**
+ * Fails a backup whose stored bytes exceed its plan's limit, deletes its objects and aborts its
+ * uploads (an over-limit backup keeps no data), and answers the request with the size-limit error.
+ */
+async function failOverLimit(deps: SiteDeps, b: BackupRecord, plan: Plan, bytes: number, now: number): Promise<never> {
+  if (b.status === 'inprogress') {
+    await deps.repo.setBackupStatus(b, 'failed', { faileddetails: `Archived size ${bytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch((err: unknown) => {
+      // A concurrent completion or PATCH changed the status first: that one decided.
+      if (!(err instanceof BackupStateError)) throw err;
+    });
+  }
+  if (b.status !== 'finished') await purgeAfterFailure(deps, b);
+  throw new SizeLimitError(plan.sizeLimit ?? 0);
+}
+
 /** Routes for `/backups/{backupkey}/upload...`. */
 export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -72,9 +88,11 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
       return c.json({ multiplarturl: init.url, uploadheaders: init.headers });
     }
     // The upload id comes from the site: accept it only if S3 knows it for *our* object key.
-    if (!(await deps.storage.uploadExists(b.region, objKey, uploadid))) {
-      throw new ApiError('ERR_UPLOAD_MISMATCH', 'Unknown multipart upload for this archive');
-    }
+    const partBytes = await deps.storage.uploadedPartBytes(b.region, objKey, uploadid);
+    if (partBytes === undefined) throw new ApiError('ERR_UPLOAD_MISMATCH', 'Unknown multipart upload for this archive');
+    // Clients that stream (vault-agent) ask for more part URLs as the archive grows: the parts
+    // already in storage count, so an archive over the limit gets no more URLs.
+    if (exceedsSizeLimit(plan, b.archivedBytes + partBytes)) await failOverLimit(deps, b, plan, b.archivedBytes + partBytes, now);
     await deps.repo.recordUpload(auth.accountId, b.backupKey, { name, uploadId: uploadid, parts, createdAt: now });
     const signed = await deps.storage.presignUploadParts(b.region, objKey, uploadid, parts, b.encrypted, lifetime);
     return c.json({ uploadurls: signed.urls, uploadheaders: signed.headers });
@@ -118,17 +136,7 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const reread = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
     const { plan } = withPlan(deps, reread.account);
     const fresh = presentBackup(reread.backup, now);
-    if (exceedsSizeLimit(plan, fresh.archivedBytes)) {
-      if (fresh.status === 'inprogress') {
-        await deps.repo.setBackupStatus(fresh, 'failed', { faileddetails: `Archived size ${fresh.archivedBytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch((err: unknown) => {
-          // A concurrent completion or PATCH changed the status first: that one decided.
-          if (!(err instanceof BackupStateError)) throw err;
-        });
-      }
-      // Over the limit: the backup keeps no data.
-      if (fresh.status !== 'finished') await purgeAfterFailure(deps, fresh);
-      throw new SizeLimitError(plan.sizeLimit ?? 0);
-    }
+    if (exceedsSizeLimit(plan, fresh.archivedBytes)) await failOverLimit(deps, fresh, plan, fresh.archivedBytes, now);
     return c.json({});
   });
 

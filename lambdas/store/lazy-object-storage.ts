@@ -33,5 +33,8 @@ export function lazyServerStorage(config: ObjectStorageConfig): ServerStorage & 
     objectInfo: async (...a) => (await load()).objectInfo(...a),
     deletePrefix: async (...a) => (await load()).deletePrefix(...a),
     abortStaleUploads: async (...a) => (await load()).abortStaleUploads(...a),
+    uploadedPartBytes: async (...a) => (await load()).uploadedPartBytes(...a),
+    prefixUsage: async (...a) => (await load()).prefixUsage(...a),
+    sweepPrefix: async (...a) => (await load()).sweepPrefix(...a),
   };
 }

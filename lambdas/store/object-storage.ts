@@ -64,6 +64,30 @@ export interface ObjectStorage {
   deletePrefix(region: string, prefix: string): Promise<number>;
   /** Aborts multipart uploads initiated before `before`; returns how many. */
   abortStaleUploads(region: string, before: Date): Promise<number>;
+  /** Bytes of the parts uploaded so far to an open multipart upload of `key`; undefined when S3 does not know it. */
+  uploadedPartBytes(region: string, key: string, uploadId: string): Promise<number | undefined>;
+  /**
+   * What storage holds under `prefix`: the bytes of its objects and of the parts of its open
+   * multipart uploads (what a backup uses, whether or not its archives were completed).
+   */
+  prefixUsage(region: string, prefix: string): Promise<PrefixUsage>;
+  /**
+   * Deletes every object under `prefix` except those named in `keep` (full keys), and aborts every
+   * open multipart upload under it. Returns how many objects and uploads.
+   */
+  sweepPrefix(region: string, prefix: string, keep?: ReadonlySet<string>): Promise<{ deletedObjects: number; abortedUploads: number }>;
+}
+
+/** Bytes under a prefix (see `prefixUsage`). */
+export interface PrefixUsage {
+  objectBytes: number;
+  /** Parts of open multipart uploads, summed. */
+  partBytes: number;
+}
+
+/** s3rver (npm start only) lacks some multipart listings: those calls are skipped there. */
+function isUnsupported(err: unknown): boolean {
+  return err instanceof Error && ['MethodNotAllowed', 'NotImplemented'].includes(err.name);
 }
 
 /** S3 says NoSuchUpload; Ceph RGW says NoSuchKey for an unknown upload id. */
@@ -94,6 +118,54 @@ export function createServerStorage(config: ObjectStorageConfig): ServerStorage 
   };
   const bucket = (region: string): string => bucketOf(config, region);
 
+  /** Objects under `prefix` (every page). */
+  const listObjects = async (region: string, prefix: string): Promise<{ key: string; size: number }[]> => {
+    const out: { key: string; size: number }[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const res = await clientFor(region).send(new ListObjectsV2Command({ Bucket: bucket(region), Prefix: prefix, ContinuationToken }));
+      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return out;
+  };
+
+  /** Open multipart uploads under `prefix` (every page; none where the store cannot list them). */
+  const listUploads = async (region: string, prefix: string): Promise<{ key: string; uploadId: string }[]> => {
+    const out: { key: string; uploadId: string }[] = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    try {
+      do {
+        const res = await clientFor(region).send(new ListMultipartUploadsCommand({ Bucket: bucket(region), Prefix: prefix, KeyMarker, UploadIdMarker }));
+        for (const u of res.Uploads ?? []) if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId });
+        KeyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+        UploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+      } while (KeyMarker);
+    } catch (err) {
+      if (!isUnsupported(err)) throw err;
+    }
+    return out;
+  };
+
+  /** Sum of the part sizes of an upload; undefined when the upload is unknown. */
+  const partBytes = async (region: string, key: string, uploadId: string): Promise<number | undefined> => {
+    let total = 0;
+    let PartNumberMarker: string | undefined;
+    try {
+      do {
+        const res = await clientFor(region).send(new ListPartsCommand({ Bucket: bucket(region), Key: key, UploadId: uploadId, PartNumberMarker }));
+        for (const p of res.Parts ?? []) total += p.Size ?? 0;
+        PartNumberMarker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+      } while (PartNumberMarker);
+    } catch (err) {
+      if (isMissingUpload(err)) return undefined;
+      if (isUnsupported(err)) return 0;
+      throw err;
+    }
+    return total;
+  };
+
   const listSize = async (region: string, key: string): Promise<ObjectInfo | undefined> => {
     const res = await clientFor(region).send(new ListObjectsV2Command({ Bucket: bucket(region), Prefix: key, MaxKeys: 1 }));
     const obj = res.Contents?.find((o) => o.Key === key);
@@ -113,7 +185,7 @@ export function createServerStorage(config: ObjectStorageConfig): ServerStorage 
       } catch (err) {
         if (isMissingUpload(err)) return false;
         // s3rver (npm start only) has no ListParts: the upload cannot be checked there.
-        if (err instanceof Error && ['MethodNotAllowed', 'NotImplemented'].includes(err.name)) return true;
+        if (isUnsupported(err)) return true;
         throw err;
       }
     },
@@ -162,6 +234,35 @@ export function createServerStorage(config: ObjectStorageConfig): ServerStorage 
         ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (ContinuationToken);
       return deleted;
+    },
+
+    uploadedPartBytes: partBytes,
+
+    async prefixUsage(region, prefix) {
+      const [objects, uploads] = await Promise.all([listObjects(region, prefix), listUploads(region, prefix)]);
+      let parts = 0;
+      for (const u of uploads) parts += (await partBytes(region, u.key, u.uploadId)) ?? 0;
+      return { objectBytes: objects.reduce((n, o) => n + o.size, 0), partBytes: parts };
+    },
+
+    async sweepPrefix(region, prefix, keep) {
+      const server = clientFor(region);
+      const Bucket = bucket(region);
+      let abortedUploads = 0;
+      for (const u of await listUploads(region, prefix)) {
+        try {
+          await server.send(new AbortMultipartUploadCommand({ Bucket, Key: u.key, UploadId: u.uploadId }));
+          abortedUploads++;
+        } catch (err) {
+          if (!isMissingUpload(err)) throw err;
+        }
+      }
+      const doomed = (await listObjects(region, prefix)).filter((o) => !keep?.has(o.key)).map((o) => ({ Key: o.key }));
+      // DeleteObjects takes at most 1000 keys.
+      for (let i = 0; i < doomed.length; i += 1000) {
+        await server.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: doomed.slice(i, i + 1000), Quiet: true } }));
+      }
+      return { deletedObjects: doomed.length, abortedUploads };
     },
 
     async abortStaleUploads(region, before) {

@@ -16,6 +16,11 @@ export interface AccountRecord {
   /** Set by the operator (`npm run admin -- suspend`): when, and the reason shown to the account's callers. */
   suspendedAt?: number;
   suspendedReason?: string;
+  /**
+   * Dashboard sessions and sign-in tokens carry the epoch they were issued in and are refused once
+   * it changed: "sign out everywhere" adds 1 (absent: 0).
+   */
+  sessionEpoch?: number;
 }
 
 /** An API key as stored (never the key itself). */

@@ -8,8 +8,8 @@
  *   APIKEY#<sha256>   / APIKEY           → key record (auth lookup by hash, consistent read)
  *   ACCT#<id>         / META             → account (gsi1: ACCOUNTS / <createdAt>#<id>, the operator's listing)
  *   ACCT#<id>         / KEY#<keyId>      → key listing entry (+ hash, for revocation)
- *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>;
- *                                          ops: INPROGRESS / <createdAt>#<key> or EXPIRES / <expiry>#<key>)
+ *   ACCT#<id>         / BACKUP#<key>     → backup (gsi1: ACCT#<id>#B / <createdAt>#<key>; ops: INPROGRESS /
+ *                                          <createdAt>#<key>, SWEEP / <ended>#<key> or EXPIRES / <expiry>#<key>)
  *   ACCT#<id>         / FILE#<key>#<name>   → archive of a backup
  *   ACCT#<id>         / UPLOAD#<key>#<name> → multipart upload seen at step 2
  *   ACCT#<id>         / RESTORE#<key>    → restore (ops: RESTORING / <createdAt>#<key> while in progress)
@@ -27,7 +27,7 @@ import {
   BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { AccountSuspendedError, ApiError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
+import { AccountSuspendedError, ApiError, BackupNotFoundError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
 import { itemBytes, MAX_ITEM_BYTES } from '../domain/item-size.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
 import type { PlanId } from '../domain/plans.js';
@@ -43,6 +43,7 @@ const ERROR_REPORT_TTL = 90 * DAY;
 const NEVER = 9_999_999_999;
 
 type Item = Record<string, unknown>;
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 const acct = (accountId: string) => `ACCT#${accountId}`;
 const pad = (n: number) => String(n).padStart(12, '0');
@@ -122,6 +123,8 @@ function strip<T>(item: Item, ...drop: string[]): T {
 
 /** Partitions of the ops index (see OPS_INDEX). */
 const OPS_INPROGRESS = 'INPROGRESS';
+/** Finished, failed or deleted backups until their objects were swept once every upload URL issued for them has expired. */
+const OPS_SWEEP = 'SWEEP';
 const OPS_EXPIRES = 'EXPIRES';
 const OPS_RESTORING = 'RESTORING';
 /** gsi1 partition of the account items: the operator's listing. */
@@ -130,13 +133,23 @@ const ACCOUNTS = 'ACCOUNTS';
 const REQUEST_COUNTER_TTL = 400 * DAY;
 
 /**
- * The ops-index keys a backup should carry in `status`, or undefined when the ops job has nothing
- * to do with it (finished or failed without expiry). Removed again once its objects are deleted.
+ * The ops-index keys of a backup entering `status` at `now`: in progress → watched for staleness
+ * and size; finished, failed or deleted → queued for the sweep that follows the expiry of every
+ * upload URL issued for it (`sweepCandidates`, `finishSweep`), which then moves it on to the expiry
+ * queue or off the index.
  */
-function opsKeys(b: Pick<BackupRecord, 'backupKey' | 'createdAt' | 'expiry'>, status: BackupStatus): { pk: string; sk: string } | undefined {
+function opsKeys(b: Pick<BackupRecord, 'backupKey' | 'createdAt'>, status: BackupStatus, now: number): { pk: string; sk: string } {
   if (status === 'inprogress') return { pk: OPS_INPROGRESS, sk: `${pad(b.createdAt)}#${b.backupKey}` };
-  if (b.expiry > 0) return { pk: OPS_EXPIRES, sk: `${pad(b.expiry)}#${b.backupKey}` };
-  return undefined;
+  return { pk: OPS_SWEEP, sk: `${pad(now)}#${b.backupKey}` };
+}
+
+/** A backup queued for its sweep (`sweepCandidates`). */
+export interface SweepCandidate {
+  backup: BackupRecord;
+  /** When it left `inprogress` (or was deleted): URLs issued before can upload until their lifetime has passed. */
+  queuedAt: number;
+  /** Its ops sort key as read: `finishSweep` acts only if the backup was not queued again meanwhile. */
+  queueKey: string;
 }
 
 /** The UTC month (`yyyy-mm`) of `now` (epoch seconds). */
@@ -181,6 +194,8 @@ export interface Repository {
   suspendAccount(accountId: string, reason: string, now: number): Promise<void>;
   /** Lifts a suspension (the key items first, then the account). */
   resumeAccount(accountId: string): Promise<void>;
+  /** Ends every dashboard session of the account ("sign out everywhere"): adds 1 to `sessionEpoch` and returns it. */
+  bumpSessionEpoch(accountId: string): Promise<number>;
   /**
    * Counts one request of the account in its monthly counter and returns the count of the rate
    * window starting at `windowStart` (this request included), or the month's count without a
@@ -220,8 +235,15 @@ export interface Repository {
   putErrorReport(accountId: string | undefined, report: { siteId: string; siteUrl: string; details: string }, now: number): Promise<void>;
   /** Finished or failed backups whose expiry is ≤ `now` and whose objects are not deleted yet (ops index). */
   expiredBackups(now: number): Promise<BackupRecord[]>;
-  /** In-progress backups last modified before `staleBefore` (ops index). */
-  staleBackups(staleBefore: number): Promise<BackupRecord[]>;
+  /** Every in-progress backup (ops index; the ops run checks what storage holds for each). */
+  inProgressBackups(): Promise<BackupRecord[]>;
+  /** Every backup queued for its sweep (ops index), re-read consistently. */
+  sweepCandidates(): Promise<SweepCandidate[]>;
+  /**
+   * Takes a swept backup off the sweep queue: a finished one that has not expired goes on to the
+   * expiry queue, anything else off the index. Does nothing if it was queued again meanwhile.
+   */
+  finishSweep(c: SweepCandidate, now: number): Promise<void>;
   /**
    * Deletes a backup for its owner: it expires now (gone for every endpoint and listing; the ops
    * job deletes its objects if the caller cannot), an in-progress one is failed, its slot is freed.
@@ -268,11 +290,11 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
   };
 
   const backupItem = (b: BackupRecord): Item => {
-    const ops = opsKeys(b, b.status);
+    const ops = opsKeys(b, b.status, b.modifiedAt);
     return {
       pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}`,
       [GSI1.partition]: `${acct(b.accountId)}#B`, [GSI1.sort]: `${pad(b.createdAt)}#${b.backupKey}`,
-      ...(ops ? { [OPS_INDEX.partition]: ops.pk, [OPS_INDEX.sort]: ops.sk } : {}),
+      [OPS_INDEX.partition]: ops.pk, [OPS_INDEX.sort]: ops.sk,
       ...(b.expiry ? { [TTL_ATTRIBUTE]: b.expiry + EXPIRED_RECORD_GRACE } : {}),
       ...b,
     };
@@ -302,35 +324,84 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     return out;
   };
 
-  /** Claims the first free slot `<prefix><n>` (n < count) with a conditional put: atomic under concurrency. */
-  const claimSlot = async (accountId: string, prefix: string, count: number, now: number, until: number, owner: string): Promise<number | undefined> => {
-    for (let n = 0; n < count; n++) {
-      try {
-        await ddb.send(new PutCommand({
-          TableName,
-          Item: { pk: acct(accountId), sk: `${prefix}${n}`, until, owner, claimedAt: now },
-          // Free when never used, released (until = 0) or its holder expired.
-          ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
-          ExpressionAttributeNames: { '#until': 'until' },
-          ExpressionAttributeValues: { ':now': now },
-        }));
-        return n;
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
+  /**
+   * Writes `items` in one transaction together with the claim of a free quota slot
+   * `<prefix><n>` (n < count): the slot is never held without the record that owns it, whatever
+   * fails or dies in between. Slots that look free in a consistent read are tried in order; a
+   * slot taken meanwhile (its condition fails) moves on to the next. Returns the slot, or
+   * undefined when every slot is taken. `items(n)`: the writes that go with slot n.
+   */
+  const writeWithSlot = async (accountId: string, prefix: string, count: number, now: number, until: number, owner: string, items: (n: number) => TransactItem[]): Promise<number | undefined> => {
+    for (let round = 1; round <= 3; round++) {
+      const held = await queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': prefix }, ConsistentRead: true });
+      const busy = new Set(held.filter((i) => typeof i.until === 'number' && i.until > now).map((i) => String(i.sk)));
+      let contended = false;
+      for (let n = 0; n < count; n++) {
+        if (busy.has(`${prefix}${n}`)) continue;
+        try {
+          await transactWithRetry(ddb, {
+            TransactItems: [
+              {
+                Put: {
+                  TableName, Item: { pk: acct(accountId), sk: `${prefix}${n}`, until, owner, claimedAt: now },
+                  // Free when never used, released (until = 0) or its holder expired.
+                  ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
+                  ExpressionAttributeNames: { '#until': 'until' }, ExpressionAttributeValues: { ':now': now },
+                },
+              },
+              ...items(n),
+            ],
+          });
+          return n;
+        } catch (err) {
+          const codes = cancellationCodes(err);
+          if (codes[0] === 'ConditionalCheckFailed') continue;
+          // Still conflicting after the retries: others are claiming too; look again.
+          if (codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed')) {
+            contended = true;
+            continue;
+          }
+          throw err;
+        }
       }
+      if (!contended) return undefined;
+      await backoff(round + 2);
     }
     return undefined;
   };
 
-  /** Frees a slot if `owner` still holds it (it may have been re-claimed after expiry). */
-  const releaseSlot = async (accountId: string, sk: string, owner: string): Promise<void> => {
-    await ddb.send(new UpdateCommand({
+  /** Transaction item that frees a slot if `owner` still holds it (cancels the transaction otherwise). */
+  const releaseItem = (accountId: string, sk: string, owner: string): TransactItem => ({
+    Update: {
       TableName, Key: { pk: acct(accountId), sk },
       UpdateExpression: 'SET #until = :zero', ConditionExpression: '#owner = :owner',
       ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' }, ExpressionAttributeValues: { ':zero': 0, ':owner': owner },
-    })).catch((err: unknown) => {
-      if (!isConditionFailure(err)) throw err;
-    });
+    },
+  });
+
+  /**
+   * Applies `update` to a backup and frees its stored-backup slot in one transaction, so that no
+   * failure between the two can leave a failed or deleted backup holding its slot. A slot that is
+   * no longer the backup's (re-claimed after its expiry) is left alone. False when the update's
+   * own condition failed (nothing was written).
+   */
+  const updateReleasingSlot = async (b: BackupRecord, update: NonNullable<TransactItem['Update']>, release: boolean): Promise<boolean> => {
+    const slot = release && b.slot !== undefined ? [releaseItem(b.accountId, `BSLOT#${b.slot}`, b.backupKey)] : [];
+    try {
+      await transactWithRetry(ddb, { TransactItems: [{ Update: update }, ...slot] });
+      return true;
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      if (codes[0] === 'ConditionalCheckFailed') return false;
+      if (codes[1] !== 'ConditionalCheckFailed') throw err;
+    }
+    try {
+      await ddb.send(new UpdateCommand(update));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   };
 
   /**
@@ -347,13 +418,6 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       ExpressionAttributeValues: { ':n': keys.length },
     })).catch((err: unknown) => {
       if (!isConditionFailure(err)) throw err;
-    });
-  };
-
-  /** Compensation after a failed write: releases the slot; a failure to do so is logged, not thrown over the original error. */
-  const releaseSlotOrLog = async (accountId: string, sk: string, owner: string): Promise<void> => {
-    await releaseSlot(accountId, sk, owner).catch((err: unknown) => {
-      console.error(JSON.stringify({ level: 'error', event: 'slot-release-failed', accountId, slot: sk, owner, error: err instanceof Error ? err.name : 'unknown' }));
     });
   };
 
@@ -457,6 +521,15 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         TableName, Key: { pk: acct(accountId), sk: 'META' },
         UpdateExpression: 'REMOVE suspendedAt, suspendedReason', ConditionExpression: 'attribute_exists(pk)',
       }));
+    },
+
+    async bumpSessionEpoch(accountId) {
+      const res = await ddb.send(new UpdateCommand({
+        TableName, Key: { pk: acct(accountId), sk: 'META' },
+        UpdateExpression: 'ADD sessionEpoch :one', ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'UPDATED_NEW',
+      }));
+      return Number(res.Attributes?.sessionEpoch ?? 0);
     },
 
     async countAccountRequest(accountId, now, windowStart) {
@@ -598,24 +671,18 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
 
     async createBackup(backup, maxStored, now) {
       assertFits(backupItem(backup), 'backup record');
-      let slot: number | undefined;
-      if (maxStored !== null) {
-        slot = await claimSlot(backup.accountId, 'BSLOT#', maxStored, now, backup.expiry || NEVER, backup.backupKey);
-        if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${maxStored} stored backups; delete or wait for one to expire`);
+      // The record and the month's backup counter in one request (with the slot claim where the plan counts).
+      const write = (slot: number | undefined): TransactItem[] => [
+        { Put: { TableName, Item: backupItem({ ...backup, ...(slot !== undefined ? { slot } : {}) }), ConditionExpression: 'attribute_not_exists(pk)' } },
+        usageUpdate(backup.accountId, now, 'backups', 1),
+      ];
+      if (maxStored === null) {
+        await transactWithRetry(ddb, { TransactItems: write(undefined) });
+        return;
       }
-      try {
-        // The record and the month's backup counter in one request.
-        await transactWithRetry(ddb, {
-          TransactItems: [
-            { Put: { TableName, Item: backupItem({ ...backup, slot }), ConditionExpression: 'attribute_not_exists(pk)' } },
-            usageUpdate(backup.accountId, now, 'backups', 1),
-          ],
-        });
-      } catch (err) {
-        // Give the slot back rather than leak it until the backup's expiry.
-        if (slot !== undefined) await releaseSlotOrLog(backup.accountId, `BSLOT#${slot}`, backup.backupKey);
-        throw err;
-      }
+      const slot = await writeWithSlot(backup.accountId, 'BSLOT#', maxStored, now, backup.expiry || NEVER, backup.backupKey, write);
+      if (slot !== undefined) return;
+      throw new QuotaExceededError(`Your plan allows ${maxStored} stored backups; delete or wait for one to expire`);
     },
 
     async getBackup(accountId, backupKey) {
@@ -678,26 +745,18 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     async setBackupStatus(b, to, info, now) {
       const merged = { ...b.info, ...info };
       assertFits(backupItem({ ...b, status: to, info: merged, modifiedAt: now, finishedAt: now }), 'backup record');
-      // The ops index follows the status: in progress → watched for staleness; else → for expiry.
-      const ops = opsKeys(b, to);
-      const opsUpdate = ops ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ' REMOVE #opsPk, #opsSk';
-      try {
-        await ddb.send(new UpdateCommand({
-          TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
-          UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${to === 'finished' ? ', finishedAt = :now' : ''}${opsUpdate}`,
-          // Only from the status we read: concurrent PATCHes cannot both apply.
-          ConditionExpression: '#status = :from',
-          ExpressionAttributeNames: { '#status': 'status', '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
-          ExpressionAttributeValues: { ':to': to, ':from': b.status, ':info': merged, ':now': now, ...(ops ? { ':opsPk': ops.pk, ':opsSk': ops.sk } : {}) },
-        }));
-      } catch (err) {
-        if (isConditionFailure(err)) throw new BackupStateError('The backup changed status meanwhile');
-        throw err;
-      }
-      if (to === 'failed' && b.slot !== undefined) {
-        // A failed backup no longer counts against the stored-backup quota.
-        await releaseSlot(b.accountId, `BSLOT#${b.slot}`, b.backupKey);
-      }
+      // The ops index follows the status: in progress → watched; else → queued for the sweep.
+      const ops = opsKeys(b, to, now);
+      const applied = await updateReleasingSlot(b, {
+        TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
+        UpdateExpression: `SET #status = :to, info = :info, modifiedAt = :now${to === 'finished' ? ', finishedAt = :now' : ''}, #opsPk = :opsPk, #opsSk = :opsSk`,
+        // Only from the status we read: concurrent PATCHes cannot both apply.
+        ConditionExpression: '#status = :from',
+        ExpressionAttributeNames: { '#status': 'status', '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+        ExpressionAttributeValues: { ':to': to, ':from': b.status, ':info': merged, ':now': now, ':opsPk': ops.pk, ':opsSk': ops.sk },
+      // A failed backup no longer counts against the stored-backup quota: its slot is freed in the same transaction.
+      }, to === 'failed');
+      if (!applied) throw new BackupStateError('The backup changed status meanwhile');
     },
 
     async recordUpload(accountId, backupKey, upload) {
@@ -762,25 +821,19 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     async createRestore(restore, quota, now) {
       const item = { ...restoreItem(restore), ...restoreOps(restore, restore.status) };
       assertFits(item, 'restore record');
-      let slot: number | undefined;
+      // The record and the monthly counter together: neither is written without the other.
+      const write = (): TransactItem[] => [
+        { Put: { TableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+        usageUpdate(restore.accountId, now, restore.dryrun ? 'dryruns' : 'restores', 1),
+      ];
       // Dry runs only read dbstructure.zip (the download route enforces it) and hold no slot.
-      if (quota !== null && !restore.dryrun) {
-        slot = await claimSlot(restore.accountId, 'RSLOT#', quota, now, now + 30 * DAY, restore.restoreKey);
-        if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${quota} restores per 30 days`);
+      if (quota === null || restore.dryrun) {
+        await transactWithRetry(ddb, { TransactItems: write() });
+        return;
       }
-      try {
-        // The record and the monthly counter together: neither is written without the other.
-        await transactWithRetry(ddb, {
-          TransactItems: [
-            { Put: { TableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-            usageUpdate(restore.accountId, now, restore.dryrun ? 'dryruns' : 'restores', 1),
-          ],
-        });
-      } catch (err) {
-        // Compensation: a restore that was not recorded must not hold a slot for 30 days.
-        if (slot !== undefined) await releaseSlotOrLog(restore.accountId, `RSLOT#${slot}`, restore.restoreKey);
-        throw err;
-      }
+      // The slot claim in the same transaction: a restore that was not recorded holds no slot.
+      const slot = await writeWithSlot(restore.accountId, 'RSLOT#', quota, now, now + 30 * DAY, restore.restoreKey, write);
+      if (slot === undefined) throw new QuotaExceededError(`Your plan allows ${quota} restores per 30 days`);
     },
 
     async listRestores(accountId) {
@@ -859,25 +912,59 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         typeof i.expiry === 'number' && i.expiry > 0 && i.expiry <= now && i.objectsDeleted !== true && i.status !== 'inprogress');
     },
 
-    async staleBackups(staleBefore) {
-      // modifiedAt ≥ createdAt, so only backups created before `staleBefore` can be stale.
-      return opsCandidates(OPS_INPROGRESS, pad(staleBefore), (i) =>
-        i.status === 'inprogress' && typeof i.modifiedAt === 'number' && i.modifiedAt < staleBefore);
+    async inProgressBackups() {
+      return opsCandidates(OPS_INPROGRESS, '~', (i) => i.status === 'inprogress');
+    },
+
+    async sweepCandidates() {
+      const keys = await queryAll({
+        IndexName: OPS_INDEX.name, KeyConditionExpression: '#p = :p',
+        ExpressionAttributeNames: { '#p': OPS_INDEX.partition }, ExpressionAttributeValues: { ':p': OPS_SWEEP },
+      });
+      const out: SweepCandidate[] = [];
+      for (const k of keys) {
+        const item = await get(String(k.pk), String(k.sk));
+        const queueKey = item?.[OPS_INDEX.sort];
+        if (!item || item[OPS_INDEX.partition] !== OPS_SWEEP || typeof queueKey !== 'string') continue;
+        out.push({ backup: strip<BackupRecord>(item), queuedAt: Number(queueKey.slice(0, 12)), queueKey });
+      }
+      return out;
+    },
+
+    async finishSweep(c, now) {
+      const b = c.backup;
+      // Only a finished backup that is still there keeps waiting for its expiry.
+      const next = b.status === 'finished' && b.deletedAt === undefined && b.expiry > now && !b.objectsDeleted
+        ? { pk: OPS_EXPIRES, sk: `${pad(b.expiry)}#${b.backupKey}` }
+        : undefined;
+      try {
+        await ddb.send(new UpdateCommand({
+          TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
+          UpdateExpression: next ? 'SET #opsPk = :nextPk, #opsSk = :nextSk' : 'REMOVE #opsPk, #opsSk',
+          // Not queued again (deleted, say) since it was read.
+          ConditionExpression: '#opsPk = :sweep AND #opsSk = :queued',
+          ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+          ExpressionAttributeValues: { ':sweep': OPS_SWEEP, ':queued': c.queueKey, ...(next ? { ':nextPk': next.pk, ':nextSk': next.sk } : {}) },
+        }));
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
     },
 
     async markBackupDeleted(b, now) {
       const expiry = b.expiry === 0 || b.expiry > now ? now : b.expiry;
       const status: BackupStatus = b.status === 'inprogress' ? 'failed' : b.status;
-      // Back on the ops index until its objects are known to be gone (the ops job retries the deletion).
-      const ops = b.objectsDeleted ? undefined : opsKeys({ ...b, expiry }, status);
-      await ddb.send(new UpdateCommand({
+      // Queued for the sweep: the ops job deletes its objects (if the caller could not) and sweeps
+      // again once every upload URL issued for it has expired.
+      const ops = opsKeys(b, status, now);
+      const applied = await updateReleasingSlot(b, {
         TableName, Key: { pk: acct(b.accountId), sk: `BACKUP#${b.backupKey}` },
-        UpdateExpression: `SET #status = :status, expiry = :expiry, deletedAt = if_not_exists(deletedAt, :now), modifiedAt = :now, #ttl = :ttl${ops ? ', #opsPk = :opsPk, #opsSk = :opsSk' : ''}`,
+        UpdateExpression: 'SET #status = :status, expiry = :expiry, deletedAt = if_not_exists(deletedAt, :now), modifiedAt = :now, #ttl = :ttl, #opsPk = :opsPk, #opsSk = :opsSk',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, ...(ops ? { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort } : {}) },
-        ExpressionAttributeValues: { ':status': status, ':expiry': expiry, ':now': now, ':ttl': expiry + EXPIRED_RECORD_GRACE, ...(ops ? { ':opsPk': ops.pk, ':opsSk': ops.sk } : {}) },
-      }));
-      if (b.slot !== undefined) await releaseSlot(b.accountId, `BSLOT#${b.slot}`, b.backupKey);
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE, '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
+        ExpressionAttributeValues: { ':status': status, ':expiry': expiry, ':now': now, ':ttl': expiry + EXPIRED_RECORD_GRACE, ':opsPk': ops.pk, ':opsSk': ops.sk },
+      }, true);
+      if (!applied) throw new BackupNotFoundError();
     },
 
     async countRequest(subject, windowStart, expiresAt) {
@@ -900,16 +987,20 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         if (!item || item.objectsDeleted === true) return;
         const sized = typeof item.archivedBytes === 'number';
         const bytes = sized ? Number(item.archivedBytes) : 0;
+        // A backup queued for its sweep stays queued (URLs issued before may still upload); one
+        // deleted at expiry (its sweep long done) leaves the index.
+        const queued = item[OPS_INDEX.partition] === OPS_SWEEP;
         try {
           await transactWithRetry(ddb, {
             TransactItems: [
               {
                 Update: {
                   TableName, Key: { pk: acct(accountId), sk: `BACKUP#${backupKey}` },
-                  UpdateExpression: 'SET objectsDeleted = :t REMOVE #opsPk, #opsSk',
-                  ConditionExpression: `attribute_exists(pk) AND ${sized ? 'archivedBytes = :bytes' : 'attribute_not_exists(archivedBytes)'} AND (attribute_not_exists(objectsDeleted) OR objectsDeleted <> :t)`,
-                  ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, '#opsSk': OPS_INDEX.sort },
-                  ExpressionAttributeValues: { ':t': true, ...(sized ? { ':bytes': bytes } : {}) },
+                  UpdateExpression: queued ? 'SET objectsDeleted = :t' : 'SET objectsDeleted = :t REMOVE #opsPk, #opsSk',
+                  ConditionExpression: `attribute_exists(pk) AND ${sized ? 'archivedBytes = :bytes' : 'attribute_not_exists(archivedBytes)'} AND (attribute_not_exists(objectsDeleted) OR objectsDeleted <> :t)`
+                    + (queued ? ' AND #opsPk = :sweep' : ' AND (attribute_not_exists(#opsPk) OR #opsPk <> :sweep)'),
+                  ExpressionAttributeNames: { '#opsPk': OPS_INDEX.partition, ...(queued ? {} : { '#opsSk': OPS_INDEX.sort }) },
+                  ExpressionAttributeValues: { ':t': true, ':sweep': OPS_SWEEP, ...(sized ? { ':bytes': bytes } : {}) },
                 },
               },
               usageUpdate(accountId, now, 'deletedBytes', bytes),

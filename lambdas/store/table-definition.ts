@@ -7,10 +7,11 @@
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk' } as const;
 export const GSI1 = { name: 'gsi1', partition: 'gsi1pk', sort: 'gsi1sk' } as const;
 /**
- * Work queue of the ops job. Only backups carry its keys, and only while there may be work:
- * `opsPk = INPROGRESS` (sort: creation time) while in progress, `opsPk = EXPIRES` (sort: expiry)
- * once finished or failed with an expiry and until their objects are deleted. Keys-only, so
- * updates of other attributes (every upload completion) cost no index writes.
+ * Work queue of the ops job. Only backups and restores carry its keys, and only while there may be
+ * work: `opsPk = INPROGRESS` (sort: creation time) while in progress, `SWEEP` (sort: when it ended
+ * or was deleted) until its sweep after the upload URLs' lifetime, then `EXPIRES` (sort: expiry)
+ * for a finished one with an expiry until its objects are deleted; `RESTORING` for restores in
+ * progress. Keys-only, so updates of other attributes (every upload completion) cost no index writes.
  */
 export const OPS_INDEX = { name: 'ops', partition: 'opsPk', sort: 'opsSk' } as const;
 export const TTL_ATTRIBUTE = 'expiresAt';

@@ -5,6 +5,10 @@
  *
  * Session: an HS256 JWT (audience `vault-cloud/session`, 12 h) in the cookie `vault_session`,
  * HttpOnly, SameSite=Strict, Path=/, Secure whenever the request came over https (always on AWS).
+ * It carries the account's `sessionEpoch` of its sign-in; every dashboard request reads the account
+ * (consistent) and signs the browser out (cookie removed) when the account is suspended (403 with
+ * the reason) or the epoch moved on: `POST /signout/everywhere` adds 1 to it, which ends every
+ * session and sign-in token of the account at once.
  * CSRF: besides SameSite=Strict, every state-changing call must be `Content-Type:
  * application/json` (a cross-site form cannot send that without a CORS preflight, which this API
  * never answers) and, when the browser sends `Origin`, come from this origin.
@@ -20,10 +24,10 @@ import { PLANS } from '../domain/plans.js';
 import { findRegion } from '../domain/regions.js';
 import { accountSummary, planView } from '../routes/account.js';
 import { keyView } from '../routes/keys.js';
-import { deleteBackup, fileView, loadBackup } from '../routes/records-view.js';
+import { deleteBackup, fileView, loadBackup, purgeObjects } from '../routes/records-view.js';
 import type { BackupRecord, RestoreRecord } from '../store/records.js';
 import { nowSeconds, type AccountDeps, type AppEnv } from '../routes/deps.js';
-import { issueKey, signedInEmail } from '../routes/signin.js';
+import { issueKey, sessionAccount, signedInToken, type SignedIn } from '../routes/signin.js';
 import { param, parseJsonBody, parseWith, recordKey } from '../routes/validation.js';
 import { layout } from './html.js';
 import { pageHeaders } from './security-headers.js';
@@ -141,6 +145,12 @@ function page(): string {
 <h2 id="h-plans">Plans</h2>
 <table class="plans" id="plans"><thead><tr><th scope="col">Plan</th><th scope="col">Backup size</th><th scope="col">Stored backups</th><th scope="col">Restores per 30 days</th><th scope="col">Passphrase</th></tr></thead><tbody></tbody></table>
 </section>
+<section aria-labelledby="h-account">
+<h2 id="h-account">Account</h2>
+<p>E-mail address: <strong id="account-email"></strong></p>
+<p>Signed in on a computer you no longer use? <strong>Sign out everywhere</strong> ends every session of this account at once, this one included. API keys keep working: revoke them above.</p>
+<button type="button" id="signout-everywhere">Sign out everywhere</button>
+</section>
 <footer><a href="/plans">Plans</a> <a href="/faq">Questions</a> <a href="/api">API reference</a></footer>
 </div>
 <p id="message" class="error" role="alert" aria-live="polite"></p>
@@ -155,80 +165,94 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
   if (!signin) {
     const off = (c: Context) => c.json({ message: 'Sign-in by e-mail is not configured on this server' }, 503);
     app.post('/signout', off);
+    app.post('/signout/everywhere', off);
     app.all('/dashboard/api/*', off);
     return app;
   }
 
-  const sessionCookie = async (c: Context, email: string) => {
+  const cookieOptions = (c: Context) => ({ httpOnly: true, sameSite: 'Strict' as const, path: '/', secure: new URL(c.req.url).protocol === 'https:' });
+  const sessionCookie = async (c: Context, who: SignedIn) => {
     const now = nowSeconds(deps);
-    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(email).setAudience(SESSION_AUDIENCE)
+    const jwt = await new SignJWT({ ep: who.epoch }).setProtectedHeader({ alg: 'HS256' }).setSubject(who.email).setAudience(SESSION_AUDIENCE)
       .setIssuedAt(now).setExpirationTime(now + SESSION_TTL_SECONDS).sign(deps.verifySecret);
-    setCookie(c, SESSION_COOKIE, jwt, {
-      httpOnly: true, sameSite: 'Strict', path: '/', maxAge: SESSION_TTL_SECONDS, secure: new URL(c.req.url).protocol === 'https:',
-    });
+    setCookie(c, SESSION_COOKIE, jwt, { ...cookieOptions(c), maxAge: SESSION_TTL_SECONDS });
   };
 
-  /** The signed-in address of the session cookie; 401 without a valid one. */
-  const sessionEmail = async (c: Context): Promise<string> => {
+  /**
+   * The signed-in address of the session cookie and its account (undefined: none yet), checked
+   * against the account on every request; 401 without a valid session, 403 for a suspended
+   * account. A refused session's cookie is removed: the browser is signed out.
+   */
+  const session = async (c: Context): Promise<{ email: string; accountId: string | undefined }> => {
     const jwt = getCookie(c, SESSION_COOKIE);
-    let email: string | undefined;
+    let who: SignedIn | undefined;
     if (jwt) {
       try {
         const { payload } = await jwtVerify(jwt, deps.verifySecret, { audience: SESSION_AUDIENCE, algorithms: ['HS256'], currentDate: deps.now?.() ?? new Date() });
-        email = payload.sub;
+        if (typeof payload.sub === 'string' && payload.sub) who = { email: payload.sub, epoch: typeof payload.ep === 'number' ? payload.ep : 0 };
       } catch {
-        email = undefined;
+        who = undefined;
       }
     }
-    if (!email) throw new ApiError('ERR_UNAUTHENTICATED', 'Please sign in again');
-    return email;
+    try {
+      if (!who) throw new ApiError('ERR_UNAUTHENTICATED', 'Please sign in again');
+      const account = await sessionAccount(deps, signin.store, who);
+      return { email: who.email, accountId: account?.accountId };
+    } catch (err) {
+      if (jwt) deleteCookie(c, SESSION_COOKIE, cookieOptions(c));
+      throw err;
+    }
   };
 
   app.use('/signin/session', sameOriginJson(deps));
   app.use('/signout', sameOriginJson(deps));
+  app.use('/signout/everywhere', sameOriginJson(deps));
   app.use('/dashboard/api/*', sameOriginJson(deps));
 
   app.post('/signin/session', async (c) => {
-    const email = await signedInEmail(c.req.header('authorization'), deps);
-    await sessionCookie(c, email);
-    return c.json({ email });
+    const who = await signedInToken(c.req.header('authorization'), deps);
+    await sessionAccount(deps, signin.store, who);
+    await sessionCookie(c, who);
+    return c.json({ email: who.email });
   });
 
   app.post('/signout', (c) => {
-    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: new URL(c.req.url).protocol === 'https:', httpOnly: true, sameSite: 'Strict' });
+    deleteCookie(c, SESSION_COOKIE, cookieOptions(c));
+    return c.json({});
+  });
+
+  // Ends every session and sign-in token of the account, this one included.
+  app.post('/signout/everywhere', async (c) => {
+    const { accountId } = await session(c);
+    if (accountId) await deps.repo.bumpSessionEpoch(accountId);
+    deleteCookie(c, SESSION_COOKIE, cookieOptions(c));
     return c.json({});
   });
 
   app.get('/dashboard/api/keys', async (c) => {
-    const email = await sessionEmail(c);
-    const accountId = await signin.store.accountIdForEmail(email);
+    const { email, accountId } = await session(c);
     const keys = accountId ? await deps.repo.listApiKeys(accountId) : [];
     return c.json({ email, keys: keys.map(keyView) });
   });
 
   app.post('/dashboard/api/keys', async (c) => {
-    const email = await sessionEmail(c);
+    const { email } = await session(c);
     const body = await parseJsonBody(c, dashboardKeyBody);
     const { apikey, key } = await issueKey(deps, signin.store, email, body.name, body.scopes, nowSeconds(deps));
     return c.json({ ...keyView(key), apikey });
   });
 
-  /** The session's account id; undefined for an address that has no account yet (nothing to list). */
-  const sessionAccount = async (c: Context): Promise<{ email: string; accountId: string | undefined }> => {
-    const email = await sessionEmail(c);
-    return { email, accountId: await signin.store.accountIdForEmail(email) };
-  };
   const plans = () => deps.plans ?? PLANS;
 
   app.get('/dashboard/api/account', async (c) => {
-    const { email, accountId } = await sessionAccount(c);
+    const { email, accountId } = await session(c);
     const others = Object.values(plans()).map(planView);
     if (!accountId) return c.json({ email, account: null, plans: others });
     return c.json({ email, account: await accountSummary(deps, accountId, nowSeconds(deps)), plans: others });
   });
 
   app.get('/dashboard/api/backups', async (c) => {
-    const { accountId } = await sessionAccount(c);
+    const { accountId } = await session(c);
     const q = parseWith(listQuery, c.req.query(), 'query');
     if (!accountId) return c.json({ backups: [] });
     const page = await deps.repo.listBackups(accountId, { now: nowSeconds(deps), limit: 100, cursor: q.cursor });
@@ -236,7 +260,7 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
   });
 
   app.get('/dashboard/api/backups/:backupkey', async (c) => {
-    const { accountId } = await sessionAccount(c);
+    const { accountId } = await session(c);
     const key = param(c, 'backupkey', recordKey);
     if (!accountId) throw new BackupNotFoundError();
     const b = await loadBackup(deps, accountId, key, nowSeconds(deps));
@@ -248,24 +272,27 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
     });
   });
 
-  // The account function has no S3 rights: the record is deleted here (gone for every endpoint,
-  // slot free at once) and the next ops run deletes the objects (records-view.ts, deleteBackup).
+  // The same delete as `DELETE /account/backups/{key}` (records-view.ts, deleteBackup): gone for
+  // every endpoint and its slot free at once. Its objects go now where this process has storage
+  // (npm start, createApp); the account Lambda has no S3 rights, so there the next ops run deletes them.
+  const storage = deps.storage;
+  const purge = storage ? (b: BackupRecord) => purgeObjects({ ...deps, storage }, b) : undefined;
   app.delete('/dashboard/api/backups/:backupkey', async (c) => {
-    const { accountId } = await sessionAccount(c);
+    const { accountId } = await session(c);
     const key = param(c, 'backupkey', recordKey);
     if (!accountId) throw new BackupNotFoundError();
-    await deleteBackup(deps, accountId, key, nowSeconds(deps));
+    await deleteBackup(deps, accountId, key, nowSeconds(deps), purge);
     return c.json({});
   });
 
   app.get('/dashboard/api/restores', async (c) => {
-    const { accountId } = await sessionAccount(c);
+    const { accountId } = await session(c);
     return c.json({ restores: accountId ? (await deps.repo.listRestores(accountId)).map(restoreView) : [] });
   });
 
   app.delete('/dashboard/api/keys/:keyid', async (c) => {
     const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
-    const accountId = await signin.store.accountIdForEmail(await sessionEmail(c));
+    const { accountId } = await session(c);
     // The repository refuses the account's last key (409) unless confirmed with ?confirm=lastkey.
     if (!accountId || !(await deps.repo.revokeApiKey(accountId, keyId, c.req.query('confirm') === 'lastkey'))) {
       throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');

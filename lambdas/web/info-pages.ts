@@ -51,7 +51,7 @@ const FAQ: readonly [string, string][] = [
   ['What is Vault Cloud?', 'An open, self-hostable backend for the Moodle plugin tool_vault: the plugin (or vault-agent) backs up a whole site, database, file store and dataroot, and restores it on any Moodle site.'],
   ['How do I connect my site?', 'Install the Vault plugin (tool_vault), point its API URL at this server and open Site administration → Server → Vault. "Sign in" or "Create account" asks for your e-mail address, mails you a code and then creates an API key for that site; "I have an API key" takes a key you already have.'],
   ['Do I need a password?', 'No. Every sign-in sends a one-time code to your e-mail address. A code works once, for 10 minutes.'],
-  ['What may a site\'s API key do?', 'What you choose when it is created: back up the site, restore backups onto it, or both. Each key can be revoked on its own.'],
+  ['What may a site\'s API key do?', 'What you choose when it is created: back up the site, restore backups onto it, or both. A key that may restore sees the backups of all your sites, so that one made on another site can be restored onto this one. Each key can be revoked on its own.'],
   ['How long are backups kept, and how big may they be?', 'That depends on the plan: see the plans page.'],
   ['Where are backups stored?', 'In the storage region you choose when backing up, among those of your plan. Backups are encrypted at rest; on plans with passphrase protection the passphrase is sent only to the storage and never kept by the service.'],
   ['Can I restore onto another database?', 'Yes: a backup of a PostgreSQL site restores onto MySQL or MariaDB and the other way round.'],

@@ -69,7 +69,7 @@ export function getApiKeyPage(site: ReturnType<typeof siteFromQuery>, tab: 'sign
 <form id="confirm-form" method="post">
 <fieldset><legend>The key may</legend>
 <label><input type="checkbox" name="scope" value="backup" checked> back up this site</label>
-<label><input type="checkbox" name="scope" value="restore" checked> restore backups onto this site</label>
+<label><input type="checkbox" name="scope" value="restore" checked> restore backups onto this site (it sees the backups of all your sites, to restore one made elsewhere)</label>
 </fieldset>
 <button type="submit" id="create">Create the key and send it to the site</button>
 </form>

@@ -1,6 +1,6 @@
 /**
- * The scheduled ops run: expired backups lose their objects, abandoned ones fail, stale multipart
- * uploads are aborted; it reads the table only through the ops index, with the actions the stack grants.
+ * The scheduled ops run: expired backups lose their objects, abandoned ones fail, ended ones are
+ * swept, stale multipart uploads are aborted; it reads the table only through the ops index, with the actions the stack grants.
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -69,19 +69,22 @@ describe('ops run', () => {
     const step1 = await site.ok('POST', `backups/${abandoned}/upload/filedir.zip`, { contenttype: 'application/zip', multipart: { parts: 2 } }, ['parts']);
     expect((await fetch(step1.multiplarturl as string, { method: 'POST' })).status).toBe(200);
 
-    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7 };
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 });
+    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7, sweepDelaySeconds: 7200 };
+    const nothing = { expiredBackups: 0, failedStaleBackups: 0, overLimitBackups: 0, sweptBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 };
+    expect(await runOps(opsDeps, opts)).toEqual(nothing);
 
     clock += 3 * 86400 * 1000; // abandoned: untouched for 72 h
-    expect(await runOps(opsDeps, opts)).toMatchObject({ expiredBackups: 0, failedStaleBackups: 1, deletedObjects: 1 });
+    // abandoned fails and loses its archive and its open upload; old (finished 72 h ago) is swept and keeps its archive.
+    expect(await runOps(opsDeps, opts)).toEqual({ ...nothing, failedStaleBackups: 1, sweptBackups: 1, deletedObjects: 1, abortedUploads: 1 });
     expect((await api.deps.repo.getBackup(accountid, abandoned as string))?.status).toBe('failed');
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${abandoned}/dbdump.zip`)).toBeUndefined();
+    expect(await api.deps.storage.objectInfo('eu', `${accountid}/${old}/dbstructure.zip`)).toBeDefined();
 
-    clock += 5 * 86400 * 1000; // old: past its 7 days; the upload is 8 days old
-    // Both records are past their 7 days now; the abandoned one's objects were deleted (and noted) when it failed.
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 1, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 1, abortedUploads: 1 });
+    clock += 5 * 86400 * 1000; // old: past its 7 days
+    // old expires; abandoned (objects deleted when it failed) gets its second sweep and leaves the queue.
+    expect(await runOps(opsDeps, opts)).toEqual({ ...nothing, expiredBackups: 1, sweptBackups: 1, deletedObjects: 1 });
     expect(await api.deps.storage.objectInfo('eu', `${accountid}/${old}/dbstructure.zip`)).toBeUndefined();
-    expect(await runOps(opsDeps, opts)).toEqual({ expiredBackups: 0, failedStaleBackups: 0, timedOutRestores: 0, deletedObjects: 0, abortedUploads: 0 });
+    expect(await runOps(opsDeps, opts)).toEqual(nothing);
 
     // Exactly what the stack grants the ops function (infra test "ops has exactly the DynamoDB actions ...").
     expect([...sent].sort()).toEqual([
@@ -97,7 +100,7 @@ describe('ops run', () => {
     await site.uploadArchive(forever as string, 'dbstructure.zip', randomBytes(16));
     await site.ok('PATCH', `backups/${forever}`, { status: 'finished', info: {} });
     const { backupkey: active } = await site.ok('PUT', 'backups', { description: 'busy', encrypted: false, bucket: '', expiredays: 0 });
-    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7 };
+    const opts = { staleBackupHours: 48, staleRestoreHours: 48, staleUploadDays: 7, sweepDelaySeconds: 7200 };
     clock += 47 * 3600 * 1000;
     await site.uploadArchive(active as string, 'dbdump.zip', randomBytes(16)); // activity at 47 h
     clock += 24 * 3600 * 1000;
@@ -120,7 +123,7 @@ describe('ops run', () => {
     const { restorekey: done } = await site.ok('PUT', 'restores', { backupkey, dryrun: true });
     await site.ok('PATCH', `restores/${done}`, { status: 'finished' });
     const createdAt = clock;
-    const opts = { staleBackupHours: 48, staleRestoreHours: RESTORE_STALE_HOURS, staleUploadDays: 7 };
+    const opts = { staleBackupHours: 48, staleRestoreHours: RESTORE_STALE_HOURS, staleUploadDays: 7, sweepDelaySeconds: 7200 };
     const restore = () => api.deps.repo.getRestore(accountid, restorekey as string);
 
     clock += (RESTORE_STALE_HOURS - 1) * 3600 * 1000;

@@ -48,6 +48,15 @@ describe('rate limits', () => {
     expect((await report('192.0.2.1')).status).toBe(200);
   });
 
+  it('anonymous requests from IPv6 count per /64: rotating addresses inside it does not escape the limit', async () => {
+    const app = limitedApp();
+    const report = (ip: string) => app.request('/reporterror', { method: 'POST', headers: { 'Content-Type': 'application/json', 'x-test-ip': ip }, body: '{"faileddetails":"x"}' });
+    clock = Date.UTC(2026, 0, 1, 12, 30, 10);
+    for (let i = 1; i <= 3; i++) expect((await report(`2001:db8:5:6::${i}`)).status).toBe(200);
+    expect((await report('2001:db8:5:6:ffff:1:2:3')).status).toBe(429);
+    expect((await report('2001:db8:5:7::1')).status).toBe(200);
+  });
+
   it('authenticated requests: per account, across its keys, whatever the address', async () => {
     const app = limitedApp();
     const { apikey } = await api.registerAccount();

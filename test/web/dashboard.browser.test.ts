@@ -164,6 +164,46 @@ describe('/dashboard in Chromium', () => {
     await context.close();
   });
 
+  it('"Sign out everywhere" in the account section ends the sessions of other browsers too; an old cookie is refused', async () => {
+    const email = `everywhere-${Date.now()}@example.org`;
+    const { accountid } = await api.registerAccount(email, 'free', { verified: true });
+    const laptop = await newPage();
+    const phone = await newPage();
+    await signInByKeyboard(laptop.page, email);
+    await signInByKeyboard(phone.page, email);
+    expect(await laptop.page.textContent('#account-email')).toBe(email);
+    const [oldCookie] = await phone.context.cookies(api.url);
+    expect(oldCookie?.name).toBe('vault_session');
+
+    // (the dialog handler of newPage accepts the confirmation)
+    await laptop.page.click('#signout-everywhere');
+    await laptop.page.waitForSelector('#step-email:not([hidden])');
+    expect(await laptop.page.textContent('#message')).toBe('You were signed out everywhere.');
+    expect(await laptop.context.cookies(api.url)).toEqual([]);
+
+    // The other browser is signed out at its next request, and told why.
+    await phone.page.reload();
+    await phone.page.waitForSelector('#step-email:not([hidden])');
+    expect(await phone.page.textContent('#message')).toBe('You were signed out everywhere: please sign in again');
+    expect(await phone.context.cookies(api.url)).toEqual([]);
+    // The cookie it had, sent again as it was, is refused by the server (not just forgotten by the browser).
+    const replay = await fetch(`${api.url}/dashboard/api/account`, { headers: { Cookie: `vault_session=${oldCookie?.value ?? ''}` } });
+    expect(replay.status).toBe(401);
+    // Signing in again works.
+    await signInByKeyboard(phone.page, email);
+    expect(await phone.page.textContent('#who')).toBe(`Signed in as ${email}`);
+    // A suspension signs it out at its next request, with the operator's reason.
+    await api.deps.repo.suspendAccount(accountid, 'abuse report', Math.floor(Date.now() / 1000));
+    await phone.page.click('#signout-everywhere');
+    await phone.page.waitForSelector('#step-email:not([hidden])');
+    expect(await phone.page.textContent('#message')).toBe('This account is suspended: abuse report. Contact the operator.');
+    expect(await phone.context.cookies(api.url)).toEqual([]);
+    const problems = [...laptop.problems, ...phone.problems].filter((p) => !/\b40[13]\b/.test(p));
+    expect(problems).toEqual([]);
+    await laptop.context.close();
+    await phone.context.close();
+  });
+
   it('every control of the signed-in dashboard is reached with Tab, and Enter works them', async () => {
     const email = `keys-${Date.now()}@example.org`;
     const { apikey } = await api.registerAccount(email, 'free', { verified: true });

@@ -32,8 +32,24 @@
     return { status: res.status, data };
   }
 
+  // The server ends a session when the account is suspended (403) or signed out everywhere (401),
+  // and removes the cookie: the page goes back to the sign-in form and says why.
+  const GENERIC_401 = 'Please sign in again';
+  const NOT_SENT = 'Too many codes were asked for this address: no new one was sent, but the last code mailed to it still works.';
+  function signedOut(message) {
+    $('new-key').hidden = true;
+    $('new-key-value').textContent = '';
+    $('who').textContent = '';
+    show('step-email');
+    if (message && message !== GENERIC_401) say(message);
+  }
+
   async function must(method, path, body, bearer) {
     const r = await call(method, path, body, bearer);
+    if (!bearer && (r.status === 401 || r.status === 403) && (path.startsWith('/dashboard/api/') || path.startsWith('/signout'))) {
+      signedOut(r.data.message);
+      throw new Error(r.data.message && r.data.message !== GENERIC_401 ? r.data.message : 'You are signed out.');
+    }
     if (r.status >= 400) throw new Error(r.data.message || `Request failed (${r.status})`);
     return r.data;
   }
@@ -91,9 +107,13 @@
 
   async function loadAccount() {
     const r = await call('GET', '/dashboard/api/account');
-    if (r.status === 401) return false;
+    if (r.status === 401 || r.status === 403) {
+      signedOut(r.data.message);
+      return false;
+    }
     if (r.status >= 400) throw new Error(r.data.message || 'Could not load the account');
     $('who').textContent = `Signed in as ${r.data.email}`;
+    $('account-email').textContent = r.data.email;
     const acct = r.data.account;
     const plan = acct ? acct.plan : r.data.plans[0];
     const usage = acct ? acct.usage : { backups: 0, storedbytes: 0, restoreslast30days: 0 };
@@ -191,10 +211,7 @@
   }
 
   async function loadAll() {
-    if (!(await loadAccount())) {
-      show('step-email');
-      return;
-    }
+    if (!(await loadAccount())) return;
     await Promise.all([loadBackups(), loadRestores(), loadKeys()]);
     show('step-dash');
   }
@@ -212,9 +229,10 @@
 
   $('email-form').addEventListener('submit', guard(async () => {
     email = $('email').value.trim();
-    await must('POST', '/signin/code', { email });
+    const { sent } = await must('POST', '/signin/code', { email });
     $('sent-to').textContent = email;
     show('step-code');
+    if (sent === false) say(NOT_SENT);
     $('code').focus();
   }));
 
@@ -239,10 +257,15 @@
 
   $('signout').addEventListener('click', guard(async () => {
     await must('POST', '/signout', {});
-    $('new-key').hidden = true;
-    $('new-key-value').textContent = '';
-    $('who').textContent = '';
-    show('step-email');
+    signedOut('');
+    $('email').focus();
+  }));
+
+  $('signout-everywhere').addEventListener('click', guard(async () => {
+    if (!window.confirm('Sign out everywhere? Every browser signed in to this account, this one included, is signed out at once. API keys keep working.')) return;
+    await must('POST', '/signout/everywhere', {});
+    signedOut('');
+    say('You were signed out everywhere.');
     $('email').focus();
   }));
 

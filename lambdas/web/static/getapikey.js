@@ -80,10 +80,12 @@
   }
 
   async function sendCode() {
-    await call('/signin/code', { email });
+    const { sent } = await call('/signin/code', { email });
     $('sent-to').textContent = email;
     $('code').value = '';
     show('step-code');
+    // Beyond the address's limits nothing new is mailed, but the last code still works.
+    if (sent === false) say('Too many codes were asked for this address: no new one was sent, but the last code mailed to it still works.');
   }
 
   $('email-form').addEventListener('submit', (ev) => {

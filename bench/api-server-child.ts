@@ -2,6 +2,8 @@
  * Child process for the API benchmark (bundled by esbuild, run under plain node): serves either
  * the real API (createApp over DynamoDB Local + Ceph RGW, built like test/support/api-server.ts)
  * or the baseline — a bare Hono app doing one DynamoDB GetItem per request on the same table.
+ * The API runs with rate limits on, as the Lambda functions do (the limits raised so that the
+ * load is never refused: the bench measures the work, not the refusals).
  * Prints `{"port": N}` once listening. Settings in env BENCH_API (JSON).
  */
 import { serve } from '@hono/node-server';
@@ -11,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { createApp } from '../lambdas/app.js';
+import type { RateLimits } from '../lambdas/domain/rate-limits.js';
 import { createObjectStorage } from '../lambdas/store/object-storage.js';
 import { createRepository } from '../lambdas/store/repository.js';
 import { TABLE_KEYS } from '../lambdas/store/table-definition.js';
@@ -23,6 +26,12 @@ export interface ApiChildSettings {
   buckets: Record<string, string>;
 }
 
+/** The deployed code path (rate limiting and metering on), with limits no bench run reaches. */
+const BENCH_RATE_LIMITS: RateLimits = {
+  anonymousPerIp: { limit: 1_000_000, windowSeconds: 60 },
+  perAccount: { limit: 1_000_000, windowSeconds: 60 },
+};
+
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.BENCH_API ?? '{}') as ApiChildSettings;
   const raw = new DynamoDBClient({ endpoint: cfg.ddbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
@@ -34,6 +43,7 @@ async function main(): Promise<void> {
       verifySecret: randomBytes(32),
       maxPresignSeconds: 3600,
       sendVerification: () => undefined,
+      rateLimits: { limits: BENCH_RATE_LIMITS, clientIp: () => '127.0.0.1' },
     });
     fetchFn = app.fetch;
   } else {

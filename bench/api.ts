@@ -2,7 +2,9 @@
  * API load: autocannon (its CLI, in its own process) at fixed request rates on
  * `GET validateapikey`, `GET backups` and `POST backups/{key}/upload/{file}` of the real API,
  * and on a baseline — bare Hono doing one DynamoDB GetItem — on the same DynamoDB Local, in the
- * same run. Each server runs in its own node process (esbuild bundle).
+ * same run. Each server runs in its own node process (esbuild bundle). Then, unloaded and one
+ * request at a time, the first request of a key in the server process (cold: nothing about the
+ * key is known there yet) against its second (warm), next to the baseline's sequential requests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +17,7 @@ import { STORAGE_REGIONS } from '../lambdas/domain/regions.js';
 import { bundleNode, CACHE_DIR } from './agent-build.js';
 import { ROOT, type BenchContext } from './context.js';
 import { treeRss } from './measure.js';
-import { fmtBytes, fmtRatio, type SectionResult, type TargetResult } from './report.js';
+import { fmtBytes, fmtMs, fmtRatio, type SectionResult, type TargetResult } from './report.js';
 import type { ApiChildSettings } from './api-server-child.js';
 
 export interface CannonResult {
@@ -87,6 +89,48 @@ export async function call(url: string, method: string, headers: Record<string, 
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** Wall time of one request in ms; throws unless 200. */
+async function timed(url: string, headers: Record<string, string>): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url, { headers });
+  await res.arrayBuffer();
+  const ms = performance.now() - t0;
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+  return ms;
+}
+
+/** The value at quantile `q` (0..1) of `xs`, nearest rank. */
+export function quantile(xs: readonly number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+
+interface SequentialRow { label: string; samples: number[] }
+
+/**
+ * Cold and warm, one request at a time: each of `keys` makes its first request in the server
+ * process (cold) and then a second (warm); half on validateapikey, half on GET backups. The
+ * baseline makes as many sequential requests.
+ */
+async function sequentialLatencies(apiUrl: string, baseUrl: string, keys: string[], site: Record<string, string>): Promise<SequentialRow[]> {
+  const rows: SequentialRow[] = [
+    { label: 'baseline: bare Hono + 1 GetItem', samples: [] },
+    { label: 'GET validateapikey, first request of the key (cold)', samples: [] },
+    { label: 'GET validateapikey, second request (warm)', samples: [] },
+    { label: 'GET backups, first request of the key (cold)', samples: [] },
+    { label: 'GET backups, second request (warm)', samples: [] },
+  ];
+  const [base, vCold, vWarm, bCold, bWarm] = rows as [SequentialRow, SequentialRow, SequentialRow, SequentialRow, SequentialRow];
+  for (const [i, key] of keys.entries()) {
+    const headers = { ...site, 'X-Api-Key': key };
+    const [cold, warm, url] = i % 2 === 0 ? [vCold, vWarm, `${apiUrl}/validateapikey`] : [bCold, bWarm, `${apiUrl}/backups`];
+    cold.samples.push(await timed(url, headers));
+    warm.samples.push(await timed(url, headers));
+    base.samples.push(await timed(`${baseUrl}/baseline`, {}));
+  }
+  return rows;
+}
+
 /** A fresh table and buckets on the run's DynamoDB Local and RGW, plus the bundled server script. */
 export async function apiStores(ctx: BenchContext): Promise<{ script: string; suffix: string; cfg(mode: 'api' | 'baseline'): ApiChildSettings }> {
   const [ddb, rgw] = await Promise.all([ctx.dynamodb(), ctx.rgw()]);
@@ -103,6 +147,9 @@ export async function apiStores(ctx: BenchContext): Promise<{ script: string; su
   await bundleNode(join(ROOT, 'bench', 'api-server-child.ts'), script);
   return { script, suffix, cfg: (mode) => ({ mode, ddbEndpoint: ddb.endpoint, rgw: { endpoint: rgw.endpoint, ...credentials }, tableName, buckets }) };
 }
+
+/** Keys per route in the cold/warm comparison. */
+const SEQUENTIAL_KEYS = 30;
 
 export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
   const { script, suffix, cfg } = await apiStores(ctx);
@@ -130,6 +177,12 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
     }
     const rates = ctx.full ? [50, 200] : [100];
     const seconds = ctx.full ? 20 : 10;
+    // Keys for the cold/warm comparison, made before any load (each is new to the server process).
+    const seqKeys: string[] = [];
+    for (let i = 0; i < 2 * SEQUENTIAL_KEYS; i++) seqKeys.push(String((await call(`${api.url}/account/keys`, 'POST', { 'X-Api-Key': apikey }, {})).apikey));
+    ctx.log(`  cold and warm requests, one at a time, ${SEQUENTIAL_KEYS} keys per route`);
+    await sequentialLatencies(api.url, base.url, seqKeys.slice(0, 4), site); // warm-up of the processes
+    const sequential = await sequentialLatencies(api.url, base.url, seqKeys.slice(4), site);
     interface Row { phase: Phase; rate: number; r: CannonResult; rssBytes: number }
     const rows: Row[] = [];
     for (const rate of rates) {
@@ -173,10 +226,24 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
           ...rows.filter((x) => x.r.rps < 0.9 * x.rate).map((x) => `${x.phase.label} at ${x.rate} req/s: saturated (served ${x.r.rps.toFixed(0)} req/s), so its latencies include queueing.`),
           'Both servers are node processes (esbuild bundles) on the same DynamoDB Local (in-memory) and Ceph RGW; autocannon runs in a third process. The API is createApp(deps) built as test/support/api-server.ts does; the baseline is bare Hono doing one GetItem per request.',
           'latencies are autocannon\'s (ms resolution); a fixed rate (overallRate) does not correct for coordinated omission.',
+          'The API runs with rate limits on, as the Lambda functions do (limits raised so that no request is refused).',
+        ],
+      }, {
+        title: 'Cold and warm keys, one request at a time (no load)',
+        columns: ['request', 'samples', 'p50', 'p90', 'p50 ratio to baseline'],
+        rows: sequential.map((x, i) => [
+          x.label, String(x.samples.length), fmtMs(quantile(x.samples, 0.5)), fmtMs(quantile(x.samples, 0.9)),
+          i === 0 ? 'baseline' : fmtRatio(quantile(x.samples, 0.5) / quantile(sequential[0]?.samples ?? [], 0.5)),
+        ]),
+        notes: [
+          'Cold: the first request with a key the server process has not seen (a new Lambda instance, or a key new to it); warm: the same key\'s second request. Same processes as above, before the load phases.',
         ],
       }],
       targets,
-      data: rows.map((x) => ({ endpoint: x.phase.id, rate: x.rate, ...x.r, serverRssBytes: x.rssBytes })),
+      data: [
+        ...rows.map((x) => ({ endpoint: x.phase.id, rate: x.rate, ...x.r, serverRssBytes: x.rssBytes })),
+        ...sequential.map((x) => ({ endpoint: x.label, sequential: true, p50: quantile(x.samples, 0.5), p90: quantile(x.samples, 0.9), samples: x.samples.length })),
+      ],
       notMeasured: [],
     };
   } finally {

@@ -11,7 +11,8 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ipBucket } from './domain/client-address.js';
 import { ApiError, ERROR_STATUS, RateLimitedError } from './domain/errors.js';
 import { rateWindow } from './domain/rate-limits.js';
-import { authenticateRequest } from './routes/auth.js';
+import { authenticateRequest, requestKeyHash } from './routes/auth.js';
+import { createKeyAccounts } from './routes/key-accounts.js';
 import { nowSeconds, type AppEnv, type CoreDeps, type RateLimiting } from './routes/deps.js';
 import { FRAMEABLE_PATHS } from './web/security-headers.js';
 
@@ -19,11 +20,18 @@ import { FRAMEABLE_PATHS } from './web/security-headers.js';
  * Meters and limits requests. A request with a valid key counts in its account's monthly counter
  * (usage metering), which also holds the account's rate window: one UpdateItem does both. Without
  * a valid key (none, malformed, unknown, or of a suspended account) it counts against the source
- * IP (IPv6: its /64, domain/client-address.ts). Beyond the limit: 429 `ERR_RATE_LIMITED` with `Retry-After`. Without rate limits the
- * account's count runs alongside the route (no added latency). The key lookup is the one the
- * routes use (no second read).
+ * IP (IPv6: its /64, domain/client-address.ts). Beyond the limit: 429 `ERR_RATE_LIMITED` with
+ * `Retry-After`. The key lookup is the one the routes use (no second read).
+ *
+ * One round trip before the route: once this instance has authenticated a key, it knows the key's
+ * account (routes/key-accounts.ts), so the key's next requests send the account's count together
+ * with the key read. The key read still decides (a revoked key is refused on its next request,
+ * a suspended one with its reason); a refused key's early count is taken back and the key
+ * forgotten. A key new to the instance is read first, then counted (two round trips, once per key
+ * and instance). Without rate limits the count does not hold up the route.
  */
 function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): MiddlewareHandler<AppEnv> {
+  const keyAccounts = createKeyAccounts();
   return async function meterMiddleware(c, next) {
     if (c.req.path === '/health') return next();
     const now = nowSeconds(deps);
@@ -34,32 +42,45 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): Midd
       const count = await deps.repo.countRequest(`IP#${ipBucket(limiting.clientIp(c))}`, window.start, window.start + windowSeconds + 3600);
       if (count > limit) throw new RateLimitedError(window.retryAfter);
     };
+    const accountWindow = limiting ? rateWindow(now, limiting.limits.perAccount.windowSeconds) : undefined;
+    const keyHash = requestKeyHash(c);
+    const knownAccount = keyHash === undefined ? undefined : keyAccounts.get(keyHash);
+    const early = knownAccount === undefined ? undefined : deps.repo.countAccountRequest(knownAccount, now, accountWindow?.start);
+    // Awaited below, after the key read: a failure meanwhile must not count as unhandled.
+    early?.catch(() => undefined);
+    const refuse = async () => {
+      if (keyHash !== undefined) keyAccounts.forget(keyHash);
+      if (early && knownAccount !== undefined && (await early.then(() => true, () => false))) {
+        await deps.repo.uncountAccountRequest(knownAccount, now, accountWindow?.start);
+      }
+      await countIp();
+    };
     let key: Awaited<ReturnType<typeof authenticateRequest>>;
     try {
-      key = await authenticateRequest(deps, c);
+      key = await authenticateRequest(deps, c, keyHash);
     } catch (err) {
       // A suspended account's key is refused; its calls count like anonymous ones.
-      await countIp();
+      await refuse();
       throw err;
     }
     if (!key) {
-      await countIp();
+      await refuse();
       return next();
     }
-    if (!limiting) {
-      const counted = deps.repo.countAccountRequest(key.accountId, now).catch((err: unknown) => {
+    if (keyHash !== undefined) keyAccounts.remember(keyHash, key.accountId);
+    const counted = early ?? deps.repo.countAccountRequest(key.accountId, now, accountWindow?.start);
+    if (!limiting || !accountWindow) {
+      const logged = counted.catch((err: unknown) => {
         console.error(JSON.stringify({ level: 'error', event: 'request-count-failed', error: err instanceof Error ? err.name : 'unknown' }));
       });
       try {
         await next();
       } finally {
-        await counted;
+        await logged;
       }
       return;
     }
-    const window = rateWindow(now, limiting.limits.perAccount.windowSeconds);
-    const count = await deps.repo.countAccountRequest(key.accountId, now, window.start);
-    if (count > limiting.limits.perAccount.limit) throw new RateLimitedError(window.retryAfter);
+    if ((await counted) > limiting.limits.perAccount.limit) throw new RateLimitedError(accountWindow.retryAfter);
     await next();
   };
 }

@@ -8,23 +8,32 @@ import { AccountSuspendedError, ScopeError, UnauthenticatedError } from '../doma
 import type { AppEnv, AuthContext, CoreDeps } from './deps.js';
 import { siteHeadersOf } from './validation.js';
 
+/** SHA-256 of the request's `X-Api-Key` when it is well formed; undefined for none or garbage. */
+export function requestKeyHash(c: Context<AppEnv>): string | undefined {
+  const apiKey = c.req.header('x-api-key');
+  return apiKey && isWellFormedApiKey(apiKey) ? hashApiKey(apiKey) : undefined;
+}
+
 /**
- * Resolves the caller from `X-Api-Key`, or undefined when there is no valid key. A key of a
+ * Resolves the caller from the key's hash, or undefined when there is no valid key. A key of a
  * suspended account is refused here (403 `AccountSuspendedError`): the key item carries a copy
  * of the suspension, so no account read is added to any request.
  */
-export async function authenticate(deps: CoreDeps, apiKey: string | undefined): Promise<AuthContext['key'] | undefined> {
-  if (!apiKey || !isWellFormedApiKey(apiKey)) return undefined;
-  const key = await deps.repo.findApiKey(hashApiKey(apiKey));
+export async function authenticate(deps: CoreDeps, keyHash: string | undefined): Promise<AuthContext['key'] | undefined> {
+  if (keyHash === undefined) return undefined;
+  const key = await deps.repo.findApiKey(keyHash);
   if (key?.suspendedReason !== undefined) throw new AccountSuspendedError(key.suspendedReason);
   return key;
 }
 
-/** The caller's key for this request, looked up once per request (rate limiting and routes share it). */
-export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>): Promise<AuthContext['key'] | undefined> {
+/**
+ * The caller's key for this request, looked up once per request (rate limiting and routes share
+ * it). `keyHash`: the request's, when the caller has it already.
+ */
+export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>, keyHash?: string): Promise<AuthContext['key'] | undefined> {
   const cached = c.get('keyLookup');
   if (cached) return cached;
-  const lookup = authenticate(deps, c.req.header('x-api-key'));
+  const lookup = authenticate(deps, keyHash ?? requestKeyHash(c));
   c.set('keyLookup', lookup);
   return lookup;
 }

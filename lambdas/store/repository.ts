@@ -202,6 +202,12 @@ export interface Repository {
    * window. One UpdateItem; a second one when the request is the first of a new window.
    */
   countAccountRequest(accountId: string, now: number, windowStart?: number): Promise<number>;
+  /**
+   * Takes back one `countAccountRequest` of the same arguments, for a request counted before its
+   * key was found refused (revoked or suspended): from the month, and from the window if it is
+   * still the current one.
+   */
+  uncountAccountRequest(accountId: string, now: number, windowStart?: number): Promise<void>;
   /** The account's metered usage, one record per month that has any, oldest first. */
   usage(accountId: string): Promise<UsageRecord[]>;
   markVerified(accountId: string): Promise<void>;
@@ -573,6 +579,28 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         ExpressionAttributeNames: names, ExpressionAttributeValues: { ':one': 1, ':ttl': ttl }, ReturnValues: 'UPDATED_NEW',
       }));
       return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
+    },
+
+    async uncountAccountRequest(accountId, now, windowStart) {
+      const Key = { pk: `RATE#ACCT#${accountId}`, sk: `M#${month(now)}` };
+      if (windowStart !== undefined) {
+        try {
+          await ddb.send(new UpdateCommand({
+            TableName, Key, UpdateExpression: 'ADD requests :minus, wn :minus',
+            // Only the window the request was counted in (a later one started from 1 without it).
+            ConditionExpression: 'win = :w', ExpressionAttributeValues: { ':minus': -1, ':w': windowStart },
+          }));
+          return;
+        } catch (err) {
+          if (!isConditionFailure(err)) throw err;
+        }
+      }
+      await ddb.send(new UpdateCommand({
+        TableName, Key, UpdateExpression: 'ADD requests :minus', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':minus': -1 },
+      })).catch((err: unknown) => {
+        // No counter item: nothing to take back (and no half item is made).
+        if (!isConditionFailure(err)) throw err;
+      });
     },
 
     async usage(accountId) {

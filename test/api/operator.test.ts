@@ -5,14 +5,13 @@
  * the rate limit in one write, backups, restores, dry runs, uploaded and deleted bytes).
  */
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TABLE_ACCESS, runAdmin, type RepositoryOpener } from '../../scripts/admin.js';
 import { createApp } from '../../lambdas/app.js';
 import { AccountSuspendedError } from '../../lambdas/domain/errors.js';
 import { usageMonth, createRepository } from '../../lambdas/store/repository.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
+import { recordingClient } from '../support/recording-ddb.js';
 import { service } from '../support/services.js';
 import { PluginClient, VAULT_ENV, VAULT_VERSION } from './plugin-client.js';
 
@@ -37,21 +36,6 @@ async function admin(...argv: string[]): Promise<{ code: number; out: string; er
 const backupBody = { description: 'site', encrypted: false, bucket: '', expiredays: 0, vaultversion: VAULT_VERSION, vaultenv: VAULT_ENV };
 const SUSPENDED = { message: 'This account is suspended: unpaid invoice. Contact the operator.' };
 
-
-/** A document client on the test DynamoDB Local that shows `onSend` every command before sending it. */
-function recordingClient(onSend: (cmd: Parameters<DynamoDBDocumentClient['send']>[0]) => void): DynamoDBDocumentClient {
-  const raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  return new Proxy(doc, {
-    get(target, prop, receiver) {
-      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
-      return (cmd: Parameters<typeof doc.send>[0]) => {
-        onSend(cmd);
-        return target.send(cmd);
-      };
-    },
-  });
-}
 
 describe('operator CLI', () => {
   it('creates an account on a plan and prints "<apikey> <accountid>"; the key works', async () => {
@@ -197,7 +181,7 @@ describe('usage metering', () => {
     expect((await admin('usage', '--month', '2026-13')).code).toBe(2);
   });
 
-  it('adds no sequential DynamoDB request: the month counter is the rate-limit write', async () => {
+  it('adds no DynamoDB request: the month counter is the rate-limit write', async () => {
     const sent: string[] = [];
     const recording = recordingClient((cmd) => sent.push(cmd.constructor.name));
     let clock = Date.UTC(2026, 2, 1, 10, 0, 5);
@@ -209,20 +193,24 @@ describe('usage metering', () => {
       expect((await app.request('/validateapikey', { headers: { 'X-Api-Key': apikey } })).status).toBe(200);
       return [...sent];
     };
-    // Rate limits on: key read + counter write, as before metering; the first request of a window resets it (one more).
+    // Rate limits on: key read + counter write, as before metering; the first request of a window
+    // resets it (one more). The instance's first request with the key reads it before counting; the
+    // next ones send the count first, alongside the read (test/api/rate-limits.test.ts: round trips).
     expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand', 'UpdateCommand']);
-    expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand']);
-    expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand']);
+    expect(await call(limited)).toEqual(['UpdateCommand', 'GetCommand']);
+    expect(await call(limited)).toEqual(['UpdateCommand', 'GetCommand']);
     clock += 60_000;
-    expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand', 'UpdateCommand']);
+    expect(await call(limited)).toEqual(['UpdateCommand', 'GetCommand', 'UpdateCommand']);
     // An instance whose clock lags behind the window already started counts in that window.
     clock -= 30_000;
-    expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand', 'UpdateCommand', 'UpdateCommand']);
+    expect(await call(limited)).toEqual(['UpdateCommand', 'GetCommand', 'UpdateCommand', 'UpdateCommand']);
     clock += 30_000;
-    expect(await call(limited)).toEqual(['GetCommand', 'UpdateCommand']);
-    // Rate limits off: the same single counter write, alongside the route.
-    expect(await call(createApp(deps))).toEqual(['GetCommand', 'UpdateCommand']);
-    expect((await api.deps.repo.usage(accountid)).find((u) => u.month === '2026-03')?.requests).toBe(7);
+    expect(await call(limited)).toEqual(['UpdateCommand', 'GetCommand']);
+    // Rate limits off: the same single counter write (a new app: a new instance, read first).
+    const unlimited = createApp(deps);
+    expect(await call(unlimited)).toEqual(['GetCommand', 'UpdateCommand']);
+    expect(await call(unlimited)).toEqual(['UpdateCommand', 'GetCommand']);
+    expect((await api.deps.repo.usage(accountid)).find((u) => u.month === '2026-03')?.requests).toBe(8);
     recording.destroy();
   });
 });

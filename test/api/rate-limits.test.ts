@@ -2,11 +2,16 @@
  * Rate limits (429 + Retry-After, `{"message"}`): per source IP for requests without a valid
  * key, per account for authenticated ones; fixed windows counted in DynamoDB, driven here by a
  * clock the test moves. A normal plugin run stays far below the defaults (checked on the numbers).
+ * An authenticated request waits for one DynamoDB round trip before its route once the instance
+ * knows the key (the key read and the account's count sent together), without weakening
+ * revocation or suspension.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lambdas/app.js';
 import { DEFAULT_RATE_LIMITS } from '../../lambdas/domain/rate-limits.js';
+import { createRepository, usageMonth } from '../../lambdas/store/repository.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
+import { roundTrips, tracingClient } from '../support/recording-ddb.js';
 
 let api: TestApi;
 let clock = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -17,9 +22,10 @@ afterAll(async () => {
   await api?.close();
 });
 
-function limitedApp() {
+function limitedApp(repo = api.deps.repo) {
   return createApp({
     ...api.deps,
+    repo,
     now: () => new Date(clock),
     rateLimits: {
       limits: { anonymousPerIp: { limit: 3, windowSeconds: 60 }, perAccount: { limit: 5, windowSeconds: 60 } },
@@ -73,6 +79,68 @@ describe('rate limits', () => {
     expect((await get(other, '198.51.100.9')).status).toBe(200);
     clock = Date.UTC(2026, 0, 1, 13, 1, 0);
     expect((await get(apikey, '198.51.100.9')).status).toBe(200);
+  });
+
+  it('one DynamoDB round trip before the route once the instance knows the key; the first request of a key reads it first', async () => {
+    const trace = tracingClient();
+    const repo = createRepository(trace.client, api.tableName);
+    const app = limitedApp(repo);
+    const { apikey } = await api.registerAccount();
+    const site = { 'X-Api-Key': apikey, 'X-Vault-Siteid': 'rt-site', 'X-Vault-Siteurl': 'https://rt.example', 'x-test-ip': '203.0.113.5' };
+    const rounds = async (path: string, on = app) => {
+      trace.events.length = 0;
+      const res = await on.request(path, { headers: site });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return roundTrips(trace.events);
+    };
+    clock = Date.UTC(2026, 0, 1, 14, 0, 0);
+    // New to the instance, first of the window: read, count, reset the window.
+    expect(await rounds('/validateapikey')).toEqual([['GetCommand'], ['UpdateCommand'], ['UpdateCommand']]);
+    // Known: the account's count and the key read in one round trip, nothing else before the route.
+    expect(await rounds('/validateapikey')).toEqual([['UpdateCommand', 'GetCommand']]);
+    expect(await rounds('/backups')).toEqual([['UpdateCommand', 'GetCommand'], ['QueryCommand']]);
+    // Another instance (a new app) reads the key before counting, once.
+    const other = limitedApp(repo);
+    expect(await rounds('/validateapikey', other)).toEqual([['GetCommand'], ['UpdateCommand']]);
+    expect(await rounds('/validateapikey', other)).toEqual([['UpdateCommand', 'GetCommand']]);
+    // Without rate limits (the count does not hold up the route): the same single round trip.
+    const unlimited = createApp({ ...api.deps, repo });
+    await unlimited.request('/validateapikey', { headers: site });
+    expect(await rounds('/validateapikey', unlimited)).toEqual([['UpdateCommand', 'GetCommand']]);
+    trace.client.destroy();
+  });
+
+  it('a known key revoked or suspended is refused on its very next request; that request is not metered but counted per IP', async () => {
+    const app = limitedApp();
+    const { apikey, accountid } = await api.registerAccount();
+    const headers = (key: string, ip = '203.0.113.7') => ({ 'X-Api-Key': key, 'Content-Type': 'application/json', 'x-test-ip': ip });
+    clock = Date.UTC(2026, 0, 1, 15, 0, 0);
+    const created = (await (await app.request('/account/keys', { method: 'POST', headers: headers(apikey), body: '{}' })).json()) as { apikey: string; keyid: string };
+    // The instance knows both keys now.
+    expect((await app.request('/validateapikey', { headers: headers(created.apikey) })).status).toBe(200);
+    expect((await app.request(`/account/keys/${created.keyid}`, { method: 'DELETE', headers: headers(apikey) })).status).toBe(200);
+    const revoked = await app.request('/validateapikey', { headers: headers(created.apikey) });
+    expect(revoked.status).toBe(401);
+    expect(Object.keys((await revoked.json()) as object)).toEqual(['message']);
+    // Three requests of the account so far (create, validate, revoke); the refused one taken back.
+    const requests = async () => (await api.deps.repo.usage(accountid)).find((u) => u.month === usageMonth(clock / 1000))?.requests;
+    expect(await requests()).toBe(3);
+    // The refused call counted per IP (limit 3): two more refusals from that address, then 429.
+    expect((await app.request('/validateapikey', { headers: headers(created.apikey) })).status).toBe(401);
+    expect((await app.request('/validateapikey', { headers: headers(created.apikey) })).status).toBe(401);
+    expect((await app.request('/validateapikey', { headers: headers(created.apikey) })).status).toBe(429);
+    // Suspension, with the key known to the instance: 403 with the reason on the next request.
+    await api.deps.repo.suspendAccount(accountid, 'unpaid invoice', clock / 1000);
+    const suspended = await app.request('/validateapikey', { headers: headers(apikey, '203.0.113.8') });
+    expect(suspended.status).toBe(403);
+    expect(await suspended.json()).toEqual({ message: 'This account is suspended: unpaid invoice. Contact the operator.' });
+    expect(await requests()).toBe(3);
+    await api.deps.repo.resumeAccount(accountid);
+    expect((await app.request('/validateapikey', { headers: headers(apikey, '203.0.113.8') })).status).toBe(200);
+    expect(await requests()).toBe(4);
+    // The per-account window was given back too: 4 counted of 5, so one more passes, then 429.
+    expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(200);
+    expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(429);
   });
 
   it('the defaults leave room for a plugin run: a 1 TB backup of 2 GiB archives in an hour', () => {

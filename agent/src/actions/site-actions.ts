@@ -1,21 +1,36 @@
 /**
  * Post-restore actions on the database and the dataroot (format §10), done without Moodle's PHP:
  * kill sessions, purge caches, bump revision settings, keep the version hash when the code is
- * unchanged, and remove file-pool blobs only the old site used.
+ * unchanged, and remove file-pool blobs only the old site used. Database and dataroot sides are
+ * separate functions: a restore runs the database ones on its staged tables before the switch.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DbAdapter } from '../db/adapter.js';
 
-/** Deletes every session row and the dataroot session files. */
-export async function killSessions(db: DbAdapter, dataroot: string): Promise<void> {
+/**
+ * Kills sessions, database side: deletes every session row. A restore runs it on the staged
+ * tables before the switch; {@link emptySessionFiles} is the dataroot side.
+ */
+export async function deleteSessions(db: DbAdapter): Promise<void> {
   await db.execute(`DELETE FROM ${db.prefix}sessions`).catch(() => undefined);
+}
+
+/** Kills sessions, dataroot side: deletes the session files. */
+export async function emptySessionFiles(dataroot: string): Promise<void> {
   await emptyDir(join(dataroot, 'sessions'));
 }
 
-/** Empties the cache folders and bumps the revision settings so browsers and Moodle refetch. */
-export async function purgeCaches(db: DbAdapter, dataroot: string): Promise<void> {
+/** Purges caches, dataroot side: empties the cache folders. */
+export async function purgeCacheFolders(dataroot: string): Promise<void> {
   for (const d of ['cache', 'localcache', 'muc']) await emptyDir(join(dataroot, d));
+}
+
+/**
+ * Purges caches, database side: bumps the revision settings so browsers and Moodle refetch. A
+ * restore runs it on the staged tables before the switch.
+ */
+export async function bumpCacheRevisions(db: DbAdapter): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   const ph = db.family === 'postgres' ? ['$1', '$2'] : ['?', '?'];
   for (const name of ['themerev', 'jsrev', 'templaterev', 'langrev', 'allcachesrev']) {

@@ -1,14 +1,20 @@
 /**
  * Restore pre-checks (format §8): Moodle version (target ≥ backup), plugins (missing, older,
- * newer), disk space for the archives, engine compatibility, indexes outside XMLDB. Site facts come from the target
- * database (`config`, `config_plugins`), which is what Moodle's code left there.
+ * newer), disk space for the archives and for the staged copies of database and dataroot, engine
+ * compatibility, indexes outside XMLDB, and what the atomic switch needs (staging.ts): no foreign
+ * key from a table that stays onto one that is replaced, the right to create the staging schema
+ * (PostgreSQL), staging names within MySQL's limit. Site facts come from the target database
+ * (`config`, `config_plugins`), which is what Moodle's code left there.
  */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { DbStructure } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import type { CollationConflict } from '../db/collation-conflicts.js';
+import { MYSQL_NAME_MAX, OLD_TABLE_PREFIX, STAGING_SCHEMA, STAGING_TABLE_PREFIX, OLD_SCHEMA } from '../db/staging.js';
 import { planRestoreIndexes } from '../schema/engine-indexes.js';
 import type { BackupFile } from '../transfer/api-client.js';
-import { diskSpaceCheck, type CheckResult } from './report.js';
+import { diskSpaceCheck, humanBytes, type CheckResult } from './report.js';
 
 /** Installed versions on the target: core `version` and per-plugin `version`. */
 export interface SiteVersions {
@@ -65,15 +71,136 @@ export function checkPlugins(site: SiteVersions, meta: Record<string, unknown>, 
   return { ...base, status: fail ? 'fail' : missing.length || newer.length ? 'warn' : 'pass', summary: `${older.length} older, ${missing.length} missing, ${newer.length} newer on this site`, details };
 }
 
+/** Where the restore writes, for {@link checkRestoreDiskSpace}. */
+export interface RestoreDiskPlaces {
+  /** Temporary folder of the downloaded archives. */
+  tmpDir: string;
+  /** The dataroot: staged dataroot copy and new filedir blobs. */
+  dataroot?: string;
+  /** The database server's data directory when it is on this machine (see {@link localDataDirectory}). */
+  dbDataDir?: string;
+}
+
+/** Room the staged database copy is estimated to take: its uncompressed dumps × this. */
+export const DB_STAGING_FACTOR = 1.5;
+
 /**
- * Disk space: the restore keeps dbstructure.zip and one other archive on disk at a time (each
- * dbdump is downloaded, verified, imported and deleted in turn), so that is what must fit.
+ * Disk space, per filesystem (places on one filesystem add up): the temp folder keeps
+ * dbstructure.zip and one other archive at a time (each is downloaded, verified, applied and
+ * deleted in turn); the dataroot's filesystem the staged dataroot (the dataroot archives'
+ * uncompressed size) and the new filedir blobs (at most the filedir archives' uncompressed
+ * size), while the old ones stay until the switch; the database's filesystem, when it is on this
+ * machine, the staged copy of every table ({@link DB_STAGING_FACTOR} × the dumps' uncompressed
+ * size: rows plus indexes) beside the live ones. Without a local data directory that last figure
+ * is a warning, not checked.
  */
-export function checkRestoreDiskSpace(tmpDir: string, files: readonly BackupFile[]): Promise<CheckResult> {
+export async function checkRestoreDiskSpace(places: RestoreDiskPlaces, files: readonly BackupFile[]): Promise<CheckResult[]> {
   const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
+  const orig = (type: string) => files.filter((f) => f.name === `${type}.zip` || f.name.startsWith(`${type}-`)).reduce((s, f) => s + (f.origsize ?? size(f)), 0);
   const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + size(f), 0);
   const largest = files.filter((f) => f.name !== 'dbstructure.zip').reduce((m, f) => Math.max(m, size(f)), 0);
-  return diskSpaceCheck('diskspace_restore', tmpDir, structure + largest, 'dbstructure.zip + the largest archive');
+  const needs: { dir: string; bytes: number; why: string }[] = [{ dir: places.tmpDir, bytes: structure + largest, why: 'dbstructure.zip + the largest archive' }];
+  if (places.dataroot) needs.push({ dir: places.dataroot, bytes: orig('dataroot') + orig('filedir'), why: 'staged dataroot + new filedir blobs' });
+  const dbBytes = Math.ceil(orig('dbdump') * DB_STAGING_FACTOR);
+  if (places.dbDataDir) needs.push({ dir: places.dbDataDir, bytes: dbBytes, why: `staged database, ${DB_STAGING_FACTOR} × the dumps` });
+  const byDevice = new Map<number, { dir: string; bytes: number; why: string[] }>();
+  for (const n of needs) {
+    const dev = (await stat(n.dir)).dev;
+    const e = byDevice.get(dev);
+    if (e) { e.bytes += n.bytes; e.why.push(`${n.why} in ${n.dir}`); } else byDevice.set(dev, { dir: n.dir, bytes: n.bytes, why: [n.why] });
+  }
+  const out: CheckResult[] = [];
+  for (const e of byDevice.values()) out.push(await diskSpaceCheck('diskspace_restore', e.dir, e.bytes, e.why.join(' + ')));
+  if (!places.dbDataDir) {
+    out.push({ name: 'diskspace_restore_db', title: 'Disk space', status: 'warn', details: [],
+      summary: `the database server needs about ${humanBytes(dbBytes)} free for the staged copy of the tables (${DB_STAGING_FACTOR} × the dumps' uncompressed size) beside the live ones; not checked: its data directory is not on this machine or not readable` });
+  }
+  return out;
+}
+
+/**
+ * The database server's data directory when the server runs on this machine (socket or loopback
+ * host) and the directory is readable here; undefined otherwise (PostgreSQL shows it to
+ * superusers and `pg_read_all_settings` only).
+ */
+export async function localDataDirectory(db: DbAdapter, url: string): Promise<string | undefined> {
+  const u = new URL(url.replace(/^[a-z]+:/i, 'http:'));
+  const socket = u.searchParams.has('socketPath') || u.searchParams.has('host');
+  if (!socket && !['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return undefined;
+  const rows = db.family === 'postgres'
+    ? await db.query<{ d: string | null }>("SELECT current_setting('data_directory', true) AS d").catch(() => [])
+    : await db.query<{ d: string | null }>('SELECT @@datadir AS d').catch(() => []);
+  const dir = rows[0]?.d ?? undefined;
+  return dir && existsSync(dir) ? dir : undefined;
+}
+
+/**
+ * Foreign keys from tables the restore does not replace onto tables it replaces (`replaced`,
+ * without prefix): the switch would leave them pointing at the old tables, and dropping those
+ * would fail or take the constraint with it. Moodle declares none; a site's own additions might.
+ */
+export async function checkForeignKeys(db: DbAdapter, replaced: readonly string[]): Promise<CheckResult> {
+  const base = { name: 'foreign_keys_restore', title: 'Foreign keys onto replaced tables' };
+  const names = replaced.map((t) => db.prefix + t);
+  let rows: { conname: string; src: string; dst: string }[] = [];
+  if (names.length && db.family === 'postgres') {
+    rows = await db.query<{ conname: string; src: string; dst: string }>(
+      `SELECT k.conname, quote_ident(sn.nspname) || '.' || quote_ident(s.relname) AS src, d.relname AS dst
+         FROM pg_constraint k
+         JOIN pg_class s ON s.oid = k.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
+         JOIN pg_class d ON d.oid = k.confrelid JOIN pg_namespace dn ON dn.oid = d.relnamespace
+        WHERE k.contype = 'f' AND dn.nspname = current_schema() AND d.relname = ANY($1)
+          AND NOT (sn.nspname = current_schema() AND s.relname = ANY($1))
+        ORDER BY 2, 1`, [names]);
+  } else if (names.length) {
+    rows = await db.query<{ conname: string; src: string; dst: string }>(
+      `SELECT CONSTRAINT_NAME AS conname, CONCAT(CONSTRAINT_SCHEMA, '.', TABLE_NAME) AS src, REFERENCED_TABLE_NAME AS dst
+         FROM information_schema.REFERENTIAL_CONSTRAINTS
+        WHERE UNIQUE_CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IN (?)
+          AND NOT (CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME IN (?))
+        ORDER BY 2, 1`, [names, names]);
+  }
+  if (!rows.length) return { ...base, status: 'pass', summary: 'no table that stays references a replaced table', details: [] };
+  return {
+    ...base, status: 'fail',
+    summary: `${rows.length} foreign key(s) of tables the restore keeps reference tables it replaces; drop them (and re-create them after the restore) first`,
+    details: rows.map((r) => `constraint ${r.conname} on ${r.src} references ${r.dst}`),
+  };
+}
+
+/**
+ * What the atomic switch needs of this database. PostgreSQL: CREATE on the database (for the
+ * staging and old schemas), unless both exist with CREATE on them, and ownership of every table
+ * it moves (`moved`, without prefix). MySQL/MariaDB: a table prefix, and staging and old names
+ * within the 64-character identifier limit.
+ */
+export async function checkStagingRights(db: DbAdapter, moved: readonly string[]): Promise<CheckResult> {
+  const base = { name: 'staging_restore', title: 'Staging area' };
+  if (db.family === 'postgres') {
+    const [r] = await db.query<{ db: string; usr: string; can: boolean }>(
+      `SELECT current_database() AS db, current_user AS usr,
+              has_database_privilege(current_database(), 'CREATE')
+              OR (SELECT count(*) = 2 FROM pg_namespace WHERE nspname IN ($1, $2) AND has_schema_privilege(oid, 'CREATE')) AS can`, [STAGING_SCHEMA, OLD_SCHEMA]);
+    if (!r?.can) {
+      const q = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+      return { ...base, status: 'fail', summary: `user ${r?.usr ?? '?'} cannot create the schemas ${STAGING_SCHEMA} and ${OLD_SCHEMA} the restore stages in; run as a superuser: GRANT CREATE ON DATABASE ${q(r?.db ?? '?')} TO ${q(r?.usr ?? '?')};`, details: [] };
+    }
+    const names = moved.map((t) => db.prefix + t);
+    const foreign = names.length ? await db.query<{ t: string; owner: string }>(
+      `SELECT c.relname AS t, pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relname = ANY($1) AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`, [names]) : [];
+    if (foreign.length) {
+      return { ...base, status: 'fail', summary: `${foreign.length} table(s) the restore replaces belong to another role: the switch cannot move them; make ${r.usr} their owner (ALTER TABLE … OWNER TO) or a member of the owner role`, details: foreign.map((f) => `${f.t} (owner ${f.owner})`) };
+    }
+    return { ...base, status: 'pass', summary: `tables are staged in schema ${STAGING_SCHEMA} and switched in one transaction`, details: [] };
+  }
+  if (!db.prefix) return { ...base, status: 'fail', summary: 'the site has no table prefix: staged tables could not be told from the site tables', details: [] };
+  const longest = Math.max(STAGING_TABLE_PREFIX.length, OLD_TABLE_PREFIX.length) + db.prefix.length;
+  const tooLong = moved.filter((t) => longest + t.length > MYSQL_NAME_MAX);
+  if (tooLong.length) {
+    return { ...base, status: 'fail', summary: `${tooLong.length} staging table name(s) would exceed ${MYSQL_NAME_MAX} characters with prefix ${STAGING_TABLE_PREFIX}${db.prefix}`, details: tooLong.map((t) => db.prefix + t) };
+  }
+  return { ...base, status: 'pass', summary: `tables are staged as ${STAGING_TABLE_PREFIX}${db.prefix}… and switched with one RENAME TABLE`, details: [] };
 }
 
 /** Engine: the agent restores across PostgreSQL and MySQL/MariaDB. */

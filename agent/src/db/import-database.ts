@@ -7,6 +7,11 @@
  * hooks run around each table (the site restore keeps preserved plugins' rows with them). Each
  * table is rebuilt from scratch, so running an interrupted import again ends in the same state;
  * `resumeState` merely skips tables already finished.
+ *
+ * With `staging` (the site restore) no live table is touched: every table is created and loaded
+ * in the staging area (staging.ts) under the names it will have once published, engine indexes
+ * included, and the caller switches them in afterwards; hooks read the live tables and write the
+ * staged ones.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +30,7 @@ import { planTableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 import type { DbAdapter, RowValue } from './adapter.js';
 import { connectDatabase } from './connect.js';
+import type { StagingArea } from './staging.js';
 import { TableTransferError } from './errors.js';
 import { tuneHeapForStreaming } from './heap.js';
 
@@ -34,9 +40,10 @@ export interface ImportState {
 }
 
 /**
- * Called around each table's replacement on the connection loading it. On PostgreSQL both run
- * inside the table's transaction; `before` runs before an existing table is dropped, `after`
- * once the table is loaded, indexed and its sequence set.
+ * Called around each table's replacement. `before` gets the connection to the live table, before
+ * an existing one is dropped (in place) or before its staged copy is created (staging); `after`
+ * the connection loading the table, once it is loaded, indexed and its sequence set. In place on
+ * PostgreSQL both run inside the table's transaction.
  */
 export interface TableHooks {
   before?: (db: DbAdapter, table: XmldbTable, exists: boolean) => Promise<void>;
@@ -80,6 +87,14 @@ export interface ImportOptions {
   definitions?: readonly XmldbTable[];
   /** Told about each index the restore cannot create (see {@link ImportResult.engineIndexes}). */
   warn?: (message: string) => void;
+  /**
+   * Load into this staging area instead of replacing the live tables; `db` is then the live
+   * database (read for names in use and by `before` hooks) and `concurrency` loading
+   * connections are opened through the area.
+   */
+  staging?: StagingArea;
+  /** Called once every table is loaded, before the engine indexes are built. */
+  beforeEngineIndexes?: () => Promise<void>;
 }
 
 /** Result of {@link importDatabase}. */
@@ -110,17 +125,24 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   });
   const structure = await readDbStructure(structZip).finally(() => structZip.close());
   const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
-  const dbs: DbAdapter[] = [db];
   const url = opts.db;
-  if (typeof url === 'string') {
-    const extra = Math.max(1, opts.concurrency ?? (db.family === 'mysql' ? 4 : 2)) - 1;
-    try {
-      for (let i = 0; i < extra; i++) dbs.push(await connectDatabase(url, prefix));
-    } catch (err) {
-      await Promise.allSettled(dbs.map((d) => d.close()));
-      throw err;
+  const staging = opts.staging;
+  // Loading connections: the staging area's, else `db` plus more when given a URL.
+  const dbs: DbAdapter[] = staging ? [] : [db];
+  const count = Math.max(1, opts.concurrency ?? (db.family === 'mysql' ? 4 : 2));
+  try {
+    if (staging) {
+      await staging.prepare();
+      for (let i = 0; i < count; i++) dbs.push(await staging.connect());
+    } else if (typeof url === 'string') {
+      for (let i = 1; i < count; i++) dbs.push(await connectDatabase(url, prefix));
     }
+  } catch (err) {
+    await Promise.allSettled(dbs.filter((d) => d !== db).map((d) => d.close()));
+    if (typeof url === 'string') await db.close().catch(() => undefined);
+    throw err;
   }
+  const loader = dbs[0] ?? db;
   const marked = structure.manifest?.binaryEncoding === BINARY_ENCODING;
   const preservedComponents = new Set(['tool_vault', ...(opts.preserveComponents ?? [])]);
   const preservedTables = new Set(opts.preserveTables ?? []);
@@ -128,7 +150,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const skipped = structure.tables.filter((t) => !restored.includes(t)).map((t) => t.name);
   // An index the target cannot create must not fail the restore: the table is made without it.
   const warn = opts.warn ?? (() => undefined);
-  const { tables, uncreatable, plan } = planRestoreIndexes(restored, structure.manifest?.engineIndexes, db.family, prefix);
+  const { tables, uncreatable, plan } = planRestoreIndexes(restored, structure.manifest?.engineIndexes, db.family, prefix, loader.prefix);
   for (const u of uncreatable) warn(`index ${u.name} on ${u.table} not created: ${u.reason}`);
   // Object names as Moodle's installer gives them, planned over every restored table at once
   // (the collision counter depends on creation order, not on which connection creates a table).
@@ -139,13 +161,24 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const loaded = new Map<string, number>();
   const progress: TransferProgress = { tablesDone: done.size, tablesTotal: tables.length, rows: 0, bytes: 0 };
 
-  const existing = new Set(await db.listTables());
+  let existing = new Set<string>();
+  // `before` hooks of parallel loaders share the live connection: one at a time.
+  let liveQueue: Promise<unknown> = Promise.resolve();
+  const onLive = (fn: () => Promise<void>): Promise<void> => {
+    const run = liveQueue.then(fn);
+    liveQueue = run.catch(() => undefined);
+    return run;
+  };
   const chunkCount = new Map<string, number>();
-  const begin = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
-    if (db.family === 'postgres') await db.execute('BEGIN');
-    await opts.tableHooks?.before?.(db, t, existing.has(t.name));
+  const begin = async (ldb: DbAdapter, t: XmldbTable): Promise<void> => {
+    if (ldb.family === 'postgres') await ldb.execute('BEGIN');
+    const before = opts.tableHooks?.before;
+    if (before) {
+      if (staging) await onLive(() => before(db, t, existing.has(t.name)));
+      else await before(ldb, t, existing.has(t.name));
+    }
     const planned = names.get(t.name);
-    await db.createTable(t, { exists: existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3, ...(planned ? { names: planned } : {}) });
+    await ldb.createTable(t, { exists: !staging && existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3, ...(planned ? { names: planned } : {}) });
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
@@ -161,6 +194,16 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   };
 
   try {
+    existing = new Set(await db.listTables());
+    if (staging) {
+      // Resume: tables finished in staging are kept, anything else there is rebuilt.
+      const inStaging = await staging.stagedTables();
+      await staging.dropStaged(inStaging.filter((t) => !done.has(t)));
+      const kept = new Set(inStaging);
+      for (const t of [...done]) if (!kept.has(t)) done.delete(t);
+      state.done = state.done.filter((t) => done.has(t));
+      progress.tablesDone = done.size;
+    }
     if (structure.manifest) {
       progress.bytesTotal = structure.manifest.archives.filter((a) => a.name.startsWith('dbdump')).reduce((s, a) => s + a.origsize, 0);
     }
@@ -231,13 +274,15 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       await finish(db, table);
     }));
     // Indexes XMLDB cannot express, after the data load (docs/format.md, "Engine-specific indexes").
-    const engineIndexes = await applyEngineIndexes(db, plan, warn);
+    await opts.beforeEngineIndexes?.();
+    const engineIndexes = await applyEngineIndexes(loader, plan, warn);
     engineIndexes.skipped.unshift(...uncreatable);
     progress.table = undefined;
     opts.onProgress?.(progress);
     return { structure, tables: tables.map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped, engineIndexes };
   } finally {
-    if (typeof opts.db === 'string') await Promise.allSettled(dbs.map((d) => d.close()));
+    await Promise.allSettled(dbs.filter((d) => d !== db).map((d) => d.close()));
+    if (typeof opts.db === 'string') await db.close().catch(() => undefined);
   }
 }
 

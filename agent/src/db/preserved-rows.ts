@@ -3,10 +3,12 @@
  * preserved plugins (always `tool_vault`, plus `restorepreserveplugins`) in the shared tables
  * of {@link PRESERVE_TABLES}, and the password hashes of `restorepreservepasswords` users.
  *
- * Saved rows are written to `stateDir` before the table is dropped and removed only after they
+ * Saved rows are written to `stateDir` before the table is replaced and removed only after they
  * were re-inserted, so a process dying in between loses nothing: the re-run finds the file and
- * uses it instead of reading the (by then replaced) table. On PostgreSQL save, replace and
- * re-insert also run in the table's one transaction.
+ * uses it instead of reading the (maybe replaced) table. In place on PostgreSQL save, replace and
+ * re-insert also run in the table's one transaction. With a staged import (the site restore)
+ * `before` reads the live table, which stays intact until the switch, and `after` writes the
+ * staged one.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -1,11 +1,12 @@
 /**
  * Restore side of files: extract `filedir` archives into the file pool (each blob re-hashed with
- * SHA-1 against its name, so a damaged blob is never installed) and `dataroot` archives into the
- * dataroot (written to a temporary name and renamed into place).
+ * SHA-1 against its name, so a damaged blob is never installed; hooks around each new blob let
+ * the restore journal it first) and `dataroot` archives into a folder (the restore's staging
+ * folder; each file written to a fixed partial name and renamed into place).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +14,6 @@ import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { AgentError } from '../transfer/errors.js';
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
-import { isSkippedDatarootName } from './names.js';
 import { blobPath, type SourceWarnings } from './sources.js';
 
 /** An archive could not be read or contains unsafe paths. */
@@ -49,8 +49,16 @@ export function partialPath(dest: string): string {
 
 const BLOB_ENTRY = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{40})$/;
 
+/** Hooks around each blob {@link extractFiledirArchive} adds to the pool. */
+export interface NewBlobHooks {
+  /** Before anything of a new blob is written (write-ahead journal: a rollback deletes exactly these). */
+  beforeWrite?: (hash: string) => Promise<void>;
+  /** Once the new blob is renamed into place. */
+  afterWrite?: (hash: string) => Promise<void>;
+}
+
 /** Extracts a filedir archive into `filedir`; existing blobs are kept. Returns blobs written. */
-export async function extractFiledirArchive(zipPath: string, filedir: string, warnings: SourceWarnings): Promise<{ added: number; kept: number }> {
+export async function extractFiledirArchive(zipPath: string, filedir: string, warnings: SourceWarnings, hooks: NewBlobHooks = {}): Promise<{ added: number; kept: number }> {
   let added = 0;
   let kept = 0;
   await forEachEntry(zipPath, async (entry, open) => {
@@ -63,6 +71,7 @@ export async function extractFiledirArchive(zipPath: string, filedir: string, wa
     const dest = blobPath(filedir, hash);
     const existing = await lstat(dest).catch(() => null);
     if (existing?.isFile() && existing.size === entry.uncompressedSize) { kept++; return; }
+    await hooks.beforeWrite?.(hash);
     await mkdir(dirname(dest), { recursive: true });
     // A fixed partial name: a write killed half-way is overwritten (and renamed) by the resumed
     // restore instead of being stranded next to the blob under a random name.
@@ -77,6 +86,7 @@ export async function extractFiledirArchive(zipPath: string, filedir: string, wa
     }
     await rename(tmp, dest);
     added++;
+    await hooks.afterWrite?.(hash);
   });
   return { added, kept };
 }
@@ -94,7 +104,7 @@ function safeRelative(name: string): string | null {
  * Entries under `vault-agent/` (an agent state of the backed-up site, which the plugin's backups
  * carried while the agent kept it in the dataroot: another site's id and API key) are skipped.
  */
-export async function extractDatarootArchive(zipPath: string, dataroot: string, warnings: SourceWarnings): Promise<number> {
+export async function extractDatarootArchive(zipPath: string, dataroot: string, warnings: SourceWarnings, afterFile?: () => Promise<void>): Promise<number> {
   let n = 0;
   let stateEntries = 0;
   await forEachEntry(zipPath, async (entry, open) => {
@@ -107,20 +117,10 @@ export async function extractDatarootArchive(zipPath: string, dataroot: string, 
     await pipeline(await open(), createWriteStream(tmp));
     await rename(tmp, dest);
     n++;
+    await afterFile?.();
   });
   if (stateEntries) warnings.warn(`dataroot: skipped ${stateEntries} file(s) under ${AGENT_STATE_DIRNAME}/ (the backed-up site's agent state is never restored)`);
   return n;
-}
-
-/** Deletes every top-level dataroot entry except always-skipped, excluded-from-backup and preserved names. */
-export async function clearDataroot(dataroot: string, preserve: readonly string[]): Promise<string[]> {
-  const removed: string[] = [];
-  for (const name of await readdir(dataroot)) {
-    if (isSkippedDatarootName(name, preserve)) continue;
-    await rm(join(dataroot, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
 }
 
 /** Removes blobs whose hashes are in `hashes` from the file pool (orphans of the old site). */

@@ -278,10 +278,10 @@ function fulltextSql(family: SqlFamily, prefix: string, table: string, name: str
  * MariaDB one FULLTEXT `{search_simpledb_index_index}` over the four columns (every supported
  * version passes its is_fulltext_search_supported()).
  */
-export function simpledbInstallerIndexes(family: SqlFamily, prefix: string): { name: string; sql: string }[] {
+export function simpledbInstallerIndexes(family: SqlFamily, prefix: string, tablePrefix = prefix): { name: string; sql: string }[] {
   const cols = [...SIMPLEDB_COLUMNS];
-  if (family === 'mysql') return fulltextSql(family, prefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_index_index`, cols, 'simple');
-  return cols.map((c) => ginSql(prefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_${c}`, c, 'simple'));
+  if (family === 'mysql') return fulltextSql(family, tablePrefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_index_index`, cols, 'simple');
+  return cols.map((c) => ginSql(tablePrefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_${c}`, c, 'simple'));
 }
 
 /** Options of {@link planEngineIndexes}. */
@@ -293,11 +293,17 @@ export interface PlanOptions {
   family: SqlFamily;
   /** Target table prefix. */
   prefix: string;
+  /**
+   * Prefix of the tables the statements act on, when not `prefix`: the staging tables of an
+   * atomic restore on MySQL/MariaDB (`vault_stg_<prefix>`). Index names keep `prefix`.
+   */
+  tablePrefix?: string;
 }
 
 /** Decides which engine-specific indexes a restore creates, and which it cannot. */
 export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
   const plan: EngineIndexPlan = { create: [], skip: [] };
+  const on = o.tablePrefix ?? o.prefix;
   const tables = new Map(o.tables.map((t) => [t.name, t]));
   const hasColumns = (table: string, cols: readonly string[]): boolean => {
     const t = tables.get(table);
@@ -308,7 +314,7 @@ export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
       plan.skip.push({ table: SIMPLEDB_TABLE, name: from.join(', ') || 'search_simpledb full-text indexes', reason: `the table lacks one of the columns ${SIMPLEDB_COLUMNS.join(', ')}` });
       return;
     }
-    for (const x of simpledbInstallerIndexes(o.family, o.prefix)) plan.create.push({ table: SIMPLEDB_TABLE, ...x, how: 'installer', from });
+    for (const x of simpledbInstallerIndexes(o.family, o.prefix, on)) plan.create.push({ table: SIMPLEDB_TABLE, ...x, how: 'installer', from });
   };
   // Moodle's pattern indexes, when the backup cannot carry them: from the plugin, or from MySQL.
   if (o.family === 'postgres' && (!o.extension || familyOf(o.extension.engine) !== 'postgres')) {
@@ -317,7 +323,7 @@ export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
       if (!t?.indexes.some((i) => !i.unique && i.fields.join(',') === h.column)) continue;
       const q = (x: string): string => quoteIdent('postgres', x);
       const name = `${indexName(o.prefix, h.table, [h.column], false)}_pattern`;
-      plan.create.push({ table: h.table, name, sql: `CREATE INDEX ${q(name)} ON ${q(o.prefix + h.table)} USING btree (${q(h.column)} varchar_pattern_ops)`, how: 'hint', from: [] });
+      plan.create.push({ table: h.table, name, sql: `CREATE INDEX ${q(name)} ON ${q(on + h.table)} USING btree (${q(h.column)} varchar_pattern_ops)`, how: 'hint', from: [] });
     }
   }
   if (!o.extension) {
@@ -330,7 +336,7 @@ export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
     if (!tables.has(ix.table)) continue;
     const name = renameIndex(ix.name, src, o.prefix);
     if (familyOf(ix.engine) === o.family) {
-      const sql = sameEngineSql(o.family, ix, name, o.prefix);
+      const sql = sameEngineSql(o.family, ix, name, on);
       if (sql) plan.create.push({ table: ix.table, name, sql, how: 'definition', from: [ix.name] });
       else plan.skip.push({ table: ix.table, name: ix.name, reason: `its definition could not be read: ${ix.definition}` });
       continue;
@@ -346,7 +352,7 @@ export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
         plan.skip.push({ table: ix.table, name: ix.name, reason: `the table lacks one of its columns ${ix.logical.columns.join(', ')}` });
         continue;
       }
-      for (const x of fulltextSql(o.family, o.prefix, ix.table, name, ix.logical.columns, ix.logical.config ?? 'simple')) {
+      for (const x of fulltextSql(o.family, on, ix.table, name, ix.logical.columns, ix.logical.config ?? 'simple')) {
         plan.create.push({ table: ix.table, ...x, how: 'translated', from: [ix.name] });
       }
       continue;
@@ -460,9 +466,10 @@ export interface RestoreIndexPlan {
 /**
  * The index side of a restore of `tables` (the backup's, preserved ones left out) onto
  * `family`: used by the import and, before anything changes, by the restore pre-check.
+ * `tablePrefix`: see {@link PlanOptions.tablePrefix}.
  */
-export function planRestoreIndexes(tables: XmldbTable[], extension: EngineIndexExtension | undefined, family: SqlFamily, prefix: string): RestoreIndexPlan {
+export function planRestoreIndexes(tables: XmldbTable[], extension: EngineIndexExtension | undefined, family: SqlFamily, prefix: string, tablePrefix = prefix): RestoreIndexPlan {
   const creatable = tables.map((t) => withoutUncreatableIndexes(t, family));
   const out = creatable.map((c) => c.table);
-  return { tables: out, uncreatable: creatable.flatMap((c) => c.dropped), plan: planEngineIndexes({ tables: out, extension, family, prefix }) };
+  return { tables: out, uncreatable: creatable.flatMap((c) => c.dropped), plan: planEngineIndexes({ tables: out, extension, family, prefix, tablePrefix }) };
 }

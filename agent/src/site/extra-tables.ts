@@ -1,22 +1,25 @@
 /**
- * Spec §9.3 step 8, as far as the agent can decide it without Moodle's version logic: after the
- * database stage, site tables absent from the backup are dropped only when the code tree's
+ * Spec §9.3 step 8, as far as the agent can decide it without Moodle's version logic: site
+ * tables absent from the backup are removed only when the code tree's
  * install.xml defines them for a plugin that the backup's metadata does not list (a plugin
  * extra on this site), so that Moodle's upgrade re-creates them. Preserved plugins' tables,
  * core tables, tables no install.xml defines and tables of plugins the backup lists (e.g.
- * excluded at backup time, or needing an upgrade) are left as they were, with their data.
+ * excluded at backup time, or needing an upgrade) are left as they were, with their data. The
+ * restore moves the extra tables out in the same switch that publishes the staged ones, and
+ * drops them with the replaced tables afterwards.
  */
 import type { DbAdapter } from '../db/adapter.js';
 import type { XmldbTable } from '../schema/model.js';
 
-/** What {@link dropExtraPluginTables} did. */
+/** What {@link extraPluginTables} decided. */
 export interface ExtraTablesResult {
-  dropped: string[];
+  /** Tables to remove (moved out in the switch). */
+  extra: string[];
   /** Site tables absent from the backup that were kept, with the reason. */
   kept: { table: string; reason: string }[];
 }
 
-/** Options of {@link dropExtraPluginTables}. */
+/** Options of {@link extraPluginTables}. */
 export interface ExtraTablesOptions {
   /** Table names of the backup's structure. */
   backupTables: Iterable<string>;
@@ -30,13 +33,13 @@ export interface ExtraTablesOptions {
 
 const isCore = (component: string): boolean => component === 'core' || component.startsWith('core_') || component === 'moodle';
 
-/** Drops the tables of plugins extra on this site; see the module comment. */
-export async function dropExtraPluginTables(db: DbAdapter, opts: ExtraTablesOptions): Promise<ExtraTablesResult> {
+/** The tables of plugins extra on this site, and the absent ones kept; see the module comment. */
+export async function extraPluginTables(db: DbAdapter, opts: ExtraTablesOptions): Promise<ExtraTablesResult> {
   const inBackup = new Set(opts.backupTables);
   const plugins = new Set(opts.backupPlugins);
   const preserved = new Set(['tool_vault', ...opts.preserve]);
   const defs = new Map(opts.definitions.map((t) => [t.name, t]));
-  const result: ExtraTablesResult = { dropped: [], kept: [] };
+  const result: ExtraTablesResult = { extra: [], kept: [] };
   const absent = (await db.listTables()).filter((t) => !inBackup.has(t)).sort();
   for (const table of absent) {
     const component = defs.get(table)?.component;
@@ -50,8 +53,7 @@ export async function dropExtraPluginTables(db: DbAdapter, opts: ExtraTablesOpti
       result.kept.push({ table, reason });
       continue;
     }
-    await db.dropTable(table);
-    result.dropped.push(table);
+    result.extra.push(table);
   }
   return result;
 }

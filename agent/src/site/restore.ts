@@ -1,34 +1,54 @@
 /**
- * Whole-site restore through the API in the plugin's order (format §9.2): validate (and check
- * the passphrase with a HEAD), `PUT restores`, fetch the record, download and read
- * `dbstructure.zip`, pre-checks, then — after every archive has been streamed and verified
- * against its recorded SHA-256 without being kept, so a damaged backup changes nothing —
- * maintenance on, database (each dbdump downloaded again, verified, imported, deleted; the
- * site's preserved rows and passwords kept; tables of plugins extra on this site dropped), kill
- * sessions, purge caches, version hash, dataroot, filedir, orphan blobs, maintenance off,
- * `PATCH restores finished` (or `failed` with details). Only one archive is on disk at a time.
+ * Whole-site restore through the API in the plugin's order (format §9.2), made atomic: it either
+ * completes or leaves the site exactly as it was, and says which.
  *
- * Resume: `<state folder>/restore.json` records the restore key, tables done, archives
- * applied and the old site's blob hashes; `restore-preserved/` the site's saved rows until
- * re-inserted; a re-run with `resume` continues from there.
+ * 1. Validate (and check the passphrase with a HEAD), `PUT restores`, fetch the record, read
+ *    `dbstructure.zip`, pre-checks (versions, plugins, disk space for both copies, engine,
+ *    indexes, collation, foreign keys onto replaced tables, staging rights), then every archive
+ *    streamed and verified against its recorded SHA-256 without being kept.
+ * 2. Staging, site live: every table loaded into the staging area (db/staging.ts) under its
+ *    final names, engine indexes included (each dbdump downloaded again, verified, loaded,
+ *    deleted; the site's preserved rows and passwords read from the live tables into the staged
+ *    ones); config overrides, session rows, cache revisions, version hash and site identifier
+ *    done on the staged tables. Dataroot archives extracted into `<dataroot>/.vault-agent-staging`,
+ *    new filedir blobs in place, each journaled before it is written (files/blob-journal.ts).
+ * 3. Switch, maintenance on: the database in one transaction or RENAME (the commit point, tables
+ *    of plugins extra on this site moved out with the replaced ones), then the dataroot by a
+ *    journaled list of renames (files/dataroot-switch.ts).
+ * 4. Cleanup: old tables dropped, old dataroot entries deleted, session files and caches
+ *    emptied, blobs only the old site used removed, maintenance off, `PATCH restores finished`.
+ *
+ * An error before the end of the switch rolls everything back (staged tables, staging folder,
+ * journaled blobs; a database switch already made is reversed) and the error says the site is
+ * unchanged; an error after it leaves the restored site and names what cleanup is left. Only one
+ * archive is on disk at a time.
+ *
+ * Resume: `<state folder>/restore.json` records the restore key, tables finished in staging,
+ * archives applied, the switch plans and how far the switch and cleanup got;
+ * `restore-new-blobs.txt` the journal; a re-run with `resume` continues from there (the database
+ * switch is also recognised from the database itself), one with `abandon` rolls back.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
-import { applyConfigOverrides, fileHashes, killSessions, pluginsMissingFromCode, purgeCaches, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
+import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { readDbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
-import { checkCollation, checkEngine, checkEngineIndexes, checkPlugins, checkRestoreDiskSpace, checkVersion, readSiteVersions } from '../checks/restore-checks.js';
+import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, checkVersion, localDataDirectory, readSiteVersions } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
 import { importDatabase, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
+import { stagingArea, type StagingArea, type SwitchPlan } from '../db/staging.js';
+import { failpoint } from '../failpoints.js';
 import { loadInstallTree } from '../schema/install-tree.js';
 import type { XmldbTable } from '../schema/model.js';
-import { clearDataroot, extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
+import { BlobJournal } from '../files/blob-journal.js';
+import { applyMoves, DATAROOT_OLD, DATAROOT_STAGING, planDatarootSwitch, removeSwitchFolders, reverseMoves, type DatarootMove } from '../files/dataroot-switch.js';
+import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
@@ -39,7 +59,7 @@ import type { SseCKey } from '../transfer/sse-c.js';
 import { parseHashInfo } from './backup.js';
 import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
-import { dropExtraPluginTables } from './extra-tables.js';
+import { extraPluginTables, type ExtraTablesResult } from './extra-tables.js';
 
 /** Options of a restore. */
 export interface RestoreOptions {
@@ -63,12 +83,25 @@ export interface RestoreOptions {
 export interface RestoreState {
   backupkey: string;
   restorekey: string;
+  /** Tables finished in staging. */
   db?: ImportState;
-  dbDone?: boolean;
-  afterDbDone?: boolean;
+  /** Every table staged and the staged post-restore actions done. */
+  dbStaged?: boolean;
+  /** Archives applied: dbdumps loaded, dataroot archives staged, filedir archives extracted. */
   applied: string[];
   before?: VersionSnapshot;
   settings?: VaultSettings;
+  /** Tables the database switch moves; saved before it. */
+  switch?: SwitchPlan;
+  /** The database switch committed: the commit point of the restore. */
+  dbSwitched?: boolean;
+  /** Renames of the dataroot switch; saved before the first. */
+  datarootMoves?: DatarootMove[];
+  datarootSwitched?: boolean;
+  /** Cleanup has begun: the old site can no longer be brought back. */
+  cleanup?: boolean;
+  upgradeNeeded?: boolean;
+  notes?: string[];
 }
 
 /** Result of a restore. */
@@ -150,24 +183,104 @@ export class ArchiveFetcher {
   }
 }
 
+/** The code of the error that made a restore fail (its exit code stays that error's). */
+function codeOf(cause: unknown): string {
+  const code = cause instanceof Error ? (cause as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_') ? code : 'ERR_RESTORE';
+}
+
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));
+
+/**
+ * A restore failed and the site is exactly as it was: nothing had changed yet, or everything
+ * was rolled back (`rolledBack`). Keeps the code of the error that caused it.
+ */
+export class RestoreUnchangedError extends AgentError {
+  constructor(cause: unknown, readonly rolledBack: boolean) {
+    super(codeOf(cause), `${messageOf(cause)}; ${rolledBack ? 'the restore was rolled back' : 'the restore changed nothing'}: the site is unchanged`, { cause });
+  }
+}
+
+/** A restore's site-side pieces, for running, rolling back and abandoning it. */
+interface RestoreSite {
+  ctx: AgentContext;
+  db: DbAdapter;
+  area: StagingArea;
+  journal: BlobJournal;
+  preservedDir: string;
+}
+
+function restoreSite(ctx: AgentContext, db: DbAdapter, area: StagingArea): RestoreSite {
+  return { ctx, db, area, journal: new BlobJournal(join(stateDir(ctx.site), 'restore-new-blobs.txt')), preservedDir: join(stateDir(ctx.site), 'restore-preserved') };
+}
+
+/**
+ * Brings the site back to its state before the restore: a switch made (database, dataroot
+ * renames) is reversed, staged tables and the staging folder deleted, the journaled new blobs
+ * removed (except those the live site references now), maintenance off. Every step is
+ * idempotent, so a failed rollback can be run again (`--abandon`).
+ */
+async function rollBack(s: RestoreSite, st: Pick<RestoreState, 'switch' | 'datarootMoves'>): Promise<void> {
+  const dataroot = s.ctx.site.dataroot;
+  if (st.datarootMoves) await reverseMoves(dataroot, st.datarootMoves);
+  if (st.switch) await s.area.unswitch(st.switch);
+  await s.area.dropStaged();
+  await rm(join(dataroot, DATAROOT_STAGING), { recursive: true, force: true });
+  // Empty once every rename is undone; if not, it holds the old site's entries: never deleted here.
+  await rmdir(join(dataroot, DATAROOT_OLD)).catch(() => undefined);
+  await s.journal.rollback(join(dataroot, 'filedir'), await fileHashes(s.db));
+  await rm(s.preservedDir, { recursive: true, force: true });
+  await disableMaintenance(dataroot);
+}
+
+/**
+ * Clears what an earlier restore left that was never switched (its staging tables and folder,
+ * its new blobs) before a new restore. One past its database switch is never cleared here: the
+ * new restore refuses to start (only `--resume` or `--abandon` of it decide about the old site).
+ */
+async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promise<void> {
+  if (prior) await rollBack(s, prior);
+  await s.area.dropStaged();
+  await s.journal.rollback(join(s.ctx.site.dataroot, 'filedir'), await fileHashes(s.db));
+  await rm(s.preservedDir, { recursive: true, force: true });
+  // Old tables and old dataroot entries without a switched restore to own them: those of a
+  // restore whose state is gone, which nobody can bring back any more (and a stale old folder
+  // would make the next dataroot switch take its moves for done).
+  for (const t of await s.area.oldTables()) await s.area.dropOld(t);
+  await s.area.tidy();
+  await removeSwitchFolders(s.ctx.site.dataroot);
+}
+
 /** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
 export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
   await validateAndCheckPassphrase(ctx, backupkey, opts.key);
   const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
-  const prior = opts.resume ? await stateFile.load() : null;
-  if (opts.resume && (!prior || prior.backupkey !== backupkey)) ctx.logger.warn('no interrupted restore of this backup: starting a new one');
+  const found = await stateFile.load();
+  const prior = opts.resume && found?.backupkey === backupkey ? found : null;
+  if (opts.resume && !prior) ctx.logger.warn('no interrupted restore of this backup: starting a new one');
+  if (!prior && found?.dbSwitched && !opts.dryRun) {
+    throw new AgentError('ERR_RESTORE_UNFINISHED', `restore ${found.restorekey} of backup ${found.backupkey} is past its switch: finish it with 'vault-agent restore ${found.backupkey} --resume'${found.cleanup ? '' : ' or undo it with --abandon'} first`);
+  }
   // Tables are created with the collation Moodle would use on this site (detected at connect,
   // before anything changes), unless one is chosen explicitly.
-  const db = await connectDatabase(withCollation(databaseUrl(ctx.site), opts.collation ?? ctx.site.dbcollation), ctx.site.prefix);
+  const url = withCollation(databaseUrl(ctx.site), opts.collation ?? ctx.site.dbcollation);
+  const db = await connectDatabase(url, ctx.site.prefix);
   const work = join(ctx.tmpDir, `restore-${backupkey}`);
   await mkdir(work, { recursive: true });
   let restorekey = '';
   let maintenance = false;
-  const preservedDir = join(stateDir(ctx.site), 'restore-preserved');
+  /** Set once the restore may have changed something: from then on an error rolls back. */
+  let changing = false;
   const temp = new TempUsage();
+  const site = restoreSite(ctx, db, await stagingArea(db, url).catch(async (err: unknown) => {
+    await db.close();
+    throw err;
+  }));
+  const { area, journal, preservedDir } = site;
+  const dataroot = ctx.site.dataroot;
+  let st: RestoreState = { backupkey, restorekey, applied: [] };
   try {
-    let st: RestoreState;
-    if (prior && prior.backupkey === backupkey && !opts.dryRun) {
+    if (prior && !opts.dryRun) {
       st = prior;
       restorekey = st.restorekey;
       await ctx.api.patchRestore(restorekey, 'resume', { backupkey });
@@ -175,9 +288,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     } else {
       const release = (await db.query<{ value: string }>(`SELECT value FROM ${db.prefix}config WHERE name = 'release'`).catch(() => []))[0]?.value ?? '';
       restorekey = await ctx.api.createRestore({ backupkey, ...(opts.dryRun ? { dryrun: true } : {}), vaultenv: vaultEnv(db.engine, release) });
-      // Rows left in preservedDir by an abandoned restore are kept and used: they are this site's
-      // preserved rows that were never re-inserted, and the table may no longer hold them.
       st = { backupkey, restorekey, applied: [] };
+    }
+    // The database switch is the commit point; a kill between it and saving the state is
+    // recognised from the database: nothing of the plan left in staging, the old tables moved out.
+    if (st.switch && !st.dbSwitched) {
+      const staged = new Set(await area.stagedTables());
+      const old = new Set(await area.oldTables());
+      if (!st.switch.staged.some((t) => staged.has(t)) && (st.switch.moveOut.length === 0 || st.switch.moveOut.some((t) => old.has(t)))) st.dbSwitched = true;
     }
     const record: BackupRecord = await ctx.api.getBackup(backupkey);
     if (record.status !== 'finished') throw new AgentError('ERR_BACKUP_STATUS', `backup ${backupkey} is ${record.status}, not finished`);
@@ -195,33 +313,38 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     for (const a of structure.manifest?.archives ?? []) if (!fetcher.hashes.has(a.name)) fetcher.hashes.set(a.name, a.sha256);
     const meta = { ...info, ...structure.metadata };
 
-    // The target's tool_vault settings (read before the database stage replaces them).
-    // On resume they come from the state: the database then already holds the backup's rows.
+    // The target's tool_vault settings (read before the switch replaces them).
+    // On resume they come from the state: the database may hold the backup's rows by then.
     const settings = st.settings ?? await readVaultSettings(db, ctx.site);
     st.settings = settings;
     const preservePlugins = settings.restorepreserveplugins;
+    const preservedComponents = new Set(['tool_vault', ...preservePlugins]);
     const checks: CheckResult[] = [];
-    // Once the database stage has started, the target holds part of the backup: comparing versions
-    // with it would be meaningless, and the checks passed before the interruption.
-    if (!st.db) {
+    const definitions = await codeTreeDefinitions(ctx);
+    // Past the switch the target holds the backup: comparing it with the backup is meaningless,
+    // and the checks passed before the interruption.
+    if (!st.dbSwitched) {
       const siteVersions = await readSiteVersions(db);
       checks.push(checkVersion(siteVersions, meta));
       checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins) || settings.allowrestorewithmissing, preserve: preservePlugins }));
     }
-    checks.push(await checkRestoreDiskSpace(ctx.tmpDir, files.map((f) => f.file)));
+    checks.push(...await checkRestoreDiskSpace({ tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) }, files.map((f) => f.file)));
     checks.push(checkEngine(db, meta));
     checks.push(checkEngineIndexes(db, structure, preservePlugins));
+    if (!st.dbSwitched) {
+      const live = new Set(await db.listTables());
+      const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions);
+      const moved = [...structure.tables.filter((t) => !preservedComponents.has(t.component) && live.has(t.name)).map((t) => t.name), ...extra.extra];
+      checks.push(await checkForeignKeys(db, moved));
+      checks.push(await checkStagingRights(db, moved));
+    }
     if (!ctx.quiet) process.stderr.write(formatReport(`Restore pre-checks for ${backupkey}`, checks));
     if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
-    // Index and key names follow the code tree's install order when there is one (Moodle's
-    // collision counters depend on it).
-    const definitions = await codeTreeDefinitions(ctx);
     // Collation: rows a unique index would reject under the target collation are found now,
     // before the first change; the dbdumps are downloaded (and verified) one at a time for it.
     const prechecked = new Set<string>();
     if (db.family === 'mysql' && db.collation && !st.db) {
       const collation = db.collation;
-      const preserved = new Set(['tool_vault', ...preservePlugins]);
       async function* dumpsForCheck(): AsyncGenerator<string> {
         for (const f of files.filter((x) => x.type === 'dbdump')) {
           const path = join(work, f.name);
@@ -242,7 +365,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       const c: CheckResult = opts.dryRun
         ? { name: 'collation_restore', title: 'Collation', status: 'warn', summary: `not checked in a dry run (it needs the backup's rows); the restore checks every unique index under ${collation} before changing anything`, details: [] }
         : checkCollation(await findCollationConflicts(db, {
-          tables: structure.tables.filter((t) => !preserved.has(t.component)), archives: dumpsForCheck(), collation, ...(definitions ? { definitions } : {}),
+          tables: structure.tables.filter((t) => !preservedComponents.has(t.component)), archives: dumpsForCheck(), collation, ...(definitions ? { definitions } : {}),
         }), collation, Boolean(opts.collation));
       checks.push(c);
       if (!ctx.quiet) process.stderr.write(formatReport('Collation pre-check', [c]));
@@ -254,124 +377,231 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     }
 
     // Verify every remaining archive before the first change to the site.
-    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !prechecked.has(f.name) && !(f.type === 'dbdump' && st.dbDone));
-    if (!opts.skipPreverify) {
+    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !prechecked.has(f.name) && !(f.type === 'dbdump' && st.dbStaged));
+    if (!opts.skipPreverify && !st.dbSwitched) {
       for (const f of pending) {
+        await failpoint('restore.verify.archive');
         const r = await fetcher.fetch(f.name, null);
         if (!r.verified) ctx.logger.warn(`${f.name}: no recorded hash (backup made by the plugin?); downloaded but not verifiable`);
       }
       ctx.logger.info(`verified ${pending.length + 1} archive(s) before changing the site`);
     }
 
+    if (!prior) await clearLeftovers(site, found);
+    changing = true;
     await stateFile.save(st);
-    await enableMaintenance(ctx.site.dataroot);
-    maintenance = true;
     const oldHashesFile = join(work, 'old-hashes.json');
-    if (!st.dbDone) {
-      if (!st.db) {
-        st.before = await snapshotVersions(db);
-        await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
-        st.db = { done: [] };
-        await stateFile.save(st);
-      }
-      const dumps = files.filter((f) => f.type === 'dbdump');
-      // One dbdump at a time: downloaded (hash verified again), imported, deleted. importDatabase
-      // asks for the next archive only after the previous one is fully imported.
-      async function* dumpArchives(): AsyncGenerator<string> {
-        for (const f of dumps) {
-          if (st.applied.includes(f.name)) continue;
-          const path = join(work, f.name);
-          await fetcher.fetch(f.name, path);
-          await temp.added(path);
-          yield path;
-          await temp.removed(path);
-          st.applied.push(f.name);
+    const warnings = { warn: (m: string) => ctx.logger.warn(m) };
+    const filedir = join(dataroot, 'filedir');
+    if (!st.dbSwitched) {
+      // 1. The database into staging, the site live.
+      if (!st.dbStaged) {
+        if (!st.db) {
+          st.before = await snapshotVersions(db);
+          await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
+          st.db = { done: [] };
           await stateFile.save(st);
         }
+        // The live tables are intact until the switch: preserved rows are read from them afresh.
+        await rm(preservedDir, { recursive: true, force: true });
+        const dumps = files.filter((f) => f.type === 'dbdump');
+        // One dbdump at a time: downloaded (hash verified again), loaded, deleted. importDatabase
+        // asks for the next archive only after the previous one is fully loaded.
+        async function* dumpArchives(): AsyncGenerator<string> {
+          for (const f of dumps) {
+            if (st.applied.includes(f.name)) continue;
+            const path = join(work, f.name);
+            await fetcher.fetch(f.name, path);
+            await temp.added(path);
+            yield path;
+            await temp.removed(path);
+            st.applied.push(f.name);
+            await stateFile.save(st);
+          }
+        }
+        ctx.logger.info(`database: staging ${structure.tables.length} tables`);
+        const keepRows = preservedRowsHooks({
+          plugins: preservePlugins,
+          passwordUsers: settings.restorepreservepasswords ?? [],
+          filesUserId: Number(meta.userid ?? 2) || 2,
+          stateDir: preservedDir,
+          warn: (m) => ctx.logger.warn(m),
+        });
+        await importDatabase({
+          db, staging: area, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
+          ...(definitions ? { definitions } : {}),
+          tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
+          onTableDone: async (s) => {
+            st.db = s;
+            await stateFile.save(st);
+            await failpoint('restore.load.table');
+          },
+          beforeEngineIndexes: () => failpoint('restore.load.engine-indexes'),
+        });
+        const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
+        if (keptRows.length) ctx.logger.info(`kept this site's preserved rows: ${keptRows.map(([t, n]) => `${t} ${n}`).join(', ')}`);
+        // The database side of the post-restore actions on the staged tables: the switch
+        // publishes a finished database.
+        const staged = await area.connect();
+        try {
+          // Core config.php overrides recorded at backup time are re-applied, as the plugin does.
+          const applied = await applyConfigOverrides(staged, structure.configOverride);
+          if (applied) ctx.logger.info(`re-applied ${applied} config.php override(s) of the backed-up site`);
+          await deleteSessions(staged);
+          await bumpCacheRevisions(staged);
+          const vh = st.before ? await recalcVersionHash(staged, st.before) : { upgradeNeeded: true, reason: 'unknown versions' };
+          st.upgradeNeeded = vh.upgradeNeeded;
+          st.notes = [vh.upgradeNeeded ? `Run admin/cli/upgrade.php: ${vh.reason}` : 'No upgrade needed: version hash kept'];
+          if (opts.resetSiteIdentifier) st.notes.push(`site identifier reset to ${await resetSiteIdentifier(staged, ctx.site.wwwroot)}`);
+        } finally {
+          await staged.close();
+        }
+        st.dbStaged = true;
+        await stateFile.save(st);
+        await rm(preservedDir, { recursive: true, force: true });
       }
-      ctx.logger.info(`database: restoring ${structure.tables.length} tables`);
-      const keepRows = preservedRowsHooks({
-        plugins: preservePlugins,
-        passwordUsers: settings.restorepreservepasswords ?? [],
-        filesUserId: Number(meta.userid ?? 2) || 2,
-        stateDir: preservedDir,
-        warn: (m) => ctx.logger.warn(m),
-      });
-      await importDatabase({
-        db, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}),
-        tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
-        onTableDone: async (s) => { st.db = s; await stateFile.save(st); },
-      });
-      const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
-      if (keptRows.length) ctx.logger.info(`kept this site's preserved rows: ${keptRows.map(([t, n]) => `${t} ${n}`).join(', ')}`);
-      // Core config.php overrides recorded at backup time are re-applied, as the plugin does.
-      const applied = await applyConfigOverrides(db, structure.configOverride);
-      if (applied) ctx.logger.info(`re-applied ${applied} config.php override(s) of the backed-up site`);
-      await dropTablesOfExtraPlugins(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins);
-      st.dbDone = true;
+      // 2. Files: dataroot archives into the staging folder, new blobs journaled and in place.
+      await mkdir(join(dataroot, DATAROOT_STAGING), { recursive: true });
+      for (const f of [...files.filter((x) => x.type === 'dataroot'), ...files.filter((x) => x.type === 'filedir')]) {
+        if (st.applied.includes(f.name)) continue;
+        const path = join(work, f.name);
+        await fetcher.fetch(f.name, path);
+        await temp.added(path);
+        if (f.type === 'dataroot') await extractDatarootArchive(path, join(dataroot, DATAROOT_STAGING), warnings, () => failpoint('restore.files.dataroot'));
+        else await extractFiledirArchive(path, filedir, warnings, { beforeWrite: (h) => journal.add(h), afterWrite: () => failpoint('restore.files.filedir') });
+        await temp.removed(path);
+        st.applied.push(f.name);
+        await stateFile.save(st);
+        ctx.logger.info(`staged ${f.name}`);
+      }
+      // 3. The database switch, maintenance on.
+      if (!st.switch) {
+        const live = new Set(await db.listTables());
+        const staged = await area.stagedTables();
+        const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions);
+        if (extra.extra.length) ctx.logger.info(`moving out ${extra.extra.length} table(s) of plugins not in the backup (dropped after the switch; the upgrade re-creates them): ${extra.extra.join(', ')}`);
+        if (extra.kept.length) ctx.logger.info(`left ${extra.kept.length} site table(s) absent from the backup: ${extra.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
+        st.switch = { staged, moveOut: [...staged.filter((t) => live.has(t)), ...extra.extra] };
+        await stateFile.save(st);
+      }
+      await enableMaintenance(dataroot);
+      maintenance = true;
+      await failpoint('restore.switch.before');
+      await area.switchTables(st.switch);
+      st.dbSwitched = true;
       await stateFile.save(st);
-      await rm(preservedDir, { recursive: true, force: true });
+      ctx.logger.info(`database switched: ${st.switch.staged.length} table(s) published, ${st.switch.moveOut.length} moved out`);
+      await failpoint('restore.switch.after-db');
     }
-    let upgradeNeeded = true;
-    const notes: string[] = [];
-    if (!st.afterDbDone) {
-      await killSessions(db, ctx.site.dataroot);
-      await purgeCaches(db, ctx.site.dataroot);
-      const vh = st.before ? await recalcVersionHash(db, st.before) : { upgradeNeeded: true, reason: 'unknown versions' };
-      upgradeNeeded = vh.upgradeNeeded;
-      notes.push(vh.upgradeNeeded ? `Run admin/cli/upgrade.php: ${vh.reason}` : 'No upgrade needed: version hash kept');
-      st.afterDbDone = true;
+    maintenance = true;
+    // 4. The dataroot switch: journaled renames, re-run where a kill stopped them.
+    if (!st.datarootSwitched) {
+      await enableMaintenance(dataroot);
+      if (!st.datarootMoves) {
+        st.datarootMoves = await planDatarootSwitch(dataroot, [...splitSettingList(opts.preserveDataroot), ...settings.restorepreservedataroot]);
+        await stateFile.save(st);
+      }
+      await applyMoves(dataroot, st.datarootMoves, () => failpoint('restore.switch.dataroot'));
+      st.datarootSwitched = true;
       await stateFile.save(st);
+      ctx.logger.info(`dataroot switched: ${st.datarootMoves.filter((m) => m.to.startsWith(DATAROOT_OLD)).length} top-level entries of the old site replaced`);
     }
 
-    const warnings = { warn: (m: string) => ctx.logger.warn(m) };
-    const datarootFiles = files.filter((f) => f.type === 'dataroot');
-    if (!datarootFiles.some((f) => st.applied.includes(f.name))) {
-      const removed = await clearDataroot(ctx.site.dataroot, [...splitSettingList(opts.preserveDataroot), ...settings.restorepreservedataroot, 'climaintenance.html']);
-      ctx.logger.info(`dataroot: removed ${removed.length} top-level entries of the old site`);
+    // 5. Cleanup: from here on the old site is gone for good.
+    st.cleanup = true;
+    await stateFile.save(st);
+    const notes = [...(st.notes ?? [])];
+    for (const t of await area.oldTables()) {
+      try {
+        await area.dropOld(t);
+      } catch (err) {
+        const left = await area.oldTables();
+        ctx.logger.warn(`could not drop the old table ${t} (${(err as Error).message}); the site is restored; left to drop: ${left.join(', ')}`);
+        notes.push(`old tables left to drop (${area.family === 'postgres' ? 'schema vault_agent_old' : 'prefix vault_old_'}): ${left.join(', ')}`);
+        break;
+      }
+      await failpoint('restore.cleanup.old-tables');
     }
-    for (const f of [...datarootFiles, ...files.filter((x) => x.type === 'filedir')]) {
-      if (st.applied.includes(f.name)) continue;
-      const path = join(work, f.name);
-      await fetcher.fetch(f.name, path);
-      await temp.added(path);
-      if (f.type === 'dataroot') await extractDatarootArchive(path, ctx.site.dataroot, warnings);
-      else await extractFiledirArchive(path, join(ctx.site.dataroot, 'filedir'), warnings);
-      await temp.removed(path);
-      st.applied.push(f.name);
-      await stateFile.save(st);
-      ctx.logger.info(`applied ${f.name}`);
-    }
-
+    await area.tidy().catch((err: unknown) => ctx.logger.warn(`staging schemas not removed: ${(err as Error).message}`));
+    await removeSwitchFolders(dataroot);
+    await emptySessionFiles(dataroot);
+    await purgeCacheFolders(dataroot);
+    await failpoint('restore.post.blobs');
     const oldHashes = JSON.parse(await readFile(oldHashesFile, 'utf8').catch(() => '[]')) as string[];
     const keep = await fileHashes(db);
-    const removedBlobs = await removeBlobs(join(ctx.site.dataroot, 'filedir'), oldHashes.filter((h) => !keep.has(h)));
+    const removedBlobs = await removeBlobs(filedir, oldHashes.filter((h) => !keep.has(h)));
     notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
     if (ctx.site.moodleDir) {
       const missing = await pluginsMissingFromCode(db, new Set((await codePlugins(ctx.site.moodleDir)).keys()));
       if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
     }
-    if (opts.resetSiteIdentifier) notes.push(`site identifier reset to ${await resetSiteIdentifier(db, ctx.site.wwwroot)}`);
     fetcher.finish();
     ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (one archive at a time plus dbstructure.zip)`);
-    await disableMaintenance(ctx.site.dataroot);
+    await failpoint('restore.post.finish');
+    await journal.remove();
+    await disableMaintenance(dataroot);
     maintenance = false;
     await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
     await stateFile.remove();
     await rm(work, { recursive: true, force: true });
     for (const n of notes) ctx.logger.info(n);
-    return { restorekey, checks, upgradeNeeded, notes, tempPeakBytes: temp.peak };
+    return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
+    const message = messageOf(err);
+    let thrown: unknown = err;
+    if (opts.dryRun || !restorekey) {
+      // Nothing to say beyond the error: a dry run and a refused start change nothing.
+    } else if (st.cleanup) {
+      thrown = new AgentError(codeOf(err), `${message}; the site is restored (the backup's database and dataroot are live) but its cleanup is not finished: old tables, the old dataroot entries in ${DATAROOT_OLD}, session files, caches or the old site's blobs may be left; run --resume to finish it`, { cause: err });
+    } else if (changing) {
+      try {
+        await rollBack(site, st);
+        maintenance = false;
+        await stateFile.remove();
+        thrown = new RestoreUnchangedError(err, true);
+      } catch (rbErr) {
+        thrown = new AgentError('ERR_ROLLBACK', `${message}; rolling the restore back failed too (${messageOf(rbErr)}): finish it with --resume or undo it with --abandon`, { cause: err });
+      }
+    } else if (st.dbSwitched) {
+      thrown = new AgentError(codeOf(err), `${message}; the restore is past its database switch: finish it with --resume (or undo it with --abandon)`, { cause: err });
+    } else if (prior) {
+      thrown = new AgentError(codeOf(err), `${message}; the site is unchanged; the interrupted restore's staged work is kept: run --resume again, or --abandon`, { cause: err });
+    } else {
+      thrown = new RestoreUnchangedError(err, false);
+    }
     if (restorekey) {
-      const details = `${err instanceof Error ? err.message : String(err)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}`;
+      const details = `${thrown instanceof Error ? thrown.message : String(thrown)}\n\nvault-agent / Node ${process.versions.node} / DB ${db.engine}`;
       await ctx.api.patchRestore(restorekey, 'failed', { faileddetails: details }).catch(() => undefined);
     }
     if (maintenance) ctx.logger.warn('the site stays in maintenance mode; re-run with --resume to finish the restore');
     else if (!(await stateFile.load().catch(() => null))) await rm(work, { recursive: true, force: true });
-    throw err;
+    throw thrown;
   } finally {
     await db.close();
   }
+}
+
+/**
+ * `--abandon`: undoes an interrupted restore that has not begun its cleanup (see
+ * {@link rollBack}), marks it failed and forgets it; refused once the old site is gone.
+ */
+export async function abandonRestore(ctx: AgentContext, backupkey: string): Promise<{ restorekey: string }> {
+  const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
+  const st = await stateFile.load();
+  if (!st || st.backupkey !== backupkey) throw new AgentError('ERR_NO_RESTORE', `no interrupted restore of backup ${backupkey} to abandon`);
+  if (st.cleanup) throw new AgentError('ERR_RESTORE_PAST_SWITCH', `restore ${st.restorekey} is past its switch and has begun its cleanup: the old site cannot be brought back; run --resume to finish it`);
+  const url = withCollation(databaseUrl(ctx.site), ctx.site.dbcollation);
+  const db = await connectDatabase(url, ctx.site.prefix);
+  try {
+    await rollBack(restoreSite(ctx, db, await stagingArea(db, url)), st);
+  } finally {
+    await db.close();
+  }
+  await stateFile.remove();
+  await rm(join(ctx.tmpDir, `restore-${backupkey}`), { recursive: true, force: true });
+  await ctx.api.patchRestore(st.restorekey, 'failed', { faileddetails: 'abandoned by the administrator (vault-agent restore --abandon); the site is unchanged' }).catch(() => undefined);
+  ctx.logger.info(`restore ${st.restorekey} abandoned: the site is as it was before it`);
+  return { restorekey: st.restorekey };
 }
 
 /**
@@ -384,16 +614,11 @@ async function codeTreeDefinitions(ctx: AgentContext): Promise<XmldbTable[] | un
   return loadInstallTree(dir);
 }
 
-/** §9.3 step 8 with a code tree; without one nothing is dropped (the components are unknown). */
-async function dropTablesOfExtraPlugins(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[]): Promise<void> {
-  if (!ctx.site.moodleDir) {
-    ctx.logger.info('site tables absent from the backup are left as they were (no --moodle-dir: their plugins are unknown)');
-    return;
-  }
+/** §9.3 step 8 with a code tree; without one nothing is moved out (the components are unknown). */
+async function extraTables(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[], definitions: XmldbTable[] | undefined): Promise<ExtraTablesResult> {
+  if (!ctx.site.moodleDir || !definitions) return { extra: [], kept: [] };
   const plugins = Object.keys((meta.plugins ?? {}) as Record<string, unknown>);
-  const r = await dropExtraPluginTables(db, { backupTables, definitions: await loadInstallTree(ctx.site.moodleDir), backupPlugins: plugins, preserve });
-  if (r.dropped.length) ctx.logger.info(`dropped ${r.dropped.length} table(s) of plugins not in the backup (the upgrade re-creates them): ${r.dropped.join(', ')}`);
-  if (r.kept.length) ctx.logger.info(`left ${r.kept.length} site table(s) absent from the backup: ${r.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
+  return extraPluginTables(db, { backupTables, definitions, backupPlugins: plugins, preserve });
 }
 
 /**

@@ -23,44 +23,9 @@ import { createContext, type CommonOptions } from '../../src/site/context.js';
 import { runRestore, type RestoreResult } from '../../src/site/restore.js';
 import type { TestEngine } from '../support/databases.js';
 import { FIXTURE_MARIADB_COLLATION, columnCollations, createTargetSite, indexSet, loadFixtureSite, tableCollations, type FixtureSource, type IndexInfo, type RealSite } from '../support/real-sites.js';
+import { COMPARED_ROWS, EXPECTED_DIFFERENT, isVaultTable } from '../support/restore-differences.js';
 import { differingRows, tableHashes, type TableHash } from '../support/table-hashes.js';
 import { treeHashes } from './site-fixture.js';
-
-/**
- * tool_vault's own rows in the shared plugin-data tables, as the plugin selects them
- * (classes/local/helpers/plugindata.php, v3.9.18): a backup never carries them and a restore
- * keeps the target's (format §3.2, §9.3), so they are left out of the comparison.
- */
-const NOT_TOOL_VAULT = {
-  component: "(component IS NULL OR component <> 'tool_vault')",
-  config_plugins: "NOT (plugin = 'tool_vault' OR (plugin = 'message' AND name LIKE '%_provider_tool_vault_%'))",
-  config: "name NOT LIKE 'tool_vault_%' AND name <> 'behattest'",
-  user_preferences: "name NOT LIKE 'message_provider_tool_vault_%'",
-  role_capabilities: "capability NOT LIKE 'tool/vault:%'",
-};
-const COMPONENT_TABLES = ['external_services', 'external_functions', 'event', 'task_adhoc', 'task_scheduled', 'messageinbound_handlers', 'log_display',
-  'tag_area', 'tag_coll', 'tag_instance', 'message_providers', 'capabilities', 'files'];
-
-/**
- * The short list of rows that differ from the source after every restore on purpose: per table
- * the SQL condition selecting the rows that are compared, and why. The test bed
- * (shared/testbed/run-compat.sh EXPECTED_DIFF: config course config_plugins message_providers
- * task_scheduled sessions) leaves these whole tables out for the same reasons; here only the
- * affected rows are (vault-agent does not bump `course.cacherev`, so `course` is compared in
- * full). `tool_vault_*` tables are not compared: they never travel and stay the target's.
- */
-const EXPECTED_DIFFERENT: Record<string, { compare: string; why: string }> = {
-  ...Object.fromEntries(COMPONENT_TABLES.map((t) => [t, { compare: NOT_TOOL_VAULT.component, why: "tool_vault's rows" }])),
-  config_plugins: { compare: NOT_TOOL_VAULT.config_plugins, why: "tool_vault's rows, and its message providers' settings" },
-  user_preferences: { compare: NOT_TOOL_VAULT.user_preferences, why: "tool_vault's message preferences" },
-  role_capabilities: { compare: NOT_TOOL_VAULT.role_capabilities, why: "tool_vault's capabilities" },
-  config: {
-    compare: `${NOT_TOOL_VAULT.config} AND name NOT IN ('themerev', 'jsrev', 'templaterev', 'langrev', 'allcachesrev')`,
-    why: "tool_vault's settings; cache revisions bumped by the post-restore purge (format §10)",
-  },
-  sessions: { compare: '1 = 0', why: 'every session is killed after a restore (format §10); the target must have none' },
-};
-const COMPARED_ROWS = Object.fromEntries(Object.entries(EXPECTED_DIFFERENT).map(([t, d]) => [t, d.compare]));
 
 /**
  * The four restores. MariaDB targets: `dbcollation` is what the target's config.php says, and
@@ -78,7 +43,6 @@ const COMBOS: { from: FixtureSource; to: TestEngine; dbcollation?: string; datab
 const engineOf = (s: FixtureSource): TestEngine => (s === 'pgsql' ? 'pg' : 'mariadb');
 const fixtureOf = (e: TestEngine): FixtureSource => (e === 'pg' ? 'pgsql' : 'mariadb');
 const label = (c: { from: FixtureSource; to: TestEngine }): string => `${c.from}→${fixtureOf(c.to)}`;
-const isVaultTable = (t: string): boolean => t.startsWith('tool_vault_');
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 const settle = <T>(p: Promise<T>): Promise<Outcome<T>> => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));

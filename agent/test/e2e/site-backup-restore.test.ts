@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createS3Client } from '../../../lambdas/store/aws-clients.js';
 import { startTestApi, type TestApi } from '../../../test/support/api-server.js';
 import { service } from '../../../test/support/services.js';
+import { connectDatabase } from '../../src/db/connect.js';
 import { siteStateDir } from '../../src/moodle/site.js';
 import { parseHashInfo, runBackup } from '../../src/site/backup.js';
 import { createContext, type CommonOptions } from '../../src/site/context.js';
@@ -36,9 +37,9 @@ function cliArgs(site: TestSite): string[] {
     '--part-size', '5M', '--split-size', '8M', '--passphrase-env', 'E2E_PASS'];
 }
 
-/** Runs the CLI as a child process (so it can be killed with SIGKILL). */
-function cli(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, E2E_PASS: PASS }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI as a child process (so it can be killed with SIGKILL); `env` adds variables (failpoints). */
+function cli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, E2E_PASS: PASS, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -87,6 +88,17 @@ async function treeSize(dir: string): Promise<number> {
 /** The site's files (the agent's state lives outside the dataroot: nothing to leave out). */
 async function siteTree(dataroot: string): Promise<Record<string, string>> {
   return treeHashes(dataroot);
+}
+
+/** Staging or old tables a restore left in a MariaDB database (db/staging.ts). */
+async function leftoverTables(url: string): Promise<string[]> {
+  const db = await connectDatabase(url, 'mdl_');
+  try {
+    const rows = await db.query<{ t: string }>("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'vault\\_%'");
+    return rows.map((r) => r.t);
+  } finally {
+    await db.close();
+  }
 }
 
 /** Tables the restore changes on purpose: sessions are killed (format §10). */
@@ -164,6 +176,37 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     expect(await siteTree(tgt.dataroot)).toEqual(before);
   });
 
+  it('an injected error half-way through the dataroot switch (database already switched) rolls both back: the site is exactly as before', async () => {
+    const before = await siteTree(tgt.dataroot);
+    const dbBefore = await tableHashes(tgt.dbUrl);
+    const r = await cli(['restore', backupkey, ...cliArgs(tgt)], { VAULT_AGENT_FAILPOINTS: 'restore.switch.dataroot@2=error' }).done;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('failpoint restore.switch.dataroot: injected failure; the restore was rolled back: the site is unchanged');
+    expect(r.stderr).toContain('database switched');
+    expect(await siteTree(tgt.dataroot)).toEqual(before);
+    expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
+    expect(await leftoverTables(tgt.dbUrl)).toEqual([]);
+    expect(existsSync(join(siteStateDir(stateBase, tgt.dataroot), 'restore.json'))).toBe(false);
+  }, 120_000);
+
+  it('kill -9 after new blobs were written; --abandon removes exactly them and the staging: the site is exactly as before', async () => {
+    const before = await siteTree(tgt.dataroot);
+    const dbBefore = await tableHashes(tgt.dbUrl);
+    const run = await cli(['restore', backupkey, ...cliArgs(tgt)], { VAULT_AGENT_FAILPOINTS: 'restore.files.filedir@2=kill' }).done;
+    expect(run.signal).toBe('SIGKILL');
+    expect(await siteTree(tgt.dataroot)).not.toEqual(before); // two new blobs and the staged dataroot
+    expect(await leftoverTables(tgt.dbUrl)).not.toEqual([]);
+    const abandoned = await cli(['restore', backupkey, ...cliArgs(tgt), '--abandon']).done;
+    expect(abandoned.code, abandoned.stderr).toBe(0);
+    expect(abandoned.stdout).toContain('abandoned; the site is as it was before it');
+    expect(await siteTree(tgt.dataroot)).toEqual(before);
+    expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
+    expect(await leftoverTables(tgt.dbUrl)).toEqual([]);
+    const again = await cli(['restore', backupkey, ...cliArgs(tgt), '--abandon']).done;
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('no interrupted restore');
+  }, 120_000);
+
   it('restores onto the MariaDB site: tables, filedir, dataroot equal; excluded folders untouched; orphans gone', async () => {
     const oldBlob = tgt.blobs[0] as string;
     const ctx = await createContext(opts(tgt));
@@ -236,12 +279,13 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     console.log(`[measure] backup killed in ${killedAt.current?.name} after ${killedAt.current?.multipart.parts.length} part(s); resume reused them`);
   }, 120_000);
 
-  it('kill -9 during the restore database stage (onto an empty PostgreSQL site); --resume ends with the same database and files', async () => {
+  it('kill -9 during the restore\'s staging load (onto an empty PostgreSQL site); --resume ends with the same database and files', async () => {
     const tgt = await makeSite(await freshDatabase('pg', 'e2e_site_tgt2'), 'https://tgt2.example.org');
     const run = cli(['restore', resumedKey, ...cliArgs(tgt)]);
     const st = await killWhen<{ db?: { done: string[] } }>(run.child, join(siteStateDir(stateBase, tgt.dataroot), 'restore.json'), (s) => (s.db?.done.length ?? 0) >= 30);
     expect((await run.done).signal).toBe('SIGKILL');
-    expect(existsSync(join(tgt.dataroot, 'climaintenance.html'))).toBe(true);
+    // The tables are loaded into staging while the site stays live: no maintenance mode yet.
+    expect(existsSync(join(tgt.dataroot, 'climaintenance.html'))).toBe(false);
     const resumed = await cli(['restore', resumedKey, ...cliArgs(tgt), '--resume']).done;
     expect(resumed.code, resumed.stderr).toBe(0);
     const [a, b] = await Promise.all([tableHashes(src.dbUrl), tableHashes(tgt.dbUrl)]);

@@ -14,14 +14,16 @@ export interface TableHash {
 }
 
 /**
- * Hashes every table with the prefix. `where` (table → SQL condition, valid on both engines)
- * hashes only the matching rows of that table, to leave out rows that differ on purpose.
+ * Hashes every table with the prefix (or only the tables named in `opts.only`). `where` (table →
+ * SQL condition, valid on both engines) hashes only the matching rows of that table, to leave
+ * out rows that differ on purpose.
  */
-export async function tableHashes(url: string, prefix = 'mdl_', where: Readonly<Record<string, string>> = {}): Promise<Map<string, TableHash>> {
+export async function tableHashes(url: string, prefix = 'mdl_', where: Readonly<Record<string, string>> = {}, opts: { only?: ReadonlySet<string> } = {}): Promise<Map<string, TableHash>> {
   const db = await connectDatabase(url, prefix);
   const out = new Map<string, TableHash>();
   try {
     for (const t of await db.introspect()) {
+      if (opts.only && !opts.only.has(t.name)) continue;
       const columns = t.fields.map((f) => f.name).sort();
       const h = createHash('sha256').update(JSON.stringify(columns));
       let rows = 0;

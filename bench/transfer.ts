@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from '../agent/src/transfer/upload.js';
+import { DOWNLOAD_SEGMENT } from '../agent/src/transfer/download.js';
 import { createS3Client } from '../lambdas/store/aws-clients.js';
 import { bundleNode, CACHE_DIR } from './agent-build.js';
 import { ensureTools, ROOT, type BenchContext } from './context.js';
@@ -209,10 +210,17 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
   const up = runs.find((r) => r.id === 'agent_up');
   const curlUp = curlOf('upload');
   const upRatio = up?.transferMs !== undefined && curlUp?.transferMs !== undefined ? curlUp.transferMs / up.transferMs : Number.NaN;
+  const down = runs.find((r) => r.id === 'agent_down');
+  const curlDown = curlOf('download');
+  const downRatio = down?.transferMs !== undefined && curlDown?.transferMs !== undefined ? curlDown.transferMs / down.transferMs : Number.NaN;
   const targets: TargetResult[] = [{
     target: 'agent upload ≥ 0.9× curl throughput',
     met: Number.isFinite(upRatio) ? upRatio >= 0.9 : null,
     figure: up?.error ?? curlUp?.error ?? `${fmtRatio(upRatio)} (${fmtRate(size, up?.transferMs)} vs curl ${fmtRate(size, curlUp?.transferMs)}, ${fmtBytes(size)})`,
+  }, {
+    target: 'agent download + SHA-256 ≥ 0.9× curl -o throughput',
+    met: Number.isFinite(downRatio) ? downRatio >= 0.9 : null,
+    figure: down?.error ?? curlDown?.error ?? `${fmtRatio(downRatio)} (${fmtRate(size, down?.transferMs)} vs curl ${fmtRate(size, curlDown?.transferMs)}, ${fmtBytes(size)})`,
   }];
   return {
     id: 'transfer',
@@ -222,7 +230,8 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       rows,
       notes: [
         'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
-        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent (its default settings) copies the stream into ${partSize / MiB} MiB part buffers in memory, up to ${concurrency} parts in flight, and writes no temporary files.`,
+        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent (its default settings) copies the stream into ${partSize / MiB} MiB part buffers in memory (hashed once, where they are copied to), up to ${concurrency} parts in flight, and writes no temporary files.`,
+        `The agent's download reads the socket straight into ${DOWNLOAD_SEGMENT / MiB} MiB pooled segments (no per-read buffers), hashes each once and writes it at its offset while the next fills; curl -o computes no hash.`,
       ],
     }],
     targets,

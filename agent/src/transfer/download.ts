@@ -1,19 +1,18 @@
 /**
- * Streamed downloads through presigned URLs with SHA-256 computed on the fly, and the
+ * Streamed downloads through presigned URLs with SHA-256 computed on the fly (one pass, bounded
+ * memory, resumed with Range after a cut), and the
  * passphrase HEAD check of protocol §5.9.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headerLines } from './api-client.js';
-import { IntegrityError, NetworkError, StorageError, WrongPassphraseError } from './errors.js';
+import { AgentError, IntegrityError, NetworkError, StorageError, WrongPassphraseError } from './errors.js';
+import { pooledGet, type PooledGetOptions, type PooledResult } from './pooled-get.js';
 import { sseCHeaders } from './sse-c.js';
-import { DEFAULT_RETRY, storageRequest } from './storage-http.js';
+import { DEFAULT_RETRY, judgeStatus, shortHost, storageRequest } from './storage-http.js';
 import { assertKeyAllowedFor } from './storage-policy.js';
-import type { StorageOptions } from './upload.js';
+import { PartBuffers, type StorageOptions } from './upload.js';
 
 /** Result of a download. */
 export interface DownloadResult {
@@ -28,63 +27,146 @@ export interface DownloadSource {
   headerLines?: readonly string[];
 }
 
+/** Body segments: 1 MiB, up to 8 filled or being written at once (8 MiB of memory). */
+export const DOWNLOAD_SEGMENT = 1024 * 1024;
+const DOWNLOAD_SEGMENTS = 8;
+
 /**
- * Downloads `src` into `dest` (or only hashes it when `dest` is null). A stream cut mid-body is
- * retried from the start; with `expectedSha256` a mismatch raises IntegrityError and the file is
- * removed, so nothing unverified stays around.
+ * Downloads `src` into `dest` (or only hashes it when `dest` is null), in one pass: the socket
+ * reads into pooled 1 MiB segments (see pooled-get.ts), each full segment is hashed and written
+ * at its offset while the next one fills, and the segment goes back to the pool when written.
+ * A stream cut mid-body continues with a Range request from the first byte not received
+ * (If-Match on the first response's ETag, so a replaced object starts over instead of mixing);
+ * failures that make no progress are retried with backoff up to `retry.attempts` times. With
+ * `expectedSha256` a mismatch raises IntegrityError and the file is removed, so nothing
+ * unverified stays around.
  */
 export async function downloadArchive(
   name: string,
   src: DownloadSource,
   dest: string | null,
-  opts: StorageOptions & { expectedSha256?: string; onBytes?: (n: number) => void },
+  opts: StorageOptions & { expectedSha256?: string; onBytes?: (n: number) => void; buffers?: PartBuffers },
 ): Promise<DownloadResult> {
   if (src.encrypted) {
     if (!opts.key) throw new WrongPassphraseError();
     assertKeyAllowedFor(src.url, opts.policy);
   }
-  const headers = { ...(src.encrypted && opts.key ? sseCHeaders(opts.key) : {}), ...headerLines(src.headerLines) };
+  const baseHeaders = { ...(src.encrypted && opts.key ? sseCHeaders(opts.key) : {}), ...headerLines(src.headerLines) };
   const retry = opts.retry ?? DEFAULT_RETRY;
-  let lastErr: unknown;
-  for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-    if (attempt > 1) await sleep(Math.min(30_000, retry.baseDelayMs * 2 ** (attempt - 2)));
-    let counted = 0;
-    try {
-      const sr: Parameters<typeof storageRequest>[4] = { retry };
-      if (opts.onRetry) sr.onRetry = opts.onRetry;
-      if (opts.proxy) sr.proxy = opts.proxy;
-      const res = await storageRequest('GET', src.url, headers, undefined, sr);
-      const hash = createHash('sha256');
-      let size = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          counted += chunk.length;
-          opts.onBytes?.(chunk.length);
-          cb(null, dest ? chunk : undefined);
-        },
-      });
-      if (dest) await pipeline(res.body, tap, createWriteStream(dest));
-      else { await pipeline(res.body, tap); }
-      const expectedLength = Number(res.headers['content-length'] ?? size);
-      if (size !== expectedLength) throw new NetworkError(`${name}: body cut at ${size} of ${expectedLength} bytes`);
-      const sha256 = hash.digest('hex');
-      if (opts.expectedSha256 && sha256 !== opts.expectedSha256) {
-        if (dest) await rm(dest, { force: true });
-        throw new IntegrityError(name, opts.expectedSha256, sha256);
+  const pool = opts.buffers ?? new PartBuffers(DOWNLOAD_SEGMENTS);
+  const fh = dest ? await open(dest, 'w') : null;
+  let hash = createHash('sha256');
+  /** Body bytes hashed (and handed to the writer) so far; the next attempt starts here. */
+  let received = 0;
+  let total: number | null = null;
+  let etag: string | undefined;
+  let writeError: unknown = null;
+  let writes: Promise<void> = Promise.resolve();
+
+  const onSegment = (seg: Buffer, n: number): void => {
+    const body = seg.subarray(0, n);
+    hash.update(body);
+    const at = received;
+    received += n;
+    opts.onBytes?.(n);
+    if (!fh) { pool.give(seg); return; }
+    writes = writes.then(async () => {
+      try {
+        if (!writeError) await writeAll(fh, body, at);
+      } catch (err) {
+        writeError ??= err;
+      } finally {
+        pool.give(seg);
       }
-      return { size, sha256 };
-    } catch (err) {
-      if (err instanceof IntegrityError || err instanceof StorageError) throw err;
-      lastErr = err;
-      // Undo the progress of the failed attempt; the file is rewritten from the start.
-      opts.onBytes?.(-counted);
-      opts.onRetry?.(attempt + 1, err instanceof Error ? err.message : String(err));
-      if (dest) await rm(dest, { force: true });
+    });
+  };
+  const startOver = async (): Promise<void> => {
+    await writes;
+    opts.onBytes?.(-received);
+    received = 0;
+    hash = createHash('sha256');
+    etag = undefined;
+    total = null;
+    await fh?.truncate(0);
+  };
+
+  let ok = false;
+  try {
+    let lastReason = '';
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        if (attempt > retry.attempts) throw new NetworkError(`GET ${shortHost(src.url)} failed after ${retry.attempts} attempts: ${lastReason}`);
+        opts.onRetry?.(attempt, lastReason);
+        await sleep(Math.min(30_000, retry.baseDelayMs * 2 ** (attempt - 2)));
+      }
+      const resuming = received > 0;
+      const headers = resuming ? { ...baseHeaders, Range: `bytes=${received}-`, ...(etag ? { 'If-Match': etag } : {}) } : baseHeaders;
+      const before = received;
+      let ignoredRange = false;
+      let res: PooledResult;
+      try {
+        const go: PooledGetOptions = {
+          pool, segmentSize: DOWNLOAD_SEGMENT, onSegment, ok: resuming ? [206] : [200], timeoutMs: 3_600_000,
+        };
+        if (opts.proxy) go.proxy = opts.proxy;
+        res = await pooledGet(src.url, headers, go, (h) => {
+          if (resuming && (h.status === 200 || h.status === 412 || h.status === 416)) {
+            // The object changed or storage ignores ranges: start again from the first byte.
+            ignoredRange = true;
+            throw new NetworkError(`HTTP ${h.status} to a range request`);
+          }
+          if (h.status === 200) {
+            etag = h.headers.etag;
+            const len = Number(h.headers['content-length']);
+            total = Number.isFinite(len) ? len : null;
+          } else if (h.status === 206) {
+            // bytes <first>-<last>/<size>: must start where we stopped.
+            const m = /^bytes (\d+)-\d+\/(\d+|\*)/.exec(h.headers['content-range'] ?? '');
+            if (!m || Number(m[1]) !== received) throw new NetworkError(`${name}: storage answered range ${h.headers['content-range'] ?? '(none)'} for bytes ${received}-`);
+          }
+        });
+      } catch (err) {
+        await writes;
+        if (writeError) throw writeError;
+        if (err instanceof AgentError && !(err instanceof NetworkError)) throw err;
+        lastReason = err instanceof Error ? err.message : String(err);
+        if (ignoredRange) { await startOver(); continue; }
+        // Failed after the last body byte (the connection reset instead of closing): complete.
+        if (total !== null && received === total) break;
+        // A cut that brought bytes is progress: the next attempt goes on from there.
+        if (received > before) attempt = 1;
+        continue;
+      }
+      await writes;
+      if (writeError) throw writeError;
+      if (res.status === (resuming ? 206 : 200)) {
+        if (total !== null && received !== total) {
+          lastReason = `${name}: body cut at ${received} of ${total} bytes`;
+          continue;
+        }
+        break;
+      }
+      const judged = judgeStatus(res.status, res.errorText);
+      lastReason = judged.reason;
+      if (!judged.retryable) throw new StorageError(res.status, `GET ${shortHost(src.url)}: ${lastReason}`);
     }
+    const sha256 = hash.digest('hex');
+    if (opts.expectedSha256 && sha256 !== opts.expectedSha256) throw new IntegrityError(name, opts.expectedSha256, sha256);
+    ok = true;
+    return { size: received, sha256 };
+  } finally {
+    await writes;
+    await fh?.close();
+    if (!ok && dest) await rm(dest, { force: true });
   }
-  throw lastErr instanceof Error ? lastErr : new NetworkError(`${name}: download failed`);
+}
+
+/** Writes all of `buf` at `position` (a positional write may be short). */
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
+    off += bytesWritten;
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,18 +35,21 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1000 };
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 16 }), https: new https.Agent({ keepAlive: true, maxSockets: 16 }) };
 
+/** TLS options plus `onread`, which TLS sockets take like net ones (missing from the typings). */
+export type TlsOptions = tls.ConnectionOptions & { onread?: net.OnReadOpts };
+
 /**
  * Opens a TLS socket to `u` through an HTTP proxy with CONNECT (corporate proxies for https
- * storage URLs).
+ * storage URLs). `tlsOptions` are added to the TLS connection's (the streamed GET's `onread`).
  */
-function connectTunnel(proxy: URL, u: URL, timeoutMs: number): Promise<tls.TLSSocket> {
+export function connectTunnel(proxy: URL, u: URL, timeoutMs: number, tlsOptions: TlsOptions = {}): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const port = u.port || '443';
     const req = http.request({ host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: `${u.hostname}:${port}`, headers: { Host: `${u.hostname}:${port}` } });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`proxy CONNECT timeout after ${timeoutMs} ms`)));
     req.once('connect', (res, socket) => {
       if (res.statusCode !== 200) { socket.destroy(); reject(new Error(`proxy CONNECT answered ${res.statusCode}`)); return; }
-      resolve(tls.connect({ socket, servername: u.hostname }));
+      resolve(tls.connect({ ...tlsOptions, socket, servername: u.hostname }));
     });
     req.once('error', reject);
     req.end();
@@ -115,8 +119,20 @@ export function s3ErrorOf(text: string): { code: string; message: string } | nul
 /** S3 error codes that are worth retrying although the status is 4xx. */
 const RETRYABLE_S3_CODES = new Set(['RequestTimeout', 'SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeTooSkewed', 'OperationAborted']);
 
+/**
+ * What an unexpected status means: the reason for messages (`HTTP 403 AccessDenied: …`) and
+ * whether asking again may help (5xx, 429 and the transient S3 error codes).
+ */
+export function judgeStatus(status: number, errorBody: string): { reason: string; retryable: boolean } {
+  const s3 = s3ErrorOf(errorBody);
+  return {
+    reason: `HTTP ${status}${s3 ? ` ${s3.code}: ${s3.message}` : ''}`,
+    retryable: status >= 500 || status === 429 || (s3 !== null && RETRYABLE_S3_CODES.has(s3.code)),
+  };
+}
+
 /** Host shortened to its last three labels, as the plugin does in error messages. */
-function shortHost(url: string): string {
+export function shortHost(url: string): string {
   try { return new URL(url).host.split('.').slice(-3).join('.'); } catch { return 'storage'; }
 }
 
@@ -153,10 +169,9 @@ export async function storageRequest(
     // the process alive until the server times the connection out.
     if (method === 'HEAD') res.body.resume();
     const text = method === 'HEAD' ? '' : await readText(res.body).catch(() => '');
-    const s3 = s3ErrorOf(text);
-    lastReason = `HTTP ${res.status}${s3 ? ` ${s3.code}: ${s3.message}` : ''}`;
-    const retryable = res.status >= 500 || res.status === 429 || (s3 !== null && RETRYABLE_S3_CODES.has(s3.code));
-    if (!retryable || attempt === retry.attempts) {
+    const judged = judgeStatus(res.status, text);
+    lastReason = judged.reason;
+    if (!judged.retryable || attempt === retry.attempts) {
       throw new StorageError(res.status, `${method} ${shortHost(url)}: ${lastReason}`);
     }
   }

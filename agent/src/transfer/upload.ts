@@ -44,6 +44,15 @@ export class PartBuffers {
   /** Takes a buffer of exactly `size` bytes (contents undefined), waiting for a free slot. */
   async take(size: number): Promise<Buffer> {
     while (this.out >= this.slots) await new Promise<void>((r) => this.waiting.push(r));
+    return this.takeNow(size);
+  }
+
+  /** Takes a buffer of `size` bytes when a slot is free now (and nobody waits); null otherwise. */
+  tryTake(size: number): Buffer | null {
+    return this.out < this.slots && this.waiting.length === 0 ? this.takeNow(size) : null;
+  }
+
+  private takeNow(size: number): Buffer {
     this.out++;
     const i = this.idle.findIndex((b) => b.length === size);
     if (i >= 0) return this.idle.splice(i, 1)[0] as Buffer;
@@ -74,6 +83,11 @@ export interface UploadedPart {
   n: number;
   etag: string;
   size: number;
+  /**
+   * SHA-256 of the archive's bytes from the start to the end of this part (not of the part
+   * alone): taken from the whole-archive hash as it goes, so the bytes are hashed once. A
+   * resumed part is reused only when everything up to its end came out the same.
+   */
   sha256: string;
 }
 
@@ -136,7 +150,6 @@ interface Part {
   n: number;
   buf: Buffer;
   size: number;
-  hash: ReturnType<typeof createHash>;
 }
 
 /** Uploads the bytes of `source` as archive `opts.filename` of backup `opts.backupkey`. */
@@ -156,7 +169,7 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
   const sse = opts.key ? sseCHeaders(opts.key) : {};
   const checkUrl = (url: string): void => { if (opts.key) assertKeyAllowedFor(url, opts.policy); };
 
-  const newPart = async (n: number): Promise<Part> => ({ n, buf: await pool.take(partSizeFor(opts.partSize, n)), size: 0, hash: createHash('sha256') });
+  const newPart = async (n: number): Promise<Part> => ({ n, buf: await pool.take(partSizeFor(opts.partSize, n)), size: 0 });
 
   const initiate = async (): Promise<MultipartState> => {
     // The first `parts` value is only an estimate: more URLs are requested as the stream grows.
@@ -207,7 +220,8 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
   };
 
   const dispatch = async (p: Part): Promise<void> => {
-    const sha = p.hash.digest('hex');
+    // The whole-archive hash has seen exactly the bytes up to the end of this part.
+    const sha = whole.copy().digest('hex');
     try {
       if (!mp) mp = await initiate();
     } catch (err) {
@@ -227,14 +241,14 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
   try {
     for await (const chunk of source) {
       let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      whole.update(buf);
       total += buf.length;
       while (buf.length > 0) {
         const room = part.buf.length - part.size;
         const piece = buf.length > room ? buf.subarray(0, room) : buf;
         buf = buf.length > room ? buf.subarray(room) : Buffer.alloc(0);
         piece.copy(part.buf, part.size);
-        part.hash.update(piece);
+        // One hashing pass: the piece is hashed where it was copied to (warm in cache).
+        whole.update(part.buf.subarray(part.size, part.size + piece.length));
         part.size += piece.length;
         if (part.size === part.buf.length) {
           holding = false;

@@ -10,13 +10,14 @@ import { uploadArchive } from '../../src/transfer/upload.js';
 import { createS3Client } from '../../../lambdas/store/aws-clients.js';
 import { presignApi } from './presign-stand-in.js';
 
-interface ChildConfig { endpoint: string; bucket: string; proxy: string; size: number; accessKeyId: string; secretAccessKey: string }
+interface ChildConfig { endpoint: string; bucket: string; proxy?: string; size: number; accessKeyId: string; secretAccessKey: string }
 
 const cfg = JSON.parse(process.env.HTTPS_PROXY_CHILD ?? '{}') as ChildConfig;
 const s3 = createS3Client({ endpoint: cfg.endpoint, region: 'us-east-1', credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } });
 const api = presignApi(s3, cfg.bucket, true);
 const key = deriveSseCKey('through the tunnel');
-const storage = { key, policy: { allowHosts: [new URL(cfg.endpoint).host] }, proxy: cfg.proxy, retry: { attempts: 2, baseDelayMs: 50 } };
+// Without `proxy`: straight to the https endpoint, as the agent reaches Amazon S3.
+const storage = { key, policy: { allowHosts: [new URL(cfg.endpoint).host] }, ...(cfg.proxy ? { proxy: cfg.proxy } : {}), retry: { attempts: 2, baseDelayMs: 50 } };
 const data = randomBytes(cfg.size);
 const up = await uploadArchive((async function* () { for (let i = 0; i < data.length; i += 1 << 20) yield data.subarray(i, i + (1 << 20)); })(), {
   ...storage, api, backupkey: 'B', filename: 'dataroot.zip', partSize: 5 * 1024 * 1024, concurrency: 2, origsize: () => cfg.size,

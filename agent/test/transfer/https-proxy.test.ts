@@ -77,24 +77,42 @@ afterAll(async () => {
   }
 });
 
+/** Runs the child with the test's certificate trusted; its JSON result. */
+async function runChild(cfg: Record<string, unknown>): Promise<{ parts: number; uploaded: string; downloaded: string; expected: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HTTPS_PROXY_CHILD: JSON.stringify(cfg) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  expect(code, err).toBe(0);
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as { parts: number; uploaded: string; downloaded: string; expected: string };
+}
+
 describe('storage proxy with https storage URLs', () => {
+  it('without a proxy: TLS straight to the endpoint (as to Amazon S3), the SSE-C archive verifies', async () => {
+    const tlsPort = (tls.address() as AddressInfo).port;
+    const bucket = await newBucket(rgwClient());
+    const { accessKeyId, secretAccessKey } = service('rgw');
+    const before = { tunnels: tunnels.length, tls: tlsRequests };
+    const r = await runChild({ endpoint: `https://localhost:${tlsPort}`, bucket, accessKeyId, secretAccessKey, size: 12 * 1024 * 1024 + 99 });
+    expect(r.parts).toBe(3);
+    expect(r.uploaded).toBe(r.expected);
+    expect(r.downloaded).toBe(r.expected);
+    expect(tunnels.length).toBe(before.tunnels);
+    expect(tlsRequests - before.tls).toBeGreaterThanOrEqual(5);
+  }, 60_000);
+
   it('tunnels every storage request with CONNECT and the SSE-C archive verifies', async () => {
     const tlsPort = (tls.address() as AddressInfo).port;
     const endpoint = `https://localhost:${tlsPort}`;
     const bucket = await newBucket(rgwClient());
     const { accessKeyId, secretAccessKey } = service('rgw');
     const cfg = { endpoint, bucket, accessKeyId, secretAccessKey, proxy: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, size: 12 * 1024 * 1024 + 99 };
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), HTTPS_PROXY_CHILD: JSON.stringify(cfg) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    expect(code, err).toBe(0);
-    const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { parts: number; uploaded: string; downloaded: string; expected: string };
+    const r = await runChild(cfg);
     expect(r.parts).toBe(3);
     expect(r.uploaded).toBe(r.expected);
     expect(r.downloaded).toBe(r.expected);

@@ -33,12 +33,14 @@ export type Fault = 'drop' | '503' | 'cut';
  * (URLs presigned for the proxy's address); as a forward proxy (`--storage-proxy`) it forwards
  * absolute-URL requests to their host. `plan(n, method)` decides the fault for the n-th request.
  */
-export async function startFaultProxy(plan: (n: number, method: string) => Fault | null): Promise<{ endpoint: string; host: string; faults: Record<Fault, number>; requests: () => number; close(): Promise<void> }> {
+export async function startFaultProxy(plan: (n: number, method: string) => Fault | null): Promise<{ endpoint: string; host: string; faults: Record<Fault, number>; requests: () => number; ranged: () => number; close(): Promise<void> }> {
   const target = new URL(service('rgw').endpoint);
   let count = 0;
+  let ranged = 0;
   const faults: Record<Fault, number> = { drop: 0, '503': 0, cut: 0 };
   const server = http.createServer((req, res) => {
     const n = ++count;
+    if (req.headers.range) ranged++;
     const fault = plan(n, req.method ?? 'GET');
     if (fault) faults[fault]++;
     if (fault === 'drop') {
@@ -83,6 +85,7 @@ export async function startFaultProxy(plan: (n: number, method: string) => Fault
     host: `127.0.0.1:${port}`,
     faults,
     requests: () => count,
+    ranged: () => ranged,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

@@ -122,7 +122,7 @@ describe.each<TestEngine>(['pg', 'mariadb'])('staging area and switch on %s', (e
   });
 
   it('drops the old tables and leaves no staging objects behind', async () => {
-    for (const t of await area.oldTables()) await area.dropOld(t);
+    await area.dropOld(await area.oldTables());
     await area.tidy();
     expect(await area.oldTables()).toEqual([]);
     if (engine === 'pg') {

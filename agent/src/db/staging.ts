@@ -57,8 +57,8 @@ export interface StagingArea {
   switchTables(plan: SwitchPlan): Promise<void>;
   /** Reverses a switch: the published tables back to staging, the old ones back live. */
   unswitch(plan: SwitchPlan): Promise<void>;
-  /** Drops one old table. */
-  dropOld(name: string): Promise<void>;
+  /** Drops old tables, all in one statement (one round trip instead of one per table). */
+  dropOld(names: readonly string[]): Promise<void>;
   /** Removes the emptied staging and old schemas (PostgreSQL); nothing on MySQL. */
   tidy(): Promise<void>;
 }
@@ -165,10 +165,11 @@ class PgStaging implements StagingArea {
     ]);
   }
 
-  async dropOld(name: string): Promise<void> {
+  async dropOld(names: readonly string[]): Promise<void> {
+    if (!names.length) return;
     // CASCADE drops only foreign keys of other old tables: the pre-check refuses a restore when a
     // table that stays references one that is replaced.
-    await this.live.execute(`DROP TABLE IF EXISTS ${pq(OLD_SCHEMA)}.${pq(this.live.prefix + name)} CASCADE`);
+    await this.live.execute(`DROP TABLE IF EXISTS ${names.map((n) => `${pq(OLD_SCHEMA)}.${pq(this.live.prefix + n)}`).join(', ')} CASCADE`);
   }
 
   async tidy(): Promise<void> {
@@ -253,11 +254,12 @@ class MysqlStaging implements StagingArea {
     if (renames.length) await this.live.execute(`RENAME TABLE ${renames.join(', ')}`);
   }
 
-  async dropOld(name: string): Promise<void> {
+  async dropOld(names: readonly string[]): Promise<void> {
+    if (!names.length) return;
     // Foreign keys between old tables must not order the drops (see the pre-check for the others).
     await this.live.execute('SET foreign_key_checks = 0');
     try {
-      await this.live.execute(`DROP TABLE IF EXISTS ${this.old(name)}`);
+      await this.live.execute(`DROP TABLE IF EXISTS ${names.map((n) => this.old(n)).join(', ')}`);
     } finally {
       await this.live.execute('SET foreign_key_checks = 1');
     }

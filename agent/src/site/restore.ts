@@ -147,6 +147,9 @@ export function orderedFiles(files: readonly BackupFile[]): { name: string; type
     .sort((a, b) => (TYPE_ORDER[a.type] ?? 9) - (TYPE_ORDER[b.type] ?? 9) || a.seq - b.seq);
 }
 
+/** Old tables dropped per statement after the switch (bounded: PostgreSQL holds a lock per object until commit). */
+const OLD_DROP_BATCH = 50;
+
 /** Validates the backup and checks the passphrase (HEAD) before anything else. */
 export async function validateAndCheckPassphrase(ctx: AgentContext, backupkey: string, key: SseCKey | null): Promise<boolean> {
   const v = await ctx.api.validateBackup(backupkey);
@@ -246,7 +249,7 @@ async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promi
   // Old tables and old dataroot entries without a switched restore to own them: those of a
   // restore whose state is gone, which nobody can bring back any more (and a stale old folder
   // would make the next dataroot switch take its moves for done).
-  for (const t of await s.area.oldTables()) await s.area.dropOld(t);
+  await s.area.dropOld(await s.area.oldTables());
   await s.area.tidy();
   await removeSwitchFolders(s.ctx.site.dataroot);
 }
@@ -511,12 +514,15 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     st.cleanup = true;
     await stateFile.save(st);
     const notes = [...(st.notes ?? [])];
-    for (const t of await area.oldTables()) {
+    // In batches: one statement per OLD_DROP_BATCH tables (485 single drops took 2.7 s on PostgreSQL).
+    const oldTables = await area.oldTables();
+    for (let i = 0; i < oldTables.length; i += OLD_DROP_BATCH) {
+      const batch = oldTables.slice(i, i + OLD_DROP_BATCH);
       try {
-        await area.dropOld(t);
+        await area.dropOld(batch);
       } catch (err) {
         const left = await area.oldTables();
-        ctx.logger.warn(`could not drop the old table ${t} (${(err as Error).message}); the site is restored; left to drop: ${left.join(', ')}`);
+        ctx.logger.warn(`could not drop the old tables ${batch[0] ?? ''}…${batch.at(-1) ?? ''} (${(err as Error).message}); the site is restored; left to drop: ${left.join(', ')}`);
         notes.push(`old tables left to drop (${area.family === 'postgres' ? 'schema vault_agent_old' : 'prefix vault_old_'}): ${left.join(', ')}`);
         break;
       }

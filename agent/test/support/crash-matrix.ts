@@ -685,7 +685,7 @@ export const KILL_POINTS = {
   switchBefore: { point: 'restore.switch.before', when: 'right before the one-step database switch', beforeSwitch: true },
   switchAfterDb: { point: 'restore.switch.after-db', when: 'right after the database switch, before the dataroot switch', beforeSwitch: false },
   switchDataroot: { point: 'restore.switch.dataroot@1', when: 'during the dataroot switch (after its first rename)', beforeSwitch: false },
-  oldTables: { point: 'restore.cleanup.old-tables@240', when: 'mid-way through dropping the old tables', beforeSwitch: false },
+  oldTables: { point: 'restore.cleanup.old-tables@5', when: 'mid-way through dropping the old tables (batches of 50)', beforeSwitch: false },
   blobs: { point: 'restore.post.blobs', when: "before the old site's orphan blobs are removed", beforeSwitch: false },
   finish: { point: 'restore.post.finish', when: 'right before maintenance mode off and PATCH finished', beforeSwitch: false },
 } as const satisfies Record<string, KillPoint>;

@@ -5,13 +5,11 @@
  * Each case failed before its fix.
  */
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../lambdas/app.js';
-import { createRepository } from '../../lambdas/store/repository.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
 import { service } from '../support/services.js';
+import { appFailing, type FailingApp } from './failing-app.js';
 import { PluginClient, VAULT_ENV, VAULT_VERSION } from './plugin-client.js';
 
 let api: TestApi;
@@ -166,35 +164,12 @@ describe('dry runs', () => {
  * The app over a repository on the same table whose client fails every write of an item whose
  * sort key starts with `skPrefix` (alone or inside a transaction), as DynamoDB would on an outage.
  */
-function appFailingWritesOf(skPrefix: string): { site: (apikey: string) => PluginClient; injected: () => number; close: () => void } {
-  const rawDdb = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const doc = DynamoDBDocumentClient.from(rawDdb, { marshallOptions: { removeUndefinedValues: true } });
-  const hit = (cmd: unknown): boolean => {
+function appFailingWritesOf(skPrefix: string): FailingApp {
+  return appFailing(api, (cmd) => {
     if (cmd instanceof PutCommand) return String(cmd.input.Item?.sk).startsWith(skPrefix);
     if (cmd instanceof TransactWriteCommand) return (cmd.input.TransactItems ?? []).some((t) => String(t.Put?.Item?.sk).startsWith(skPrefix));
     return false;
-  };
-  let injected = 0;
-  const failing = new Proxy(doc, {
-    get(target, prop, receiver) {
-      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
-      return (cmd: Parameters<typeof doc.send>[0]) => {
-        if (!hit(cmd)) return target.send(cmd);
-        injected++;
-        return Promise.reject(Object.assign(new Error('injected failure'), { name: 'InternalServerError' }));
-      };
-    },
   });
-  const app = createApp({ ...api.deps, repo: createRepository(failing, api.tableName) });
-  return {
-    site(apikey) {
-      const client = new PluginClient(api.url, apikey);
-      client.fetchApi = (url, init) => Promise.resolve(app.request(url, init));
-      return client;
-    },
-    injected: () => injected,
-    close: () => rawDdb.destroy(),
-  };
 }
 
 describe('quota slots under injected failures', () => {

@@ -6,16 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../lambdas/app.js';
 import { sweepDelaySeconds } from '../../lambdas/domain/limits.js';
 import { PLANS } from '../../lambdas/domain/plans.js';
 import { runOps, type OpsOptions } from '../../lambdas/ops/run-ops.js';
-import { createRepository } from '../../lambdas/store/repository.js';
 import { startTestApi, type TestApi } from '../support/api-server.js';
 import { service } from '../support/services.js';
+import { appFailing } from './failing-app.js';
 import { PluginClient, VAULT_ENV, VAULT_VERSION } from './plugin-client.js';
 
 const LIMIT = 2048;
@@ -165,35 +163,6 @@ describe('uploads through URLs issued before a backup ended', () => {
   });
 });
 
-type Send = DynamoDBDocumentClient['send'];
-
-/** The app over the same table through a client whose writes matching `fails` are refused, as if the Lambda had died there. */
-function appFailing(fails: (cmd: unknown) => boolean): { site: (apikey: string) => PluginClient; injected: () => number; close: () => void } {
-  const raw = new DynamoDBClient({ endpoint: service('ddb').endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  let injected = 0;
-  const failing = new Proxy(doc, {
-    get(target, prop, receiver) {
-      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
-      return ((cmd: Parameters<Send>[0]) => {
-        if (!fails(cmd)) return target.send(cmd);
-        injected++;
-        return Promise.reject(Object.assign(new Error('injected failure'), { name: 'InternalServerError' }));
-      }) as Send;
-    },
-  });
-  const app = createApp({ ...api.deps, repo: createRepository(failing, api.tableName) });
-  return {
-    site(apikey) {
-      const client = new PluginClient(api.url, apikey);
-      client.fetchApi = (url, init) => Promise.resolve(app.request(url, init));
-      return client;
-    },
-    injected: () => injected,
-    close: () => raw.destroy(),
-  };
-}
-
 const skOf = (cmd: unknown): string[] => {
   if (cmd instanceof PutCommand) return [String(cmd.input.Item?.sk)];
   if (cmd instanceof UpdateCommand) return [String(cmd.input.Key?.sk)];
@@ -207,7 +176,7 @@ const recordAndLoneSlotWrites = (record: string, slot: string) => (cmd: unknown)
 describe('quota slots and the records that hold them are written together', () => {
   it('PUT backups: a record write that fails leaves no slot claimed, even when nothing could give it back', async () => {
     const { site, apikey } = await newSite('free'); // 3 stored backups
-    const broken = appFailing(recordAndLoneSlotWrites('BACKUP#', 'BSLOT#'));
+    const broken = appFailing(api, recordAndLoneSlotWrites('BACKUP#', 'BSLOT#'));
     for (let i = 0; i < 4; i++) expect((await broken.site(apikey).call('PUT', 'backups', backupBody)).status).toBe(500);
     expect(broken.injected()).toBeGreaterThanOrEqual(4);
     broken.close();
@@ -220,7 +189,7 @@ describe('quota slots and the records that hold them are written together', () =
     const { backupkey } = await site.ok('PUT', 'backups', backupBody);
     await site.uploadArchive(backupkey as string, 'dbstructure.zip', randomBytes(100));
     await site.ok('PATCH', `backups/${backupkey}`, { status: 'finished', info: {} });
-    const broken = appFailing(recordAndLoneSlotWrites('RESTORE#', 'RSLOT#'));
+    const broken = appFailing(api, recordAndLoneSlotWrites('RESTORE#', 'RSLOT#'));
     for (let i = 0; i < 3; i++) expect((await broken.site(apikey).call('PUT', 'restores', { backupkey })).status).toBe(500);
     broken.close();
     await site.ok('PUT', 'restores', { backupkey });
@@ -234,7 +203,7 @@ describe('quota slots and the records that hold them are written together', () =
     for (let i = 0; i < 3; i++) keys.push((await site.ok('PUT', 'backups', backupBody)).backupkey as string);
     expect((await site.call('PUT', 'backups', backupBody)).status).toBe(403);
     // Any slot update outside a transaction fails (a Lambda dying between the status write and the release).
-    const broken = appFailing((cmd) => cmd instanceof UpdateCommand && skOf(cmd).some((sk) => sk.startsWith('BSLOT#')));
+    const broken = appFailing(api, (cmd) => cmd instanceof UpdateCommand && skOf(cmd).some((sk) => sk.startsWith('BSLOT#')));
     expect((await broken.site(apikey).call('PATCH', `backups/${keys[0]}`, { status: 'failed', info: { faileddetails: 'x' } })).status).toBe(200);
     expect((await broken.site(apikey).call('DELETE', `account/backups/${keys[1]}`)).status).toBe(200);
     expect(broken.injected()).toBe(0);

@@ -36,6 +36,9 @@ if (process.env.VAULT_AGENT_DEV !== '1' && bundleIsFresh()) {
 } else {
   const { register } = await import('tsx/esm/api');
   register();
+  // As in the bundle (agent/scripts/build.ts): the heap is tuned before the agent's modules load.
+  const { tuneHeapForStreaming } = await import('../src/db/heap.ts');
+  tuneHeapForStreaming();
   const { main } = await import('../src/cli.ts');
   process.exitCode = await main(process.argv);
 }

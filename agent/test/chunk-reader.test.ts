@@ -5,7 +5,7 @@
  * skip as a whole is still skipped as a whole, before any of its rows is handed out.
  */
 import { describe, expect, it } from 'vitest';
-import { TableChunkWriter, openChunk, parseChunk } from '../src/archive/table-chunks.js';
+import { CHUNK_BUFFER_SLACK, ChunkBufferPool, TableChunkWriter, openChunk, parseChunk } from '../src/archive/table-chunks.js';
 import { prng } from './support/prng.js';
 
 const rowsOf = (data: string): unknown[][] | undefined => {
@@ -64,5 +64,39 @@ describe('openChunk (row-at-a-time chunk decoding)', () => {
     const c = openChunk(Buffer.from('[\n["id"],\n["1"],\n["2",]\n]'));
     expect(c?.count).toBe(2);
     expect(() => [...(c?.rows() ?? [])]).toThrow(/row 2 is not valid JSON/);
+  });
+});
+
+describe('TableChunkWriter with a buffer pool', () => {
+  it('writes the same chunks as without one and reuses released buffers across tables', async () => {
+    const target = 4096;
+    const rowsOfTable = (seed: number, n: number): (string | null)[][] => {
+      const rnd = prng(seed);
+      return Array.from({ length: n }, (_, i) => [String(i), rnd() < 0.1 ? null : 'x'.repeat(Math.floor(rnd() * 300)), String(rnd())]);
+    };
+    const tables = [rowsOfTable(1, 400), rowsOfTable(2, 0), rowsOfTable(3, 3), rowsOfTable(4, 250)];
+    const write = async (pool?: ChunkBufferPool): Promise<{ files: string[]; buffers: number }> => {
+      const files: string[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for (const [t, rows] of tables.entries()) {
+        const w = new TableChunkWriter(`t${t}`, ['id', 'a', 'b'], async (name, data, _n, release) => {
+          // Copied, then released at once: the next chunk may be written into the same buffer.
+          files.push(`${name} ${data.toString('latin1')}`);
+          buffers.add(data.buffer);
+          data.fill(0x21);
+          release();
+        }, target, pool);
+        for (const r of rows) await w.add(r);
+        await w.end();
+      }
+      return { files, buffers: buffers.size };
+    };
+    const plain = await write();
+    const pooled = await write(new ChunkBufferPool(target + CHUNK_BUFFER_SLACK));
+    expect(pooled.files).toEqual(plain.files);
+    expect(plain.buffers).toBe(plain.files.length);
+    expect(plain.files.length).toBeGreaterThan(10);
+    // The chunk being written and the one handed to the sink: two buffers for every chunk of every table.
+    expect(pooled.buffers).toBe(2);
   });
 });

@@ -43,6 +43,26 @@ describe('zip archive writer memory', () => {
     await w.close();
   });
 
+  it('releases an entry only once its bytes are written: buffers reused at release leave the archive unchanged', async () => {
+    const write = async (reuse: boolean): Promise<{ info: Awaited<ReturnType<ZipArchiveWriter['close']>>; released: number[] }> => {
+      const w = new ZipArchiveWriter('dbdump.zip', discard(), { compressionLevel: 6 });
+      const state = { x: 1 };
+      const released: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const data = sample(i, state);
+        // Released buffers are overwritten at once, as a pool handing them out again would:
+        // a release before yazl has read and compressed the bytes changes the archive.
+        await w.add(`t.${i}.json`, data, reuse ? () => { released.push(i); data.fill(0x21); } : undefined);
+      }
+      expect(released.length).toBeLessThan(12);
+      return { info: await w.close(), released };
+    };
+    const plain = await write(false);
+    const pooled = await write(true);
+    expect(pooled.info).toEqual(plain.info);
+    expect(pooled.released).toEqual([...Array(12).keys()]);
+  });
+
   it('writes the same bytes as before the change (resumed backups compare archive hashes)', async () => {
     for (const [level, sha256, size] of [
       [6, '2bb2d11928787a8cb79da072322d4d62f2d23d12af3c5c34338891dab8bb8f26', 97471],

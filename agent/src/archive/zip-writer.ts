@@ -63,6 +63,8 @@ export class ZipArchiveWriter {
   private readonly done: Promise<void>;
   private failure: unknown;
   private queued: Promise<void>[] = [];
+  /** Release callbacks of entries yazl may still read, by entry number. */
+  private readonly unreleased: { n: number; release: () => void }[] = [];
   private size = 0;
   origsize = 0;
   entries = 0;
@@ -90,16 +92,28 @@ export class ZipArchiveWriter {
     return new ZipArchiveWriter(name, createWriteStream(path), options);
   }
 
-  /** Adds an entry; resolves once the queue has room again. */
-  async add(entryName: string, data: Buffer): Promise<void> {
+  /**
+   * Adds an entry; resolves once the queue has room again. `release` is called once yazl is done
+   * with `data` (its bytes compressed and written out): when it starts on a later entry, or when
+   * the archive is complete. An archive that fails never releases.
+   */
+  async add(entryName: string, data: Buffer, release?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
-    // No closure below may refer to `data`: yazl holds them until the archive ends.
+    // No closure below may refer to `data` (or to `release`, which may hold it): yazl holds them
+    // until the archive ends.
     const source = new OnceReadable(data);
     const consumed = new Promise<void>((resolve, reject) => {
       source.once('end', resolve);
       source.once('error', reject);
     });
-    this.zip.addReadStreamLazy(entryName, { mtime: MTIME, size: data.length, compressionLevel: this.options.compressionLevel ?? 6 }, (cb) => cb(null, source));
+    const n = this.entries;
+    if (release) this.unreleased.push({ n, release });
+    // yazl pumps entries one at a time, in order: when it asks for entry n's stream, every
+    // earlier entry has gone through the compressor completely.
+    this.zip.addReadStreamLazy(entryName, { mtime: MTIME, size: data.length, compressionLevel: this.options.compressionLevel ?? 6 }, (cb) => {
+      this.releaseBefore(n);
+      cb(null, source);
+    });
     this.origsize += data.length;
     this.entries++;
     this.queued.push(consumed);
@@ -107,10 +121,15 @@ export class ZipArchiveWriter {
     if (this.failure) throw this.failure;
   }
 
+  private releaseBefore(n: number): void {
+    while (this.unreleased.length && (this.unreleased[0]?.n ?? n) < n) this.unreleased.shift()?.release();
+  }
+
   /** Finishes the archive. */
   async close(): Promise<ArchiveInfo> {
     this.zip.end();
     await this.done;
+    this.releaseBefore(Number.POSITIVE_INFINITY);
     return { name: this.name, origsize: this.origsize, size: this.size, sha256: this.hash.digest('hex') };
   }
 }

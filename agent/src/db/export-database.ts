@@ -14,7 +14,7 @@ import { BINARY_ENCODING, encodeBinary } from '../archive/binary-encoding.js';
 import type { AgentManifest, BackupMetadata, ChunkRecord, ConfigOverride } from '../archive/dbstructure.js';
 import { writeDbStructure } from '../archive/dbstructure.js';
 import { archiveName } from '../archive/names.js';
-import { CHUNK_TARGET_BYTES, TableChunkWriter } from '../archive/table-chunks.js';
+import { CHUNK_BUFFER_SLACK, CHUNK_TARGET_BYTES, ChunkBufferPool, TableChunkWriter } from '../archive/table-chunks.js';
 import type { ArchiveInfo } from '../archive/zip-writer.js';
 import { ZipArchiveWriter } from '../archive/zip-writer.js';
 import type { TransferProgress } from '../log/progress.js';
@@ -189,6 +189,10 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     const chunks: Record<string, ChunkRecord> = {};
     const tables: ExportedTable[] = [];
     let seq = 0;
+    const chunkBytes = opts.chunkBytes ?? CHUNK_TARGET_BYTES;
+    // Chunk buffers for every table: the chunk being written, those queued in the archive writer
+    // and the one being compressed.
+    const chunkBuffers = new ChunkBufferPool(chunkBytes + CHUNK_BUFFER_SLACK);
     let writer: ZipArchiveWriter | undefined;
     const closeWriter = async (): Promise<void> => {
       if (!writer) return;
@@ -204,12 +208,12 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       if (!writer) writer = new ZipArchiveWriter(archiveName('dbdump', seq++), await openSink(opts.out, archiveName('dbdump', seq - 1)), { compressionLevel: opts.compressionLevel });
       const w = writer;
       let bytes = 0;
-      const chunker = new TableChunkWriter(table.name, columns, async (name, data, rows) => {
+      const chunker = new TableChunkWriter(table.name, columns, async (name, data, rows, release) => {
         chunks[name] = { archive: w.name, rows, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
         bytes += data.length;
         progress.bytes += data.length;
-        await w.add(name, data);
-      }, opts.chunkBytes ?? CHUNK_TARGET_BYTES);
+        await w.add(name, data, release);
+      }, chunkBytes, chunkBuffers);
       progress.table = table.name;
       let n = 0;
       const where = keepRowsCondition(db.family, prefix, table, [...excludedComponents], liveNames);

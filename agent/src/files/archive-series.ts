@@ -43,7 +43,8 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
   let seq = opts.startSeq;
   let zip: ZipStream | null = null;
   let uploading: Promise<R> | null = null;
-  let failed: Promise<never> | null = null;
+  /** Aborted with the upload's error when the upload of the current archive fails. */
+  let failed: AbortSignal | null = null;
   let lastKey = '';
 
   const finish = async (): Promise<void> => {
@@ -66,12 +67,33 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
       zip = z;
       uploading = opts.upload(seqName(opts.type, seq), z.output, () => z.origsize, () => lastKey);
       // If the upload fails, stop feeding entries instead of waiting on a stalled stream.
-      failed = uploading.then(() => new Promise<never>(() => undefined));
-      failed.catch(() => undefined);
+      const ac = new AbortController();
+      uploading.catch((err: unknown) => ac.abort(err));
+      failed = ac.signal;
     }
-    await Promise.race([(zip as ZipStream).addFile(item.entry, item.path, item.size, item.compress), failed]);
+    await unlessAborted((zip as ZipStream).addFile(item.entry, item.path, item.size, item.compress), failed);
     lastKey = item.key;
   }
   await finish();
   return done;
+}
+
+/**
+ * `p`, or the abort reason once `signal` aborts. The listener is removed when `p` settles: a race
+ * against one promise that stays pending for the whole archive added a reaction to it per entry,
+ * which kept ~300 bytes per file alive until the archive ended (21 000 files at scale M).
+ */
+async function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | null): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

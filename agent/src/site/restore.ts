@@ -53,9 +53,10 @@ import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
-import { checkPassphrase, downloadArchive } from '../transfer/download.js';
+import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
+import { PartBuffers } from '../transfer/upload.js';
 import { parseHashInfo } from './backup.js';
 import { createByteProgress, type ByteProgress } from './byte-progress.js';
 import { StateFile, vaultEnv, type AgentContext } from './context.js';
@@ -164,6 +165,11 @@ export async function validateAndCheckPassphrase(ctx: AgentContext, backupkey: s
 /** Downloads archives through the restore's URLs, verifying recorded hashes. */
 export class ArchiveFetcher {
   private readonly progress: ByteProgress;
+  /**
+   * Body segments shared by every download of the restore (8 × 1 MiB): a pool per download left
+   * 8 MiB of dead segments per archive for the garbage collector, and the C heap kept them.
+   */
+  private readonly buffers = new PartBuffers(DOWNLOAD_SEGMENTS);
   constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>) {
     this.progress = createByteProgress('download', { quiet: ctx.quiet, logger: ctx.logger });
   }
@@ -179,7 +185,7 @@ export class ArchiveFetcher {
     const expected = this.hashes.get(name);
     this.progress.archive(name);
     const r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n),
+      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n), buffers: this.buffers,
     });
     this.progress.done();
     return { ...r, verified: Boolean(expected) };

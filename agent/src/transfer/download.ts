@@ -29,7 +29,7 @@ export interface DownloadSource {
 
 /** Body segments: 1 MiB, up to 8 filled or being written at once (8 MiB of memory). */
 export const DOWNLOAD_SEGMENT = 1024 * 1024;
-const DOWNLOAD_SEGMENTS = 8;
+export const DOWNLOAD_SEGMENTS = 8;
 
 /**
  * Downloads `src` into `dest` (or only hashes it when `dest` is null), in one pass: the socket

@@ -13,22 +13,14 @@
  * `rounds` times. BENCH_NODE_FLAGS adds node flags; VAULT_LOAD_ARGS extra `load` arguments.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDatabase, pgCreateDatabase, PREFIX, withDatabase } from '../../../bench/dataset.js';
 import { measureOk } from '../../../bench/measure.js';
 import { startMariaDb, startPostgres } from '../../../scripts/services/index.js';
 import { buildAgent } from '../../scripts/build.js';
+import { harnessArgs } from './harness-args.js';
 
-const [mode, dirArg, a3, a4] = process.argv.slice(2);
-if (!dirArg || (mode !== 'serve' && mode !== 'measure')) {
-  process.stderr.write('usage: scale-s.ts serve|measure <dir> ...\n');
-  process.exit(2);
-}
-const dir = resolve(dirArg);
-// VAULT_AGENT_BUNDLE: an already built agent (e.g. of another checkout) instead of building this one.
-const given = process.env.VAULT_AGENT_BUNDLE;
-const BUNDLE = given ?? fileURLToPath(new URL('../../node_modules/.cache/vault-agent-scale/cli.mjs', import.meta.url));
+const { mode, dir, a3, a4, given, bundle: BUNDLE } = harnessArgs('scale-s.ts', 'cli.mjs');
 const build = async (): Promise<void> => {
   if (!given) await buildAgent(BUNDLE);
 };

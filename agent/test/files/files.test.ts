@@ -124,3 +124,31 @@ describe('files archives', () => {
     expect(tree['models/m1/a.bin']).toBe(createHash('sha256').update(files['models/m1/a.bin']!).digest('hex'));
   });
 });
+
+describe('archive series', () => {
+  it('stops feeding entries and fails with the upload error when the upload fails mid-archive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vault-series-fail-'));
+    const items = async function* (): AsyncGenerator<{ entry: string; path: string; size: number; compress: boolean; key: string }> {
+      for (let i = 0; i < 200; i++) {
+        const path = join(dir, `f${i}`);
+        // Incompressible, so the stalled output stream fills up and adding waits on it.
+        await writeFile(path, randomBytes(64 * 1024));
+        yield { entry: `f${i}`, path, size: 64 * 1024, compress: false, key: `f${i}` };
+      }
+    };
+    let consumedBytes = 0;
+    const run = writeArchiveSeries(items(), {
+      type: 'filedir', startSeq: 0, splitSize: Number.MAX_SAFE_INTEGER, compressionLevel: 0,
+      upload: async (_name, bytes) => {
+        // Reads a little, then fails without consuming the rest: the stream stalls.
+        for await (const c of bytes) {
+          consumedBytes += (c as Buffer).length;
+          if (consumedBytes > 256 * 1024) break;
+        }
+        throw new Error('storage went away');
+      },
+    });
+    await expect(run).rejects.toThrow('storage went away');
+    expect(consumedBytes).toBeGreaterThan(256 * 1024);
+  }, 30_000);
+});

@@ -9,7 +9,8 @@
  * Equality is decided by the target server itself, not by a re-implementation of its collation
  * rules: the values of each unique index with char/text columns are copied from the dbdump
  * chunks into a session-private TEMPORARY table whose columns carry the collation, and grouped
- * there. Nothing outside the session is written.
+ * there (a candidate's table is created only once it has rows, and grouped only with two or
+ * more). Nothing outside the session is written.
  */
 import { parseChunkName } from '../archive/names.js';
 import { openChunk } from '../archive/table-chunks.js';
@@ -104,13 +105,19 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
   const q = (s: string): string => quoteIdent('mysql', s);
   const byTable = new Map<string, Candidate[]>();
   for (const c of list) byTable.set(c.table.name, [...(byTable.get(c.table.name) ?? []), c]);
+  // Rows (with no NULL in the index) seen per candidate; its TEMPORARY table is created with its
+  // first such rows. Most of a site's tables are empty or hold one row: their unique indexes
+  // (most of Moodle's ~100 candidates) cost no CREATE, INSERT, GROUP BY or DROP round trip.
+  const seen = new Map<Candidate, number>();
+  const created = new Set<Candidate>();
+  const create = async (c: Candidate): Promise<void> => {
+    // Column types as the restore creates them; no index, so equal values can coexist and be counted.
+    const cols = c.fields.map((f, k) => `c${k} ${columnType('mysql', f)}${f.type === 'char' || f.type === 'text' ? ` COLLATE ${opts.collation}` : ''} NULL`);
+    await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(c.temp)}`);
+    await db.execute(`CREATE TEMPORARY TABLE ${q(c.temp)} (rid VARCHAR(255) NOT NULL, ${cols.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${opts.collation}`);
+    created.add(c);
+  };
   try {
-    for (const c of list) {
-      // Column types as the restore creates them; no index, so equal values can coexist and be counted.
-      const cols = c.fields.map((f, k) => `c${k} ${columnType('mysql', f)}${f.type === 'char' || f.type === 'text' ? ` COLLATE ${opts.collation}` : ''} NULL`);
-      await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(c.temp)}`);
-      await db.execute(`CREATE TEMPORARY TABLE ${q(c.temp)} (rid VARCHAR(255) NOT NULL, ${cols.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${opts.collation}`);
-    }
     const into: ReadBuffer = { buffer: Buffer.alloc(0) };
     for await (const path of opts.archives) {
       const zip = await ZipArchiveReader.open(path);
@@ -126,7 +133,10 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
             const colPos = c.columns.map((col) => pos.get(col));
             let batch: (string | null)[][] = [];
             const flush = async (): Promise<void> => {
-              if (batch.length) await db.query(`INSERT INTO ${q(c.temp)} VALUES ?`, [batch]);
+              if (!batch.length) return;
+              if (!created.has(c)) await create(c);
+              await db.query(`INSERT INTO ${q(c.temp)} VALUES ?`, [batch]);
+              seen.set(c, (seen.get(c) ?? 0) + batch.length);
               batch = [];
             };
             let n = 0;
@@ -149,6 +159,8 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
     const out: CollationConflict[] = [];
     const limit = opts.maxGroups ?? 20;
     for (const c of list) {
+      // Fewer than two rows cannot collide.
+      if ((seen.get(c) ?? 0) < 2) continue;
       const keys = c.columns.map((_, k) => `c${k}`);
       const dupes = await db.query<Record<string, unknown>>(
         `SELECT ${keys.map((k) => `MIN(${k}) AS ${k}`).join(', ')}, COUNT(*) AS n FROM ${q(c.temp)} GROUP BY ${keys.join(', ')} HAVING COUNT(*) > 1 LIMIT ${limit}`);
@@ -164,6 +176,6 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
     }
     return out;
   } finally {
-    for (const c of list) await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(c.temp)}`).catch(() => undefined);
+    for (const c of created) await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(c.temp)}`).catch(() => undefined);
   }
 }

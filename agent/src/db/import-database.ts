@@ -24,9 +24,9 @@ import { openChunk } from '../archive/table-chunks.js';
 import type { ReadBuffer } from '../archive/zip-reader.js';
 import { ArchiveReadError, ZipArchiveReader } from '../archive/zip-reader.js';
 import type { TransferProgress } from '../log/progress.js';
-import type { EngineIndexResult } from '../schema/engine-indexes.js';
+import type { EngineIndexPlan, EngineIndexResult, RestoreIndexPlan } from '../schema/engine-indexes.js';
 import { applyEngineIndexes, planRestoreIndexes } from '../schema/engine-indexes.js';
-import { planTableNames } from '../schema/ddl.js';
+import { planTableNames, type TableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 import type { DbAdapter, RowValue } from './adapter.js';
 import { connectDatabase } from './connect.js';
@@ -95,6 +95,21 @@ export interface ImportOptions {
   staging?: StagingArea;
   /** Called once every table is loaded, before the engine indexes are built. */
   beforeEngineIndexes?: () => Promise<void>;
+  /**
+   * Tables (no prefix) left in place as they are (carry-over.ts: empty in the backup and live,
+   * live definition exactly the restore's): neither created nor loaded. They still count in the
+   * naming plan, so every other table gets the names it would get without carry-over.
+   */
+  carriedOver?: readonly string[];
+  /**
+   * Tables (no prefix) to leave in place as well if the backup turns out to hold no row for them:
+   * for a backup without our manifest (the plugin's), whose row counts are known only once read
+   * (carry-over.ts, findCarryIfEmpty). A table qualifies when its only chunk file holds no row;
+   * it is then neither created nor loaded, and `onCarried` is told (persist it to resume) before
+   * the import goes on.
+   */
+  carryIfEmpty?: ReadonlySet<string>;
+  onCarried?: (table: string) => Promise<void>;
 }
 
 /** Result of {@link importDatabase}. */
@@ -144,20 +159,25 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   }
   const loader = dbs[0] ?? db;
   const marked = structure.manifest?.binaryEncoding === BINARY_ENCODING;
-  const preservedComponents = new Set(['tool_vault', ...(opts.preserveComponents ?? [])]);
-  const preservedTables = new Set(opts.preserveTables ?? []);
-  const restored = structure.tables.filter((t) => !preservedComponents.has(t.component) && !preservedTables.has(t.name));
-  const skipped = structure.tables.filter((t) => !restored.includes(t)).map((t) => t.name);
   // An index the target cannot create must not fail the restore: the table is made without it.
   const warn = opts.warn ?? (() => undefined);
-  const { tables, uncreatable, plan } = planRestoreIndexes(restored, structure.manifest?.engineIndexes, db.family, prefix, loader.prefix);
+  const planned = await planImport(db, structure, {
+    prefix, tablePrefix: loader.prefix,
+    ...(opts.preserveComponents ? { preserveComponents: opts.preserveComponents } : {}),
+    ...(opts.preserveTables ? { preserveTables: opts.preserveTables } : {}),
+    ...(opts.definitions ? { definitions: opts.definitions } : {}),
+  });
+  const { restored, uncreatable, names } = planned;
+  const carried = new Set(opts.carriedOver ?? []);
+  const tables = planned.tables.filter((t) => !carried.has(t.name));
+  const plan = { create: planned.plan.create.filter((a) => !carried.has(a.table)), skip: planned.plan.skip.filter((s) => !carried.has(s.table)) };
+  const skipped = structure.tables.filter((t) => !restored.includes(t)).map((t) => t.name);
   for (const u of uncreatable) warn(`index ${u.name} on ${u.table} not created: ${u.reason}`);
-  // Object names as Moodle's installer gives them, planned over every restored table at once
-  // (the collision counter depends on creation order, not on which connection creates a table).
-  const names = planTableNames(db.family, prefix, restored, { ...(opts.definitions ? { definitions: opts.definitions } : {}), reserved: await keptObjectNames(db, prefix, restored) });
   const state: ImportState = { done: [...(opts.resumeState?.done ?? [])] };
   const done = new Set(state.done);
   const created = new Set<string>();
+  /** Tables of `carryIfEmpty` found empty in the backup: left in place. */
+  const carriedNow = new Set<string>();
   const loaded = new Map<string, number>();
   const progress: TransferProgress = { tablesDone: done.size, tablesTotal: tables.length, rows: 0, bytes: 0 };
 
@@ -261,6 +281,16 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
           files.sort((a, b) => a.n - b.n);
           // The plugin never splits a table across archives; if one is, append instead of recreating.
           const continuing = created.has(table.name);
+          const only = files.length === 1 ? files[0]?.name : undefined;
+          if (!continuing && only && opts.carryIfEmpty?.has(table.name) && lastArchive.get(table.name) === archive
+            && openChunk(await zip.read(only, readBufferOf(db)))?.count === 0) {
+            carriedNow.add(table.name);
+            await opts.onCarried?.(table.name);
+            progress.tablesDone++;
+            progress.table = table.name;
+            opts.onProgress?.(progress);
+            return;
+          }
           if (continuing && db.family === 'postgres') await db.execute('BEGIN');
           if (!continuing) await begin(db, table);
           try {
@@ -280,7 +310,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       }
     }
     // Tables without any chunk file (or split over archives) are finished here.
-    await runOnPool(dbs, tables.filter((t) => !done.has(t.name)).map((table) => async (db: DbAdapter) => {
+    await runOnPool(dbs, tables.filter((t) => !done.has(t.name) && !carriedNow.has(t.name)).map((table) => async (db: DbAdapter) => {
       if (!created.has(table.name)) await begin(db, table);
       else if (db.family === 'postgres') await db.execute('BEGIN');
       await finish(db, table);
@@ -291,11 +321,65 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     engineIndexes.skipped.unshift(...uncreatable);
     progress.table = undefined;
     opts.onProgress?.(progress);
-    return { structure, tables: tables.map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped, engineIndexes };
+    return { structure, tables: tables.filter((t) => !carriedNow.has(t.name)).map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped, engineIndexes };
   } finally {
     await Promise.allSettled(dbs.filter((d) => d !== db).map((d) => d.close()));
     if (typeof opts.db === 'string') await db.close().catch(() => undefined);
   }
+}
+
+/**
+ * Stages, empty, tables that are empty in the backup and were to be carried over (carry-over.ts)
+ * but changed on the live site before the switch: created in the staging area as the import
+ * would have (planned names, next id), without rows. `plan` is the import's ({@link planImport}).
+ */
+export async function stageEmptyTables(staging: StagingArea, structure: DbStructure, plan: ImportPlan, names: readonly string[]): Promise<void> {
+  if (!names.length) return;
+  const wanted = new Set(names);
+  const ldb = await staging.connect();
+  try {
+    // Leftovers of an interrupted run of this same step.
+    await staging.dropStaged(names);
+    for (const t of plan.tables.filter((x) => wanted.has(x.name))) {
+      const planned = plan.names.get(t.name);
+      const nextId = structure.sequences.get(t.name);
+      if (ldb.family === 'postgres') await ldb.execute('BEGIN');
+      await ldb.createTable(t, { exists: false, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
+      await ldb.finishTable(t, nextId ?? 0);
+      if (ldb.family === 'postgres') await ldb.execute('COMMIT');
+    }
+  } finally {
+    await ldb.close();
+  }
+}
+
+/** What a restore creates: {@link planImport}. */
+export interface ImportPlan {
+  /** The backup's tables the restore replaces (preserved ones left out). */
+  restored: XmldbTable[];
+  /** The same, as created: without the indexes the target cannot create. */
+  tables: XmldbTable[];
+  uncreatable: RestoreIndexPlan['uncreatable'];
+  /** Engine-specific indexes built after the load. */
+  plan: EngineIndexPlan;
+  /** Object names of every restored table, as Moodle's installer gives them. */
+  names: Map<string, TableNames>;
+}
+
+/**
+ * The tables a restore of `structure` creates and their object names: one plan shared by the
+ * import and by the carry-over analysis (carry-over.ts), which must compare live tables with
+ * exactly what the import would create.
+ */
+export async function planImport(db: DbAdapter, structure: DbStructure, opts: { prefix: string; tablePrefix?: string; preserveComponents?: string[]; preserveTables?: string[]; definitions?: readonly XmldbTable[] }): Promise<ImportPlan> {
+  const preservedComponents = new Set(['tool_vault', ...(opts.preserveComponents ?? [])]);
+  const preservedTables = new Set(opts.preserveTables ?? []);
+  const restored = structure.tables.filter((t) => !preservedComponents.has(t.component) && !preservedTables.has(t.name));
+  const { tables, uncreatable, plan } = planRestoreIndexes(restored, structure.manifest?.engineIndexes, db.family, opts.prefix, opts.tablePrefix ?? opts.prefix);
+  // Object names as Moodle's installer gives them, planned over every restored table at once
+  // (the collision counter depends on creation order, not on which connection creates a table).
+  const names = planTableNames(db.family, opts.prefix, restored, { ...(opts.definitions ? { definitions: opts.definitions } : {}), reserved: await keptObjectNames(db, opts.prefix, restored) });
+  return { restored, tables, uncreatable, plan, names };
 }
 
 /**

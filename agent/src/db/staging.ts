@@ -13,6 +13,9 @@
  *   DDL); on older servers a crash inside the statement can leave part of the renames done,
  *   which {@link StagingArea.switchTables} completes when run again.
  *
+ * Tables the restore carries over (carry-over.ts: empty, defined exactly as it would create
+ * them) are in no plan: never staged, moved or dropped; the switch's `guard` re-checks them.
+ *
  * Every operation here is idempotent and reads the catalogs to find what is left to do, so a
  * resumed restore calls them again whatever happened before; the switch is detectable from the
  * database alone: no staged table left in the staging area means switched.
@@ -53,8 +56,13 @@ export interface StagingArea {
   oldTables(): Promise<string[]>;
   /** Drops staging tables (all when `names` is undefined) and, on PostgreSQL, the schema when empty. */
   dropStaged(names?: readonly string[]): Promise<void>;
-  /** Publishes the staged tables in one statement or transaction; completes a partial switch. */
-  switchTables(plan: SwitchPlan): Promise<void>;
+  /**
+   * Publishes the staged tables in one statement or transaction; completes a partial switch.
+   * `guard` runs on the live connection right before: on PostgreSQL inside the switch
+   * transaction (its locks held to the commit), on MySQL in the round trip before the RENAME;
+   * if it throws, nothing is switched.
+   */
+  switchTables(plan: SwitchPlan, guard?: (live: DbAdapter) => Promise<void>): Promise<void>;
   /** Reverses a switch: the published tables back to staging, the old ones back live. */
   unswitch(plan: SwitchPlan): Promise<void>;
   /** Drops old tables, all in one statement (one round trip instead of one per table). */
@@ -127,10 +135,11 @@ class PgStaging implements StagingArea {
     if (!names) await this.tidy();
   }
 
-  private async inTransaction(statements: string[]): Promise<void> {
+  private async inTransaction(statements: string[], guard?: (live: DbAdapter) => Promise<void>): Promise<void> {
     if (!statements.length) return;
     await this.live.execute('BEGIN');
     try {
+      await guard?.(this.live);
       for (const s of statements) await this.live.execute(s);
       await this.live.execute('COMMIT');
     } catch (err) {
@@ -139,7 +148,7 @@ class PgStaging implements StagingArea {
     }
   }
 
-  async switchTables(plan: SwitchPlan): Promise<void> {
+  async switchTables(plan: SwitchPlan, guard?: (live: DbAdapter) => Promise<void>): Promise<void> {
     const staged = new Set(await this.stagedTables());
     if (![...staged].some((t) => plan.staged.includes(t))) return;
     const live = new Set(await this.live.listTables());
@@ -150,7 +159,7 @@ class PgStaging implements StagingArea {
       `CREATE SCHEMA IF NOT EXISTS ${pq(OLD_SCHEMA)}`,
       ...out.map((t) => `ALTER TABLE ${pq(this.schema)}.${pq(p + t)} SET SCHEMA ${pq(OLD_SCHEMA)}`),
       ...plan.staged.filter((t) => staged.has(t)).map((t) => `ALTER TABLE ${pq(STAGING_SCHEMA)}.${pq(p + t)} SET SCHEMA ${pq(this.schema)}`),
-    ]);
+    ], guard);
   }
 
   async unswitch(plan: SwitchPlan): Promise<void> {
@@ -230,7 +239,7 @@ class MysqlStaging implements StagingArea {
     for (let i = 0; i < drop.length; i += 100) await this.live.execute(`DROP TABLE IF EXISTS ${drop.slice(i, i + 100).map((t) => this.stg(t)).join(', ')}`);
   }
 
-  async switchTables(plan: SwitchPlan): Promise<void> {
+  async switchTables(plan: SwitchPlan, guard?: (live: DbAdapter) => Promise<void>): Promise<void> {
     const staged = new Set(await this.stagedTables());
     const live = new Set(await this.live.listTables());
     const old = new Set(await this.oldTables());
@@ -240,7 +249,9 @@ class MysqlStaging implements StagingArea {
       ...plan.moveOut.filter((t) => live.has(t) && !old.has(t) && (staged.has(t) || !plan.staged.includes(t))).map((t) => `${this.cur(t)} TO ${this.old(t)}`),
       ...plan.staged.filter((t) => staged.has(t)).map((t) => `${this.stg(t)} TO ${this.cur(t)}`),
     ];
-    if (renames.length) await this.live.execute(`RENAME TABLE ${renames.join(', ')}`);
+    if (!renames.length) return;
+    await guard?.(this.live);
+    await this.live.execute(`RENAME TABLE ${renames.join(', ')}`);
   }
 
   async unswitch(plan: SwitchPlan): Promise<void> {

@@ -9,12 +9,15 @@
  * 2. Staging, site live: every table loaded into the staging area (db/staging.ts) under its
  *    final names, engine indexes included (each dbdump downloaded again, verified, loaded,
  *    deleted; the site's preserved rows and passwords read from the live tables into the staged
- *    ones); config overrides, session rows, cache revisions, version hash and site identifier
- *    done on the staged tables. Dataroot archives extracted into `<dataroot>/.vault-agent-staging`,
+ *    ones), except the tables carried over (db/carry-over.ts: empty in the backup and live,
+ *    defined exactly as the restore would create them; left in place); config overrides,
+ *    session rows, cache revisions, version hash and site identifier done on the staged tables. Dataroot archives extracted into `<dataroot>/.vault-agent-staging`,
  *    new filedir blobs in place, each journaled before it is written (files/blob-journal.ts).
- * 3. Switch, maintenance on: the database in one transaction or RENAME (the commit point, tables
- *    of plugins extra on this site moved out with the replaced ones), then the dataroot by a
- *    journaled list of renames (files/dataroot-switch.ts).
+ * 3. Switch, maintenance on: carried-over tables written to meanwhile are staged (empty), then
+ *    the database in one transaction or RENAME (the commit point; carried-over tables checked
+ *    once more right before it, inside it on PostgreSQL; tables of plugins extra on this site
+ *    moved out with the replaced ones), then the dataroot by a journaled list of renames
+ *    (files/dataroot-switch.ts).
  * 4. Cleanup: old tables dropped, old dataroot entries deleted, session files and caches
  *    emptied, blobs only the old site used removed, maintenance off, `PATCH restores finished`.
  *
@@ -23,8 +26,8 @@
  * unchanged; an error after it leaves the restored site and names what cleanup is left. Only one
  * archive is on disk at a time.
  *
- * Resume: `<state folder>/restore.json` records the restore key, tables finished in staging,
- * archives applied, the switch plans and how far the switch and cleanup got;
+ * Resume: `<state folder>/restore.json` records the restore key, tables carried over and
+ * finished in staging, archives applied, the switch plans and how far the switch and cleanup got;
  * `restore-new-blobs.txt` the journal; a re-run with `resume` continues from there (the database
  * switch is also recognised from the database itself), one with `abandon` rolls back.
  */
@@ -40,7 +43,8 @@ import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
-import { importDatabase, type ImportState } from '../db/import-database.js';
+import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, type CarriedTable } from '../db/carry-over.js';
+import { importDatabase, planImport, stageEmptyTables, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
 import { stagingArea, type StagingArea, type SwitchPlan } from '../db/staging.js';
 import { failpoint } from '../failpoints.js';
@@ -86,6 +90,17 @@ export interface RestoreState {
   restorekey: string;
   /** Tables finished in staging. */
   db?: ImportState;
+  /**
+   * Tables left in place (db/carry-over.ts): empty in the backup and live, defined exactly as the
+   * restore would create them; decided before the staging load, never staged, switched or
+   * dropped. Those that changed before the switch are staged then and taken out of the list.
+   */
+  carried?: CarriedTable[];
+  /**
+   * A backup without our manifest (the plugin's): tables to carry over if the load finds them
+   * empty in the backup; each one found so is added to `carried` before the load goes on.
+   */
+  carryIfEmpty?: CarriedTable[];
   /** Every table staged and the staged post-restore actions done. */
   dbStaged?: boolean;
   /** Archives applied: dbdumps loaded, dataroot archives staged, filedir archives extracted. */
@@ -330,6 +345,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const preservedComponents = new Set(['tool_vault', ...preservePlugins]);
     const checks: CheckResult[] = [];
     const definitions = await codeTreeDefinitions(ctx);
+    /** The import's plan of tables and names (for the carry-over analysis and late staging). */
+    const importPlan = (): ReturnType<typeof planImport> => planImport(db, structure, { prefix: ctx.site.prefix, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}) });
     // Past the switch the target holds the backup: comparing it with the backup is meaningless,
     // and the checks passed before the interruption.
     if (!st.dbSwitched) {
@@ -408,6 +425,12 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         if (!st.db) {
           st.before = await snapshotVersions(db);
           await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
+          // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
+          const carryOver = process.env.VAULT_AGENT_CARRY_OVER !== '0';
+          st.carried = carryOver ? await findCarriedOver(db, structure, await importPlan()) : [];
+          st.carryIfEmpty = carryOver ? await findCarryIfEmpty(db, structure, await importPlan()) : [];
+          if (st.carried.length) ctx.logger.info(`database: ${st.carried.length} table(s) carried over (empty in the backup and here, defined exactly as the restore would create them): left in place`);
+          if (st.carryIfEmpty.length) ctx.logger.info(`database: ${st.carryIfEmpty.length} table(s) empty here and defined exactly as the restore would create them: left in place if the backup holds no row for them`);
           st.db = { done: [] };
           await stateFile.save(st);
         }
@@ -428,7 +451,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
             await stateFile.save(st);
           }
         }
-        ctx.logger.info(`database: staging ${structure.tables.length} tables`);
+        ctx.logger.info(`database: staging ${structure.tables.length - (st.carried?.length ?? 0)} tables`);
         const keepRows = preservedRowsHooks({
           plugins: preservePlugins,
           passwordUsers: settings.restorepreservepasswords ?? [],
@@ -438,6 +461,13 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         });
         await importDatabase({
           db, staging: area, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
+          carriedOver: (st.carried ?? []).map((c) => c.name),
+          carryIfEmpty: new Set((st.carryIfEmpty ?? []).map((c) => c.name)),
+          onCarried: async (name) => {
+            const c = st.carryIfEmpty?.find((x) => x.name === name);
+            if (c) st.carried = [...(st.carried ?? []), c];
+            await stateFile.save(st);
+          },
           ...(definitions ? { definitions } : {}),
           tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
           onTableDone: async (s) => {
@@ -447,6 +477,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           },
           beforeEngineIndexes: () => failpoint('restore.load.engine-indexes'),
         });
+        const lateCarried = (st.carried ?? []).filter((c) => st.carryIfEmpty?.some((x) => x.name === c.name)).length;
+        if (lateCarried) ctx.logger.info(`database: ${lateCarried} table(s) empty in the backup and here carried over: left in place`);
         const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
         if (keptRows.length) ctx.logger.info(`kept this site's preserved rows: ${keptRows.map(([t, n]) => `${t} ${n}`).join(', ')}`);
         // The database side of the post-restore actions on the staged tables: the switch
@@ -484,6 +516,23 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         ctx.logger.info(`staged ${f.name}`);
       }
       // 3. The database switch, maintenance on.
+      await enableMaintenance(dataroot);
+      maintenance = true;
+      // Carried-over tables written to on the live site since the analysis (also while a killed
+      // restore waited for --resume) are staged now, empty as in the backup: their definition is
+      // the restore's, so a fresh copy is exact. Staged before the state says so: a kill in
+      // between stages them again.
+      const changed = await changedCarried(db, st.carried ?? []);
+      if (changed.length) {
+        ctx.logger.info(`${changed.length} carried-over table(s) changed on this site since the restore began: staged empty, as in the backup: ${changed.join(', ')}`);
+        await stageEmptyTables(area, structure, await importPlan(), changed);
+        st.carried = (st.carried ?? []).filter((c) => !changed.includes(c.name));
+        if (st.switch) {
+          const live = new Set(await db.listTables());
+          st.switch = { staged: [...new Set([...st.switch.staged, ...changed])], moveOut: [...new Set([...st.switch.moveOut, ...changed.filter((t) => live.has(t))])] };
+        }
+        await stateFile.save(st);
+      }
       if (!st.switch) {
         const live = new Set(await db.listTables());
         const staged = await area.stagedTables();
@@ -493,13 +542,17 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         st.switch = { staged, moveOut: [...staged.filter((t) => live.has(t)), ...extra.extra] };
         await stateFile.save(st);
       }
-      await enableMaintenance(dataroot);
-      maintenance = true;
       await failpoint('restore.switch.before');
-      await area.switchTables(st.switch);
+      const carried = st.carried ?? [];
+      // The carried-over tables once more, at the switch: PostgreSQL inside its transaction
+      // with the tables locked against writes; MariaDB in the round trips before the RENAME.
+      await area.switchTables(st.switch, async (live) => {
+        const late = await lockAndCheckCarried(live, carried);
+        if (late.length) throw new AgentError('ERR_RESTORE_CHANGED', `carried-over table(s) written to during the switch: ${late.join(', ')}`);
+      });
       st.dbSwitched = true;
       await stateFile.save(st);
-      ctx.logger.info(`database switched: ${st.switch.staged.length} table(s) published, ${st.switch.moveOut.length} moved out`);
+      ctx.logger.info(`database switched: ${st.switch.staged.length} table(s) published, ${st.switch.moveOut.length} moved out, ${carried.length} carried over in place`);
       await failpoint('restore.switch.after-db');
     }
     maintenance = true;

@@ -38,7 +38,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -671,21 +671,24 @@ export interface KillPoint {
 }
 
 /**
- * The kill points, in restore order. Counts behind the `@N`: 485 tables travel, each backup's
- * dataroot carries 25 files, and each restore writes 66 new blobs (the two sites share 8 of
- * their 74); the first case of each engine checks these facts, so every `@N` is mid-way.
+ * The kill points, in restore order. Counts behind the `@N`: 485 tables travel, 404 of them empty
+ * on both sites and defined on the target exactly as the restore creates them, so carried over
+ * (db/carry-over.ts): 81 are staged and switched, and 81 old tables dropped (batches of 50);
+ * each backup's dataroot carries 25 files, and each restore writes 66 new blobs (the two sites
+ * share 8 of their 74); the first case of each engine checks these facts, so every `@N` is
+ * mid-way.
  */
 export const KILL_POINTS = {
   verify: { point: 'restore.verify.archive@2', when: 'during the download (pre-verify pass, second archive)', beforeSwitch: true },
   firstTable: { point: 'restore.load.table@1', when: 'after the first table of the staging load', beforeSwitch: true },
-  midLoad: { point: 'restore.load.table@240', when: 'mid-way through the staging load (table 240 of 485)', beforeSwitch: true },
+  midLoad: { point: 'restore.load.table@40', when: 'mid-way through the staging load (table 40 of the 81 staged)', beforeSwitch: true },
   engineIndexes: { point: 'restore.load.engine-indexes', when: 'before the engine-specific indexes are built', beforeSwitch: true },
   dataroot: { point: 'restore.files.dataroot@12', when: 'mid-way through the dataroot extraction (entry 12 of 25)', beforeSwitch: true },
   filedir: { point: 'restore.files.filedir@30', when: 'mid-way through the filedir extraction (new blob 30 of 66)', beforeSwitch: true },
   switchBefore: { point: 'restore.switch.before', when: 'right before the one-step database switch', beforeSwitch: true },
   switchAfterDb: { point: 'restore.switch.after-db', when: 'right after the database switch, before the dataroot switch', beforeSwitch: false },
   switchDataroot: { point: 'restore.switch.dataroot@1', when: 'during the dataroot switch (after its first rename)', beforeSwitch: false },
-  oldTables: { point: 'restore.cleanup.old-tables@5', when: 'mid-way through dropping the old tables (batches of 50)', beforeSwitch: false },
+  oldTables: { point: 'restore.cleanup.old-tables@1', when: 'mid-way through dropping the old tables (after the first batch of 50 of 81)', beforeSwitch: false },
   blobs: { point: 'restore.post.blobs', when: "before the old site's orphan blobs are removed", beforeSwitch: false },
   finish: { point: 'restore.post.finish', when: 'right before maintenance mode off and PATCH finished', beforeSwitch: false },
 } as const satisfies Record<string, KillPoint>;
@@ -719,6 +722,46 @@ export async function killCase(m: CrashMatrix, k: KillPoint): Promise<string[]> 
   const after = await m.state();
   const restored = await m.restoredProblems(after, backup, before);
   problems.push(...restored.map((p) => `killed at ${k.point} and resumed, the target must hold exactly backup ${backup.name}: ${p}`));
+  if (restored.length === 0) m.remember(after);
+  return problems;
+}
+
+/**
+ * Carry-over under a live site: the restore is killed right before the switch; while it waits
+ * for `--resume`, the site writes a row into one of the tables the restore carries over (empty
+ * in the backup, left in place). The resumed restore must notice, stage that table (empty, as in
+ * the backup) and end as exactly the backup's content.
+ */
+export async function carriedWriteCase(m: CrashMatrix): Promise<string[]> {
+  const backup = m.other();
+  const before = await m.before();
+  m.forget();
+  m.holds = backup;
+  const killed = await m.run(backup, { failpoints: 'restore.switch.before=kill' });
+  if (killed.signal !== 'SIGKILL' || killed.timedOut) return [`the process ${ended(killed)} but should have been killed at restore.switch.before${tail(killed)}`];
+  // The agent's state lives in a folder per site under --state-dir.
+  const stateFile = (await readdir(m.stateDir, { recursive: true })).map(String).find((f) => f.endsWith(`${sep}restore.json`) || f === 'restore.json');
+  if (!stateFile) return [`no restore.json under ${m.stateDir} after the kill`];
+  const state = JSON.parse(readFileSync(join(m.stateDir, stateFile), 'utf8')) as { carried?: { name: string }[] };
+  const carried = (state.carried ?? []).map((c) => c.name);
+  if (carried.length < 300) return [`the restore carries over ${carried.length} tables; the two sites share over 300 empty ones`];
+  // A table a row can be written into with its defaults (NOT NULL columns without one refuse).
+  let written = '';
+  for (const t of carried) {
+    const ok = await sql(m.target.dbUrl, [isPg(m.target.dbUrl) ? `INSERT INTO ${PREFIX}${t} DEFAULT VALUES` : `INSERT INTO ${PREFIX}${t} () VALUES ()`]).then(() => true, () => false);
+    if (ok) {
+      written = t;
+      break;
+    }
+  }
+  if (!written) return ['no carried-over table took a row of default values'];
+  const resumed = await m.run(backup, { resume: true });
+  if (resumed.code !== 0) return [`after a row was written into ${written}, the resumed restore ${ended(resumed)}; it must finish (exit 0)${tail(resumed)}`];
+  const problems: string[] = [];
+  if (!new RegExp(`staged empty, as in the backup: .*\\b${written}\\b`).test(resumed.stderr)) problems.push(`the resumed restore must say it staged ${written}${tail(resumed)}`);
+  const after = await m.state();
+  const restored = await m.restoredProblems(after, backup, before);
+  problems.push(...restored.map((p) => `a row written into the carried-over ${written} while the restore waited, the resumed restore must leave exactly backup ${backup.name}: ${p}`));
   if (restored.length === 0) m.remember(after);
   return problems;
 }
@@ -828,8 +871,12 @@ function casesOf(e: EngineMatrix): MatrixCase[] {
     },
     ...e.kills.map((k) => ({ title: `killed ${k.when} (${k.point}), then --resume: exactly the backup`, run: (m: CrashMatrix) => killCase(m, k) })),
     {
-      title: 'fails mid-way through the staging load (restore.load.table@150=error): the site exactly as before',
-      run: (m) => failureCase(m, { cause: 'the failpoint restore.load.table@150=error', failpoints: 'restore.load.table@150=error' }),
+      title: 'killed right before the switch, a row written meanwhile into a table the restore carries over, then --resume: that table staged, exactly the backup',
+      run: (m) => carriedWriteCase(m),
+    },
+    {
+      title: 'fails mid-way through the staging load (restore.load.table@60=error): the site exactly as before',
+      run: (m) => failureCase(m, { cause: 'the failpoint restore.load.table@60=error', failpoints: 'restore.load.table@60=error' }),
     },
     { title: `${e.ddlFailure.title}: the site exactly as before`, run: (m) => failureCase(m, e.ddlFailure.make(m)) },
     {

@@ -1,0 +1,229 @@
+/**
+ * Carry-over of unchanged empty tables (db/carry-over.ts) on a real PostgreSQL and MariaDB, with
+ * Moodle 4.4's whole schema:
+ * - every table created exactly as the restore creates it (same DDL plan, names, next ids) is
+ *   recognised as such: the catalog description predicted from the plan is the live one, for
+ *   every column type, default and index Moodle has;
+ * - changing one property of a table live (a default, an index, a column type, the collation,
+ *   the next id, a row) makes it staged instead; staged and switched in, it is again exactly
+ *   what the restore creates;
+ * - the re-check at the switch sees a row written after the analysis, and the guard stops the
+ *   switch (nothing switched).
+ */
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FILE_AGENT_MANIFEST, readDbStructure, type AgentManifest, type DbStructure } from '../src/archive/dbstructure.js';
+import { ZipArchiveReader } from '../src/archive/zip-reader.js';
+import { ZipArchiveWriter } from '../src/archive/zip-writer.js';
+import type { DbAdapter } from '../src/db/adapter.js';
+import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, NEVER_CARRIED } from '../src/db/carry-over.js';
+import { exportDatabase } from '../src/db/export-database.js';
+import { connectDatabase } from '../src/db/connect.js';
+import { importDatabase, planImport, stageEmptyTables, type ImportPlan } from '../src/db/import-database.js';
+import { stagingArea } from '../src/db/staging.js';
+import { loadInstallTree } from '../src/schema/install-tree.js';
+import type { XmldbTable } from '../src/schema/model.js';
+import { sequenceField } from '../src/schema/model.js';
+import { freshDatabase, TEST_ENGINES, type TestEngine } from './support/databases.js';
+import { SCHEMA_DIR } from './support/schema-dir.js';
+
+const PREFIX = 'co_';
+
+/** A backup structure of Moodle's tables, all empty, with a next id for every sequence. */
+function emptyBackup(tables: XmldbTable[]): DbStructure {
+  const manifest = { tables: Object.fromEntries(tables.map((t) => [t.name, { rows: 0, chunks: 1 }])), chunks: {}, archives: [] } as unknown as AgentManifest;
+  const sequences = new Map(tables.filter((t) => sequenceField(t)).map((t, i) => [t.name, 1 + (i % 7) * 10]));
+  return { tables, metadata: {}, sequences, configOverride: [], manifest };
+}
+
+/** Creates tables live as the import does (createTable with the plan's names and next id, then finishTable). */
+async function createAsRestore(db: DbAdapter, structure: DbStructure, plan: ImportPlan, only?: Set<string>): Promise<void> {
+  for (const t of plan.tables) {
+    if (only && !only.has(t.name)) continue;
+    const names = plan.names.get(t.name);
+    const nextId = structure.sequences.get(t.name);
+    if (db.family === 'postgres') await db.execute('BEGIN');
+    await db.createTable(t, { exists: false, ...(nextId !== undefined ? { nextId } : {}), ...(names ? { names } : {}) });
+    await db.finishTable(t, nextId ?? 0);
+    if (db.family === 'postgres') await db.execute('COMMIT');
+  }
+}
+
+describe.each<TestEngine>(TEST_ENGINES)('carry-over on %s', (engine) => {
+  let url = '';
+  let db: DbAdapter;
+  let structure: DbStructure;
+  let plan: ImportPlan;
+  let candidates: string[] = [];
+  const q = (t: string): string => (engine === 'pg' ? `"${PREFIX}${t}"` : `\`${PREFIX}${t}\``);
+
+  beforeAll(async () => {
+    url = await freshDatabase(engine, `carry_over_${engine}`);
+    db = await connectDatabase(url, PREFIX);
+    structure = emptyBackup(await loadInstallTree(SCHEMA_DIR));
+    plan = await planImport(db, structure, { prefix: PREFIX });
+    await createAsRestore(db, structure, plan);
+    // Engine-specific indexes are built after the load: their tables are always staged.
+    const engineIndexed = new Set([...plan.plan.create.map((a) => a.table), ...plan.plan.skip.map((s) => s.table)]);
+    candidates = plan.tables.filter((t) => !NEVER_CARRIED.has(t.name) && !engineIndexed.has(t.name)).map((t) => t.name).sort();
+  }, 300_000);
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  const carriedNames = async (log?: string[]): Promise<string[]> => (await findCarriedOver(db, structure, plan, (m) => log?.push(m))).map((c) => c.name).sort();
+
+  it('recognises every table the restore creates, empty, as exactly what it would create', async () => {
+    expect(candidates.length).toBeGreaterThan(400);
+    const log: string[] = [];
+    const carried = await carriedNames(log);
+    expect(log.slice(0, 3)).toEqual([]);
+    expect(carried).toEqual(candidates);
+  });
+
+  it('stages a table whose definition, next id or content differs in one property; staged and switched, it is exact again', async () => {
+    const pick = (want: (t: XmldbTable) => boolean): XmldbTable => {
+      const t = plan.tables.find((x) => candidates.includes(x.name) && want(x) && !altered.has(x.name));
+      if (!t) throw new Error('no table to alter');
+      altered.add(t.name);
+      return t;
+    };
+    const altered = new Set<string>();
+    const intDefault = pick((t) => t.fields.some((f) => f.type === 'int' && !f.sequence && f.default === '0'));
+    const withIndex = pick((t) => t.indexes.length > 0);
+    const withChar = pick((t) => t.fields.some((f) => f.type === 'char' && f.notnull));
+    const withSeq = pick((t) => Boolean(sequenceField(t)));
+    const withRow = pick((t) => Boolean(sequenceField(t)) && t.fields.filter((f) => f.notnull && !f.sequence && f.default === undefined).length === 0);
+    const withText = pick((t) => t.fields.some((f) => f.type === 'text'));
+    const dflt = intDefault.fields.find((f) => f.type === 'int' && !f.sequence && f.default === '0')?.name ?? '';
+    const idx = plan.names.get(withIndex.name)?.indexes[0]?.name ?? '';
+    const chr = withChar.fields.find((f) => f.type === 'char' && f.notnull)?.name ?? '';
+    const txt = withText.fields.find((f) => f.type === 'text')?.name ?? '';
+    const changes = engine === 'pg'
+      ? [
+        `ALTER TABLE ${q(intDefault.name)} ALTER COLUMN ${dflt} SET DEFAULT 5`,
+        `DROP INDEX "${idx}"`,
+        `ALTER TABLE ${q(withChar.name)} ALTER COLUMN ${chr} TYPE VARCHAR(999)`,
+        `SELECT setval(pg_get_serial_sequence('${PREFIX}${withSeq.name}', 'id'), 5000, false)`,
+        `INSERT INTO ${q(withRow.name)} DEFAULT VALUES`,
+        `ALTER TABLE ${q(withText.name)} ALTER COLUMN ${txt} TYPE TEXT COLLATE "C"`,
+      ]
+      : [
+        `ALTER TABLE ${q(intDefault.name)} ALTER COLUMN ${dflt} SET DEFAULT 5`,
+        `ALTER TABLE ${q(withIndex.name)} DROP INDEX \`${idx}\``,
+        `ALTER TABLE ${q(withChar.name)} MODIFY ${chr} VARCHAR(999) NOT NULL DEFAULT ''`,
+        `ALTER TABLE ${q(withSeq.name)} AUTO_INCREMENT = 5000`,
+        `INSERT INTO ${q(withRow.name)} () VALUES ()`,
+        `ALTER TABLE ${q(withText.name)} MODIFY ${txt} LONGTEXT COLLATE utf8mb4_bin`,
+      ];
+    for (const c of changes) await db.execute(c);
+    const carried = await carriedNames();
+    expect(candidates.filter((t) => !carried.includes(t)).sort()).toEqual([...altered].sort());
+
+    // A row inserted and deleted again: empty, but the next id moved on.
+    await db.execute(`DELETE FROM ${q(withRow.name)}`);
+    expect((await carriedNames()).includes(withRow.name)).toBe(false);
+
+    // The restore stages them (empty, as in the backup) and switches them in: exact again.
+    const area = await stagingArea(db, url);
+    await area.prepare();
+    await stageEmptyTables(area, structure, plan, [...altered]);
+    const switchPlan = { staged: await area.stagedTables(), moveOut: [...altered] };
+    expect(switchPlan.staged).toEqual([...altered].sort());
+    await area.switchTables(switchPlan);
+    await area.dropOld(await area.oldTables());
+    await area.tidy();
+    expect(await carriedNames()).toEqual(candidates);
+  });
+
+  it('re-checks at the switch: a row written after the analysis is seen, and the guard stops the switch', async () => {
+    const carried = await findCarriedOver(db, structure, plan);
+    const victim = carried.find((c) => c.next !== null && plan.tables.find((t) => t.name === c.name)?.fields.every((f) => f.sequence || !f.notnull || f.default !== undefined));
+    if (!victim) throw new Error('no table to write to');
+    expect(await changedCarried(db, carried)).toEqual([]);
+    await db.execute(engine === 'pg' ? `INSERT INTO ${q(victim.name)} DEFAULT VALUES` : `INSERT INTO ${q(victim.name)} () VALUES ()`);
+    expect(await changedCarried(db, carried)).toEqual([victim.name]);
+
+    // A switch guarded by the re-check does not happen.
+    const area = await stagingArea(db, url);
+    await area.prepare();
+    const other = carried.find((c) => c.name !== victim.name)?.name ?? '';
+    await stageEmptyTables(area, structure, plan, [other]);
+    const switchPlan = { staged: [other], moveOut: [other] };
+    await expect(area.switchTables(switchPlan, async (live) => {
+      const late = await lockAndCheckCarried(live, carried);
+      if (late.length) throw new Error(`changed: ${late.join(', ')}`);
+    })).rejects.toThrow(`changed: ${victim.name}`);
+    expect(await area.stagedTables()).toEqual([other]);
+    expect(await area.oldTables()).toEqual([]);
+    await area.dropStaged();
+  });
+});
+
+/** A copy of the backup in `dir` without our manifest: what the plugin's backup of the same site holds. */
+async function withoutManifest(dir: string): Promise<string> {
+  const plain = await mkdtemp(join(tmpdir(), 'va-carry-plain-'));
+  for (const n of await readdir(dir)) if (n !== 'dbstructure.zip') await copyFile(join(dir, n), join(plain, n));
+  const zin = await ZipArchiveReader.open(join(dir, 'dbstructure.zip'));
+  const zout = new ZipArchiveWriter('dbstructure.zip', createWriteStream(join(plain, 'dbstructure.zip')));
+  for (const n of zin.names()) if (n !== FILE_AGENT_MANIFEST) await zout.add(n, await zin.read(n));
+  zin.close();
+  await zout.close();
+  return plain;
+}
+
+describe.each<TestEngine>(TEST_ENGINES)("carry-over of a backup without our manifest (the plugin's) on %s", (engine) => {
+  it('leaves in place the tables whose only chunk file holds no row, and stages the one the backup has a row for', async () => {
+    const url = await freshDatabase(engine, `carry_lazy_${engine}`);
+    const db = await connectDatabase(url, PREFIX);
+    try {
+      const definitions = await loadInstallTree(SCHEMA_DIR);
+      const base = emptyBackup(definitions);
+      const basePlan = await planImport(db, base, { prefix: PREFIX });
+      await createAsRestore(db, base, basePlan);
+      const engineIndexed = new Set([...basePlan.plan.create.map((a) => a.table), ...basePlan.plan.skip.map((s) => s.table)]);
+      const written = basePlan.tables.find((t) => !NEVER_CARRIED.has(t.name) && !engineIndexed.has(t.name) && Boolean(sequenceField(t))
+        && t.fields.every((f) => f.sequence || !f.notnull || f.default !== undefined));
+      if (!written) throw new Error('no table to write to');
+      const q = engine === 'pg' ? `"${PREFIX}${written.name}"` : `\`${PREFIX}${written.name}\``;
+      // The backup has one row in `written`; the target is the same site with that row deleted
+      // again (empty, same next id): it qualifies as a candidate, but the backup is not empty.
+      await db.execute(engine === 'pg' ? `INSERT INTO ${q} DEFAULT VALUES` : `INSERT INTO ${q} () VALUES ()`);
+      const dir = await mkdtemp(join(tmpdir(), `va-carry-lazy-${engine}-`));
+      await exportDatabase({ db, prefix: PREFIX, out: dir, definitions });
+      await db.execute(`DELETE FROM ${q}`);
+      const plain = await withoutManifest(dir);
+      const zr = await ZipArchiveReader.open(join(plain, 'dbstructure.zip'));
+      const structure = await readDbStructure(zr).finally(() => zr.close());
+      expect(structure.manifest).toBeUndefined();
+
+      const plan = await planImport(db, structure, { prefix: PREFIX, definitions });
+      expect(await findCarriedOver(db, structure, plan)).toEqual([]);
+      const ifEmpty = (await findCarryIfEmpty(db, structure, plan)).map((c) => c.name);
+      expect(ifEmpty.length).toBeGreaterThan(400);
+      expect(ifEmpty).toContain(written.name);
+
+      const area = await stagingArea(db, url);
+      const carried: string[] = [];
+      await importDatabase({ db, staging: area, prefix: PREFIX, source: plain, definitions, carryIfEmpty: new Set(ifEmpty), onCarried: async (n) => void carried.push(n) });
+      expect(carried.sort()).toEqual(ifEmpty.filter((n) => n !== written.name).sort());
+      const staged = await area.stagedTables();
+      expect(staged).toContain(written.name);
+      expect(staged.filter((t) => carried.includes(t))).toEqual([]);
+      expect(staged.length + carried.length).toBe(plan.tables.length);
+      const sdb = await area.connect();
+      try {
+        const [r] = await sdb.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${engine === 'pg' ? `"${sdb.prefix}${written.name}"` : `\`${sdb.prefix}${written.name}\``}`);
+        expect(Number(r?.n)).toBe(1);
+      } finally {
+        await sdb.close();
+      }
+      await area.dropStaged();
+    } finally {
+      await db.close();
+    }
+  }, 300_000);
+});

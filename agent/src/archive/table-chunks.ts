@@ -4,7 +4,7 @@
  * trailing chunk, and chunk 0 is written even for an empty table.
  */
 import { chunkName } from './names.js';
-import { phpJsonRow, phpJsonString } from './php-json.js';
+import { GrowableJsonOut, type JsonOut, phpJsonRow, phpJsonString } from './php-json.js';
 
 /** The plugin's DBFILE_SIZE: 2 MiB. */
 export const CHUNK_TARGET_BYTES = 2 * 1024 * 1024;
@@ -44,9 +44,10 @@ export class ChunkBufferPool {
  * chunk, so each row's string dies young instead of piling up in the old generation until the
  * chunk is complete (that made the garbage collector the main cost of a dump).
  */
-export class TableChunkWriter {
-  private buf: Buffer;
-  private len = 0;
+export class TableChunkWriter implements JsonOut {
+  /** The chunk being written, up to `len`; rows encoded in place write here (see {@link rowOut}). */
+  buf: Buffer;
+  len = 0;
   private rowsInChunk = 0;
   private n = 0;
   private readonly header: string;
@@ -65,13 +66,17 @@ export class TableChunkWriter {
     this.start();
   }
 
+  /** Room for `n` more bytes (a bigger buffer, outside the pool, for a chunk that outgrows its own). */
+  reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n + 1024));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
   // PHP escaping leaves only ASCII, so 'latin1' is an exact and fast encoding here.
   private put(s: string): void {
-    if (this.len + s.length > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + s.length + 1024));
-      this.buf.copy(bigger, 0, 0, this.len);
-      this.buf = bigger;
-    }
+    this.reserve(s.length);
     this.len += this.buf.write(s, this.len, 'latin1');
   }
 
@@ -82,15 +87,19 @@ export class TableChunkWriter {
     this.rowsInChunk = 0;
   }
 
-  private async flush(last: boolean): Promise<void> {
+  /**
+   * Hands the chunk to the sink at once (this call's synchronous part) and takes another buffer;
+   * the promise is the sink's, which resolves when the writer may go on (the archive has room).
+   */
+  private flush(last: boolean): Promise<void> {
     this.put('\n]');
     const buf = this.buf;
     const data = buf.subarray(0, this.len);
     // The sink may hold the bytes until the archive has consumed them: give it this buffer
     // (it releases it back to the pool then) and take another one for the next chunk.
     if (!last) this.buf = this.pool.take();
-    await this.sink(chunkName(this.table, this.n), data, this.rowsInChunk, () => this.pool.give(buf));
-    this.n++;
+    const name = chunkName(this.table, this.n++);
+    return this.sink(name, data, this.rowsInChunk, () => this.pool.give(buf));
   }
 
   /** Adds a row (values already strings or null). */
@@ -101,6 +110,49 @@ export class TableChunkWriter {
     }
     this.put(',\n');
     this.put(phpJsonRow(values));
+    this.rowsInChunk++;
+    this.rows++;
+  }
+
+  /**
+   * Starts a row encoded by the caller (bytes straight from the database, without a string per
+   * value): `beginRow()`, then `rowOut(maxBytes)` and the row's JSON array written into that at its
+   * `len`, then `endRow(out)`. The chunk layout is the one {@link add} writes. A promise from
+   * `beginRow` means a full chunk was handed to the sink: the row may still be written at once,
+   * but the caller must wait for it before reading further rows (backpressure).
+   */
+  beginRow(): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    if (this.rowsInChunk > 0 && this.len >= this.target) {
+      wait = this.flush(false);
+      this.start();
+    }
+    this.put(',\n');
+    return wait;
+  }
+
+  private readonly aside = new GrowableJsonOut();
+
+  /**
+   * Where to write the row started by {@link beginRow}, with room for at least `maxBytes`: the
+   * chunk itself when that fits in its buffer, else a buffer aside (a row that may not fit is
+   * written there and copied, so that a bound far above the row's real size never makes the
+   * chunk buffer grow out of the pool's size).
+   */
+  rowOut(maxBytes: number): JsonOut {
+    if (this.len + maxBytes <= this.buf.length) return this;
+    const a = this.aside;
+    a.reserve(maxBytes);
+    return a;
+  }
+
+  /** Ends the row written into `out` (from {@link rowOut}). */
+  endRow(out: JsonOut): void {
+    if (out !== this) {
+      this.reserve(out.len);
+      this.len += out.buf.copy(this.buf, this.len, 0, out.len);
+      this.aside.reset();
+    }
     this.rowsInChunk++;
     this.rows++;
   }

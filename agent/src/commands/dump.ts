@@ -1,6 +1,7 @@
 /** `vault-agent dump`: export a database into tool_vault archives in a directory. */
 import { Command, Option } from 'commander';
-import { exportDatabase } from '../db/export-database.js';
+import { DEFAULT_COMPRESSION_LEVEL } from '../archive/zip-writer.js';
+import { DEFAULT_EXPORT_CONNECTIONS, exportDatabase } from '../db/export-database.js';
 import { createLogger } from '../log/logger.js';
 import { createProgressReporter } from '../log/progress.js';
 
@@ -16,9 +17,10 @@ export function dumpCommand(): Command {
     .option('--moodle <dir>', 'Moodle code tree (install.xml files) for table components and definitions')
     .option('--exclude-tables <list>', 'comma-separated prefixed names or * patterns of non-Moodle tables to skip', list)
     .option('--exclude-plugins <list>', 'comma-separated components whose tables and shared-table rows are left out (tool_vault always is)', list)
-    .addOption(new Option('--compression-level <n>', 'deflate level 0-9').argParser(Number).default(6))
+    .addOption(new Option('--compression-level <n>', 'deflate level 0-9').argParser(Number).default(DEFAULT_COMPRESSION_LEVEL))
     .option('--wwwroot <url>', 'site URL recorded in __metadata__.json')
-    .action(async (o: { db: string; prefix: string; out: string; moodle?: string; excludeTables?: string[]; excludePlugins?: string[]; compressionLevel: number; wwwroot?: string }) => {
+    .addOption(new Option('--connections <n>', 'database connections reading tables at once, in one snapshot').argParser(Number).default(DEFAULT_EXPORT_CONNECTIONS))
+    .action(async (o: { db: string; prefix: string; out: string; moodle?: string; excludeTables?: string[]; excludePlugins?: string[]; compressionLevel: number; wwwroot?: string; connections: number }) => {
       const log = createLogger();
       const progress = createProgressReporter('dump');
       const t0 = Date.now();
@@ -30,6 +32,7 @@ export function dumpCommand(): Command {
         excludeTables: o.excludeTables,
         excludeComponents: o.excludePlugins,
         compressionLevel: o.compressionLevel,
+        connections: o.connections,
         metadata: o.wwwroot ? { wwwroot: o.wwwroot } : {},
         onProgress: (p) => progress.update(p),
       }).finally(() => progress.finish());

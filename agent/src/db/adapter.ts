@@ -2,6 +2,7 @@
  * The engine adapter contract: everything export, import, diff and the fixtures need from a
  * database, implemented once for PostgreSQL and once for MySQL/MariaDB.
  */
+import type { JsonOut } from '../archive/php-json.js';
 import type { SqlFamily, TableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 
@@ -29,6 +30,16 @@ export interface CreateTableOptions {
   names?: TableNames;
 }
 
+/** Where {@link DbAdapter.writeJsonRows} writes rows (a TableChunkWriter). */
+export interface JsonRowSink {
+  /** Starts a row; a promise only when the caller must wait (a full chunk being handed over). */
+  beginRow(): Promise<void> | undefined;
+  /** Where to write the row's JSON array, with room for `maxBytes`. */
+  rowOut(maxBytes: number): JsonOut;
+  /** Ends the row written into `out`. */
+  endRow(out: JsonOut): void;
+}
+
 /** A connected database. Tables are named without prefix in every method. */
 export interface DbAdapter {
   readonly family: SqlFamily;
@@ -43,6 +54,12 @@ export interface DbAdapter {
   tableStats(): Promise<Map<string, TableStats>>;
   /** Streams a table's rows ordered by its order column, values normalised; `where` keeps a subset. */
   readRows(table: XmldbTable, columns: string[], where?: string): AsyncIterable<RowValue[]>;
+  /**
+   * What {@link readRows} gives, written straight into chunk files as their JSON rows (values as
+   * the export writes them: binary through encodeBinary), without a JavaScript value per field.
+   * Optional: the export falls back to readRows. Resolves to the number of rows.
+   */
+  writeJsonRows?(table: XmldbTable, columns: string[], where: string | undefined, sink: JsonRowSink): Promise<number>;
   /** Names (without prefix) of the live tables with the prefix. */
   listTables(): Promise<string[]>;
   /**
@@ -63,6 +80,12 @@ export interface DbAdapter {
   setSequence(table: XmldbTable, next: number): Promise<void>;
   /** Starts a consistent read snapshot for the export. */
   beginSnapshot(): Promise<void>;
+  /**
+   * {@link beginSnapshot}, plus up to `readers` more connections reading that same snapshot (for
+   * reading several tables at once), which the caller closes. Fewer or none when the engine or
+   * the account cannot share a snapshot; this connection is in the snapshot either way.
+   */
+  beginSharedSnapshot?(readers: number): Promise<DbAdapter[]>;
   endSnapshot(): Promise<void>;
   /** Runs one SQL statement without result. */
   execute(sql: string): Promise<void>;

@@ -10,7 +10,9 @@ import type { MysqlIndexInfo } from '../schema/engine-indexes.js';
 import { classifyMysqlIndex, mysqlIndexClause } from '../schema/engine-indexes.js';
 import type { EngineIndexLogical, XmldbField, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
-import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
+import { encodeBinary } from '../archive/binary-encoding.js';
+import { PLAIN_BYTE, phpJsonRow, utf8At, writeJsonAscii, writeJsonCodePoint, writePhpJsonString, type JsonOut } from '../archive/php-json.js';
+import type { CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
 
@@ -100,6 +102,148 @@ async function moodleRowFormat(conn: PromiseConnection, engine: 'mysql' | 'maria
 
 type Kind = 'plain' | 'float' | 'binary';
 
+/** How {@link mysqlRowToPhpJson} writes a column's bytes from the text protocol. */
+const enum Wire {
+  /** UTF-8 text (strings, and the numbers, decimals and dates mysql2 hands over as sent). */
+  Text,
+  /** An INT other than BIGINT: mysql2 makes it a number, the export its decimal string. */
+  Int,
+  /** A float column: normaliseFloat of the text. */
+  Float,
+  /** Bytes of a binary column: encodeBinary. */
+  Binary,
+}
+
+/** Column metadata mysql2 gives a query's 'fields' listeners. */
+interface WireField { columnType: number; characterSet: number; encoding: string; extendedFormat?: string }
+
+// mysql2's type codes (mysql2/lib/constants/types.js).
+const T = { DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9, DATE: 10, TIME: 11, DATETIME: 12, YEAR: 13,
+  VECTOR: 0xf2, JSON: 0xf5, NEWDECIMAL: 0xf6, GEOMETRY: 0xff } as const;
+/** Types mysql2 hands over as the text sent (bigNumberStrings, decimalNumbers false, dateStrings). */
+const AS_SENT = new Set<number>([T.LONGLONG, T.DECIMAL, T.NEWDECIMAL, T.TIMESTAMP, T.DATE, T.TIME, T.DATETIME]);
+const BINARY_CHARSET = 63;
+
+/**
+ * How each column of a result goes to JSON bytes, mirroring what readRows (mysql2's text parser
+ * with the adapter's options, then its conversions) makes of it; undefined when a column is one
+ * the byte path does not handle (JSON, geometry, a text column in another character set): the
+ * rows then go through mysql2's parser.
+ */
+function wireKinds(fields: WireField[], kinds: Kind[]): Uint8Array | undefined {
+  const out = new Uint8Array(fields.length);
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as WireField;
+    const t = f.columnType;
+    if (f.extendedFormat === 'json' || t === T.JSON || t === T.GEOMETRY || t === T.VECTOR || t === T.NULL) return undefined;
+    if (t === T.TINY || t === T.SHORT || t === T.LONG || t === T.INT24 || t === T.YEAR) out[i] = kinds[i] === 'float' ? Wire.Float : Wire.Int;
+    else if (t === T.FLOAT || t === T.DOUBLE) out[i] = kinds[i] === 'float' ? Wire.Float : Wire.Int;
+    else if (AS_SENT.has(t)) out[i] = kinds[i] === 'float' ? Wire.Float : Wire.Text;
+    else if (f.characterSet === BINARY_CHARSET) out[i] = kinds[i] === 'binary' ? Wire.Binary : Wire.Text;
+    else if (f.encoding === 'utf8') out[i] = kinds[i] === 'float' ? Wire.Float : Wire.Text;
+    else return undefined;
+  }
+  return out;
+}
+
+/** Reads the length-encoded integer at `o`: value × 16 + its size in bytes; -1 for NULL (0xfb). */
+function lengthAt(b: Buffer, o: number): number {
+  const x = b[o] as number;
+  if (x < 0xfb) return x * 16 + 1;
+  if (x === 0xfb) return -1;
+  if (x === 0xfc) return (b.readUInt16LE(o + 1)) * 16 + 3;
+  if (x === 0xfd) return (b.readUIntLE(o + 1, 3)) * 16 + 4;
+  return Number(b.readBigUInt64LE(o + 1)) * 16 + 9;
+}
+
+/** Upper bound of the JSON {@link mysqlRowToPhpJson} writes for a row packet of `bytes` bytes. */
+export const mysqlJsonBound = (bytes: number, columns: number): number => 6 * bytes + 3 * columns + 2;
+
+/** Whether bytes s–e are a decimal integer as JavaScript's String(Number) writes it. */
+function canonicalInt(b: Buffer, s: number, e: number): boolean {
+  let i = s;
+  if (b[i] === 0x2d) i++;
+  if (i >= e || (b[i] === 0x30 && (e - i > 1 || i > s))) return false;
+  for (; i < e; i++) {
+    const c = b[i] as number;
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return e - s < 16;
+}
+
+/**
+ * Writes one text-protocol row (the packet's payload, bytes `s`–`e` of `src`) as the chunk-file
+ * JSON array of its values at `out.len` (room for {@link mysqlJsonBound} bytes), byte for byte
+ * what phpJsonRow gives for the values readRows and the export make of it, without a string per
+ * value: text is escaped like PHP's json_encode while its bytes are copied; floats, binary values,
+ * non-canonical integers and invalid UTF-8 take the string path.
+ */
+export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8Array, out: JsonOut): void {
+  let d = out.buf;
+  let o = out.len;
+  let p = s;
+  d[o++] = 0x5b;
+  const n = wire.length;
+  for (let col = 0; col < n; col++) {
+    if (col) d[o++] = 0x2c;
+    const l = lengthAt(src, p);
+    if (l < 0) {
+      d[o++] = 0x6e; d[o++] = 0x75; d[o++] = 0x6c; d[o++] = 0x6c;
+      p++;
+      continue;
+    }
+    const fs = p + (l & 15);
+    const fe = fs + Math.floor(l / 16);
+    if (fe > e) throw new Error('MySQL row packet shorter than its fields');
+    p = fe;
+    const kind = wire[col] as number;
+    if (kind === Wire.Text || (kind === Wire.Int && canonicalInt(src, fs, fe))) {
+      let ok = true;
+      let q = o;
+      d[q++] = 0x22;
+      for (let i = fs; i < fe;) {
+        const b = src[i] as number;
+        if (PLAIN_BYTE[b] === 1) {
+          d[q++] = b;
+          i++;
+          continue;
+        }
+        if (b < 0x80) {
+          q = writeJsonAscii(d, q, b);
+          i++;
+          continue;
+        }
+        const u = utf8At(src, i, fe);
+        if (u < 0) {
+          ok = false;
+          break;
+        }
+        q = writeJsonCodePoint(d, q, u >>> 3);
+        i += u & 7;
+      }
+      if (ok) {
+        d[q++] = 0x22;
+        o = q;
+        continue;
+      }
+    }
+    // The string path, as readRows and the export convert the value.
+    let v: string;
+    if (kind === Wire.Binary) v = encodeBinary(src.subarray(fs, fe));
+    else {
+      const text = src.toString('utf8', fs, fe);
+      v = kind === Wire.Float ? normaliseFloat(text) : kind === Wire.Int ? String(Number(text)) : text;
+    }
+    out.len = o;
+    writePhpJsonString(out, v);
+    out.reserve(mysqlJsonBound(e - p, n - col));
+    d = out.buf;
+    o = out.len;
+  }
+  d[o++] = 0x5d;
+  out.len = o;
+}
+
 /** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad}. */
 export const INSERT_STATEMENT_BYTES = 96 * 1024;
 
@@ -107,6 +251,8 @@ export const INSERT_STATEMENT_BYTES = 96 * 1024;
 export class MysqlAdapter implements DbAdapter {
   readonly family = 'mysql' as const;
   private maxPacket = 4 * 1024 * 1024;
+  /** The URL connected to (more connections for an export's readers). */
+  private url = '';
 
   private constructor(
     private readonly raw: Connection,
@@ -150,6 +296,7 @@ export class MysqlAdapter implements DbAdapter {
     const collation = wanted ?? (await detectCollation(conn, prefix));
     const a = new MysqlAdapter(raw, conn, engine, prefix, collation, await moodleRowFormat(conn, engine, v.v));
     a.maxPacket = Number(v.p);
+    a.url = url;
     return a;
   }
 
@@ -233,8 +380,7 @@ export class MysqlAdapter implements DbAdapter {
       const t = table.fields.find((f) => f.name === c)?.type;
       return t === 'float' ? 'float' : t === 'binary' ? 'binary' : 'plain';
     });
-    const sql = `SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}`;
-    const stream = this.raw.query({ sql, rowsAsArray: true }).stream({ highWaterMark: 500 });
+    const stream = this.raw.query({ sql: this.selectSql(table, columns, where), rowsAsArray: true }).stream({ highWaterMark: 500 });
     try {
       for await (const raw of stream as AsyncIterable<unknown[]>) {
         const row: RowValue[] = new Array<RowValue>(raw.length);
@@ -250,6 +396,82 @@ export class MysqlAdapter implements DbAdapter {
     } catch (err) {
       throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * readRows written straight into chunk files: mysql2 reads the result set, but each row packet
+   * goes to {@link mysqlRowToPhpJson} instead of its row parser (the parser is swapped on the
+   * query once mysql2 has built it from the column definitions), so no value becomes a JavaScript
+   * string or number. The connection is paused while a full chunk waits for room in the archive.
+   */
+  async writeJsonRows(table: XmldbTable, columns: string[], where: string | undefined, sink: JsonRowSink): Promise<number> {
+    const kinds: Kind[] = columns.map((c) => {
+      const t = table.fields.find((f) => f.name === c)?.type;
+      return t === 'float' ? 'float' : t === 'binary' ? 'binary' : 'plain';
+    });
+    const raw = this.raw;
+    const query = raw.query({ sql: this.selectSql(table, columns, where), rowsAsArray: true });
+    let rows = 0;
+    let failure: unknown;
+    const waits = new Set<Promise<void>>();
+    let wire: Uint8Array | undefined;
+    let parser: { next(packet: unknown, fields: WireField[], options: unknown): unknown } | undefined;
+    const ncols = columns.length;
+    const rowParser = {
+      next: (packet: { buffer: Buffer; offset: number; end: number }, fields: WireField[], options: unknown): null => {
+        if (failure !== undefined) return null;
+        try {
+          if (fields.length !== ncols) throw new Error(`result has ${fields.length} columns, expected ${ncols}`);
+          const wait = sink.beginRow();
+          if (wait) {
+            raw.pause();
+            waits.add(wait);
+            wait.then(() => { waits.delete(wait); raw.resume(); }, (err: unknown) => { failure ??= err; waits.delete(wait); raw.resume(); });
+          }
+          wire ??= wireKinds(fields, kinds) ?? new Uint8Array(0);
+          if (wire.length) {
+            const out = sink.rowOut(mysqlJsonBound(packet.end - packet.offset, ncols));
+            mysqlRowToPhpJson(packet.buffer, packet.offset, packet.end, wire, out);
+            sink.endRow(out);
+          } else {
+            // Columns the byte path does not handle: mysql2's parser, then what readRows and the export do.
+            const values = (parser as NonNullable<typeof parser>).next(packet, fields, options) as unknown[];
+            const json = phpJsonRow(values.map((v, i) => (v === null || v === undefined ? null
+              : Buffer.isBuffer(v) ? (kinds[i] === 'binary' ? encodeBinary(v) : v.toString('utf8'))
+                : kinds[i] === 'float' ? normaliseFloat(String(v)) : typeof v === 'string' ? v : String(v))));
+            const out = sink.rowOut(json.length);
+            out.len += out.buf.write(json, out.len, 'latin1');
+            sink.endRow(out);
+          }
+          rows++;
+        } catch (err) {
+          // mysql2 would end the query quietly on an exception here: keep reading, report at the end.
+          failure ??= err;
+        }
+        return null;
+      },
+    };
+    // mysql2 sets `_rowParser` once the column definitions are read and calls its next() per row.
+    Object.defineProperty(query, '_rowParser', {
+      configurable: true,
+      get: () => (parser ? rowParser : undefined),
+      set: (p: typeof parser) => { parser = p; },
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        query.on('error', reject);
+        query.on('end', () => resolve());
+      });
+      while (waits.size) await Promise.all([...waits]);
+      if (failure !== undefined) throw failure;
+    } catch (err) {
+      throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });
+    }
+    return rows;
+  }
+
+  private selectSql(table: XmldbTable, columns: string[], where: string | undefined): string {
+    return `SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}`;
   }
 
   async listTables(): Promise<string[]> {
@@ -371,6 +593,53 @@ export class MysqlAdapter implements DbAdapter {
 
   async endSnapshot(): Promise<void> {
     await this.conn.query('COMMIT');
+  }
+
+  /**
+   * Snapshots that see the same data on this connection and `readers` more, the way mydumper
+   * makes them: while one more connection holds commits back — MariaDB's `BACKUP STAGE
+   * BLOCK_COMMIT` (writes go on, only their commits wait), MySQL's `FLUSH TABLES WITH READ LOCK` —
+   * every connection starts its consistent-snapshot transaction, then the lock is let go (a few
+   * milliseconds). No commit can fall between two of the snapshots, so all see the same
+   * committed state. Both need the RELOAD privilege; without it (or when the lock is not granted
+   * within 5 s, e.g. behind a long statement on MySQL), or on any other failure, only this
+   * connection's snapshot is started and no readers are returned.
+   */
+  async beginSharedSnapshot(readers: number): Promise<DbAdapter[]> {
+    if (readers <= 0 || !this.url) {
+      await this.beginSnapshot();
+      return [];
+    }
+    const opened = await Promise.all(Array.from({ length: readers + 1 }, () => MysqlAdapter.connect(this.url, this.prefix).catch(() => undefined)));
+    const conns = opened.filter((a): a is MysqlAdapter => a !== undefined);
+    const lock = conns.pop();
+    const closeAll = (list: MysqlAdapter[]): Promise<unknown> => Promise.all(list.map((a) => a.close().catch(() => undefined)));
+    let locked = false;
+    try {
+      if (!lock || conns.length === 0) throw new Error('no connections for readers');
+      await lock.conn.query('SET SESSION lock_wait_timeout = 5');
+      if (this.engine === 'mariadb') {
+        await lock.conn.query('BACKUP STAGE START');
+        locked = true;
+        await lock.conn.query('BACKUP STAGE BLOCK_COMMIT');
+      } else {
+        await lock.conn.query('FLUSH TABLES WITH READ LOCK');
+        locked = true;
+      }
+      await Promise.all([this, ...conns].map((a) => a.beginSnapshot()));
+      await lock.conn.query(this.engine === 'mariadb' ? 'BACKUP STAGE END' : 'UNLOCK TABLES');
+      locked = false;
+      return conns;
+    } catch {
+      if (locked) await lock?.conn.query(this.engine === 'mariadb' ? 'BACKUP STAGE END' : 'UNLOCK TABLES').catch(() => undefined);
+      await closeAll(conns);
+      // This connection may have started its snapshot before the failure: start it afresh.
+      await this.conn.query('ROLLBACK').catch(() => undefined);
+      await this.beginSnapshot();
+      return [];
+    } finally {
+      await lock?.close().catch(() => undefined);
+    }
   }
 
   async close(): Promise<void> {

@@ -12,10 +12,11 @@ import type { PgIndexInfo } from '../schema/engine-indexes.js';
 import { classifyPostgresIndex } from '../schema/engine-indexes.js';
 import type { XmldbField, XmldbKey, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
-import type { CreateTableOptions, DbAdapter, RowValue, TableStats } from './adapter.js';
+import { encodeBinary } from '../archive/binary-encoding.js';
+import type { CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
-import { copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
+import { COPY_CONVERTED, COPY_TEXT, copyJsonBound, copyLineToPhpJson, copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
 const q = (s: string): string => quoteIdent('postgres', s);
 
@@ -85,6 +86,7 @@ export class PostgresAdapter implements DbAdapter {
   private constructor(
     private readonly client: pg.Client,
     readonly prefix: string,
+    private readonly url: string,
   ) {}
 
   /** Connects to `postgres://…`. */
@@ -93,7 +95,7 @@ export class PostgresAdapter implements DbAdapter {
     await client.connect();
     // Fixed output formats so values are the same whatever the server defaults are.
     await client.query("SET bytea_output = 'hex'; SET extra_float_digits = 1; SET client_encoding = 'UTF8'; SET standard_conforming_strings = on");
-    return new PostgresAdapter(client, prefix);
+    return new PostgresAdapter(client, prefix, url);
   }
 
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -176,8 +178,7 @@ export class PostgresAdapter implements DbAdapter {
 
   async *readRows(table: XmldbTable, columns: string[], where?: string): AsyncGenerator<RowValue[]> {
     const kinds = columns.map((c) => kindOf(table.fields.find((f) => f.name === c)));
-    const sql = `COPY (SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}) TO STDOUT`;
-    const stream = this.client.query(copyStreams.to(sql));
+    const stream = this.client.query(copyStreams.to(this.copySql(table, columns, where)));
     try {
       for await (const fields of copyTextLines(stream as AsyncIterable<Buffer>)) {
         const row: RowValue[] = fields;
@@ -192,6 +193,64 @@ export class PostgresAdapter implements DbAdapter {
     } catch (err) {
       throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  async writeJsonRows(table: XmldbTable, columns: string[], where: string | undefined, sink: JsonRowSink): Promise<number> {
+    const kinds = columns.map((c) => kindOf(table.fields.find((f) => f.name === c)));
+    const codes = Uint8Array.from(kinds, (k) => (k === 'plain' ? COPY_TEXT : COPY_CONVERTED));
+    // The values readRows gives, then what the export makes of bytes (encodeBinary).
+    const convert = (i: number, v: string): string => (kinds[i] === 'float' ? normaliseFloat(v) : encodeBinary(Buffer.from(v.slice(2), 'hex')));
+    const ncols = columns.length;
+    let rows = 0;
+    const line = async (src: Buffer, s: number, e: number): Promise<void> => {
+      const wait = sink.beginRow();
+      if (wait) await wait;
+      const out = sink.rowOut(copyJsonBound(e - s, ncols));
+      copyLineToPhpJson(src, s, e, codes, convert, out);
+      sink.endRow(out);
+      rows++;
+    };
+    const stream = this.client.query(copyStreams.to(this.copySql(table, columns, where)));
+    try {
+      // A line may span stream chunks: its pieces wait in `carry` until its LF arrives.
+      let carry: Buffer[] = [];
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        let start = 0;
+        if (carry.length) {
+          const nl = chunk.indexOf(10);
+          if (nl === -1) {
+            carry.push(chunk);
+            continue;
+          }
+          carry.push(chunk.subarray(0, nl));
+          const whole = Buffer.concat(carry);
+          carry = [];
+          await line(whole, 0, whole.length);
+          start = nl + 1;
+        }
+        for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+          const wait = sink.beginRow();
+          if (wait) await wait;
+          const out = sink.rowOut(copyJsonBound(nl - start, ncols));
+          copyLineToPhpJson(chunk, start, nl, codes, convert, out);
+          sink.endRow(out);
+          rows++;
+          start = nl + 1;
+        }
+        if (start < chunk.length) carry.push(chunk.subarray(start));
+      }
+      if (carry.length) {
+        const whole = Buffer.concat(carry);
+        await line(whole, 0, whole.length);
+      }
+    } catch (err) {
+      throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });
+    }
+    return rows;
+  }
+
+  private copySql(table: XmldbTable, columns: string[], where: string | undefined): string {
+    return `COPY (SELECT ${columns.map(q).join(', ')} FROM ${q(this.prefix + table.name)}${where ? ` WHERE ${where}` : ''} ORDER BY ${q(orderColumn(table))}) TO STDOUT`;
   }
 
   async listTables(): Promise<string[]> {
@@ -318,6 +377,32 @@ export class PostgresAdapter implements DbAdapter {
 
   async endSnapshot(): Promise<void> {
     await this.client.query('COMMIT');
+  }
+
+  /**
+   * The snapshot of this transaction exported (pg_export_snapshot) and imported by each reader
+   * (SET TRANSACTION SNAPSHOT as the first statement of its REPEATABLE READ transaction): every
+   * connection sees exactly the same data, as pg_dump -j does. A reader that cannot connect (e.g.
+   * max_connections reached) is left out.
+   */
+  async beginSharedSnapshot(readers: number): Promise<DbAdapter[]> {
+    await this.beginSnapshot();
+    if (readers <= 0) return [];
+    const [row] = await this.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const id = row?.id ?? '';
+    const opened = await Promise.all(Array.from({ length: readers }, async () => {
+      let a: PostgresAdapter | undefined;
+      try {
+        a = await PostgresAdapter.connect(this.url, this.prefix);
+        await a.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await a.client.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(id)}`);
+        return a;
+      } catch {
+        await a?.close().catch(() => undefined);
+        return undefined;
+      }
+    }));
+    return opened.filter((a): a is PostgresAdapter => a !== undefined);
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * error → exit code mapping, so every command behaves the same on failure.
  */
 import { CommanderError, Option, type Command } from 'commander';
+import { DEFAULT_COMPRESSION_LEVEL } from '../archive/zip-writer.js';
 import { exitCodeFor } from '../transfer/errors.js';
 import type { CommonOptions } from './context.js';
 
@@ -31,7 +32,7 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--parallel <n>', 'parallel part uploads (default 4)')
     .option('--part-size <size>', 'multipart part size, e.g. 64M (default 8M, minimum 5M); memory for uploads = (parallel + 1) × part size')
     .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')
-    .option('--compression-level <n>', 'ZIP deflate level 0-9 (default 6)')
+    .option('--compression-level <n>', `ZIP deflate level 0-9 (default ${DEFAULT_COMPRESSION_LEVEL})`)
     .option('--state-dir <path>', 'base folder of the agent state, one sub-folder per site (env VAULT_AGENT_STATE_DIR; default /var/lib/vault-agent as root, else $XDG_STATE_HOME/vault-agent)')
     .option('--tmp-dir <path>', 'temporary folder (default <state folder>/tmp)')
     .option('-q, --quiet', 'only errors');

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_COMPRESSION_LEVEL } from '../archive/zip-writer.js';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
 import { loadState, prepareStateDir, resolveSite, saveState, SiteConfigError, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
 import { ApiClient } from '../transfer/api-client.js';
@@ -102,7 +103,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
     site, state, api, apiUrl, storage, logger, tmpDir, partSize, quiet,
     concurrency: Math.max(1, num(opts.parallel ?? env.VAULT_PARALLEL, DEFAULT_CONCURRENCY, '--parallel')),
     splitSize: num(opts.splitSize ?? env.VAULT_SPLIT_SIZE, 1024 * MiB, '--split-size'),
-    compressionLevel: Math.min(9, Math.max(0, num(opts.compressionLevel, 6, '--compression-level'))),
+    compressionLevel: Math.min(9, Math.max(0, num(opts.compressionLevel, DEFAULT_COMPRESSION_LEVEL, '--compression-level'))),
   };
 }
 

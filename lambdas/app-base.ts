@@ -13,6 +13,7 @@ import { ApiError, ERROR_STATUS, RateLimitedError } from './domain/errors.js';
 import { rateWindow } from './domain/rate-limits.js';
 import { authenticateRequest, requestKeyHash } from './routes/auth.js';
 import { createKeyAccounts } from './routes/key-accounts.js';
+import { startEarlyRead, type EarlyRead } from './routes/early-reads.js';
 import { nowSeconds, type AppEnv, type CoreDeps, type RateLimiting } from './routes/deps.js';
 import { FRAMEABLE_PATHS } from './web/security-headers.js';
 
@@ -28,9 +29,11 @@ import { FRAMEABLE_PATHS } from './web/security-headers.js';
  * with the key read. The key read still decides (a revoked key is refused on its next request,
  * a suspended one with its reason); a refused key's early count is taken back and the key
  * forgotten. A key new to the instance is read first, then counted (two round trips, once per key
- * and instance). Without rate limits the count does not hold up the route.
+ * and instance). Without rate limits the count does not hold up the route. Routes with an early
+ * read (routes/early-reads.ts: GET backups, the upload URL) start it in the same round trip, and
+ * the upload URL's reads the key item with its records (one BatchGetItem).
  */
-function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): MiddlewareHandler<AppEnv> {
+function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined, earlyReads: readonly EarlyRead[]): MiddlewareHandler<AppEnv> {
   const keyAccounts = createKeyAccounts();
   return async function meterMiddleware(c, next) {
     if (c.req.path === '/health') return next();
@@ -48,6 +51,9 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): Midd
     const early = knownAccount === undefined ? undefined : deps.repo.countAccountRequest(knownAccount, now, accountWindow?.start);
     // Awaited below, after the key read: a failure meanwhile must not count as unhandled.
     early?.catch(() => undefined);
+    // The route's own read too, when it has one (routes/early-reads.ts): used only if the key
+    // turns out valid for this account.
+    const started = knownAccount !== undefined && keyHash !== undefined && earlyReads.length ? startEarlyRead(c, earlyReads, knownAccount, keyHash) : undefined;
     const refuse = async () => {
       if (keyHash !== undefined) keyAccounts.forget(keyHash);
       if (early && knownAccount !== undefined && (await early.then(() => true, () => false))) {
@@ -57,7 +63,7 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): Midd
     };
     let key: Awaited<ReturnType<typeof authenticateRequest>>;
     try {
-      key = await authenticateRequest(deps, c, keyHash);
+      key = await authenticateRequest(deps, c, keyHash, started?.key);
     } catch (err) {
       // A suspended account's key is refused; its calls count like anonymous ones.
       await refuse();
@@ -85,8 +91,11 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined): Midd
   };
 }
 
-/** An app serving `routes` (mounted at `/` in order) inside the shared shell. */
-export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[]): Hono<AppEnv> {
+/**
+ * An app serving `routes` (mounted at `/` in order) inside the shared shell; `earlyReads`: the
+ * routes' reads that may start together with the key read (routes/early-reads.ts).
+ */
+export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[], earlyReads: readonly EarlyRead[] = []): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // First, so that every answer gets them, errors and 404s included: X-Content-Type-Options
   // nosniff, Referrer-Policy no-referrer and the other secure defaults.
@@ -100,7 +109,7 @@ export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[]): H
     // Every answer carries an API key or account data (or is a cheap error): never cached.
     c.header('Cache-Control', 'no-store');
   });
-  app.use('*', meterAndLimit(deps, deps.rateLimits));
+  app.use('*', meterAndLimit(deps, deps.rateLimits, earlyReads));
   app.use('*', bodyLimit({
     maxSize: deps.maxBodyBytes ?? 1024 * 1024,
     onError: () => {

@@ -7,12 +7,12 @@ import type { Hono } from 'hono';
 import { accountRouteModules } from './account-app.js';
 import { createApiApp } from './app-base.js';
 import type { AppDeps, AppEnv } from './routes/deps.js';
-import { siteRouteModules } from './site-app.js';
+import { siteEarlyReads, siteRouteModules } from './site-app.js';
 
 /** Dependencies of `createApp` (defined beside the routes that use them). */
 export type { AccountDeps, AppDeps, CoreDeps, SiteDeps } from './routes/deps.js';
 
 /** The whole API app over `deps`. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
-  return createApiApp(deps, [...siteRouteModules(deps), ...accountRouteModules(deps)]);
+  return createApiApp(deps, [...siteRouteModules(deps), ...accountRouteModules(deps)], siteEarlyReads(deps));
 }

@@ -19,21 +19,22 @@ export function requestKeyHash(c: Context<AppEnv>): string | undefined {
  * suspended account is refused here (403 `AccountSuspendedError`): the key item carries a copy
  * of the suspension, so no account read is added to any request.
  */
-export async function authenticate(deps: CoreDeps, keyHash: string | undefined): Promise<AuthContext['key'] | undefined> {
+export async function authenticate(deps: CoreDeps, keyHash: string | undefined, keyRead?: Promise<AuthContext['key'] | undefined>): Promise<AuthContext['key'] | undefined> {
   if (keyHash === undefined) return undefined;
-  const key = await deps.repo.findApiKey(keyHash);
+  const key = await (keyRead ?? deps.repo.findApiKey(keyHash));
   if (key?.suspendedReason !== undefined) throw new AccountSuspendedError(key.suspendedReason);
   return key;
 }
 
 /**
  * The caller's key for this request, looked up once per request (rate limiting and routes share
- * it). `keyHash`: the request's, when the caller has it already.
+ * it). `keyHash`: the request's, when the caller has it already; `keyRead`: the key item as an
+ * early read of the route fetched it by that hash (routes/early-reads.ts), instead of a read of its own.
  */
-export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>, keyHash?: string): Promise<AuthContext['key'] | undefined> {
+export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>, keyHash?: string, keyRead?: Promise<AuthContext['key'] | undefined>): Promise<AuthContext['key'] | undefined> {
   const cached = c.get('keyLookup');
   if (cached) return cached;
-  const lookup = authenticate(deps, keyHash ?? requestKeyHash(c));
+  const lookup = authenticate(deps, keyHash ?? requestKeyHash(c), keyHash !== undefined ? keyRead : undefined);
   c.set('keyLookup', lookup);
   return lookup;
 }

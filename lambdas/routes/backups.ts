@@ -12,6 +12,7 @@ import { checkEncryption, exceedsSizeLimit, expiryTime, presignLifetime, resolve
 import { findRegion } from '../domain/regions.js';
 import type { BackupRecord, InfoValue } from '../store/records.js';
 import { requireApiKey } from './auth.js';
+import { earlyOr, type EarlyRead } from './early-reads.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { backupView, cap, deleteBackup, loadAccount, loadBackup, maxPresign, objectKey, purgeAfterFailure, purgeObjects, sweepUnrecorded } from './records-view.js';
 import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
@@ -49,6 +50,14 @@ export function mergeableInfo(info: Record<string, string | number | boolean | n
   }
   if (Object.keys({ ...current, ...out }).length > MAX_INFO_KEYS) throw new BadRequestError(`info may hold at most ${MAX_INFO_KEYS} keys`);
   return out;
+}
+
+/** The list of `GET /backups`, started with the key read (routes/early-reads.ts). */
+export function backupEarlyReads(deps: SiteDeps): EarlyRead[] {
+  return [{
+    method: 'GET', path: /^\/backups$/,
+    start: (accountId) => ({ what: 'backups', promise: deps.repo.listBackups(accountId, { now: nowSeconds(deps) }) }),
+  }];
 }
 
 /** Routes for `/backups...` except uploads. */
@@ -90,7 +99,7 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
     const auth = c.var.auth;
     // Keys without the restore scope see an empty list (spec §9: "no restore permission").
     if (!auth.key.scopes.includes('restore')) return c.json({ backups: [] });
-    const page = await deps.repo.listBackups(auth.accountId, { now: nowSeconds(deps) });
+    const page = await earlyOr(c, auth.accountId, 'backups', () => deps.repo.listBackups(auth.accountId, { now: nowSeconds(deps) }));
     return c.json({ backups: page.items.map((b) => backupView(b, auth.siteId)) });
   });
 

@@ -8,6 +8,7 @@ import type { ApiKeyRecord } from '../store/records.js';
 import type { Context } from 'hono';
 import type { Plan, PlanId } from '../domain/plans.js';
 import type { RateLimits } from '../domain/rate-limits.js';
+import type { StartedRead } from './early-reads.js';
 import type { SigninDeps } from './signin.js';
 
 /** What every route module needs: the table and the request-independent settings. */
@@ -74,7 +75,7 @@ export interface AuthContext {
 
 /** Hono environment of the app. */
 export interface AppEnv {
-  Variables: { auth: AuthContext; keyLookup?: Promise<ApiKeyRecord | undefined> };
+  Variables: { auth: AuthContext; keyLookup?: Promise<ApiKeyRecord | undefined>; early?: StartedRead | undefined };
 }
 
 /** Current time in epoch seconds. */

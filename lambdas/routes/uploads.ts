@@ -9,7 +9,10 @@ import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js'
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
 import type { Plan } from '../domain/plans.js';
 import type { BackupRecord } from '../store/records.js';
+import { isArchiveName } from '../domain/archive-names.js';
+import { RECORD_KEY_PATTERN } from '../domain/ids.js';
 import { requireApiKey } from './auth.js';
+import { earlyOr, type EarlyRead } from './early-reads.js';
 import { nowSeconds, type AppEnv, type SiteDeps } from './deps.js';
 import { maxPresign, objectKey, presentBackup, purgeAfterFailure, withPlan } from './records-view.js';
 import { archiveName, param, parseJsonBody, recordKey, storedNumber } from './validation.js';
@@ -58,6 +61,24 @@ async function failOverLimit(deps: SiteDeps, b: BackupRecord, plan: Plan, bytes:
   throw new SizeLimitError(plan.sizeLimit ?? 0);
 }
 
+/**
+ * The backup, account and archive record of `POST backups/{key}/upload/{file}`, started with the
+ * key read (routes/early-reads.ts) when the path's key and file name are ones the route accepts.
+ */
+export function uploadEarlyReads(deps: SiteDeps): EarlyRead[] {
+  return [{
+    method: 'POST', path: /^\/backups\/([A-Za-z0-9]+)\/upload\/([^/]+)$/,
+    start(accountId, m, keyHash) {
+      const key = m[1] ?? '';
+      const name = m[2] ?? '';
+      if (!RECORD_KEY_PATTERN.test(key) || !isArchiveName(name)) return undefined;
+      // The key item comes in the same BatchGetItem: one round trip for key and records.
+      const read = deps.repo.getKeyBackupAccountFile(keyHash, accountId, key, name);
+      return { what: `upload ${key} ${name}`, promise: read, key: read.then((r) => r.key) };
+    },
+  }];
+}
+
 /** Routes for `/backups/{backupkey}/upload...`. */
 export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -68,8 +89,9 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const name = param(c, 'filename', archiveName);
     const body = await parseJsonBody(c, uploadBody);
     const now = nowSeconds(deps);
-    // Backup, account and archive record in one BatchGetItem (one round trip, all under the caller's account).
-    const read = await deps.repo.getBackupAccountFile(auth.accountId, key, name);
+    // Backup, account and archive record in one BatchGetItem (one round trip, all under the
+    // caller's account), usually started together with the key read.
+    const read = await earlyOr(c, auth.accountId, `upload ${key} ${name}`, () => deps.repo.getBackupAccountFile(auth.accountId, key, name));
     const b = requireRunning(presentBackup(read.backup, now));
     const { plan } = withPlan(deps, read.account);
     const uploaded = read.file;

@@ -220,6 +220,11 @@ export interface Repository {
   getBackup(accountId: string, backupKey: string): Promise<BackupRecord | undefined>;
   /** The backup, the account and one archive record of the backup, in one consistent read. */
   getBackupAccountFile(accountId: string, backupKey: string, name: string): Promise<{ backup?: BackupRecord; account?: AccountRecord; file?: FileRecord }>;
+  /**
+   * The API key by its hash and, under `accountId`, what `getBackupAccountFile` reads, in one
+   * consistent read (the caller uses the account's records only when the key is of `accountId`).
+   */
+  getKeyBackupAccountFile(keyHash: string, accountId: string, backupKey: string, name: string): Promise<{ key?: ApiKeyRecord; backup?: BackupRecord; account?: AccountRecord; file?: FileRecord }>;
   listBackups(accountId: string, opts: ListBackupsOptions): Promise<Page<BackupRecord>>;
   setBackupStatus(b: BackupRecord, to: BackupStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
   recordUpload(accountId: string, backupKey: string, upload: UploadRecord): Promise<void>;
@@ -277,6 +282,20 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     for (let attempt = 1; ; attempt++) {
       const res = await ddb.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: keys, ConsistentRead: true } } }));
       for (const item of res.Responses?.[TableName] ?? []) if (item.pk === pk && typeof item.sk === 'string') found.set(item.sk, item);
+      keys = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
+      if (!keys.length) return found;
+      if (attempt >= 8) throw new Error('BatchGetItem: keys still unprocessed after 8 attempts');
+      await backoff(attempt);
+    }
+  };
+
+  /** Items by (pk, sk) from any partitions, consistent, in one BatchGetItem (retrying unprocessed keys); by `pk sk`. */
+  const getItems = async (wanted: { pk: string; sk: string }[]): Promise<Map<string, Item>> => {
+    const found = new Map<string, Item>();
+    let keys: Record<string, unknown>[] = wanted;
+    for (let attempt = 1; ; attempt++) {
+      const res = await ddb.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: keys, ConsistentRead: true } } }));
+      for (const item of res.Responses?.[TableName] ?? []) if (typeof item.pk === 'string' && typeof item.sk === 'string') found.set(`${item.pk} ${item.sk}`, item);
       keys = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
       if (!keys.length) return found;
       if (attempt >= 8) throw new Error('BatchGetItem: keys still unprocessed after 8 attempts');
@@ -726,6 +745,25 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       const account = items.get('META');
       const file = items.get(fileSk);
       return {
+        ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
+        ...(account ? { account: strip<AccountRecord>(account) } : {}),
+        ...(file ? { file: strip<FileRecord>(file) } : {}),
+      };
+    },
+
+    async getKeyBackupAccountFile(keyHash, accountId, backupKey, name) {
+      const keyPk = `APIKEY#${keyHash}`;
+      const a = acct(accountId);
+      const backupSk = `BACKUP#${backupKey}`;
+      const fileSk = `FILE#${backupKey}#${name}`;
+      // Consistent, as findApiKey: a key revoked a moment ago fails on its very next request.
+      const items = await getItems([{ pk: keyPk, sk: 'APIKEY' }, { pk: a, sk: backupSk }, { pk: a, sk: 'META' }, { pk: a, sk: fileSk }]);
+      const key = items.get(`${keyPk} APIKEY`);
+      const backup = items.get(`${a} ${backupSk}`);
+      const account = items.get(`${a} META`);
+      const file = items.get(`${a} ${fileSk}`);
+      return {
+        ...(key ? { key: strip<ApiKeyRecord>(key) } : {}),
         ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
         ...(account ? { account: strip<AccountRecord>(account) } : {}),
         ...(file ? { file: strip<FileRecord>(file) } : {}),

@@ -98,7 +98,8 @@ describe('rate limits', () => {
     expect(await rounds('/validateapikey')).toEqual([['GetCommand'], ['UpdateCommand'], ['UpdateCommand']]);
     // Known: the account's count and the key read in one round trip, nothing else before the route.
     expect(await rounds('/validateapikey')).toEqual([['UpdateCommand', 'GetCommand']]);
-    expect(await rounds('/backups')).toEqual([['UpdateCommand', 'GetCommand'], ['QueryCommand']]);
+    // GET backups: its list too (routes/early-reads.ts), used once the key read has said yes.
+    expect(await rounds('/backups')).toEqual([['UpdateCommand', 'QueryCommand', 'GetCommand']]);
     // Another instance (a new app) reads the key before counting, once.
     const other = limitedApp(repo);
     expect(await rounds('/validateapikey', other)).toEqual([['GetCommand'], ['UpdateCommand']]);
@@ -141,6 +142,48 @@ describe('rate limits', () => {
     // The per-account window was given back too: 4 counted of 5, so one more passes, then 429.
     expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(200);
     expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(429);
+  });
+
+  it('GET backups and the upload URL read with the key in one round trip; a revoked or suspended key gets nothing of them', async () => {
+    const trace = tracingClient();
+    const repo = createRepository(trace.client, api.tableName);
+    const app = createApp({
+      ...api.deps, repo, now: () => new Date(clock),
+      rateLimits: { limits: { anonymousPerIp: { limit: 100, windowSeconds: 60 }, perAccount: { limit: 100, windowSeconds: 60 } }, clientIp: () => '203.0.113.20' },
+    });
+    const { apikey, accountid } = await api.registerAccount();
+    const json = (key: string) => ({ 'X-Api-Key': key, 'X-Vault-Siteid': 'er-site', 'X-Vault-Siteurl': 'https://er.example', 'Content-Type': 'application/json' });
+    clock = Date.UTC(2026, 0, 1, 16, 0, 0);
+    const second = (await (await app.request('/account/keys', { method: 'POST', headers: json(apikey), body: '{}' })).json()) as { apikey: string; keyid: string };
+    const put = await app.request('/backups', { method: 'PUT', headers: json(second.apikey), body: JSON.stringify({ description: 'early', encrypted: false, bucket: '', expiredays: 0, vaultversion: '2026051200' }) });
+    expect(put.status, await put.clone().text()).toBe(200);
+    const { backupkey } = (await put.json()) as { backupkey: string };
+    const upload = (key: string, file = 'dbdump.zip') => app.request(`/backups/${backupkey}/upload/${file}`, { method: 'POST', headers: json(key), body: JSON.stringify({ contenttype: 'application/zip' }) });
+    const list = (key: string) => app.request('/backups', { headers: json(key) });
+    trace.events.length = 0;
+    const first = await upload(second.apikey);
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(Object.keys((await first.json()) as object)).toEqual(['uploadurl', 'uploadheaders']);
+    // The key item, the backup, the account and the archive record in one BatchGetItem, with the count.
+    expect(roundTrips(trace.events)).toEqual([['UpdateCommand', 'BatchGetCommand']]);
+    expect(((await (await list(second.apikey)).json()) as { backups: { backupkey: string }[] }).backups.map((b) => b.backupkey)).toEqual([backupkey]);
+    // A path the route refuses starts no early read and answers as before.
+    expect((await upload(second.apikey, 'notanarchive.txt')).status).toBe(400);
+    // Revoked: 401 with only a message, on the very next request of either route.
+    expect((await app.request(`/account/keys/${second.keyid}`, { method: 'DELETE', headers: json(apikey) })).status).toBe(200);
+    for (const res of [await upload(second.apikey), await list(second.apikey)]) {
+      expect(res.status).toBe(401);
+      expect(Object.keys((await res.json()) as object)).toEqual(['message']);
+    }
+    // Suspended: 403 with the reason, nothing of the account's records.
+    expect((await list(apikey)).status).toBe(200);
+    await api.deps.repo.suspendAccount(accountid, 'audit', clock / 1000);
+    for (const res of [await upload(apikey), await list(apikey)]) {
+      expect(res.status).toBe(403);
+      expect(await res.json()).toEqual({ message: 'This account is suspended: audit. Contact the operator.' });
+    }
+    await api.deps.repo.resumeAccount(accountid);
+    trace.client.destroy();
   });
 
   it('the defaults leave room for a plugin run: a 1 TB backup of 2 GiB archives in an hour', () => {

@@ -183,17 +183,55 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     if (typeof uploadId !== 'string' || !uploadId) throw new StorageError(res.status, `${opts.filename}: multipart upload not initiated: ${xml.slice(0, 300)}`);
     const s: MultipartState = { uploadId, parts: [] };
     await opts.onState?.(s);
+    // The first part URLs, while the first part is still filling (a failure is seen again by
+    // the first part, which then asks itself).
+    requestUrls(s, 2 * concurrency).catch(() => undefined);
     return s;
   };
 
-  const urlFor = async (m: MultipartState, n: number): Promise<string> => {
-    if (partUrls.length < n) {
-      const want = Math.max(n, partUrls.length * 2, 4);
+  /**
+   * The multipart upload being initiated: started as soon as the first part holds
+   * EARLY_INITIATE_FRACTION of a part (an archive that ends below that goes in one PUT), so
+   * that the API and storage round trips overlap with filling the first part.
+   */
+  let initiating: Promise<MultipartState> | null = null;
+  const startInitiate = (): Promise<MultipartState> => {
+    if (!initiating) {
+      initiating = initiate();
+      // Awaited by the first dispatch; a failure meanwhile must not count as unhandled.
+      initiating.catch(() => undefined);
+    }
+    return initiating;
+  };
+
+  /**
+   * The part-URL request in flight: one at a time, parts that need URLs wait for the same one
+   * (each asked for its own before, several at once). Requests double the count, as the API
+   * presigns parts 1..N each time.
+   */
+  let urlBatch: Promise<void> | null = null;
+  const requestUrls = (m: MultipartState, want: number): Promise<void> => {
+    const batch = (async () => {
       const r = await opts.api.requestUpload(opts.backupkey, opts.filename, { parts: want, uploadid: m.uploadId });
-      if (!r.uploadurls || r.uploadurls.length < n) throw new StorageError(0, `${opts.filename}: the API returned ${r.uploadurls?.length ?? 0} part URLs, needed ${n}`);
+      if (!r.uploadurls || r.uploadurls.length < want) throw new StorageError(0, `${opts.filename}: the API returned ${r.uploadurls?.length ?? 0} part URLs, needed ${want}`);
       r.uploadurls.forEach(checkUrl);
-      partUrls.splice(0, partUrls.length, ...r.uploadurls);
-      partHeaders = headerLines(r.uploadheaders);
+      if (r.uploadurls.length > partUrls.length) {
+        partUrls.splice(0, partUrls.length, ...r.uploadurls);
+        partHeaders = headerLines(r.uploadheaders);
+      }
+    })();
+    urlBatch = batch;
+    void batch.then(() => undefined, () => undefined).finally(() => { if (urlBatch === batch) urlBatch = null; });
+    return batch;
+  };
+  const urlFor = async (m: MultipartState, n: number): Promise<string> => {
+    while (partUrls.length < n) {
+      if (urlBatch) {
+        // A request that fails is made again below by the part that needs the URL.
+        await urlBatch.catch(() => undefined);
+        continue;
+      }
+      await requestUrls(m, Math.min(MAX_PARTS, Math.max(n, partUrls.length * 2, 4)));
     }
     return partUrls[n - 1] as string;
   };
@@ -223,7 +261,7 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     // The whole-archive hash has seen exactly the bytes up to the end of this part.
     const sha = whole.copy().digest('hex');
     try {
-      if (!mp) mp = await initiate();
+      if (!mp) mp = await startInitiate();
     } catch (err) {
       pool.give(p.buf);
       throw err;
@@ -250,6 +288,7 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
         // One hashing pass: the piece is hashed where it was copied to (warm in cache).
         whole.update(part.buf.subarray(part.size, part.size + piece.length));
         part.size += piece.length;
+        if (!mp && !initiating && part.size >= part.buf.length * EARLY_INITIATE_FRACTION) void startInitiate();
         if (part.size === part.buf.length) {
           holding = false;
           await dispatch(part);
@@ -262,7 +301,7 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     const origsize = await opts.origsize();
     const last = part;
     holding = false;
-    if (!mp) {
+    if (!mp && !initiating) {
       // Small archive: one PUT of the buffered bytes.
       try {
         const r = await opts.api.requestUpload(opts.backupkey, opts.filename);
@@ -282,17 +321,25 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     else pool.give(last.buf);
     await Promise.all(inflight);
     if (failure) throw failure;
-    const m: MultipartState = mp;
+    const m: MultipartState = mp ?? await startInitiate();
     const parts = m.parts.filter((x) => x.n <= count).sort((a, b) => a.n - b.n);
     if (parts.length !== count) throw new StorageError(0, `${opts.filename}: ${parts.length} of ${count} parts uploaded`);
     await opts.api.uploadCompleted(opts.backupkey, opts.filename, { origsize, multipart: { UploadId: m.uploadId, ETags: parts.map((x) => x.etag) } });
     return { size: total, sha256: whole.digest('hex'), origsize, parts: count, reusedParts: reused };
   } catch (err) {
-    await Promise.allSettled(inflight);
+    // Nothing of this upload goes on in the background once it has failed.
+    await Promise.allSettled([...inflight, ...(initiating ? [initiating] : []), ...(urlBatch ? [urlBatch] : [])]);
     if (holding) pool.give(part.buf);
     throw err;
   }
 }
+
+/**
+ * How full the first part is when the multipart upload is initiated (in the background): an
+ * eighth, 1 MiB of the default 8 MiB part. Archives that end before that go in one PUT; those
+ * between that and one part, as a multipart upload of one part.
+ */
+export const EARLY_INITIATE_FRACTION = 1 / 8;
 
 /** S3 allows 10 000 parts per upload. */
 const MAX_PARTS = 10_000;

@@ -451,7 +451,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
             await stateFile.save(st);
           }
         }
-        ctx.logger.info(`database: staging ${structure.tables.length - (st.carried?.length ?? 0)} tables`);
+        const toStage = structure.tables.length - (st.carried?.length ?? 0);
+        const mayCarry = (st.carryIfEmpty ?? []).filter((c) => !st.carried?.some((x) => x.name === c.name)).length;
+        ctx.logger.info(mayCarry ? `database: staging up to ${toStage} tables (${mayCarry} of them left in place instead if the backup holds no row for them)` : `database: staging ${toStage} tables`);
         const keepRows = preservedRowsHooks({
           plugins: preservePlugins,
           passwordUsers: settings.restorepreservepasswords ?? [],

@@ -275,20 +275,6 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
   const get = async (pk: string, sk: string, consistent = true): Promise<Item | undefined> =>
     (await ddb.send(new GetCommand({ TableName, Key: { pk, sk }, ConsistentRead: consistent }))).Item;
 
-  /** Items of one partition by sort key, consistent, in one BatchGetItem (retrying unprocessed keys). */
-  const getMany = async (pk: string, sks: string[]): Promise<Map<string, Item>> => {
-    const found = new Map<string, Item>();
-    let keys: Record<string, unknown>[] = sks.map((sk) => ({ pk, sk }));
-    for (let attempt = 1; ; attempt++) {
-      const res = await ddb.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: keys, ConsistentRead: true } } }));
-      for (const item of res.Responses?.[TableName] ?? []) if (item.pk === pk && typeof item.sk === 'string') found.set(item.sk, item);
-      keys = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
-      if (!keys.length) return found;
-      if (attempt >= 8) throw new Error('BatchGetItem: keys still unprocessed after 8 attempts');
-      await backoff(attempt);
-    }
-  };
-
   /** Items by (pk, sk) from any partitions, consistent, in one BatchGetItem (retrying unprocessed keys); by `pk sk`. */
   const getItems = async (wanted: { pk: string; sk: string }[]): Promise<Map<string, Item>> => {
     const found = new Map<string, Item>();
@@ -302,6 +288,20 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       await backoff(attempt);
     }
   };
+
+  /** The records `getBackupAccountFile` returns, from items read under the account (`at(sk)`). */
+  const backupAccountFile = (at: (sk: string) => Item | undefined, backupKey: string, name: string): { backup?: BackupRecord; account?: AccountRecord; file?: FileRecord } => {
+    const backup = at(`BACKUP#${backupKey}`);
+    const account = at('META');
+    const file = at(`FILE#${backupKey}#${name}`);
+    return {
+      ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
+      ...(account ? { account: strip<AccountRecord>(account) } : {}),
+      ...(file ? { file: strip<FileRecord>(file) } : {}),
+    };
+  };
+  const backupAccountFileKeys = (a: string, backupKey: string, name: string): { pk: string; sk: string }[] =>
+    [`BACKUP#${backupKey}`, 'META', `FILE#${backupKey}#${name}`].map((sk) => ({ pk: a, sk }));
 
   const queryAll = async (input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> => {
     const out: Item[] = [];
@@ -738,36 +738,18 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
     },
 
     async getBackupAccountFile(accountId, backupKey, name) {
-      const backupSk = `BACKUP#${backupKey}`;
-      const fileSk = `FILE#${backupKey}#${name}`;
-      const items = await getMany(acct(accountId), [backupSk, 'META', fileSk]);
-      const backup = items.get(backupSk);
-      const account = items.get('META');
-      const file = items.get(fileSk);
-      return {
-        ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
-        ...(account ? { account: strip<AccountRecord>(account) } : {}),
-        ...(file ? { file: strip<FileRecord>(file) } : {}),
-      };
+      const a = acct(accountId);
+      const items = await getItems(backupAccountFileKeys(a, backupKey, name));
+      return backupAccountFile((sk) => items.get(`${a} ${sk}`), backupKey, name);
     },
 
     async getKeyBackupAccountFile(keyHash, accountId, backupKey, name) {
       const keyPk = `APIKEY#${keyHash}`;
       const a = acct(accountId);
-      const backupSk = `BACKUP#${backupKey}`;
-      const fileSk = `FILE#${backupKey}#${name}`;
       // Consistent, as findApiKey: a key revoked a moment ago fails on its very next request.
-      const items = await getItems([{ pk: keyPk, sk: 'APIKEY' }, { pk: a, sk: backupSk }, { pk: a, sk: 'META' }, { pk: a, sk: fileSk }]);
+      const items = await getItems([{ pk: keyPk, sk: 'APIKEY' }, ...backupAccountFileKeys(a, backupKey, name)]);
       const key = items.get(`${keyPk} APIKEY`);
-      const backup = items.get(`${a} ${backupSk}`);
-      const account = items.get(`${a} META`);
-      const file = items.get(`${a} ${fileSk}`);
-      return {
-        ...(key ? { key: strip<ApiKeyRecord>(key) } : {}),
-        ...(backup ? { backup: strip<BackupRecord>(backup) } : {}),
-        ...(account ? { account: strip<AccountRecord>(account) } : {}),
-        ...(file ? { file: strip<FileRecord>(file) } : {}),
-      };
+      return { ...(key ? { key: strip<ApiKeyRecord>(key) } : {}), ...backupAccountFile((sk) => items.get(`${a} ${sk}`), backupKey, name) };
     },
 
     async listBackups(accountId, opts) {

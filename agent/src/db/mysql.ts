@@ -117,9 +117,8 @@ const enum Wire {
 /** Column metadata mysql2 gives a query's 'fields' listeners. */
 interface WireField { columnType: number; characterSet: number; encoding: string; extendedFormat?: string }
 
-// mysql2's type codes (mysql2/lib/constants/types.js).
-const T = { DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9, DATE: 10, TIME: 11, DATETIME: 12, YEAR: 13,
-  VECTOR: 0xf2, JSON: 0xf5, NEWDECIMAL: 0xf6, GEOMETRY: 0xff } as const;
+/** mysql2's column type codes. */
+const T = mysql.Types;
 /** Types mysql2 hands over as the text sent (bigNumberStrings, decimalNumbers false, dateStrings). */
 const AS_SENT = new Set<number>([T.LONGLONG, T.DECIMAL, T.NEWDECIMAL, T.TIMESTAMP, T.DATE, T.TIME, T.DATETIME]);
 const BINARY_CHARSET = 63;

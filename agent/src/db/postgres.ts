@@ -202,9 +202,8 @@ export class PostgresAdapter implements DbAdapter {
     const convert = (i: number, v: string): string => (kinds[i] === 'float' ? normaliseFloat(v) : encodeBinary(Buffer.from(v.slice(2), 'hex')));
     const ncols = columns.length;
     let rows = 0;
-    const line = async (src: Buffer, s: number, e: number): Promise<void> => {
-      const wait = sink.beginRow();
-      if (wait) await wait;
+    /** Writes one COPY line as a chunk row (after `sink.beginRow()` has been awaited). Synchronous: no promise per row. */
+    const put = (src: Buffer, s: number, e: number): void => {
       const out = sink.rowOut(copyJsonBound(e - s, ncols));
       copyLineToPhpJson(src, s, e, codes, convert, out);
       sink.endRow(out);
@@ -225,23 +224,22 @@ export class PostgresAdapter implements DbAdapter {
           carry.push(chunk.subarray(0, nl));
           const whole = Buffer.concat(carry);
           carry = [];
-          await line(whole, 0, whole.length);
+          await sink.beginRow();
+          put(whole, 0, whole.length);
           start = nl + 1;
         }
         for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
           const wait = sink.beginRow();
           if (wait) await wait;
-          const out = sink.rowOut(copyJsonBound(nl - start, ncols));
-          copyLineToPhpJson(chunk, start, nl, codes, convert, out);
-          sink.endRow(out);
-          rows++;
+          put(chunk, start, nl);
           start = nl + 1;
         }
         if (start < chunk.length) carry.push(chunk.subarray(start));
       }
       if (carry.length) {
         const whole = Buffer.concat(carry);
-        await line(whole, 0, whole.length);
+        await sink.beginRow();
+        put(whole, 0, whole.length);
       }
     } catch (err) {
       throw new TableTransferError(table.name, `reading rows failed: ${(err as Error).message}`, { cause: err });

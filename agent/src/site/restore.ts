@@ -427,8 +427,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
           // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
           const carryOver = process.env.VAULT_AGENT_CARRY_OVER !== '0';
-          st.carried = carryOver ? await findCarriedOver(db, structure, await importPlan()) : [];
-          st.carryIfEmpty = carryOver ? await findCarryIfEmpty(db, structure, await importPlan()) : [];
+          const plan = carryOver ? await importPlan() : undefined;
+          st.carried = plan ? await findCarriedOver(db, structure, plan) : [];
+          st.carryIfEmpty = plan ? await findCarryIfEmpty(db, structure, plan) : [];
           if (st.carried.length) ctx.logger.info(`database: ${st.carried.length} table(s) carried over (empty in the backup and here, defined exactly as the restore would create them): left in place`);
           if (st.carryIfEmpty.length) ctx.logger.info(`database: ${st.carryIfEmpty.length} table(s) empty here and defined exactly as the restore would create them: left in place if the backup holds no row for them`);
           st.db = { done: [] };

@@ -27,3 +27,26 @@ export function harnessArgs(script: string, bundleName: string): HarnessArgs {
   const bundle = given ?? fileURLToPath(new URL(`../../node_modules/.cache/vault-agent-scale/${bundleName}`, import.meta.url));
   return { mode, dir: resolve(dirArg), a3, a4, given, bundle };
 }
+
+/** What a measured run gives (bench/measure.ts). */
+interface Measured { wallMs: number; cpuMs: number; peakRssBytes: number }
+
+/**
+ * Runs the `wanted` steps (comma list; `fallback` when not given) `rounds` times in order: each
+ * step's `before`, then `run`, whose measurement is printed as one line.
+ */
+export async function runSteps<S extends { before?: () => Promise<unknown> }>(
+  steps: Record<string, S>, wanted: string | undefined, fallback: string, rounds: string | undefined,
+  run: (id: string, step: S) => Promise<Measured>,
+): Promise<void> {
+  const ids = (wanted ?? fallback).split(',');
+  for (let r = 0; r < Number(rounds ?? 1); r++) {
+    for (const id of ids) {
+      const step = steps[id];
+      if (!step) throw new Error(`unknown step ${id}`);
+      await step.before?.();
+      const m = await run(id, step);
+      process.stdout.write(`${id.padEnd(14)} wall ${(m.wallMs / 1000).toFixed(2)} s  CPU ${(m.cpuMs / 1000).toFixed(2)} s  peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(1)} MiB\n`);
+    }
+  }
+}

@@ -18,7 +18,7 @@ import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDataba
 import { measureOk } from '../../../bench/measure.js';
 import { startMariaDb, startPostgres } from '../../../scripts/services/index.js';
 import { buildAgent } from '../../scripts/build.js';
-import { harnessArgs } from './harness-args.js';
+import { harnessArgs, runSteps } from './harness-args.js';
 
 const { mode, dir, a3, a4, given, bundle: BUNDLE } = harnessArgs('scale-s.ts', 'cli.mjs');
 const build = async (): Promise<void> => {
@@ -62,15 +62,5 @@ if (mode === 'serve') {
     load_cross: { args: ['load', '--db', withDatabase(s.pg, 'agent_cross'), '--prefix', PREFIX, '--in', join(dir, 'agent-my'), ...extra], before: () => pgCreateDatabase(s.pg, 'agent_cross') },
     load_cross_my: { args: ['load', '--db', withDatabase(s.my, 'agent_cross'), '--prefix', PREFIX, '--in', join(dir, 'agent-pg'), ...extra], before: () => mariadbCreateDatabase(s.my, 'agent_cross') },
   };
-  const wanted = (a3 ?? 'load_pg,load_my,load_cross').split(',');
-  const rounds = Number(a4 ?? 1);
-  for (let r = 0; r < rounds; r++) {
-    for (const id of wanted) {
-      const step = steps[id];
-      if (!step) throw new Error(`unknown step ${id}`);
-      await step.before?.();
-      const m = await measureOk(process.execPath, [...flags, BUNDLE, ...step.args], { label: id });
-      process.stdout.write(`${id.padEnd(14)} wall ${(m.wallMs / 1000).toFixed(2)} s  CPU ${(m.cpuMs / 1000).toFixed(2)} s  peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(1)} MiB\n`);
-    }
-  }
+  await runSteps(steps, a3, 'load_pg,load_my,load_cross', a4, (id, step) => measureOk(process.execPath, [...flags, BUNDLE, ...step.args], { label: id }));
 }

@@ -27,7 +27,7 @@ import { loadedDataset } from '../../../bench/db.js';
 import { PREFIX, SCHEMA_DIR, withDatabase } from '../../../bench/dataset.js';
 import { measureOk } from '../../../bench/measure.js';
 import { buildAgent } from '../../scripts/build.js';
-import { harnessArgs } from './harness-args.js';
+import { harnessArgs, runSteps } from './harness-args.js';
 
 const { mode, dir, a3, a4, given, bundle: BUNDLE } = harnessArgs('scale-site.ts', 'site.mjs');
 
@@ -101,26 +101,19 @@ if (mode === 'serve') {
     restore_my: { args: () => ['restore', readFileSync(keyFile, 'utf8').trim(), ...common, ...myArgs, '--dataroot', root('target-my'), '--wwwroot', 'https://bench-tgt.example.org'] },
     restore_pg: { before: pgTarget, args: () => ['restore', readFileSync(keyFile, 'utf8').trim(), ...common, ...pgArgs('moodle_tgt'), '--dataroot', root('target-pg'), '--wwwroot', 'https://bench-tgt.example.org'] },
   };
-  const wanted = (a3 ?? 'backup_pg,restore_my,restore_pg').split(',');
-  const rounds = Number(a4 ?? 1);
-  for (let r = 0; r < rounds; r++) {
-    for (const id of wanted) {
-      const step = steps[id];
-      if (!step) throw new Error(`unknown step ${id}`);
-      await step.before?.();
-      const tmp = join(dir, `tmp-${id}`);
-      rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(tmp, { recursive: true });
-      const out = join(dir, `${id}.out`);
-      const wrap = process.env.BENCH_WRAP?.split(' ').filter(Boolean) ?? [];
-      const argv = [...wrap, process.execPath, ...flags, BUNDLE, ...step.args(), '--tmp-dir', tmp];
-      const m = await measureOk(argv[0] as string, argv.slice(1), { label: id, env, stdoutFile: out });
-      if (step.backup) {
-        const key = /Backup key:\s*(\S+)/.exec(readFileSync(out, 'utf8'))?.[1];
-        if (!key) throw new Error(`${id} printed no backup key`);
-        writeFileSync(keyFile, key);
-      }
-      process.stdout.write(`${id.padEnd(12)} wall ${(m.wallMs / 1000).toFixed(2)} s  CPU ${(m.cpuMs / 1000).toFixed(2)} s  peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(1)} MiB\n`);
+  await runSteps(steps, a3, 'backup_pg,restore_my,restore_pg', a4, async (id, step) => {
+    const tmp = join(dir, `tmp-${id}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    const out = join(dir, `${id}.out`);
+    const wrap = process.env.BENCH_WRAP?.split(' ').filter(Boolean) ?? [];
+    const argv = [...wrap, process.execPath, ...flags, BUNDLE, ...step.args(), '--tmp-dir', tmp];
+    const m = await measureOk(argv[0] as string, argv.slice(1), { label: id, env, stdoutFile: out });
+    if (step.backup) {
+      const key = /Backup key:\s*(\S+)/.exec(readFileSync(out, 'utf8'))?.[1];
+      if (!key) throw new Error(`${id} printed no backup key`);
+      writeFileSync(keyFile, key);
     }
-  }
+    return m;
+  });
 }

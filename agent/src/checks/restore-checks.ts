@@ -86,8 +86,9 @@ export const DB_STAGING_FACTOR = 1.5;
 
 /**
  * Disk space, per filesystem (places on one filesystem add up): the temp folder keeps
- * dbstructure.zip and one other archive at a time (each is downloaded, verified, applied and
- * deleted in turn); the dataroot's filesystem the staged dataroot (the dataroot archives'
+ * dbstructure.zip, one database archive and one files archive at a time (the database and the
+ * files are staged side by side; each archive is downloaded, verified, applied and deleted in
+ * turn); the dataroot's filesystem the staged dataroot (the dataroot archives'
  * uncompressed size) and the new filedir blobs (at most the filedir archives' uncompressed
  * size), while the old ones stay until the switch; the database's filesystem, when it is on this
  * machine, the staged copy of every table ({@link DB_STAGING_FACTOR} × the dumps' uncompressed
@@ -98,8 +99,8 @@ export async function checkRestoreDiskSpace(places: RestoreDiskPlaces, files: re
   const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
   const orig = (type: string) => files.filter((f) => f.name === `${type}.zip` || f.name.startsWith(`${type}-`)).reduce((s, f) => s + (f.origsize ?? size(f)), 0);
   const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + size(f), 0);
-  const largest = files.filter((f) => f.name !== 'dbstructure.zip').reduce((m, f) => Math.max(m, size(f)), 0);
-  const needs: { dir: string; bytes: number; why: string }[] = [{ dir: places.tmpDir, bytes: structure + largest, why: 'dbstructure.zip + the largest archive' }];
+  const largest = (db: boolean) => files.filter((f) => f.name !== 'dbstructure.zip' && f.name.startsWith('dbdump') === db).reduce((m, f) => Math.max(m, size(f)), 0);
+  const needs: { dir: string; bytes: number; why: string }[] = [{ dir: places.tmpDir, bytes: structure + largest(true) + largest(false), why: 'dbstructure.zip + the largest database archive + the largest files archive (staged side by side)' }];
   if (places.dataroot) needs.push({ dir: places.dataroot, bytes: orig('dataroot') + orig('filedir'), why: 'staged dataroot + new filedir blobs' });
   const dbBytes = Math.ceil(orig('dbdump') * DB_STAGING_FACTOR);
   if (places.dbDataDir) needs.push({ dir: places.dbDataDir, bytes: dbBytes, why: `staged database, ${DB_STAGING_FACTOR} × the dumps` });

@@ -15,10 +15,9 @@ export function restoreCommand(): Command {
     .option('--allow-missing-plugins', 'restore although plugins of the backup are missing here')
     .option('--reset-site-identifier', 'give the restored site a new site identifier')
     .option('--preserve-dataroot <names>', 'extra top-level dataroot names to keep')
-    .option('--skip-preverify', 'do not download every archive once for verification before changing the site')
     .option('--collation <name>', "MySQL/MariaDB: create the tables with this utf8mb4 collation instead of the site's (config.php dbcollation, else the database's)");
   cmd.action(action(async (backupkey: string) => {
-    const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { dryRun?: boolean; resume?: boolean; abandon?: boolean; allowMissingPlugins?: boolean; resetSiteIdentifier?: boolean; preserveDataroot?: string; skipPreverify?: boolean; collation?: string };
+    const o = commonOptions(cmd) as ReturnType<typeof commonOptions> & { dryRun?: boolean; resume?: boolean; abandon?: boolean; allowMissingPlugins?: boolean; resetSiteIdentifier?: boolean; preserveDataroot?: string; collation?: string };
     const ctx = await createContext(o);
     if (o.abandon) {
       if (o.resume || o.dryRun) throw new UsageError('--abandon cannot be combined with --resume or --dry-run');
@@ -29,7 +28,7 @@ export function restoreCommand(): Command {
     const key = await readPassphrase(o);
     const r = await runRestore(ctx, backupkey, {
       key, dryRun: Boolean(o.dryRun), resume: Boolean(o.resume), allowMissingPlugins: Boolean(o.allowMissingPlugins),
-      resetSiteIdentifier: Boolean(o.resetSiteIdentifier), skipPreverify: Boolean(o.skipPreverify), ...(o.preserveDataroot ? { preserveDataroot: o.preserveDataroot } : {}), ...(o.collation ? { collation: o.collation } : {}),
+      resetSiteIdentifier: Boolean(o.resetSiteIdentifier), ...(o.preserveDataroot ? { preserveDataroot: o.preserveDataroot } : {}), ...(o.collation ? { collation: o.collation } : {}),
     });
     process.stdout.write(`Restore ${r.restorekey}: ${o.dryRun ? 'pre-checks passed' : 'finished'}\n${r.notes.map((n) => `- ${n}\n`).join('')}`);
   }));

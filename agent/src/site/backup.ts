@@ -211,7 +211,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
       ...(resume ? { resume } : {}),
       onState: async (m) => { st.current = { name, multipart: m }; await stateFile.save(st); },
     });
-    progress.done();
+    progress.done(name);
     if (r.reusedParts) ctx.logger.info(`${name}: ${r.reusedParts} part(s) reused from the interrupted run`);
     const a: DoneArchive = { sha256: r.sha256, size: r.size, origsize: r.origsize, ...(lastKey ? { lastKey: lastKey() } : {}) };
     st.done[name] = a;

@@ -4,14 +4,16 @@
  *
  * 1. Validate (and check the passphrase with a HEAD), `PUT restores`, fetch the record, read
  *    `dbstructure.zip`, pre-checks (versions, plugins, disk space for both copies, engine,
- *    indexes, collation, foreign keys onto replaced tables, staging rights), then every archive
- *    streamed and verified against its recorded SHA-256 without being kept.
- * 2. Staging, site live: every table loaded into the staging area (db/staging.ts) under its
- *    final names, engine indexes included (each dbdump downloaded again, verified, loaded,
- *    deleted; the site's preserved rows and passwords read from the live tables into the staged
- *    ones), except the tables carried over (db/carry-over.ts: empty in the backup and live,
- *    defined exactly as the restore would create them; left in place); config overrides,
- *    session rows, cache revisions, version hash and site identifier done on the staged tables. Dataroot archives extracted into `<dataroot>/.vault-agent-staging`,
+ *    indexes, collation, foreign keys onto replaced tables, staging rights).
+ * 2. Staging, site live, the database and the files side by side (each archive downloaded,
+ *    verified against its recorded SHA-256, applied, deleted; nothing of the old site is
+ *    replaced before the switch, so a damaged archive found here rolls back to the untouched
+ *    site). Database: every table loaded into the staging area (db/staging.ts) under its final
+ *    names, engine indexes included (the site's preserved rows and passwords read from the live
+ *    tables into the staged ones), except the tables carried over (db/carry-over.ts: empty in
+ *    the backup and live, defined exactly as the restore would create them; left in place);
+ *    config overrides, session rows, cache revisions, version hash and site identifier done on
+ *    the staged tables. Files: dataroot archives extracted into `<dataroot>/.vault-agent-staging`,
  *    new filedir blobs in place, each journaled before it is written (files/blob-journal.ts).
  * 3. Switch, maintenance on: carried-over tables written to meanwhile are staged (empty), then
  *    the database in one transaction or RENAME (the commit point; carried-over tables checked
@@ -23,8 +25,8 @@
  *
  * An error before the end of the switch rolls everything back (staged tables, staging folder,
  * journaled blobs; a database switch already made is reversed) and the error says the site is
- * unchanged; an error after it leaves the restored site and names what cleanup is left. Only one
- * archive is on disk at a time.
+ * unchanged; an error after it leaves the restored site and names what cleanup is left. At most
+ * one database archive and one files archive are on disk at a time.
  *
  * Resume: `<state folder>/restore.json` records the restore key, tables carried over and
  * finished in staging, archives applied, the switch plans and how far the switch and cleanup got;
@@ -57,7 +59,7 @@ import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
-import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS } from '../transfer/download.js';
+import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS, type DownloadResult } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { PartBuffers } from '../transfer/upload.js';
@@ -75,8 +77,6 @@ export interface RestoreOptions {
   resetSiteIdentifier?: boolean;
   /** Extra top-level dataroot names kept (restorepreservedataroot). */
   preserveDataroot?: string;
-  /** Skip the verification pass over all archives before changing anything (saves one download). */
-  skipPreverify?: boolean;
   /**
    * MySQL/MariaDB: collation for the restored tables instead of the site's (config.php
    * `dboptions['dbcollation']`, else what Moodle detects on the database).
@@ -185,8 +185,9 @@ export class ArchiveFetcher {
    * 8 MiB of dead segments per archive for the garbage collector, and the C heap kept them.
    */
   private readonly buffers = new PartBuffers(DOWNLOAD_SEGMENTS);
-  constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>) {
-    this.progress = createByteProgress('download', { quiet: ctx.quiet, logger: ctx.logger });
+  /** `total`: bytes the restore expects to download (for the progress bar's percentage and ETA). */
+  constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>, total?: number) {
+    this.progress = createByteProgress('download', { quiet: ctx.quiet, logger: ctx.logger, ...(total ? { total } : {}) });
   }
 
   /** Prints the final transfer figures. */
@@ -194,17 +195,88 @@ export class ArchiveFetcher {
     this.progress.finish();
   }
 
-  /** Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch. */
-  async fetch(name: string, dest: string | null): Promise<{ sha256: string; size: number; verified: boolean }> {
+  /**
+   * Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch.
+   * Several fetches may run at once (they share the segment pool).
+   */
+  async fetch(name: string, dest: string | null, signal?: AbortSignal): Promise<{ sha256: string; size: number; verified: boolean }> {
     const d = await this.ctx.api.downloadUrl(this.restorekey, name);
     const expected = this.hashes.get(name);
     this.progress.archive(name);
-    const r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-      ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n), buffers: this.buffers,
-    });
-    this.progress.done();
+    let r: DownloadResult;
+    try {
+      r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
+        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
+      });
+    } finally {
+      this.progress.done(name);
+    }
+    if (!expected && name !== 'dbstructure.zip') this.ctx.logger.warn(`${name}: no recorded hash (backup made by the plugin?); checked only as it is applied (entry sizes; filedir blobs against their SHA-1 names)`);
+    await failpoint('restore.download.archive');
     return { ...r, verified: Boolean(expected) };
   }
+}
+
+/**
+ * dbdump archives downloaded ahead of their use: the first one starts downloading while the
+ * pre-checks run, and one the collation check read can be kept for the load. Each is in the
+ * restore's work folder, verified, and counted in the temp usage.
+ */
+class DumpCache {
+  private readonly ready = new Map<string, Promise<string>>();
+  private readonly stop = new AbortController();
+  constructor(private readonly fetcher: ArchiveFetcher, private readonly work: string, private readonly temp: TempUsage) {}
+
+  /** Starts downloading `name` now (its errors surface when it is taken). */
+  prefetch(name: string): void {
+    if (this.ready.has(name)) return;
+    const p = this.download(name, this.stop.signal);
+    p.catch(() => undefined);
+    this.ready.set(name, p);
+  }
+
+  /** Keeps the downloaded archive at `path` for a later {@link take}. */
+  keep(name: string, path: string): void {
+    this.ready.set(name, Promise.resolve(path));
+  }
+
+  /** The path of `name`, downloaded (or waited for) now; the caller removes it when done. */
+  take(name: string, signal?: AbortSignal): Promise<string> {
+    const p = this.ready.get(name);
+    this.ready.delete(name);
+    return p ?? this.download(name, signal);
+  }
+
+  /** Stops downloads in flight and removes every archive not taken. */
+  async discard(): Promise<void> {
+    this.stop.abort(new AgentError('ERR_RESTORE', 'download no longer needed'));
+    const left = [...this.ready.entries()];
+    this.ready.clear();
+    for (const [, p] of left) await p.then((path) => this.temp.removed(path), () => undefined);
+  }
+
+  private async download(name: string, signal?: AbortSignal): Promise<string> {
+    const path = join(this.work, name);
+    await this.fetcher.fetch(name, path, signal);
+    await this.temp.added(path);
+    return path;
+  }
+}
+
+/**
+ * Runs `tasks` side by side. The first to fail aborts `stop` (the others check it at their next
+ * step) and, once every task has settled, its error is thrown: nothing is left running.
+ */
+export async function settleTogether(tasks: readonly (() => Promise<void>)[], stop: AbortController): Promise<void> {
+  await Promise.allSettled(tasks.map(async (task) => {
+    try {
+      await task();
+    } catch (err) {
+      if (!stop.signal.aborted) stop.abort(err);
+      throw err;
+    }
+  }));
+  if (stop.signal.aborted) throw stop.signal.reason;
 }
 
 /** The code of the error that made a restore fail (its exit code stays that error's). */
@@ -303,6 +375,10 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const { area, journal, preservedDir } = site;
   const dataroot = ctx.site.dataroot;
   let st: RestoreState = { backupkey, restorekey, applied: [] };
+  let dumps: DumpCache | undefined;
+  // Moodle's install.xml files are read while the API and the database answer.
+  const definitionsRead = codeTreeDefinitions(ctx);
+  definitionsRead.catch(() => undefined);
   try {
     if (prior && !opts.dryRun) {
       st = prior;
@@ -326,7 +402,18 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const files = orderedFiles(record.files ?? []);
     if (!files.some((f) => f.name === 'dbstructure.zip')) throw new AgentError('ERR_BACKUP_FILES', 'the backup has no dbstructure.zip');
     const info = (record.info ?? {}) as Record<string, unknown>;
-    const fetcher = new ArchiveFetcher(ctx, restorekey, opts.key, parseHashInfo(info));
+    const expectedBytes = files.filter((f) => !st.applied.includes(f.name)).reduce((n, f) => n + (f.file.size ?? f.file.filesize ?? 0), 0);
+    const fetcher = new ArchiveFetcher(ctx, restorekey, opts.key, parseHashInfo(info), expectedBytes);
+    // Disk space first: it needs only the record, and it must pass before anything is downloaded
+    // ahead (a full disk would hurt the live site).
+    const diskChecks = await checkRestoreDiskSpace({ tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) }, files.map((f) => f.file));
+    const dumpFiles = files.filter((x) => x.type === 'dbdump');
+    const dumpCache = new DumpCache(fetcher, work, temp);
+    dumps = dumpCache;
+    // The first dbdump downloads while the pre-checks run: the collation check or the load reads
+    // it first. A failed check stops it and deletes it.
+    const firstDump = dumpFiles.find((f) => !st.applied.includes(f.name));
+    if (firstDump && !opts.dryRun && !st.dbStaged && !st.dbSwitched && !anyFailed(diskChecks)) dumpCache.prefetch(firstDump.name);
 
     const structPath = join(work, 'dbstructure.zip');
     await fetcher.fetch('dbstructure.zip', structPath);
@@ -344,7 +431,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const preservePlugins = settings.restorepreserveplugins;
     const preservedComponents = new Set(['tool_vault', ...preservePlugins]);
     const checks: CheckResult[] = [];
-    const definitions = await codeTreeDefinitions(ctx);
+    const definitions = await definitionsRead;
     /** The import's plan of tables and names (for the carry-over analysis and late staging). */
     const importPlan = (): ReturnType<typeof planImport> => planImport(db, structure, { prefix: ctx.site.prefix, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}) });
     // Past the switch the target holds the backup: comparing it with the backup is meaningless,
@@ -354,7 +441,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       checks.push(checkVersion(siteVersions, meta));
       checks.push(checkPlugins(siteVersions, meta, { allowMissing: Boolean(opts.allowMissingPlugins) || settings.allowrestorewithmissing, preserve: preservePlugins }));
     }
-    checks.push(...await checkRestoreDiskSpace({ tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) }, files.map((f) => f.file)));
+    checks.push(...diskChecks);
     checks.push(checkEngine(db, meta));
     checks.push(checkEngineIndexes(db, structure, preservePlugins));
     if (!st.dbSwitched) {
@@ -368,21 +455,22 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
     // Collation: rows a unique index would reject under the target collation are found now,
     // before the first change; the dbdumps are downloaded (and verified) one at a time for it.
-    const prechecked = new Set<string>();
+    // A backup with one dbdump keeps it for the load (verified in this run, not fetched again).
     if (db.family === 'mysql' && db.collation && !st.db) {
       const collation = db.collation;
+      const keep = dumpFiles.length === 1 && !opts.dryRun;
+      const cache = dumpCache;
       async function* dumpsForCheck(): AsyncGenerator<string> {
-        for (const f of files.filter((x) => x.type === 'dbdump')) {
-          const path = join(work, f.name);
-          await fetcher.fetch(f.name, path);
-          await temp.added(path);
-          // Downloaded and verified: the pre-verify pass need not fetch it again.
-          prechecked.add(f.name);
+        for (const f of dumpFiles) {
+          const path = await cache.take(f.name);
+          let checked = false;
           try {
             yield path;
+            checked = true;
           } finally {
             // Also when the check stops early (a conflict, an error): no archive is left behind.
-            await temp.removed(path);
+            if (keep && checked) cache.keep(f.name, path);
+            else await temp.removed(path);
           }
         }
       }
@@ -398,19 +486,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (c.status === 'fail') throw new CheckFailedError(`restore pre-check failed: ${c.title}: ${c.summary}\n${c.details.join('\n')}`);
     }
     if (opts.dryRun) {
+      await dumpCache.discard();
       await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
       return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'], tempPeakBytes: 0 };
-    }
-
-    // Verify every remaining archive before the first change to the site.
-    const pending = files.filter((f) => f.name !== 'dbstructure.zip' && !st.applied.includes(f.name) && !prechecked.has(f.name) && !(f.type === 'dbdump' && st.dbStaged));
-    if (!opts.skipPreverify && !st.dbSwitched) {
-      for (const f of pending) {
-        await failpoint('restore.verify.archive');
-        const r = await fetcher.fetch(f.name, null);
-        if (!r.verified) ctx.logger.warn(`${f.name}: no recorded hash (backup made by the plugin?); downloaded but not verifiable`);
-      }
-      ctx.logger.info(`verified ${pending.length + 1} archive(s) before changing the site`);
     }
 
     if (!prior) await clearLeftovers(site, found);
@@ -420,8 +498,12 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const warnings = { warn: (m: string) => ctx.logger.warn(m) };
     const filedir = join(dataroot, 'filedir');
     if (!st.dbSwitched) {
-      // 1. The database into staging, the site live.
-      if (!st.dbStaged) {
+      // 1 and 2. The database and the files into staging, side by side, the site live. A
+      // failure on one side stops the other at its next table or file; the rollback waits for
+      // both (it must not race a table load or a blob write).
+      const stop = new AbortController();
+      const stageDatabase = async (): Promise<void> => {
+        if (st.dbStaged) return;
         if (!st.db) {
           st.before = await snapshotVersions(db);
           await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
@@ -437,15 +519,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         }
         // The live tables are intact until the switch: preserved rows are read from them afresh.
         await rm(preservedDir, { recursive: true, force: true });
-        const dumps = files.filter((f) => f.type === 'dbdump');
-        // One dbdump at a time: downloaded (hash verified again), loaded, deleted. importDatabase
-        // asks for the next archive only after the previous one is fully loaded.
+        // One dbdump at a time: downloaded (hash verified), loaded, deleted; one the collation
+        // check kept is used as it is. importDatabase asks for the next archive only after the
+        // previous one is fully loaded.
         async function* dumpArchives(): AsyncGenerator<string> {
-          for (const f of dumps) {
+          for (const f of dumpFiles) {
             if (st.applied.includes(f.name)) continue;
-            const path = join(work, f.name);
-            await fetcher.fetch(f.name, path);
-            await temp.added(path);
+            stop.signal.throwIfAborted();
+            const path = await dumpCache.take(f.name, stop.signal);
             yield path;
             await temp.removed(path);
             st.applied.push(f.name);
@@ -466,14 +547,16 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           db, staging: area, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
           carriedOver: (st.carried ?? []).map((c) => c.name),
           carryIfEmpty: new Set((st.carryIfEmpty ?? []).map((c) => c.name)),
+          // Saved with the next table's state (not once per table: 400 saves of a growing state
+          // took 0.4 s). A decision lost to a kill is made again on resume: same archive, same answer.
           onCarried: async (name) => {
             const c = st.carryIfEmpty?.find((x) => x.name === name);
-            if (c) st.carried = [...(st.carried ?? []), c];
-            await stateFile.save(st);
+            if (c) (st.carried ??= []).push(c);
           },
           ...(definitions ? { definitions } : {}),
           tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
           onTableDone: async (s) => {
+            stop.signal.throwIfAborted();
             st.db = s;
             await stateFile.save(st);
             await failpoint('restore.load.table');
@@ -503,21 +586,29 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         st.dbStaged = true;
         await stateFile.save(st);
         await rm(preservedDir, { recursive: true, force: true });
-      }
-      // 2. Files: dataroot archives into the staging folder, new blobs journaled and in place.
-      await mkdir(join(dataroot, DATAROOT_STAGING), { recursive: true });
-      for (const f of [...files.filter((x) => x.type === 'dataroot'), ...files.filter((x) => x.type === 'filedir')]) {
-        if (st.applied.includes(f.name)) continue;
-        const path = join(work, f.name);
-        await fetcher.fetch(f.name, path);
-        await temp.added(path);
-        if (f.type === 'dataroot') await extractDatarootArchive(path, join(dataroot, DATAROOT_STAGING), warnings, () => failpoint('restore.files.dataroot'));
-        else await extractFiledirArchive(path, filedir, warnings, { beforeWrite: (h) => journal.add(h), afterWrite: () => failpoint('restore.files.filedir') });
-        await temp.removed(path);
-        st.applied.push(f.name);
-        await stateFile.save(st);
-        ctx.logger.info(`staged ${f.name}`);
-      }
+      };
+      // Files: dataroot archives into the staging folder, new blobs journaled and in place.
+      const stageFiles = async (): Promise<void> => {
+        await mkdir(join(dataroot, DATAROOT_STAGING), { recursive: true });
+        for (const f of [...files.filter((x) => x.type === 'dataroot'), ...files.filter((x) => x.type === 'filedir')]) {
+          if (st.applied.includes(f.name)) continue;
+          stop.signal.throwIfAborted();
+          const path = join(work, f.name);
+          await fetcher.fetch(f.name, path, stop.signal);
+          await temp.added(path);
+          const afterEntry = async (point: string): Promise<void> => {
+            stop.signal.throwIfAborted();
+            await failpoint(point);
+          };
+          if (f.type === 'dataroot') await extractDatarootArchive(path, join(dataroot, DATAROOT_STAGING), warnings, () => afterEntry('restore.files.dataroot'));
+          else await extractFiledirArchive(path, filedir, warnings, { beforeWrite: (h) => journal.add(h), afterWrite: () => afterEntry('restore.files.filedir') });
+          await temp.removed(path);
+          st.applied.push(f.name);
+          await stateFile.save(st);
+          ctx.logger.info(`staged ${f.name}`);
+        }
+      };
+      await settleTogether([stageDatabase, stageFiles], stop);
       // 3. The database switch, maintenance on.
       await enableMaintenance(dataroot);
       maintenance = true;
@@ -604,7 +695,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
     }
     fetcher.finish();
-    ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (one archive at a time plus dbstructure.zip)`);
+    ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (dbstructure.zip plus at most one database and one files archive at a time)`);
     await failpoint('restore.post.finish');
     await journal.remove();
     await disableMaintenance(dataroot);
@@ -615,6 +706,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     for (const n of notes) ctx.logger.info(n);
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
+    await dumps?.discard();
     const message = messageOf(err);
     let thrown: unknown = err;
     if (opts.dryRun || !restorekey) {

@@ -28,6 +28,8 @@ export interface PooledGetOptions {
   ok: readonly number[];
   timeoutMs: number;
   proxy?: string;
+  /** Aborting ends the exchange at once; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Outcome of an exchange: the head, body bytes handed on, and the text of an unexpected body. */
@@ -93,7 +95,8 @@ export function pooledGet(url: string, headers: Record<string, string>, opts: Po
     };
     const rotate = (): void => {
       handOn();
-      seg = opts.pool.tryTake(opts.segmentSize);
+      // The receiver may have ended the exchange (an abort from its progress callback).
+      if (!finished) seg = opts.pool.tryTake(opts.segmentSize);
     };
     /** Copies body bytes that are not already in place into segments (or `pending`). */
     const feed = (src: Buffer): void => {
@@ -107,9 +110,11 @@ export function pooledGet(url: string, headers: Record<string, string>, opts: Po
         if (seg.length - fill < MIN_READ) rotate();
       }
     };
+    const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
     const finish = (err: Error | null): void => {
       if (finished) return;
       finished = true;
+      opts.signal?.removeEventListener('abort', onAbort);
       socket?.destroy();
       if (err) {
         // Whatever body arrived in order is handed on: the caller resumes after it.
@@ -206,6 +211,8 @@ export function pooledGet(url: string, headers: Record<string, string>, opts: Po
       s.write(head);
     };
 
+    if (opts.signal?.aborted) { onAbort(); return; }
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (proxy && https) {
       // TLS over an existing socket ignores `onread` (Node 20): its reads come as 'data'
       // buffers, which go through the same parser and are copied into segments.

@@ -6,24 +6,27 @@ import { describe, expect, it } from 'vitest';
 import { checkRestoreDiskSpace } from '../../src/checks/restore-checks.js';
 
 describe('restore disk-space check', () => {
-  it('needs room for dbstructure.zip plus the largest single archive in the temp folder, not for all of them', async () => {
+  it('needs room for dbstructure.zip plus the largest database and the largest files archive in the temp folder, not for all of them', async () => {
     const s = await statfs(tmpdir());
     const free = s.bavail * s.bsize;
     const third = Math.floor(free / 3);
-    // five archives of a third of the free space each: all together would not fit, one at a time does
+    // four archives of a third of the free space each: all together would not fit, one of each side does
     const files = [
       { name: 'dbstructure.zip', size: 1000 },
       ...['dbdump.zip', 'dbdump-1.zip', 'dataroot.zip', 'filedir.zip'].map((name) => ({ name, size: third })),
     ];
     const [ok, db] = await checkRestoreDiskSpace({ tmpDir: tmpdir() }, files);
     expect(ok?.status).toBe('pass');
-    expect(ok?.summary).toContain('dbstructure.zip + the largest archive');
+    expect(ok?.summary).toContain('dbstructure.zip + the largest database archive + the largest files archive');
     // No local database data directory: the staged copy's need is stated, not checked.
     expect(db?.status).toBe('warn');
     expect(db?.summary).toContain('staged copy');
 
     const [tooBig] = await checkRestoreDiskSpace({ tmpDir: tmpdir() }, [{ name: 'dbstructure.zip', size: 1000 }, { name: 'filedir.zip', size: free * 2 }]);
     expect(tooBig?.status).toBe('fail');
+    // Each side alone fits, both at once do not: the database and the files are staged side by side.
+    const [sideBySide] = await checkRestoreDiskSpace({ tmpDir: tmpdir() }, [{ name: 'dbstructure.zip', size: 1000 }, { name: 'dbdump.zip', size: Math.floor(free * 0.6) }, { name: 'filedir.zip', size: Math.floor(free * 0.6) }]);
+    expect(sideBySide?.status).toBe('fail');
   });
 
   it('adds up the staged copies on one filesystem: dataroot + new blobs + the database, uncompressed', async () => {

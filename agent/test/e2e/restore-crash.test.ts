@@ -31,7 +31,7 @@ const TRIGGER = 'crash_refuse_forum_posts_index';
 crashMatrixSuite([
   {
     engine: 'pg',
-    kills: [K.verify, K.firstTable, K.midLoad, K.engineIndexes, K.filedir, K.switchBefore, K.switchAfterDb, K.switchDataroot, K.oldTables, K.blobs],
+    kills: [K.download, K.firstTable, K.midLoad, K.engineIndexes, K.filedir, K.switchBefore, K.switchAfterDb, K.switchDataroot, K.oldTables, K.blobs],
     ddlFailure: {
       title: 'a real DDL failure: an event trigger refuses an index on forum_posts during the staging load',
       make: (m) => ({

@@ -233,7 +233,7 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     expect(tree['cache/x/y']).toBeUndefined();
   }, 120_000);
 
-  it('verify re-hashes every archive; a flipped byte in storage is refused before any change', async () => {
+  it('verify re-hashes every archive; a flipped byte in storage fails the restore, which leaves the site unchanged', async () => {
     const ctx = await createContext(opts(tgt));
     const ok = await runVerify(ctx, backupkey, deriveSseCKey(PASS));
     expect(ok.every((a) => a.verified)).toBe(true);

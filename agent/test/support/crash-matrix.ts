@@ -679,7 +679,7 @@ export interface KillPoint {
  * mid-way.
  */
 export const KILL_POINTS = {
-  verify: { point: 'restore.verify.archive@2', when: 'during the download (pre-verify pass, second archive)', beforeSwitch: true },
+  download: { point: 'restore.download.archive@3', when: 'as the third archive is downloaded (dbstructure.zip and the first dbdump came before: the staging phase, files beside the database load)', beforeSwitch: true },
   firstTable: { point: 'restore.load.table@1', when: 'after the first table of the staging load', beforeSwitch: true },
   midLoad: { point: 'restore.load.table@40', when: 'mid-way through the staging load (table 40 of the 81 staged)', beforeSwitch: true },
   engineIndexes: { point: 'restore.load.engine-indexes', when: 'before the engine-specific indexes are built', beforeSwitch: true },

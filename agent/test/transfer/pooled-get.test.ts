@@ -1,7 +1,8 @@
 /**
  * HTTP framing of the download path (pooled-get.ts) where RGW never goes: chunked bodies cut
  * into odd-sized writes, a pool of two segments that the writer keeps busy, a server that
- * ignores Range after a cut, a connection reset after the last byte, and S3 error bodies.
+ * ignores Range after a cut, a connection reset after the last byte, S3 error bodies, and an
+ * abort mid-body.
  * RGW-backed downloads are in transfer.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -114,5 +115,28 @@ describe('download framing', () => {
     await expect(downloadArchive('d.zip', { url, encrypted: false }, dest, opts)).rejects.toMatchObject({ status: 403, message: expect.stringMatching(/HTTP 403 AccessDenied: no/) });
     expect(requests).toBe(2);
     await expect(readFile(dest)).rejects.toThrow();
+  });
+
+  it('an abort mid-body ends the download at once with its reason, without retrying, and removes the file', async () => {
+    let requests = 0;
+    const url = await serve((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'Content-Length': String(data.length) });
+      res.write(data.subarray(0, 1024 * 1024)); // then nothing more: only the abort can end it
+    });
+    const dest = join(await mkdtemp(join(tmpdir(), 'pooled-')), 'e.zip');
+    const stop = new AbortController();
+    const buffers = new PartBuffers(2);
+    const reason = new Error('not needed any more');
+    const started = performance.now();
+    const download = downloadArchive('e.zip', { url, encrypted: false }, dest, { ...opts, buffers, signal: stop.signal, onBytes: () => stop.abort(reason) });
+    await expect(download).rejects.toBe(reason);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(requests).toBe(1);
+    expect(buffers.inUse).toBe(0);
+    await expect(readFile(dest)).rejects.toThrow();
+    // Already aborted: nothing is requested.
+    await expect(downloadArchive('e.zip', { url, encrypted: false }, dest, { ...opts, signal: stop.signal })).rejects.toBe(reason);
+    expect(requests).toBe(1);
   });
 });

@@ -350,6 +350,9 @@ async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promi
 /** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
 export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
   await validateAndCheckPassphrase(ctx, backupkey, opts.key);
+  // The backup record is read while the database connects and the restore is registered.
+  const recordRead = ctx.api.getBackup(backupkey);
+  recordRead.catch(() => undefined);
   const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
   const found = await stateFile.load();
   const prior = opts.resume && found?.backupkey === backupkey ? found : null;
@@ -397,7 +400,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       const old = new Set(await area.oldTables());
       if (!st.switch.staged.some((t) => staged.has(t)) && (st.switch.moveOut.length === 0 || st.switch.moveOut.some((t) => old.has(t)))) st.dbSwitched = true;
     }
-    const record: BackupRecord = await ctx.api.getBackup(backupkey);
+    const record: BackupRecord = await recordRead;
     if (record.status !== 'finished') throw new AgentError('ERR_BACKUP_STATUS', `backup ${backupkey} is ${record.status}, not finished`);
     const files = orderedFiles(record.files ?? []);
     if (!files.some((f) => f.name === 'dbstructure.zip')) throw new AgentError('ERR_BACKUP_FILES', 'the backup has no dbstructure.zip');

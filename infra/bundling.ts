@@ -2,14 +2,25 @@
  * The one set of esbuild options for the Lambda bundles, used by the CDK `NodejsFunction`s and by
  * `scripts/bundle-report.ts`, so the measured bundle is the deployed bundle.
  *
- * Lazily imported files: the dynamic `import('./object-storage.js')` of
- * lambdas/store/lazy-object-storage.ts (the S3 client and its calls, which site and ops need only
- * for a few requests / after their table queries) is not inlined but bundled on its own into
- * `lazy/object-storage.mjs` next to `index.mjs`, so a cold start neither parses nor runs that code;
- * the first call that needs it loads the file (scripts/bundle-report.ts times that call). The lazy
- * file has its own copy of the SDK core it shares with the handler (only plain data and functions
- * cross between the two). esbuild's own code splitting was tried instead: it cuts the handler into
- * a dozen static chunks (the SDK's internal dynamic imports) and loses most of the gain.
+ * Lazily imported files (LAZY_FILES): a dynamic `import('./x.js')` of code only some requests need
+ * (the S3 client of lazy-object-storage.ts, the STS and Secrets Manager code of the signing modes,
+ * nodemailer and the SES client of the mailers, the web pages of web/lazy-pages.ts) is not inlined
+ * but bundled on its own into `lazy/<x>.mjs` next to `index.mjs`, so a cold start neither parses
+ * nor runs that code; the first call that needs it loads the file (scripts/bundle-report.ts times
+ * one such call). A lazy file has its own copy of the code it shares with the handler (the SDK
+ * core, say): only plain data, functions and errors recognised without `instanceof`
+ * (domain/errors.ts) cross between the two, and no module state is shared. esbuild's own code
+ * splitting was tried instead: it cuts the handler into a dozen static chunks (the SDK's internal
+ * dynamic imports) and loses most of the gain.
+ *
+ * No dynamic import may stay inside `index.mjs` either: esbuild turns the target of one, and every
+ * module it imports, into a function run on first use, and V8 then compiles that code twice (a
+ * lazy pre-parse at load and a full compile when the function first runs): with the SDK's one
+ * internal `import('@smithy/core/event-streams')` (event-stream operations, which no function
+ * calls), about 270 SDK modules, a sixth of the handler's load time. `noInlineDynamicImports`
+ * answers that import with a module that throws; the credential code imports its providers
+ * statically (lambda-credentials.ts, presign.ts). `buildFunction` fails if one is left.
+ *
  * CDK's esbuild call always writes one `--outfile`, so `cdkBundling` rebuilds the function with
  * `buildFunction` after it (`afterBundling`, running this file with `--split <outputDir>`).
  */
@@ -64,6 +75,26 @@ export const ESBUILD_SETTINGS = {
 /** Dynamic imports built as separate files: specifier → source (under the project root) and output file (under the function's directory). */
 export const LAZY_FILES: Readonly<Record<string, { importer: string; entry: string; file: string }>> = {
   './object-storage.js': { importer: 'lambdas/store/lazy-object-storage.ts', entry: 'lambdas/store/object-storage.ts', file: 'lazy/object-storage.mjs' },
+  './signing-sdk.js': { importer: 'lambdas/store/signing-credentials.ts', entry: 'lambdas/store/signing-sdk.ts', file: 'lazy/signing-sdk.mjs' },
+  './smtp-transport.js': { importer: 'lambdas/mail/mailer.ts', entry: 'lambdas/mail/smtp-transport.ts', file: 'lazy/smtp-transport.mjs' },
+  './ses-client.js': { importer: 'lambdas/mail/ses-mailer.ts', entry: 'lambdas/mail/ses-client.ts', file: 'lazy/ses-client.mjs' },
+  './pages.js': { importer: 'lambdas/web/lazy-pages.ts', entry: 'lambdas/web/pages.ts', file: 'lazy/pages.mjs' },
+};
+
+/** SDK-internal dynamic imports of code no function uses, answered with a module that throws if it is ever run. */
+const UNUSED_DYNAMIC_IMPORTS = ['@smithy/core/event-streams'];
+
+/** Keeps dynamic imports out of a bundle file (see the module doc): the SDK's unused ones become a throwing stub. */
+export const noInlineDynamicImports: Plugin = {
+  name: 'vault-no-inline-dynamic-imports',
+  setup(b) {
+    b.onResolve({ filter: /^@/ }, (args) =>
+      (args.kind === 'dynamic-import' && UNUSED_DYNAMIC_IMPORTS.includes(args.path) ? { path: args.path, namespace: 'vault-unused' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'vault-unused' }, (args) => ({
+      loader: 'js',
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not in this bundle (infra/bundling.ts)`)});`,
+    }));
+  },
 };
 
 /**
@@ -113,27 +144,44 @@ function commonOptions(): BuildOptions {
  */
 export async function buildFunction(fn: LambdaName, outDir: string): Promise<string[]> {
   const { build } = await import('esbuild');
-  const used = new Map<string, { entry: string; file: string }>();
   const lazyFiles: Plugin = {
     name: 'vault-lazy-files',
     setup(b) {
       b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
         const lazy = LAZY_FILES[args.path];
         if (!lazy || args.kind !== 'dynamic-import' || !args.importer.replaceAll('\\', '/').endsWith(lazy.importer)) return undefined;
-        used.set(args.path, lazy);
         return { path: `./${lazy.file}`, external: true };
       });
     },
   };
   const index = join(outDir, 'index.mjs');
-  await build({ ...commonOptions(), entryPoints: [entryOf(fn)], outfile: index, plugins: [lazyFiles, embedWebAssets] });
   const files = [index];
-  for (const lazy of used.values()) {
+  for (const file of await buildFile(build, entryOf(fn), index, [lazyFiles, embedWebAssets], true)) {
+    // Only the lazy files the handler still imports after tree-shaking.
+    const lazy = Object.values(LAZY_FILES).find((l) => `./${l.file}` === file);
+    if (!lazy) continue;
     const outfile = join(outDir, lazy.file);
-    await build({ ...commonOptions(), entryPoints: [join(PROJECT_ROOT, lazy.entry)], outfile });
+    const nested = await buildFile(build, join(PROJECT_ROOT, lazy.entry), outfile, [embedWebAssets], false);
+    if (nested.length) throw new Error(`${lazy.entry}: a lazily loaded file may not import others lazily (${nested.join(', ')})`);
     files.push(outfile);
   }
   return files;
+}
+
+/**
+ * Builds `entry` into `outfile` with `plugins` (and `noInlineDynamicImports`); returns the external
+ * files it imports dynamically. `strict`: throw if a dynamic import would stay inside the file
+ * (the handler's index.mjs; see the module doc).
+ */
+async function buildFile(build: typeof import('esbuild').build, entry: string, outfile: string, plugins: Plugin[], strict: boolean): Promise<string[]> {
+  const result = await build({ ...commonOptions(), entryPoints: [entry], outfile, metafile: true, plugins: [...plugins, noInlineDynamicImports] });
+  const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('.mjs'))?.[1];
+  // Dynamic imports of the modules whose code is in the file (not of those tree-shaken away).
+  const kept = Object.entries(output?.inputs ?? {}).filter(([, v]) => v.bytesInOutput > 0).map(([path]) => path);
+  const inlined = kept.flatMap((path) => (result.metafile.inputs[path]?.imports ?? [])
+    .filter((i) => i.kind === 'dynamic-import' && !i.external && !i.path.startsWith('vault-unused:')).map((i) => `${i.path} (from ${path})`));
+  if (strict && inlined.length) throw new Error(`${entry}: dynamic imports inlined into ${outfile} (see infra/bundling.ts): ${inlined.join(', ')}`);
+  return [...new Set((output?.imports ?? []).filter((i) => i.kind === 'dynamic-import' && i.external && i.path.startsWith('./')).map((i) => i.path))];
 }
 
 /**

@@ -5,11 +5,11 @@ import { accountRoutes } from './routes/account.js';
 import type { AccountDeps, AppEnv } from './routes/deps.js';
 import { keyRoutes } from './routes/keys.js';
 import { signinRoutes } from './routes/signin.js';
-import { webRoutes } from './web/pages.js';
+import { lazyWebRoutes } from './web/lazy-pages.js';
 
 /** Route modules of the account API, in mount order. */
 export function accountRouteModules(deps: AccountDeps): Hono<AppEnv>[] {
-  return [accountRoutes(deps), keyRoutes(deps), signinRoutes(deps), webRoutes(deps)];
+  return [accountRoutes(deps), keyRoutes(deps), signinRoutes(deps), lazyWebRoutes(deps)];
 }
 
 /** The account API app over `deps`. */

@@ -5,36 +5,35 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ipBucket } from './domain/client-address.js';
-import { ApiError, ERROR_STATUS, RateLimitedError } from './domain/errors.js';
+import { AccountSuspendedError, ApiError, RateLimitedError } from './domain/errors.js';
 import { rateWindow } from './domain/rate-limits.js';
-import { authenticateRequest, requestKeyHash } from './routes/auth.js';
-import { createKeyAccounts } from './routes/key-accounts.js';
+import { authenticate, requestKeyHash } from './routes/auth.js';
+import { errorResponse, notFoundResponse } from './routes/error-response.js';
+import { createKeyCache } from './routes/key-cache.js';
 import { startEarlyRead, type EarlyRead } from './routes/early-reads.js';
 import { nowSeconds, type AppEnv, type CoreDeps, type RateLimiting } from './routes/deps.js';
 import { FRAMEABLE_PATHS } from './web/security-headers.js';
 
 /**
- * Meters and limits requests. A request with a valid key counts in its account's monthly counter
- * (usage metering), which also holds the account's rate window: one UpdateItem does both. Without
- * a valid key (none, malformed, unknown, or of a suspended account) it counts against the source
- * IP (IPv6: its /64, domain/client-address.ts). Beyond the limit: 429 `ERR_RATE_LIMITED` with
- * `Retry-After`. The key lookup is the one the routes use (no second read).
+ * Admits, meters and limits requests. A request with a valid key is admitted by its account's
+ * gate (store/key-gate.ts): one conditional UpdateItem that counts it in the account's month
+ * (usage metering) and rate window if the key is still the account's and the account not
+ * suspended, and refuses it uncounted otherwise. Without a valid key (none, malformed, unknown,
+ * revoked, or of a suspended account) it counts against the source IP (IPv6: its /64,
+ * domain/client-address.ts). Beyond a limit: 429 `ERR_RATE_LIMITED` with `Retry-After`. The
+ * routes use the key found here (no second read).
  *
- * One round trip before the route: once this instance has authenticated a key, it knows the key's
- * account (routes/key-accounts.ts), so the key's next requests send the account's count together
- * with the key read. The key read still decides (a revoked key is refused on its next request,
- * a suspended one with its reason); a refused key's early count is taken back and the key
- * forgotten. A key new to the instance is read first, then counted (two round trips, once per key
- * and instance). Without rate limits the count does not hold up the route. Routes with an early
- * read (routes/early-reads.ts: GET backups, the upload URL) start it in the same round trip, and
- * the upload URL's reads the key item with its records (one BatchGetItem).
+ * One round trip before the route: once this instance has admitted a key it keeps its record
+ * (routes/key-cache.ts), so the key's next requests go straight to the gate, which decides (a
+ * revoked key is refused on its next request, a suspended one with its reason, and forgotten).
+ * A key new to the instance is read first (consistent), then admitted: two round trips, once per
+ * key and instance. Routes with an early read (routes/early-reads.ts: GET backups, the upload
+ * URL) start it together with the admission of a known key.
  */
 function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined, earlyReads: readonly EarlyRead[]): MiddlewareHandler<AppEnv> {
-  const keyAccounts = createKeyAccounts();
+  const keys = createKeyCache();
   return async function meterMiddleware(c, next) {
     if (c.req.path === '/health') return next();
     const now = nowSeconds(deps);
@@ -45,48 +44,47 @@ function meterAndLimit(deps: CoreDeps, limiting: RateLimiting | undefined, early
       const count = await deps.repo.countRequest(`IP#${ipBucket(limiting.clientIp(c))}`, window.start, window.start + windowSeconds + 3600);
       if (count > limit) throw new RateLimitedError(window.retryAfter);
     };
-    const accountWindow = limiting ? rateWindow(now, limiting.limits.perAccount.windowSeconds) : undefined;
-    const keyHash = requestKeyHash(c);
-    const knownAccount = keyHash === undefined ? undefined : keyAccounts.get(keyHash);
-    const early = knownAccount === undefined ? undefined : deps.repo.countAccountRequest(knownAccount, now, accountWindow?.start);
-    // Awaited below, after the key read: a failure meanwhile must not count as unhandled.
-    early?.catch(() => undefined);
-    // The route's own read too, when it has one (routes/early-reads.ts): used only if the key
-    // turns out valid for this account.
-    const started = knownAccount !== undefined && keyHash !== undefined && earlyReads.length ? startEarlyRead(c, earlyReads, knownAccount, keyHash) : undefined;
-    const refuse = async () => {
-      if (keyHash !== undefined) keyAccounts.forget(keyHash);
-      if (early && knownAccount !== undefined && (await early.then(() => true, () => false))) {
-        await deps.repo.uncountAccountRequest(knownAccount, now, accountWindow?.start);
-      }
+    /** Goes on without a valid key (the route refuses or serves the caller as anonymous). */
+    const anonymous = async () => {
+      c.set('keyLookup', Promise.resolve(undefined));
       await countIp();
-    };
-    let key: Awaited<ReturnType<typeof authenticateRequest>>;
-    try {
-      key = await authenticateRequest(deps, c, keyHash, started?.key);
-    } catch (err) {
-      // A suspended account's key is refused; its calls count like anonymous ones.
-      await refuse();
-      throw err;
-    }
-    if (!key) {
-      await refuse();
       return next();
-    }
-    if (keyHash !== undefined) keyAccounts.remember(keyHash, key.accountId);
-    const counted = early ?? deps.repo.countAccountRequest(key.accountId, now, accountWindow?.start);
-    if (!limiting || !accountWindow) {
-      const logged = counted.catch((err: unknown) => {
-        console.error(JSON.stringify({ level: 'error', event: 'request-count-failed', error: err instanceof Error ? err.name : 'unknown' }));
-      });
+    };
+    /** The key of `keyHash` read (consistent), refusing a suspended account's key (403; its calls count like anonymous ones). */
+    const readKey = async (hash: string) => {
       try {
-        await next();
-      } finally {
-        await logged;
+        return await authenticate(deps, hash);
+      } catch (err) {
+        await countIp();
+        throw err;
       }
-      return;
+    };
+    const keyHash = requestKeyHash(c);
+    if (keyHash === undefined) return anonymous();
+    let key = keys.get(keyHash);
+    const known = key !== undefined;
+    if (!key) {
+      key = await readKey(keyHash);
+      if (!key) return anonymous();
     }
-    if ((await counted) > limiting.limits.perAccount.limit) throw new RateLimitedError(accountWindow.retryAfter);
+    const accountWindow = limiting ? rateWindow(now, limiting.limits.perAccount.windowSeconds) : undefined;
+    const admitting = deps.repo.admitKeyRequest({ accountId: key.accountId, keyId: key.keyId, keyHash }, now, accountWindow?.start);
+    // The route's own read in the same round trip, for a key the instance knows.
+    if (known && earlyReads.length) startEarlyRead(c, earlyReads, key.accountId);
+    const admission = await admitting;
+    if (!admission.admitted) {
+      keys.forget(keyHash);
+      if (admission.suspendedReason !== undefined) {
+        await countIp();
+        throw new AccountSuspendedError(admission.suspendedReason);
+      }
+      // Not on the gate (revoked, or suspended before the gate knew): the key item says which.
+      await readKey(keyHash);
+      return anonymous();
+    }
+    keys.remember(keyHash, key);
+    c.set('keyLookup', Promise.resolve(key));
+    if (limiting && accountWindow && admission.count > limiting.limits.perAccount.limit) throw new RateLimitedError(accountWindow.retryAfter);
     await next();
   };
 }
@@ -118,14 +116,7 @@ export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[], ea
   }));
   for (const r of routes) app.route('/', r);
 
-  app.notFound((c) => c.json({ message: 'Not found' }, 404));
-  app.onError((err, c) => {
-    if (err instanceof RateLimitedError) c.header('Retry-After', String(err.retryAfter));
-    if (err instanceof ApiError) return c.json({ message: err.message }, ERROR_STATUS[err.code] as ContentfulStatusCode);
-    if (err instanceof HTTPException) return c.json({ message: err.message || 'Bad request' }, err.status as ContentfulStatusCode);
-    // Unknown failure: log the error (never request headers or bodies) and say nothing specific.
-    console.error(JSON.stringify({ level: 'error', path: c.req.path, method: c.req.method, error: err.name, detail: err.message }));
-    return c.json({ message: 'Internal error' }, 500);
-  });
+  app.notFound(notFoundResponse);
+  app.onError(errorResponse);
   return app;
 }

@@ -1,6 +1,8 @@
 /**
- * Typed API errors with stable codes. Routes and the repository throw these; `app.ts` maps the
- * code to an HTTP status in one place and answers `{"message": "..."}`.
+ * Typed API errors with stable codes. Routes and the repository throw these; one function
+ * (routes/error-response.ts) maps the code to an HTTP status and answers `{"message": "..."}`.
+ * Recognise them with `isApiError`, not `instanceof`: a lazily loaded file of a Lambda bundle has
+ * its own copy of this module (infra/bundling.ts), and errors cross between the two.
  */
 export const ERROR_STATUS = {
   ERR_UNAUTHENTICATED: 401,
@@ -31,12 +33,22 @@ export const ERROR_STATUS = {
 /** Stable machine code of an API error. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/** Marks an `ApiError` of any copy of this module (`Symbol.for` is one symbol per process). */
+const API_ERROR = Symbol.for('vault-cloud/api-error');
+
 /** Base class of every error the API answers deliberately; `message` is shown to the admin. */
 export class ApiError extends Error {
+  readonly [API_ERROR] = true;
+
   constructor(readonly code: ErrorCode, message: string) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** True for an `ApiError` (of `code`, when given), whichever copy of this module made it. */
+export function isApiError<C extends ErrorCode>(err: unknown, code?: C): err is ApiError & { code: C } {
+  return typeof err === 'object' && err !== null && (err as { [API_ERROR]?: unknown })[API_ERROR] === true && (code === undefined || (err as ApiError).code === code);
 }
 
 /** A missing, malformed, unknown or revoked API key; the message never says which. */

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretSigningCredentials } from '../store/signing-credentials.js';
-import { accountDepsFromEnv } from './from-env.js';
+import { accountDepsFromEnv } from './account-env.js';
 import { opsDepsFromEnv, opsOptionsFromEnv } from './ops-env.js';
 import { siteDepsFromEnv } from './site-env.js';
 

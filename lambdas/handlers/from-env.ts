@@ -1,8 +1,9 @@
 /**
  * Builds each function's dependencies from the Lambda environment (set by the CDK stack):
- * `accountDepsFromEnv` here, `siteDepsFromEnv` (site-env.ts), `opsDepsFromEnv` (ops-env.ts).
- * Each builds only what its function uses, so the account bundle holds no S3 code and no
- * bundle but site's holds signing code. This header is the list of every variable.
+ * `accountDepsFromEnv` (account-env.ts), `siteDepsFromEnv` (site-env.ts), `opsDepsFromEnv`
+ * (ops-env.ts), from the parts they share here. Each builds only what its function uses, so the
+ * account bundle holds no S3 code, no bundle but site's holds signing code and no bundle but
+ * account's holds mail code. This header is the list of every variable.
  *
  * Environment variables:
  *   TABLE_NAME               required  DynamoDB table (schema: store/table-definition.ts)
@@ -38,23 +39,23 @@
  *   OPS_STALE_UPLOAD_DAYS    optional  ops: multipart uploads older than this are aborted (default 7)
  *   AWS_REGION               set by Lambda: region of the table
  */
-import { createHash, randomBytes } from 'node:crypto';
-import type { Context } from 'hono';
-import type { LambdaEvent } from 'hono/aws-lambda';
-import { smtpMailer, smtpSettingsFromEnv, type Mailer } from '../mail/mailer.js';
-import { sesMailer } from '../mail/ses-mailer.js';
-import { createSigninStore } from '../store/signin-store.js';
 import { getConnInfo } from 'hono/aws-lambda';
 import { DEFAULT_RATE_LIMITS } from '../domain/rate-limits.js';
-import type { AccountDeps, RateLimiting } from '../routes/deps.js';
+import type { RateLimiting } from '../routes/deps.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../store/dynamodb-client.js';
 import { createRepository, type Repository } from '../store/repository.js';
 
-/** The repository over TABLE_NAME (every function). */
-export function repoFromEnv(env: NodeJS.ProcessEnv = process.env): Repository {
+/** The DynamoDB document client of the function (DDB_ENDPOINT, AWS_REGION). */
+export function documentClientFromEnv(env: NodeJS.ProcessEnv = process.env): DynamoDBDocumentClient {
+  return createDocumentClient({ region: env.AWS_REGION ?? 'us-east-1', endpoint: env.DDB_ENDPOINT });
+}
+
+/** The repository over TABLE_NAME (every function), on `ddb` (default: a client of its own). */
+export function repoFromEnv(env: NodeJS.ProcessEnv = process.env, ddb?: DynamoDBDocumentClient): Repository {
   const tableName = env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME is not set');
-  return createRepository(createDocumentClient({ region: env.AWS_REGION ?? 'us-east-1', endpoint: env.DDB_ENDPOINT }), tableName);
+  return createRepository(ddb ?? documentClientFromEnv(env), tableName);
 }
 
 /** Rate limiting of the API functions (RATE_LIMITS=off disables it); the caller is API Gateway's `sourceIp`. */
@@ -78,48 +79,4 @@ export function bucketsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<str
     throw new Error('BUCKETS must be a JSON object of region id → bucket name');
   }
   return parsed as Record<string, string>;
-}
-
-/** Dependencies of the account function: the table and the verification settings, no storage. */
-export function accountDepsFromEnv(env: NodeJS.ProcessEnv = process.env): AccountDeps {
-  const repo = repoFromEnv(env);
-  const secret = env.VERIFY_SECRET;
-  if (!secret) console.warn('VERIFY_SECRET is not set: verification links will not survive this instance');
-  else if (secret.length < 32) throw new Error('VERIFY_SECRET must be at least 32 characters');
-  const logLinks = env.LOG_VERIFICATION_LINKS === 'true';
-  const mailer = mailerFromEnv(env);
-  const tableName = env.TABLE_NAME ?? '';
-  return {
-    repo,
-    directRegister: env.DIRECT_REGISTER !== 'false',
-    ...(mailer ? {
-      signin: {
-        store: createSigninStore(createDocumentClient({ region: env.AWS_REGION ?? 'us-east-1', endpoint: env.DDB_ENDPOINT }), tableName),
-        mailer,
-        clientIp: lambdaClientIp,
-      },
-    } : {}),
-    verifySecret: secret ? createHash('sha256').update(secret).digest() : randomBytes(32),
-    publicUrl: env.PUBLIC_URL,
-    rateLimits: rateLimitsFromEnv(env),
-    sendVerification: (email, link) => {
-      // The link is a bearer token: only print it when explicitly asked (local runs).
-      console.log(JSON.stringify({ level: 'info', msg: 'verification issued', email: email.replace(/^(.).*@/, '$1***@'), ...(logLinks ? { link } : {}) }));
-    },
-  };
-}
-
-/** The mailer the environment configures: SMTP_HOST → SMTP, else MAIL_FROM → SES, else none. */
-export function mailerFromEnv(env: NodeJS.ProcessEnv = process.env): Mailer | undefined {
-  const smtp = smtpSettingsFromEnv(env);
-  if (smtp) return smtpMailer(smtp);
-  if (env.MAIL_FROM) return sesMailer({ from: env.MAIL_FROM, region: env.AWS_REGION, configurationSet: env.SES_CONFIGURATION_SET });
-  return undefined;
-}
-
-/** API Gateway's view of the caller's address (HTTP API payload 2.0), for per-IP limits. */
-function lambdaClientIp(c: Context): string | undefined {
-  const event = (c.env as { event?: LambdaEvent } | undefined)?.event;
-  const ctx = event?.requestContext as { http?: { sourceIp?: string }; identity?: { sourceIp?: string } } | undefined;
-  return ctx?.http?.sourceIp ?? ctx?.identity?.sourceIp;
 }

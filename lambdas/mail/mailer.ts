@@ -2,8 +2,11 @@
  * Outgoing e-mail. The API only ever sends short plain-text messages (sign-in codes), through a
  * `Mailer`: SMTP (nodemailer) for self-hosters and for `npm start`, whose embedded SMTP server
  * (local-smtp.ts) keeps each message as an .eml file; Amazon SES from Lambda (ses-mailer.ts).
+ *
+ * Both load their library on the first message (`import()`; a file of its own in the Lambda
+ * bundle, infra/bundling.ts): nodemailer alone is a third of the account bundle, and most cold
+ * starts send no mail.
  */
-import nodemailer from 'nodemailer';
 
 /** One message. */
 export interface MailMessage {
@@ -33,20 +36,29 @@ export interface SmtpSettings {
   password?: string;
 }
 
-/** A mailer over SMTP (nodemailer; one connection per message: also right for a Lambda, which freezes between calls). */
-export function smtpMailer(s: SmtpSettings): Mailer {
-  const transport = nodemailer.createTransport({
-    host: s.host, port: s.port, secure: s.secure ?? false, requireTLS: s.requireTls ?? false,
-    ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
-  });
+/**
+ * A mailer whose sender is made by `load` on the first message (a failed load is tried again on
+ * the next one); `close` frees it if it was made.
+ */
+export function lazyMailer(load: () => Promise<Required<Mailer>>): Mailer {
+  let sender: Promise<Required<Mailer>> | undefined;
   return {
     async send(m) {
-      await transport.sendMail({ from: s.from, to: m.to, subject: m.subject, text: m.text });
+      sender ??= load().catch((err: unknown) => {
+        sender = undefined;
+        throw err;
+      });
+      await (await sender).send(m);
     },
     close() {
-      transport.close();
+      void sender?.then((s) => s.close(), () => undefined);
     },
   };
+}
+
+/** A mailer over SMTP (nodemailer; one connection per message: also right for a Lambda, which freezes between calls). */
+export function smtpMailer(s: SmtpSettings): Mailer {
+  return lazyMailer(async () => (await import('./smtp-transport.js')).smtpSender(s));
 }
 
 /**

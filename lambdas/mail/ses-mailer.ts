@@ -1,6 +1,5 @@
 /** A `Mailer` over Amazon SES (API v2, `ses:SendEmail`), for the account Lambda. */
-import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
-import type { Mailer } from './mailer.js';
+import { lazyMailer, type Mailer } from './mailer.js';
 
 /** Settings of `sesMailer`. */
 export interface SesSettings {
@@ -11,20 +10,7 @@ export interface SesSettings {
   configurationSet?: string;
 }
 
-/** Sends each message with one SendEmail call (simple content, UTF-8). */
+/** Sends each message with one SendEmail call; the SES client code loads on the first message (mailer.ts). */
 export function sesMailer(s: SesSettings): Mailer {
-  const client = new SESv2Client({ region: s.region });
-  return {
-    async send(m) {
-      await client.send(new SendEmailCommand({
-        FromEmailAddress: s.from,
-        Destination: { ToAddresses: [m.to] },
-        Content: { Simple: { Subject: { Data: m.subject, Charset: 'UTF-8' }, Body: { Text: { Data: m.text, Charset: 'UTF-8' } } } },
-        ...(s.configurationSet ? { ConfigurationSetName: s.configurationSet } : {}),
-      }));
-    },
-    close() {
-      client.destroy();
-    },
-  };
+  return lazyMailer(async () => (await import('./ses-client.js')).sesSender(s));
 }

@@ -20,14 +20,17 @@ const VERIFY_TTL_SECONDS = 48 * 3600;
 const VERIFY_AUDIENCE = 'vault-cloud/verify-email';
 
 /** Body of `POST /account/register` (also read by the OpenAPI document, web/openapi.ts). */
-export const registerBody = z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) });
+export const registerBody = z.lazy(() => z.object({ email: z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()) }));
 /** Query of `GET /account/backups`. */
-export const listQuery = z.object({
+export const listQuery = z.lazy(() => z.object({
   site: z.optional(z.string().check(z.maxLength(100), z.regex(/^[A-Za-z0-9_-]*$/))),
   status: z.optional(z.enum(BACKUP_STATUSES)),
   limit: z.optional(z.string().check(z.regex(/^[1-9][0-9]{0,2}$/, 'must be 1-100'))),
   cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))),
-});
+}));
+
+/** Query of `GET /account/verify`. */
+const verifyQuery = z.lazy(() => z.object({ token: z.string().check(z.minLength(1), z.maxLength(4096)) }));
 
 /** A plan as the API shows it (`GET /account`, the dashboard). */
 export function planView(plan: Plan): Record<string, unknown> {
@@ -76,7 +79,7 @@ export function accountRoutes(deps: AccountDeps): Hono<AppEnv> {
   });
 
   app.get('/account/verify', async (c) => {
-    const { token } = parseWith(z.object({ token: z.string().check(z.minLength(1), z.maxLength(4096)) }), c.req.query(), 'query');
+    const { token } = parseWith(verifyQuery, c.req.query(), 'query');
     let accountId: string;
     try {
       const { payload } = await jwtVerify(token, deps.verifySecret, {

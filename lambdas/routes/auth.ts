@@ -1,6 +1,8 @@
 /**
  * API-key middleware: checks the key's shape and checksum (no database read for garbage), then
- * loads it by SHA-256 with a consistent read, then the scope. Sets `c.var.auth`.
+ * loads it by SHA-256 with a consistent read, then the scope. Sets `c.var.auth`. The app shell
+ * (app-base.ts) looks the key up once per request, through the account's gate for a key the
+ * instance knows; routes get that lookup.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { hashApiKey, isWellFormedApiKey, type Scope } from '../domain/api-keys.js';
@@ -15,26 +17,22 @@ export function requestKeyHash(c: Context<AppEnv>): string | undefined {
 }
 
 /**
- * Resolves the caller from the key's hash, or undefined when there is no valid key. A key of a
- * suspended account is refused here (403 `AccountSuspendedError`): the key item carries a copy
- * of the suspension, so no account read is added to any request.
+ * Reads the key of `keyHash` (consistent: a key revoked a moment ago is not found), or undefined
+ * when there is no valid key. A key of a suspended account is refused here (403
+ * `AccountSuspendedError`): the key item carries a copy of the suspension.
  */
-export async function authenticate(deps: CoreDeps, keyHash: string | undefined, keyRead?: Promise<AuthContext['key'] | undefined>): Promise<AuthContext['key'] | undefined> {
+export async function authenticate(deps: CoreDeps, keyHash: string | undefined): Promise<AuthContext['key'] | undefined> {
   if (keyHash === undefined) return undefined;
-  const key = await (keyRead ?? deps.repo.findApiKey(keyHash));
+  const key = await deps.repo.findApiKey(keyHash);
   if (key?.suspendedReason !== undefined) throw new AccountSuspendedError(key.suspendedReason);
   return key;
 }
 
-/**
- * The caller's key for this request, looked up once per request (rate limiting and routes share
- * it). `keyHash`: the request's, when the caller has it already; `keyRead`: the key item as an
- * early read of the route fetched it by that hash (routes/early-reads.ts), instead of a read of its own.
- */
-export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>, keyHash?: string, keyRead?: Promise<AuthContext['key'] | undefined>): Promise<AuthContext['key'] | undefined> {
+/** The caller's key for this request, looked up once per request (rate limiting and routes share it). */
+export function authenticateRequest(deps: CoreDeps, c: Context<AppEnv>): Promise<AuthContext['key'] | undefined> {
   const cached = c.get('keyLookup');
   if (cached) return cached;
-  const lookup = authenticate(deps, keyHash ?? requestKeyHash(c), keyHash !== undefined ? keyRead : undefined);
+  const lookup = authenticate(deps, requestKeyHash(c));
   c.set('keyLookup', lookup);
   return lookup;
 }

@@ -20,7 +20,7 @@ import { infoObject, MAX_INFO_KEYS, param, parseJsonBody, parseWith, recordKey, 
 const FAILED_DETAILS_MAX = 64 * 1024;
 
 /** Body of `PUT /backups` (also read by the OpenAPI document, web/openapi.ts). */
-export const putBackupBody = z.object({
+export const putBackupBody = z.lazy(() => z.object({
   precheckonly: z.optional(z.union([storedNumber, z.boolean(), z.string().check(z.maxLength(40))])),
   description: z.optional(z.string().check(z.maxLength(1000))),
   encrypted: z.optional(z.boolean()),
@@ -28,13 +28,16 @@ export const putBackupBody = z.object({
   expiredays: z.optional(storedNumber.check(z.gte(0), z.lte(36500))),
   vaultversion: vaultVersion,
   vaultenv: vaultEnv,
-});
+}));
 
 /** Body of `PATCH /backups/{backupkey}`. */
-export const patchBackupBody = z.object({
+export const patchBackupBody = z.lazy(() => z.object({
   status: z.optional(z.enum(['finished', 'failed'])),
   info: infoObject,
-});
+}));
+
+/** Query of `GET /backups/{backupkey}/validate`. */
+const validateQuery = z.lazy(() => z.object({ vaultversion: z.optional(z.string().check(z.maxLength(40))) }));
 
 const RESERVED_INFO = new Set(['description', 'encrypted', 'timefinished', 'samesite']);
 
@@ -52,7 +55,7 @@ export function mergeableInfo(info: Record<string, string | number | boolean | n
   return out;
 }
 
-/** The list of `GET /backups`, started with the key read (routes/early-reads.ts). */
+/** The list of `GET /backups`, started with the key's admission (routes/early-reads.ts). */
 export function backupEarlyReads(deps: SiteDeps): EarlyRead[] {
   return [{
     method: 'GET', path: /^\/backups$/,
@@ -160,7 +163,7 @@ export function backupRoutes(deps: SiteDeps): Hono<AppEnv> {
   app.get('/backups/:backupkey/validate', requireApiKey(deps), async (c) => {
     const auth = c.var.auth;
     const key = param(c, 'backupkey', recordKey);
-    parseWith(z.object({ vaultversion: z.optional(z.string().check(z.maxLength(40))) }), c.req.query(), 'query');
+    parseWith(validateQuery, c.req.query(), 'query');
     if (!auth.key.scopes.includes('restore')) throw new ScopeError('restore');
     const now = nowSeconds(deps);
     const b = await loadBackup(deps, auth.accountId, key, now);

@@ -13,13 +13,15 @@ import { nowSeconds, type AccountDeps, type AppEnv } from './deps.js';
 import { parseJsonBody, parseWith } from './validation.js';
 
 /** Body of `POST /account/keys` (also read by the OpenAPI document, web/openapi.ts). */
-export const createKeyBody = z.object({
+export const createKeyBody = z.lazy(() => z.object({
   name: z.optional(z.string().check(z.maxLength(100))),
   scopes: z.optional(z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length))),
-});
+}));
 
 /** `?confirm=lastkey` allows revoking the account's last key (which locks the account). */
-const revokeQuery = z.object({ confirm: z.optional(z.literal('lastkey')) });
+const revokeQuery = z.lazy(() => z.object({ confirm: z.optional(z.literal('lastkey')) }));
+/** A key id in a path. */
+export const keyIdParam = z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id'));
 
 /** A key as listed: never the key itself, nor its hash. */
 export function keyView(k: ApiKeyRecord): Record<string, unknown> {
@@ -52,7 +54,7 @@ export function keyRoutes(deps: AccountDeps): Hono<AppEnv> {
   });
 
   app.delete('/account/keys/:keyid', requireApiKey(deps, 'account'), async (c) => {
-    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
+    const keyId = parseWith(keyIdParam, c.req.param('keyid'), 'path parameter keyid');
     const { confirm } = parseWith(revokeQuery, c.req.query(), 'query');
     if (!(await deps.repo.revokeApiKey(c.var.auth.accountId, keyId, confirm === 'lastkey'))) throw new ApiError('ERR_KEY_NOT_FOUND', 'API key not found');
     return c.json({});

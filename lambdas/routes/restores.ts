@@ -14,18 +14,18 @@ import { loadAccount, loadBackup, maxPresign, objectKey } from './records-view.j
 import { archiveName, infoObject, param, parseJsonBody, recordKey, storedNumber, vaultEnv, vaultVersion } from './validation.js';
 
 /** Body of `PUT /restores` (also read by the OpenAPI document, web/openapi.ts). */
-export const putRestoreBody = z.object({
+export const putRestoreBody = z.lazy(() => z.object({
   backupkey: recordKey,
   dryrun: z.optional(z.union([z.boolean(), storedNumber])),
   vaultversion: vaultVersion,
   vaultenv: vaultEnv,
-});
+}));
 
 /** Body of `PATCH /restores/{restorekey}`. */
-export const patchRestoreBody = z.object({
+export const patchRestoreBody = z.lazy(() => z.object({
   status: z.optional(z.enum(['resume', 'finished', 'failed'])),
   info: infoObject,
-});
+}));
 
 /** Routes for `/restores...`. */
 export function restoreRoutes(deps: SiteDeps): Hono<AppEnv> {

@@ -35,7 +35,7 @@ import { SignJWT, jwtVerify } from 'jose';
 import * as z from 'zod/mini';
 import { apiKeyHint, generateApiKey, hashApiKey, type Scope } from '../domain/api-keys.js';
 import { ipBucket } from '../domain/client-address.js';
-import { AccountSuspendedError, ApiError, RateLimitedError } from '../domain/errors.js';
+import { AccountSuspendedError, ApiError, isApiError, RateLimitedError } from '../domain/errors.js';
 import { newAccountId, newKeyId } from '../domain/ids.js';
 import { DEFAULT_PLAN } from '../domain/plans.js';
 import type { Mailer } from '../mail/mailer.js';
@@ -75,16 +75,16 @@ export interface SigninDeps {
   clientIp?: (c: Context) => string | undefined;
 }
 
-const email = z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email());
+const email = z.lazy(() => z.string().check(z.maxLength(254), z.trim(), z.toLowerCase(), z.email()));
 /** Body of `POST /signin/code` (also read by the OpenAPI document, web/openapi.ts). */
-export const codeBody = z.object({ email });
+export const codeBody = z.lazy(() => z.object({ email }));
 /** Body of `POST /signin/verify`. */
-export const verifyBody = z.object({ email, code: z.string().check(z.trim(), z.regex(/^[0-9]{6}$/, 'must be 6 digits')) });
+export const verifyBody = z.lazy(() => z.object({ email, code: z.string().check(z.trim(), z.regex(/^[0-9]{6}$/, 'must be 6 digits')) }));
 /** Body of `POST /signin/apikey`. */
-export const apikeyBody = z.object({
+export const apikeyBody = z.lazy(() => z.object({
   siteurl: z.url({ protocol: /^https?$/ }).check(z.maxLength(1000)),
   scopes: z.array(z.enum(SITE_KEY_SCOPES)).check(z.minLength(1), z.maxLength(SITE_KEY_SCOPES.length)),
-});
+}));
 
 /** The name a site key gets: the site URL without scheme, trailing slash, query or fragment (≤ 100 chars). */
 export function siteKeyName(siteurl: string): string {
@@ -227,7 +227,7 @@ export async function issueKey(
     return { apikey, key };
   } catch (err) {
     // Created meanwhile (another tab, or /account/register): add the key to that account.
-    const raced = err instanceof ApiError && err.code === 'ERR_EMAIL_TAKEN' ? await store.accountIdForEmail(email) : undefined;
+    const raced = isApiError(err, 'ERR_EMAIL_TAKEN') ? await store.accountIdForEmail(email) : undefined;
     if (!raced) throw err;
     const key = make(raced);
     await deps.repo.createApiKey(key, hashApiKey(apikey));

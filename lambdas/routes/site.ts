@@ -11,7 +11,7 @@ import { parseJsonBody, siteHeadersOf } from './validation.js';
 export const ERROR_REPORT_MAX = 64 * 1024;
 
 /** Body of `POST /reporterror` (also read by the OpenAPI document, web/openapi.ts). */
-export const reportBody = z.object({ faileddetails: z.optional(z.union([z.string(), z.null()])) });
+export const reportBody = z.lazy(() => z.object({ faileddetails: z.optional(z.union([z.string(), z.null()])) }));
 
 /** Routes `validateapikey`, `reporterror`, `health`. */
 export function siteRoutes(deps: SiteDeps): Hono<AppEnv> {

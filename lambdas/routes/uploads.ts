@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import * as z from 'zod/mini';
-import { ApiError, BackupStateError, SizeLimitError } from '../domain/errors.js';
+import { ApiError, BackupStateError, isApiError, SizeLimitError } from '../domain/errors.js';
 import { exceedsSizeLimit, PLUGIN_PART_SIZE, PLUGIN_SINGLE_UPLOAD_MAX, presignLifetime } from '../domain/limits.js';
 import type { Plan } from '../domain/plans.js';
 import type { BackupRecord } from '../store/records.js';
@@ -22,23 +22,23 @@ const MAX_PARTS = 10_000;
 const uploadId = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[\x21-\x7e]+$/, 'invalid upload id'));
 
 /** Body of `POST /backups/{backupkey}/upload/{filename}` (also read by the OpenAPI document, web/openapi.ts). */
-export const uploadBody = z.object({
+export const uploadBody = z.lazy(() => z.object({
   contenttype: z.optional(z.string().check(z.maxLength(100))),
   multipart: z.optional(z.object({
     // PHP sends ceil() as a float (`5.0`); JSON.parse turns it into 5.
     parts: storedNumber.check(z.gte(1), z.lte(MAX_PARTS)),
     uploadid: z.optional(uploadId),
   })),
-});
+}));
 
 /** Body of `POST /backups/{backupkey}/uploadcompleted/{filename}`. */
-export const completedBody = z.object({
+export const completedBody = z.lazy(() => z.object({
   origsize: storedNumber.check(z.gte(0)),
   multipart: z.optional(z.object({
     UploadId: uploadId,
     ETags: z.array(z.string().check(z.maxLength(200))).check(z.minLength(1), z.maxLength(MAX_PARTS)),
   })),
-});
+}));
 
 /** The backup, refusing one that no longer accepts uploads. */
 function requireRunning(b: BackupRecord): BackupRecord {
@@ -54,7 +54,7 @@ async function failOverLimit(deps: SiteDeps, b: BackupRecord, plan: Plan, bytes:
   if (b.status === 'inprogress') {
     await deps.repo.setBackupStatus(b, 'failed', { faileddetails: `Archived size ${bytes} bytes exceeds the plan limit of ${plan.sizeLimit} bytes` }, now).catch((err: unknown) => {
       // A concurrent completion or PATCH changed the status first: that one decided.
-      if (!(err instanceof BackupStateError)) throw err;
+      if (!isApiError(err, 'ERR_BACKUP_STATE')) throw err;
     });
   }
   if (b.status !== 'finished') await purgeAfterFailure(deps, b);
@@ -63,18 +63,16 @@ async function failOverLimit(deps: SiteDeps, b: BackupRecord, plan: Plan, bytes:
 
 /**
  * The backup, account and archive record of `POST backups/{key}/upload/{file}`, started with the
- * key read (routes/early-reads.ts) when the path's key and file name are ones the route accepts.
+ * key's admission (routes/early-reads.ts) when the path's key and file name are ones the route accepts.
  */
 export function uploadEarlyReads(deps: SiteDeps): EarlyRead[] {
   return [{
     method: 'POST', path: /^\/backups\/([A-Za-z0-9]+)\/upload\/([^/]+)$/,
-    start(accountId, m, keyHash) {
+    start(accountId, m) {
       const key = m[1] ?? '';
       const name = m[2] ?? '';
       if (!RECORD_KEY_PATTERN.test(key) || !isArchiveName(name)) return undefined;
-      // The key item comes in the same BatchGetItem: one round trip for key and records.
-      const read = deps.repo.getKeyBackupAccountFile(keyHash, accountId, key, name);
-      return { what: `upload ${key} ${name}`, promise: read, key: read.then((r) => r.key) };
+      return { what: `upload ${key} ${name}`, promise: deps.repo.getBackupAccountFile(accountId, key, name) };
     },
   }];
 }
@@ -90,7 +88,7 @@ export function uploadRoutes(deps: SiteDeps): Hono<AppEnv> {
     const body = await parseJsonBody(c, uploadBody);
     const now = nowSeconds(deps);
     // Backup, account and archive record in one BatchGetItem (one round trip, all under the
-    // caller's account), usually started together with the key read.
+    // caller's account), usually started together with the key's admission.
     const read = await earlyOr(c, auth.accountId, `upload ${key} ${name}`, () => deps.repo.getBackupAccountFile(auth.accountId, key, name));
     const b = requireRunning(presentBackup(read.backup, now));
     const { plan } = withPlan(deps, read.account);

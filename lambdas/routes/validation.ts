@@ -1,6 +1,10 @@
 /**
  * Request parsing with zod/mini: every body, path parameter, query and header goes through a
  * schema; any failure becomes a 400 `{"message"}` naming the field.
+ *
+ * Schemas of more than a primitive are declared `z.lazy(() => ...)` here and in the route modules:
+ * built on their first use instead of at module load (building them all took a tenth of a Lambda
+ * function's cold start), and a cold start's first request builds only the ones it parses with.
  */
 import * as z from 'zod/mini';
 import type { Context } from 'hono';
@@ -39,10 +43,10 @@ export function param<T>(c: Context, name: string, schema: z.ZodMiniType<T>): T 
   return parseWith(schema, c.req.param(name), `path parameter ${name}`);
 }
 
-const siteHeaders = z.object({
+const siteHeaders = z.lazy(() => z.object({
   siteid: z.string().check(z.maxLength(100), z.regex(/^[A-Za-z0-9_-]*$/)),
   siteurl: z.string().check(z.maxLength(2048), z.refine((v) => ![...v].some((ch) => ch.charCodeAt(0) < 32 || ch.charCodeAt(0) === 127), 'control characters')),
-});
+}));
 
 /** `X-Vault-Siteid` and `X-Vault-Siteurl` (optional; empty when absent). */
 export function siteHeadersOf(c: Context): { siteId: string; siteUrl: string } {
@@ -62,11 +66,11 @@ export const storedNumber = z.int();
 const mapKey = z.string().check(z.minLength(1, 'empty key'), z.maxLength(64));
 
 /** `vaultenv` as the plugin sends it: small flat object. */
-export const vaultEnv = z.optional(z.record(mapKey, z.union([z.string().check(z.maxLength(1000)), storedNumber, z.boolean(), z.null()])).check(fewKeys(32)));
+export const vaultEnv = z.lazy(() => z.optional(z.record(mapKey, z.union([z.string().check(z.maxLength(1000)), storedNumber, z.boolean(), z.null()])).check(fewKeys(32))));
 /** `vaultversion`: plugin version number, as string (or number from odd clients). */
-export const vaultVersion = z.optional(z.union([z.string().check(z.maxLength(40)), storedNumber]));
+export const vaultVersion = z.lazy(() => z.optional(z.union([z.string().check(z.maxLength(40)), storedNumber])));
 /** Scalar `info` values a PATCH may merge (strings capped later). */
-export const infoObject = z.optional(z.record(mapKey, z.union([z.string(), storedNumber, z.boolean(), z.null()])).check(fewKeys(32)));
+export const infoObject = z.lazy(() => z.optional(z.record(mapKey, z.union([z.string(), storedNumber, z.boolean(), z.null()])).check(fewKeys(32))));
 
 /** Most `info` keys a record keeps across all PATCHes (bounds the DynamoDB item size). */
 export const MAX_INFO_KEYS = 48;

@@ -17,7 +17,7 @@
  * (Ceph RGW, s3rver) path style under that endpoint.
  */
 import { formatUrl } from '@aws-sdk/core/util';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Sha256 } from '@smithy/core/checksum';
 import { extendedEncodeURIComponent } from '@smithy/core/protocols';
@@ -25,7 +25,10 @@ import { extendedEncodeURIComponent } from '@smithy/core/protocols';
 type PresignerOptions = ConstructorParameters<typeof S3RequestPresigner>[0];
 type RequestToSign = Parameters<S3RequestPresigner['presign']>[0];
 
-/** Credentials (static or a provider) of the presigner; default: the SDK's default chain. */
+/**
+ * Credentials (static or a provider) of the presigner; default: the SDK's default chain (in a
+ * Lambda bundle the environment only: lambdas/store/lambda-credentials.ts).
+ */
 export type PresignCredentials = PresignerOptions['credentials'];
 
 /** The operations the API presigns, with their request parameters. */
@@ -59,7 +62,7 @@ function keyPath(key: string): string {
 /** A presigner for one signing region and host form. */
 export function createPresigner(config: PresignerConfig): Presign {
   const signer = new S3RequestPresigner({
-    credentials: config.credentials ?? fromNodeProviderChain(),
+    credentials: config.credentials ?? defaultProvider(),
     region: config.region,
     sha256: Sha256,
     service: 's3',

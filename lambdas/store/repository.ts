@@ -18,13 +18,14 @@
  *   ACCT#<id>         / USAGE#<yyyy-mm>  → monthly counters (backups, restores, dry runs, uploaded and deleted bytes)
  *   ERRORS#<acct|anon>#<yyyy-mm-dd> / <time>#<rand> → error report (TTL 90 days)
  *   RATE#IP#<address> / W#<window start> → request counter (TTL: window end + 1 h)
- *   RATE#ACCT#<id>    / M#<yyyy-mm>      → the account's requests of the month and its current rate window
- *                                          (TTL: about 13 months)
+ *   RATE#ACCT#<id>    / GATE             → the account's key ids, suspension copy, rate window and requests
+ *                                          per month, which admit each request with a key (key-gate.ts)
+ *   RATE#ACCT#<id>    / M#<yyyy-mm>      → requests of a month counted before the gate (TTL: about 13 months)
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
 import {
-  BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand,
+  BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand,
   type DynamoDBDocumentClient, type QueryCommandInput, type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AccountSuspendedError, ApiError, BackupNotFoundError, BackupStateError, LastKeyError, QuotaExceededError, RecordTooLargeError } from '../domain/errors.js';
@@ -32,6 +33,8 @@ import { itemBytes, MAX_ITEM_BYTES } from '../domain/item-size.js';
 import type { BackupStatus, RestoreStatus } from '../domain/backup-state.js';
 import type { PlanId } from '../domain/plans.js';
 import { randomString } from '../domain/ids.js';
+import { backoff, cancellationCodes, isConditionFailure, transactWithRetry } from './conditional-writes.js';
+import { admitKeyRequest, gateAddKey, gateKey, gateRemoveKey, gateRequests, setGateSuspension, type Admission, type GateKey } from './key-gate.js';
 import { GSI1, OPS_INDEX, TTL_ATTRIBUTE } from './table-definition.js';
 import type { AccountRecord, ApiKeyRecord, BackupRecord, FileRecord, InfoValue, Page, RestoreRecord, UploadRecord, UsageRecord } from './records.js';
 
@@ -47,39 +50,6 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 
 const acct = (accountId: string) => `ACCT#${accountId}`;
 const pad = (n: number) => String(n).padStart(12, '0');
-
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ConditionalCheckFailedException';
-}
-
-function cancellationCodes(err: unknown): string[] {
-  if (!(err instanceof Error) || err.name !== 'TransactionCanceledException') return [];
-  const reasons = (err as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-  return reasons.map((r) => r.Code ?? 'None');
-}
-
-/** Waits a random time up to 20 ms × 2^attempt before the next attempt of a retried request. */
-function backoff(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
-}
-
-/**
- * Runs a transaction, retrying while DynamoDB cancels it for a conflict with a concurrent
- * transaction on the same items (not a condition failure): those would succeed a moment later.
- */
-async function transactWithRetry(ddb: DynamoDBDocumentClient, input: TransactWriteCommandInput, attempts = 8): Promise<void> {
-  for (let i = 1; ; i++) {
-    try {
-      await ddb.send(new TransactWriteCommand(input));
-      return;
-    } catch (err) {
-      const codes = cancellationCodes(err);
-      const conflictOnly = codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
-      if (!conflictOnly || i >= attempts) throw err;
-      await backoff(i);
-    }
-  }
-}
 
 function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
   return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
@@ -129,8 +99,6 @@ const OPS_EXPIRES = 'EXPIRES';
 const OPS_RESTORING = 'RESTORING';
 /** gsi1 partition of the account items: the operator's listing. */
 const ACCOUNTS = 'ACCOUNTS';
-/** Monthly request counters stay about 13 months (usage reports of the past year). */
-const REQUEST_COUNTER_TTL = 400 * DAY;
 
 /**
  * The ops-index keys of a backup entering `status` at `now`: in progress → watched for staleness
@@ -188,26 +156,23 @@ export interface Repository {
   listAccounts(opts?: ListAccountsOptions): Promise<AccountRecord[]>;
   /**
    * Suspends an account: the account item first (no key can be added from then on), then a copy
-   * of the reason on each of its key items, which the per-request key lookup refuses. Idempotent:
-   * a repeat finishes an interrupted run and updates the reason.
+   * of the reason on its gate, which refuses every request of its keys from then on, then on each
+   * of its key items, which the first lookup of a key in an instance refuses. Idempotent: a repeat
+   * finishes an interrupted run and updates the reason.
    */
   suspendAccount(accountId: string, reason: string, now: number): Promise<void>;
-  /** Lifts a suspension (the key items first, then the account). */
+  /** Lifts a suspension (the key items first, then the gate, then the account). */
   resumeAccount(accountId: string): Promise<void>;
   /** Ends every dashboard session of the account ("sign out everywhere"): adds 1 to `sessionEpoch` and returns it. */
   bumpSessionEpoch(accountId: string): Promise<number>;
   /**
-   * Counts one request of the account in its monthly counter and returns the count of the rate
-   * window starting at `windowStart` (this request included), or the month's count without a
-   * window. One UpdateItem; a second one when the request is the first of a new window.
+   * Admits one request of `key` at `now` through its account's gate (key-gate.ts): counts it in
+   * the month and, with `windowStart`, in the rate window starting then, and answers that window's
+   * count (this request included; the month's without a window), if the key is still the
+   * account's and the account not suspended; refuses it uncounted otherwise. One UpdateItem; a
+   * second for the first request of a window (of a month, without a window).
    */
-  countAccountRequest(accountId: string, now: number, windowStart?: number): Promise<number>;
-  /**
-   * Takes back one `countAccountRequest` of the same arguments, for a request counted before its
-   * key was found refused (revoked or suspended): from the month, and from the window if it is
-   * still the current one.
-   */
-  uncountAccountRequest(accountId: string, now: number, windowStart?: number): Promise<void>;
+  admitKeyRequest(key: GateKey, now: number, windowStart?: number): Promise<Admission>;
   /** The account's metered usage, one record per month that has any, oldest first. */
   usage(accountId: string): Promise<UsageRecord[]>;
   markVerified(accountId: string): Promise<void>;
@@ -220,11 +185,6 @@ export interface Repository {
   getBackup(accountId: string, backupKey: string): Promise<BackupRecord | undefined>;
   /** The backup, the account and one archive record of the backup, in one consistent read. */
   getBackupAccountFile(accountId: string, backupKey: string, name: string): Promise<{ backup?: BackupRecord; account?: AccountRecord; file?: FileRecord }>;
-  /**
-   * The API key by its hash and, under `accountId`, what `getBackupAccountFile` reads, in one
-   * consistent read (the caller uses the account's records only when the key is of `accountId`).
-   */
-  getKeyBackupAccountFile(keyHash: string, accountId: string, backupKey: string, name: string): Promise<{ key?: ApiKeyRecord; backup?: BackupRecord; account?: AccountRecord; file?: FileRecord }>;
   listBackups(accountId: string, opts: ListBackupsOptions): Promise<Page<BackupRecord>>;
   setBackupStatus(b: BackupRecord, to: BackupStatus, info: Record<string, InfoValue>, now: number): Promise<void>;
   recordUpload(accountId: string, backupKey: string, upload: UploadRecord): Promise<void>;
@@ -496,6 +456,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
             },
             { Put: { TableName, Item: { pk: `APIKEY#${keyHash}`, sk: 'APIKEY', ...key } } },
             { Put: { TableName, Item: { pk: acct(account.accountId), sk: `KEY#${key.keyId}`, ...key, keyHash } } },
+            gateAddKey(TableName, account.accountId, key.keyId),
           ],
         });
       } catch (err) {
@@ -537,11 +498,14 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':now': now, ':r': reason },
       }));
+      // From here on the account's keys are refused (the gate); their items say why on a first lookup.
+      await setGateSuspension(ddb, TableName, accountId, reason);
       await markKeys(accountId, reason);
     },
 
     async resumeAccount(accountId) {
       await markKeys(accountId, undefined);
+      await setGateSuspension(ddb, TableName, accountId, undefined);
       await ddb.send(new UpdateCommand({
         TableName, Key: { pk: acct(accountId), sk: 'META' },
         UpdateExpression: 'REMOVE suspendedAt, suspendedReason', ConditionExpression: 'attribute_exists(pk)',
@@ -557,75 +521,15 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       return Number(res.Attributes?.sessionEpoch ?? 0);
     },
 
-    async countAccountRequest(accountId, now, windowStart) {
-      const Key = { pk: `RATE#ACCT#${accountId}`, sk: `M#${month(now)}` };
-      const ttl = now + REQUEST_COUNTER_TTL;
-      if (windowStart === undefined) {
-        const res = await ddb.send(new UpdateCommand({
-          TableName, Key, UpdateExpression: 'ADD requests :one SET #ttl = :ttl',
-          ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE }, ExpressionAttributeValues: { ':one': 1, ':ttl': ttl }, ReturnValues: 'UPDATED_NEW',
-        }));
-        return typeof res.Attributes?.requests === 'number' ? res.Attributes.requests : 1;
-      }
-      // The window count lives on the monthly item (win = window start, wn = its count): one write
-      // per request meters the month and limits the rate. A new window resets it (second write).
-      const values = { ':one': 1, ':w': windowStart, ':ttl': ttl };
-      const names = { '#ttl': TTL_ATTRIBUTE };
-      try {
-        const res = await ddb.send(new UpdateCommand({
-          TableName, Key, UpdateExpression: 'ADD requests :one, wn :one SET #ttl = :ttl', ConditionExpression: 'win = :w',
-          ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: 'UPDATED_NEW',
-        }));
-        return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-      }
-      try {
-        const res = await ddb.send(new UpdateCommand({
-          TableName, Key, UpdateExpression: 'ADD requests :one SET win = :w, wn = :one, #ttl = :ttl',
-          // Only the first request of the window resets.
-          ConditionExpression: 'attribute_not_exists(win) OR win < :w',
-          ExpressionAttributeNames: names, ExpressionAttributeValues: values, ReturnValues: 'UPDATED_NEW',
-        }));
-        return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-      }
-      // Another request (or an instance whose clock is slightly ahead) has moved the item to a
-      // later window meanwhile: count in that one.
-      const res = await ddb.send(new UpdateCommand({
-        TableName, Key, UpdateExpression: 'ADD requests :one, wn :one SET #ttl = :ttl',
-        ExpressionAttributeNames: names, ExpressionAttributeValues: { ':one': 1, ':ttl': ttl }, ReturnValues: 'UPDATED_NEW',
-      }));
-      return typeof res.Attributes?.wn === 'number' ? res.Attributes.wn : 1;
-    },
-
-    async uncountAccountRequest(accountId, now, windowStart) {
-      const Key = { pk: `RATE#ACCT#${accountId}`, sk: `M#${month(now)}` };
-      if (windowStart !== undefined) {
-        try {
-          await ddb.send(new UpdateCommand({
-            TableName, Key, UpdateExpression: 'ADD requests :minus, wn :minus',
-            // Only the window the request was counted in (a later one started from 1 without it).
-            ConditionExpression: 'win = :w', ExpressionAttributeValues: { ':minus': -1, ':w': windowStart },
-          }));
-          return;
-        } catch (err) {
-          if (!isConditionFailure(err)) throw err;
-        }
-      }
-      await ddb.send(new UpdateCommand({
-        TableName, Key, UpdateExpression: 'ADD requests :minus', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':minus': -1 },
-      })).catch((err: unknown) => {
-        // No counter item: nothing to take back (and no half item is made).
-        if (!isConditionFailure(err)) throw err;
-      });
+    async admitKeyRequest(key, now, windowStart) {
+      return admitKeyRequest(ddb, TableName, key, month(now), windowStart);
     },
 
     async usage(accountId) {
       const [counters, requests] = await Promise.all([
         queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': acct(accountId), ':p': 'USAGE#' }, ConsistentRead: true }),
-        queryAll({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': `RATE#ACCT#${accountId}`, ':p': 'M#' }, ConsistentRead: true }),
+        // The gate and the monthly items from before it (the month of the change is in both).
+        queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': gateKey(accountId).pk }, ConsistentRead: true }),
       ]);
       const months = new Map<string, UsageRecord>();
       const at = (m: string): UsageRecord => {
@@ -638,7 +542,10 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
         const u = at(String(i.sk).slice('USAGE#'.length));
         Object.assign(u, { backups: num(i.backups), restores: num(i.restores), dryruns: num(i.dryruns), uploadedBytes: num(i.uploadedBytes), deletedBytes: num(i.deletedBytes) });
       }
-      for (const i of requests) at(String(i.sk).slice('M#'.length)).requests = num(i.requests);
+      for (const i of requests) {
+        if (typeof i.sk === 'string' && i.sk.startsWith('M#')) at(i.sk.slice('M#'.length)).requests += num(i.requests);
+        if (i.sk === gateKey(accountId).sk) for (const [m, n] of gateRequests(i)) at(m).requests += n;
+      }
       return [...months.values()].sort((a, b) => a.month.localeCompare(b.month));
     },
 
@@ -670,6 +577,7 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
                 ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(suspendedAt)', ExpressionAttributeValues: { ':one': 1 },
               },
             },
+            gateAddKey(TableName, key.accountId, key.keyId),
           ],
         });
       } catch (err) {
@@ -705,6 +613,8 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
                 ExpressionAttributeValues: { ':minus': -1, ...(allowLast ? {} : { ':one': 1 }) },
               },
             },
+            // Off the gate with its item: every instance refuses the key from its next request on.
+            gateRemoveKey(TableName, accountId, keyId),
           ],
         });
       } catch (err) {
@@ -741,15 +651,6 @@ export function createRepository(ddb: DynamoDBDocumentClient, tableName: string)
       const a = acct(accountId);
       const items = await getItems(backupAccountFileKeys(a, backupKey, name));
       return backupAccountFile((sk) => items.get(`${a} ${sk}`), backupKey, name);
-    },
-
-    async getKeyBackupAccountFile(keyHash, accountId, backupKey, name) {
-      const keyPk = `APIKEY#${keyHash}`;
-      const a = acct(accountId);
-      // Consistent, as findApiKey: a key revoked a moment ago fails on its very next request.
-      const items = await getItems([{ pk: keyPk, sk: 'APIKEY' }, ...backupAccountFileKeys(a, backupKey, name)]);
-      const key = items.get(`${keyPk} APIKEY`);
-      return { ...(key ? { key: strip<ApiKeyRecord>(key) } : {}), ...backupAccountFile((sk) => items.get(`${a} ${sk}`), backupKey, name) };
     },
 
     async listBackups(accountId, opts) {

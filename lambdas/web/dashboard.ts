@@ -23,7 +23,7 @@ import { ApiError, BackupNotFoundError } from '../domain/errors.js';
 import { PLANS } from '../domain/plans.js';
 import { findRegion } from '../domain/regions.js';
 import { accountSummary, planView } from '../routes/account.js';
-import { keyView } from '../routes/keys.js';
+import { keyIdParam, keyView } from '../routes/keys.js';
 import { deleteBackup, fileView, loadBackup, purgeObjects } from '../routes/records-view.js';
 import type { BackupRecord, RestoreRecord } from '../store/records.js';
 import { nowSeconds, type AccountDeps, type AppEnv } from '../routes/deps.js';
@@ -38,12 +38,12 @@ const SESSION_AUDIENCE = 'vault-cloud/session';
 export const SESSION_TTL_SECONDS = 12 * 3600;
 
 /** Body of `POST /dashboard/api/keys` (also read by the OpenAPI document, openapi.ts). */
-export const dashboardKeyBody = z.object({
+export const dashboardKeyBody = z.lazy(() => z.object({
   name: z.string().check(z.trim(), z.minLength(1), z.maxLength(100)),
   scopes: z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length)),
-});
+}));
 
-const listQuery = z.object({ cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))) });
+const listQuery = z.lazy(() => z.object({ cursor: z.optional(z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]*$/))) }));
 
 /** A backup as the dashboard lists it. */
 function dashboardBackup(b: BackupRecord): Record<string, unknown> {
@@ -291,7 +291,7 @@ export function dashboardRoutes(deps: AccountDeps): Hono<AppEnv> {
   });
 
   app.delete('/dashboard/api/keys/:keyid', async (c) => {
-    const keyId = parseWith(z.string().check(z.regex(/^k[a-z0-9]{15}$/, 'not a key id')), c.req.param('keyid'), 'path parameter keyid');
+    const keyId = parseWith(keyIdParam, c.req.param('keyid'), 'path parameter keyid');
     const { accountId } = await session(c);
     // The repository refuses the account's last key (409) unless confirmed with ?confirm=lastkey.
     if (!accountId || !(await deps.repo.revokeApiKey(accountId, keyId, c.req.query('confirm') === 'lastkey'))) {

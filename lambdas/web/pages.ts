@@ -6,6 +6,7 @@
  */
 import { Hono } from 'hono';
 import type { AccountDeps, AppEnv } from '../routes/deps.js';
+import { errorResponse, notFoundResponse } from '../routes/error-response.js';
 import { readAsset, WEB_ASSETS } from './assets.js';
 import { dashboardRoutes } from './dashboard.js';
 import { esc, layout } from './html.js';
@@ -88,6 +89,18 @@ export function getApiKeyPage(site: ReturnType<typeof siteFromQuery>, tab: 'sign
 <p id="message" class="error" role="alert" aria-live="polite"></p>
 <footer><button type="button" id="cancel">Cancel</button><a href="/faq" target="_blank" rel="noopener">Questions?</a></footer>
 </main>`, 'getapikey.js');
+}
+
+/**
+ * The web pages as an app of their own, answering its errors and 404s as the API does: the
+ * account app hands it the requests of its paths (lazy-pages.ts).
+ */
+export function webApp(deps: AccountDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.route('/', webRoutes(deps));
+  app.notFound(notFoundResponse);
+  app.onError(errorResponse);
+  return app;
 }
 
 /** Routes of the web pages. */

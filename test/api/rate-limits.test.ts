@@ -2,10 +2,11 @@
  * Rate limits (429 + Retry-After, `{"message"}`): per source IP for requests without a valid
  * key, per account for authenticated ones; fixed windows counted in DynamoDB, driven here by a
  * clock the test moves. A normal plugin run stays far below the defaults (checked on the numbers).
- * An authenticated request waits for one DynamoDB round trip before its route once the instance
- * knows the key (the key read and the account's count sent together), without weakening
- * revocation or suspension.
+ * An authenticated request waits for one DynamoDB request before its route once the instance
+ * knows the key (the account's gate write, which checks the key and counts the request), without
+ * weakening revocation or suspension; keys older than the gate are put on it on first use.
  */
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lambdas/app.js';
 import { DEFAULT_RATE_LIMITS } from '../../lambdas/domain/rate-limits.js';
@@ -81,7 +82,7 @@ describe('rate limits', () => {
     expect((await get(apikey, '198.51.100.9')).status).toBe(200);
   });
 
-  it('one DynamoDB round trip before the route once the instance knows the key; the first request of a key reads it first', async () => {
+  it('one DynamoDB request before the route once the instance knows the key; the first request of a key reads it first', async () => {
     const trace = tracingClient();
     const repo = createRepository(trace.client, api.tableName);
     const app = limitedApp(repo);
@@ -96,18 +97,18 @@ describe('rate limits', () => {
     clock = Date.UTC(2026, 0, 1, 14, 0, 0);
     // New to the instance, first of the window: read, count, reset the window.
     expect(await rounds('/validateapikey')).toEqual([['GetCommand'], ['UpdateCommand'], ['UpdateCommand']]);
-    // Known: the account's count and the key read in one round trip, nothing else before the route.
-    expect(await rounds('/validateapikey')).toEqual([['UpdateCommand', 'GetCommand']]);
-    // GET backups: its list too (routes/early-reads.ts), used once the key read has said yes.
-    expect(await rounds('/backups')).toEqual([['UpdateCommand', 'QueryCommand', 'GetCommand']]);
-    // Another instance (a new app) reads the key before counting, once.
+    // Known: one write to the account's gate, which checks the key and counts; no key read.
+    expect(await rounds('/validateapikey')).toEqual([['UpdateCommand']]);
+    // GET backups: its list too (routes/early-reads.ts), used once the gate has said yes.
+    expect(await rounds('/backups')).toEqual([['UpdateCommand', 'QueryCommand']]);
+    // Another instance (a new app) reads the key before its first admission, once.
     const other = limitedApp(repo);
     expect(await rounds('/validateapikey', other)).toEqual([['GetCommand'], ['UpdateCommand']]);
-    expect(await rounds('/validateapikey', other)).toEqual([['UpdateCommand', 'GetCommand']]);
-    // Without rate limits (the count does not hold up the route): the same single round trip.
+    expect(await rounds('/validateapikey', other)).toEqual([['UpdateCommand']]);
+    // Without rate limits: the same single write (the month's count and the key check).
     const unlimited = createApp({ ...api.deps, repo });
     await unlimited.request('/validateapikey', { headers: site });
-    expect(await rounds('/validateapikey', unlimited)).toEqual([['UpdateCommand', 'GetCommand']]);
+    expect(await rounds('/validateapikey', unlimited)).toEqual([['UpdateCommand']]);
     trace.client.destroy();
   });
 
@@ -123,7 +124,7 @@ describe('rate limits', () => {
     const revoked = await app.request('/validateapikey', { headers: headers(created.apikey) });
     expect(revoked.status).toBe(401);
     expect(Object.keys((await revoked.json()) as object)).toEqual(['message']);
-    // Three requests of the account so far (create, validate, revoke); the refused one taken back.
+    // Three requests of the account so far (create, validate, revoke); the refused one not counted.
     const requests = async () => (await api.deps.repo.usage(accountid)).find((u) => u.month === usageMonth(clock / 1000))?.requests;
     expect(await requests()).toBe(3);
     // The refused call counted per IP (limit 3): two more refusals from that address, then 429.
@@ -139,12 +140,12 @@ describe('rate limits', () => {
     await api.deps.repo.resumeAccount(accountid);
     expect((await app.request('/validateapikey', { headers: headers(apikey, '203.0.113.8') })).status).toBe(200);
     expect(await requests()).toBe(4);
-    // The per-account window was given back too: 4 counted of 5, so one more passes, then 429.
+    // Nor in the per-account window: 4 counted of 5, so one more passes, then 429.
     expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(200);
     expect((await app.request('/validateapikey', { headers: headers(apikey) })).status).toBe(429);
   });
 
-  it('GET backups and the upload URL read with the key in one round trip; a revoked or suspended key gets nothing of them', async () => {
+  it('GET backups and the upload URL read with the admission in one round trip; a revoked or suspended key gets nothing of them', async () => {
     const trace = tracingClient();
     const repo = createRepository(trace.client, api.tableName);
     const app = createApp({
@@ -164,7 +165,7 @@ describe('rate limits', () => {
     const first = await upload(second.apikey);
     expect(first.status, await first.clone().text()).toBe(200);
     expect(Object.keys((await first.json()) as object)).toEqual(['uploadurl', 'uploadheaders']);
-    // The key item, the backup, the account and the archive record in one BatchGetItem, with the count.
+    // The gate write, and the backup, the account and the archive record in one BatchGetItem.
     expect(roundTrips(trace.events)).toEqual([['UpdateCommand', 'BatchGetCommand']]);
     expect(((await (await list(second.apikey)).json()) as { backups: { backupkey: string }[] }).backups.map((b) => b.backupkey)).toEqual([backupkey]);
     // A path the route refuses starts no early read and answers as before.
@@ -183,6 +184,80 @@ describe('rate limits', () => {
       expect(await res.json()).toEqual({ message: 'This account is suspended: audit. Contact the operator.' });
     }
     await api.deps.repo.resumeAccount(accountid);
+    trace.client.destroy();
+  });
+
+  it('keys older than the gate are put on it on first use, unless revoked or suspended meanwhile', async () => {
+    const trace = tracingClient();
+    const repo = createRepository(trace.client, api.tableName);
+    const app = limitedApp(repo);
+    const { apikey, accountid } = await api.registerAccount();
+    const headers = (key: string) => ({ 'X-Api-Key': key, 'Content-Type': 'application/json', 'x-test-ip': '203.0.113.30' });
+    const validate = async (key: string) => (await app.request('/validateapikey', { headers: headers(key) })).status;
+    // As for an account created before the gate existed: no gate item, its keys on none.
+    const gate = { TableName: api.tableName, Key: { pk: `RATE#ACCT#${accountid}`, sk: 'GATE' } };
+    const dropGate = () => trace.client.send(new DeleteCommand(gate));
+    // As for keys created before the gate, on an account whose gate exists (made by a newer key).
+    const dropGateKeys = () => trace.client.send(new UpdateCommand({ ...gate, UpdateExpression: 'REMOVE #keys', ExpressionAttributeNames: { '#keys': 'keys' } }));
+    const gateKeys = async () => ((await trace.client.send(new GetCommand({ TableName: api.tableName, Key: { pk: `RATE#ACCT#${accountid}`, sk: 'GATE' }, ConsistentRead: true }))).Item?.keys as Set<string> | undefined) ?? new Set<string>();
+    clock = Date.UTC(2026, 0, 1, 17, 0, 0);
+    const second = (await (await app.request('/account/keys', { method: 'POST', headers: headers(apikey), body: '{}' })).json()) as { apikey: string; keyid: string };
+    await dropGate();
+    // New to the instance: key read, the gate refuses, the key put on it (a transaction checking its item), admitted.
+    trace.events.length = 0;
+    expect(await validate(second.apikey)).toBe(200);
+    expect(roundTrips(trace.events)).toEqual([['GetCommand'], ['UpdateCommand'], ['TransactWriteCommand'], ['UpdateCommand'], ['UpdateCommand']]);
+    expect(await gateKeys()).toEqual(new Set([second.keyid]));
+    trace.events.length = 0;
+    expect(await validate(second.apikey)).toBe(200);
+    expect(roundTrips(trace.events)).toEqual([['UpdateCommand']]);
+    // Known to the instance but not on the gate: put on it too.
+    await dropGateKeys();
+    expect(await validate(second.apikey)).toBe(200);
+    // Revoked while off the gate: refused on its next request, and not put back on it.
+    await dropGateKeys();
+    expect((await app.request(`/account/keys/${second.keyid}`, { method: 'DELETE', headers: headers(apikey) })).status).toBe(200);
+    await dropGateKeys();
+    expect(await validate(second.apikey)).toBe(401);
+    expect(await gateKeys()).toEqual(new Set());
+    // Every admitted request counted once in the month since the gate was dropped: validate ×3, revoke.
+    expect((await repo.usage(accountid)).find((u) => u.month === usageMonth(clock / 1000))?.requests).toBe(4);
+    // Suspended before the gate knew (its key items carry the reason, the gate does not): 403 with the reason.
+    expect(await validate(apikey)).toBe(200);
+    await repo.suspendAccount(accountid, 'old suspension', clock / 1000);
+    await dropGate();
+    const suspended = await app.request('/validateapikey', { headers: headers(apikey) });
+    expect(suspended.status).toBe(403);
+    expect(await suspended.json()).toEqual({ message: 'This account is suspended: old suspension. Contact the operator.' });
+    expect(await gateKeys()).toEqual(new Set());
+    await repo.resumeAccount(accountid);
+    expect(await validate(apikey)).toBe(200);
+    expect(await gateKeys()).toEqual(new Set([(await repo.listApiKeys(accountid))[0]?.keyId]));
+    trace.client.destroy();
+  });
+
+  it('the gate keeps the requests of the current month and the 13 before', async () => {
+    const trace = tracingClient();
+    const { apikey, accountid } = await api.registerAccount();
+    const gate = { TableName: api.tableName, Key: { pk: `RATE#ACCT#${accountid}`, sk: 'GATE' } };
+    const months = async () => (await api.deps.repo.usage(accountid)).map((u) => [u.month, u.requests]);
+    const validate = async (app: ReturnType<typeof createApp>) => (await app.request('/validateapikey', { headers: { 'X-Api-Key': apikey, 'x-test-ip': '203.0.113.40' } })).status;
+    // The first request of a window (with rate limits) or of a month (without) drops the months
+    // before the 13 that precede its own.
+    for (const app of [limitedApp(), createApp({ ...api.deps, now: () => new Date(clock) })]) {
+      // Counters a long-lived gate holds.
+      await trace.client.send(new UpdateCommand({
+        ...gate, UpdateExpression: 'SET #a = :n, #b = :n REMOVE #c, #d',
+        ExpressionAttributeNames: { '#a': 'requests#2024-11', '#b': 'requests#2024-12', '#c': 'requests#2026-01', '#d': 'requests#2026-02' }, ExpressionAttributeValues: { ':n': 5 },
+      }));
+      expect(await months()).toEqual([['2024-11', 5], ['2024-12', 5]]);
+      clock = Date.UTC(2026, 0, 31, 12, 0, 0);
+      expect(await validate(app)).toBe(200);
+      expect(await months()).toEqual([['2024-12', 5], ['2026-01', 1]]);
+      clock = Date.UTC(2026, 1, 1, 12, 0, 0);
+      expect(await validate(app)).toBe(200);
+      expect(await months()).toEqual([['2026-01', 1], ['2026-02', 1]]);
+    }
     trace.client.destroy();
   });
 

@@ -174,6 +174,12 @@ export interface ChunkFile {
   readonly count: number;
   /** The rows in file order; each call starts from the first row. */
   rows(): Iterable<ChunkValue[]>;
+  /**
+   * The file's bytes and the start and end offsets of each row's JSON array (`[` to `]`), for
+   * readers that transcode rows straight from the bytes; `row(i)` decodes row `i` as
+   * {@link rows} does. Only for the one-array-per-line layout (every file either writer makes).
+   */
+  readonly raw?: { data: Buffer; spans: Uint32Array; row(i: number): ChunkValue[] };
 }
 
 // Plugin versions ≤ 2024101300 quoted column names with the engine's identifier quotes.
@@ -214,21 +220,24 @@ export function openChunk(data: Buffer): ChunkFile | undefined {
   if (!Array.isArray(header)) return undefined;
   const columns = header.map(columnName);
   const count = lines.length / 2 - 1;
+  const spans = lines.subarray(2);
+  const row = (i: number): ChunkValue[] => {
+    let value: unknown;
+    try {
+      value = JSON.parse(data.toString('utf8', spans[2 * i], spans[2 * i + 1]));
+    } catch (err) {
+      throw new Error(`chunk row ${i + 1} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (!Array.isArray(value)) throw new Error(`chunk row ${i + 1} is not an array`);
+    return value as ChunkValue[];
+  };
   return {
     columns,
     count,
     *rows(): Generator<ChunkValue[]> {
-      for (let i = 2; i < lines.length; i += 2) {
-        let row: unknown;
-        try {
-          row = JSON.parse(data.toString('utf8', lines[i], lines[i + 1]));
-        } catch (err) {
-          throw new Error(`chunk row ${i / 2} is not valid JSON: ${(err as Error).message}`, { cause: err });
-        }
-        if (!Array.isArray(row)) throw new Error(`chunk row ${i / 2} is not an array`);
-        yield row as ChunkValue[];
-      }
+      for (let i = 0; i < count; i++) yield row(i);
     },
+    raw: { data, spans, row },
   };
 }
 
@@ -238,7 +247,6 @@ export function openChunk(data: Buffer): ChunkFile | undefined {
  * optional blanks around. Undefined for any other layout.
  */
 function elementLines(data: Buffer): Uint32Array | undefined {
-  const isBlank = (b: number | undefined): boolean => b === SPACE || b === TAB || b === CR;
   let spans = new Uint32Array(1024);
   let n = 0;
   let state: 'open' | 'elements' | 'closed' = 'open';
@@ -273,15 +281,20 @@ function elementLines(data: Buffer): Uint32Array | undefined {
       while (end > s && isBlank(data[end - 1])) end--;
     }
     if (data[s] !== OPEN || data[end - 1] !== CLOSE) return undefined;
-    if (n + 2 > spans.length) {
-      const bigger = new Uint32Array(spans.length * 2);
-      bigger.set(spans);
-      spans = bigger;
-    }
+    if (n + 2 > spans.length) spans = grown(spans);
     spans[n++] = s;
     spans[n++] = end;
   }
   return state === 'closed' ? spans.subarray(0, n) : undefined;
+}
+
+const isBlank = (b: number | undefined): boolean => b === SPACE || b === TAB || b === CR;
+
+/** A copy of `spans` twice as long. */
+function grown(spans: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
+  const bigger = new Uint32Array(spans.length * 2);
+  bigger.set(spans);
+  return bigger;
 }
 
 /** The whole file decoded at once (any JSON layout). */

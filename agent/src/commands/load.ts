@@ -65,6 +65,8 @@ export function loadCommand(): Command {
  * unique index under the collation the tables get (see collation-conflicts.ts).
  */
 async function collationPreCheck(url: string, prefix: string, dir: string, definitions: XmldbTable[] | undefined, chosen: boolean, preserve: string[]): Promise<void> {
+  // Only MySQL/MariaDB tables get a collation: no connection to a PostgreSQL target for it.
+  if (!/^(mysql|mariadb):/i.test(url)) return;
   const db = await connectDatabase(url, prefix);
   try {
     if (db.family !== 'mysql' || !db.collation) return;

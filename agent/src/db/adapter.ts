@@ -3,6 +3,7 @@
  * database, implemented once for PostgreSQL and once for MySQL/MariaDB.
  */
 import type { JsonOut } from '../archive/php-json.js';
+import type { ChunkFile } from '../archive/table-chunks.js';
 import type { SqlFamily, TableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
 
@@ -28,6 +29,24 @@ export interface CreateTableOptions {
   deferIndexes?: boolean;
   /** Object names planned for the whole restore (Moodle's naming depends on creation order). */
   names?: TableNames;
+  /**
+   * PostgreSQL: the indexes in the schema before the restore began (name → its table's name, with
+   * prefix). Only those can hold a planned name of another table (the restore's own names are
+   * unique), so a table none of whose names is among them skips the catalog query for clashes.
+   * Without it every table with `names` queries.
+   */
+  indexesInUse?: ReadonlyMap<string, string>;
+  /**
+   * Queue the statements (see {@link DbAdapter.defer}) instead of running them: they run with the
+   * next statement on this connection. Engines without `defer` run them at once.
+   */
+  defer?: boolean;
+}
+
+/** Options of {@link DbAdapter.finishTable}. */
+export interface FinishTableOptions {
+  /** As {@link CreateTableOptions.defer}. */
+  defer?: boolean;
 }
 
 /** Where {@link DbAdapter.writeJsonRows} writes rows (a TableChunkWriter). */
@@ -38,6 +57,25 @@ export interface JsonRowSink {
   rowOut(maxBytes: number): JsonOut;
   /** Ends the row written into `out`. */
   endRow(out: JsonOut): void;
+}
+
+/** Where {@link DbAdapter.loadChunkRows} reads a table's rows from: chunk files as the import reads them. */
+export interface ChunkRowSource {
+  /** Per loaded column, in order: the index of its value in a chunk row (increasing). */
+  pick: readonly number[];
+  /** Per loaded column: a binary column (values decoded with decodeBinary). */
+  binary: readonly boolean[];
+  /** Binary values may be marked base64 (our archives: binary-encoding.ts). */
+  marked: boolean;
+  /** The table's chunk files in order (undecodable ones already left out). */
+  chunks: AsyncIterable<ChunkFile>;
+  /**
+   * PostgreSQL, for small tables: rows that surely fit one heap page (where an INSERT places them
+   * exactly as COPY does) are queued as an `INSERT … VALUES` statement (see
+   * {@link DbAdapter.defer}) instead of being copied, so that several tables share a round trip;
+   * other rows are copied as usual. Rows a query cannot carry (U+0000) make it throw.
+   */
+  defer?: boolean;
 }
 
 /** A connected database. Tables are named without prefix in every method. */
@@ -69,11 +107,17 @@ export interface DbAdapter {
    */
   createTable(table: XmldbTable, opts?: CreateTableOptions): Promise<void>;
   /** Completes a loaded table: remaining indexes, sequence at least `nextId` and past MAX(id). */
-  finishTable(table: XmldbTable, nextId?: number): Promise<void>;
+  finishTable(table: XmldbTable, nextId?: number, opts?: FinishTableOptions): Promise<void>;
   /** Drops a table if it exists. */
   dropTable(name: string): Promise<void>;
   /** Bulk-loads rows (values in `columns` order, encoded as RowValue). Returns rows written. */
   bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number>;
+  /**
+   * What {@link bulkLoad} loads for the rows of chunk files (each row's picked values, null for a
+   * missing one, binary through decodeBinary), straight from the files' bytes, without a JavaScript
+   * value per field. Optional: the import falls back to bulkLoad. Resolves to the number of rows.
+   */
+  loadChunkRows?(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number>;
   /** Next auto-increment value per table (tables without a sequence are absent). */
   sequences(tables: XmldbTable[]): Promise<Map<string, number>>;
   /** Sets the next value of the table's sequence to at least `next` and past MAX(seq column). */
@@ -89,6 +133,12 @@ export interface DbAdapter {
   endSnapshot(): Promise<void>;
   /** Runs one SQL statement without result. */
   execute(sql: string): Promise<void>;
+  /**
+   * Queues a statement whose result is not needed to run with the next statement on this
+   * connection, in one round trip; an error it raises is raised by that next call. Optional
+   * (PostgreSQL).
+   */
+  defer?(sql: string): void;
   /** Runs a query and returns rows as objects (small results only). */
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;

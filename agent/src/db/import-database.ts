@@ -1,12 +1,13 @@
 /**
  * Restores a database from tool_vault archives (ours or the plugin's), following the
- * database stage of spec §9.3: per table in structure order, drop and create it from the
- * backup definition, bulk-load its chunks, create its indexes, then set its sequence to
- * max(recorded value, MAX(id)+1); indexes XMLDB cannot express are created once every table is
- * loaded (engine-indexes.ts). Tables of preserved components are never touched; optional
- * hooks run around each table (the site restore keeps preserved plugins' rows with them). Each
- * table is rebuilt from scratch, so running an interrupted import again ends in the same state;
- * `resumeState` merely skips tables already finished.
+ * database stage of spec §9.3: per table (largest first, over several connections), drop and
+ * create it from the backup definition, bulk-load its chunks, create its indexes, then set its
+ * sequence to max(recorded value, MAX(id)+1), in one transaction on PostgreSQL; indexes XMLDB
+ * cannot express are created once every table is loaded (engine-indexes.ts). Tables of preserved
+ * components are never touched; optional hooks run around each table (the site restore keeps
+ * preserved plugins' rows with them). Each table is rebuilt from scratch, so running an
+ * interrupted import again ends in the same state; `resumeState` merely skips tables already
+ * finished. On PostgreSQL small tables are loaded several to a round trip (see loadBatch).
  *
  * With `staging` (the site restore) no live table is touched: every table is created and loaded
  * in the staging area (staging.ts) under the names it will have once published, engine indexes
@@ -34,6 +35,12 @@ import type { StagingArea } from './staging.js';
 import { TableTransferError } from './errors.js';
 import { tuneHeapForStreaming } from './heap.js';
 
+/** Uncompressed chunk bytes up to which a table is small: loaded with others in one round trip (PostgreSQL). */
+const SMALL_TABLE_BYTES = 64 * 1024;
+/** Chunk bytes and tables of one such round trip. */
+const BATCH_BYTES = 256 * 1024;
+const BATCH_TABLES = 32;
+
 /** Tables already restored, for resuming. */
 export interface ImportState {
   done: string[];
@@ -48,6 +55,12 @@ export interface ImportState {
 export interface TableHooks {
   before?: (db: DbAdapter, table: XmldbTable, exists: boolean) => Promise<void>;
   after?: (db: DbAdapter, table: XmldbTable) => Promise<void>;
+  /**
+   * Whether the hooks may act on `table`. Tables they leave alone may be loaded several to a round
+   * trip (PostgreSQL, small tables), without the hooks being called; without it every table is
+   * loaded on its own and the hooks are called for each.
+   */
+  appliesTo?: (table: XmldbTable) => boolean;
 }
 
 /** Options of {@link importDatabase}. */
@@ -105,8 +118,8 @@ export interface ImportOptions {
    * Tables (no prefix) to leave in place as well if the backup turns out to hold no row for them:
    * for a backup without our manifest (the plugin's), whose row counts are known only once read
    * (carry-over.ts, findCarryIfEmpty). A table qualifies when its only chunk file holds no row;
-   * it is then neither created nor loaded, and `onCarried` is told (persist it to resume) before
-   * the import goes on.
+   * it is then neither created nor loaded, and `onCarried` is told before the import goes on
+   * (carried tables are not in `done`: a decision not persisted is simply made again on resume).
    */
   carryIfEmpty?: ReadonlySet<string>;
   onCarried?: (table: string) => Promise<void>;
@@ -135,29 +148,39 @@ export async function listDumpArchives(dir: string): Promise<string[]> {
 export async function importDatabase(opts: ImportOptions): Promise<ImportResult> {
   tuneHeapForStreaming();
   const prefix = opts.prefix ?? 'mdl_';
-  const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
-    throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });
-  });
-  const structure = await readDbStructure(structZip).finally(() => structZip.close());
-  const db = typeof opts.db === 'string' ? await connectDatabase(opts.db, prefix) : opts.db;
   const url = opts.db;
+  // Connecting overlaps reading the structure (its XML takes a while to parse).
+  const connecting = typeof url === 'string' ? connectDatabase(url, prefix) : Promise.resolve(url);
+  connecting.catch(() => undefined);
+  let structure: DbStructure;
+  try {
+    const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
+      throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });
+    });
+    structure = await readDbStructure(structZip).finally(() => structZip.close());
+  } catch (err) {
+    if (typeof url === 'string') await connecting.then((d) => d.close(), () => undefined);
+    throw err;
+  }
+  const db = await connecting;
   const staging = opts.staging;
-  // Loading connections: the staging area's, else `db` plus more when given a URL.
+  // Loading connections: the staging area's, else `db` plus more when given a URL; opened at once.
   const dbs: DbAdapter[] = staging ? [] : [db];
   const count = Math.max(1, opts.concurrency ?? (db.family === 'mysql' ? 4 : 2));
   try {
-    if (staging) {
-      await staging.prepare();
-      for (let i = 0; i < count; i++) dbs.push(await staging.connect());
-    } else if (typeof url === 'string') {
-      for (let i = 1; i < count; i++) dbs.push(await connectDatabase(url, prefix));
-    }
+    if (staging) await staging.prepare();
+    const open = staging ? () => staging.connect() : typeof url === 'string' ? () => connectDatabase(url, prefix) : undefined;
+    const opened = open ? await Promise.allSettled(Array.from({ length: staging ? count : count - 1 }, open)) : [];
+    for (const r of opened) if (r.status === 'fulfilled') dbs.push(r.value);
+    for (const r of opened) if (r.status === 'rejected') throw r.reason;
   } catch (err) {
     await Promise.allSettled(dbs.filter((d) => d !== db).map((d) => d.close()));
     if (typeof url === 'string') await db.close().catch(() => undefined);
     throw err;
   }
   const loader = dbs[0] ?? db;
+  // Small tables share round trips where the loading connections can queue statements (PostgreSQL).
+  const batching = dbs.length > 0 && dbs.every((d) => d.defer !== undefined && d.loadChunkRows !== undefined);
   const marked = structure.manifest?.binaryEncoding === BINARY_ENCODING;
   // An index the target cannot create must not fail the restore: the table is made without it.
   const warn = opts.warn ?? (() => undefined);
@@ -190,9 +213,9 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     return run;
   };
   const chunkCount = new Map<string, number>();
-  // One chunk buffer per loading connection, reused by its tables: one per table left a dead
-  // ~2 MiB buffer behind every loaded table until V8's next full collection, and the C heap
-  // kept the memory after it.
+  // One read buffer (compressed chunk bytes) per loading connection, reused by its tables: one
+  // per table left a dead buffer behind every loaded table until V8's next full collection, and
+  // the C heap kept the memory after it.
   const readBuffers = new Map<DbAdapter, ReadBuffer>();
   const readBufferOf = (ldb: DbAdapter): ReadBuffer => {
     let b = readBuffers.get(ldb);
@@ -202,29 +225,45 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     }
     return b;
   };
-  const begin = async (ldb: DbAdapter, t: XmldbTable): Promise<void> => {
-    if (ldb.family === 'postgres') await ldb.execute('BEGIN');
-    const before = opts.tableHooks?.before;
+  /** PostgreSQL: indexes of the loading schema before the load (see CreateTableOptions.indexesInUse). */
+  let indexesInUse: Map<string, string> | undefined;
+  // Each table is one transaction on PostgreSQL. Its statements are queued and sent with the next
+  // one that must wait for an answer: BEGIN and CREATE TABLE with the COPY, the indexes and the
+  // sequence with the COMMIT: two round trips per table instead of eight or more.
+  const begin = async (ldb: DbAdapter, t: XmldbTable, hooks = true): Promise<void> => {
+    await beginTransaction(ldb);
+    const before = hooks ? opts.tableHooks?.before : undefined;
     if (before) {
       if (staging) await onLive(() => before(db, t, existing.has(t.name)));
       else await before(ldb, t, existing.has(t.name));
     }
     const planned = names.get(t.name);
-    await ldb.createTable(t, { exists: !staging && existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3, ...(planned ? { names: planned } : {}) });
+    await ldb.createTable(t, {
+      exists: !staging && existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: (chunkCount.get(t.name) ?? 0) >= 3,
+      defer: true, ...(planned ? { names: planned } : {}), ...(indexesInUse ? { indexesInUse } : {}),
+    });
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
-    await db.finishTable(t, structure.sequences.get(t.name) ?? 0);
+    await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true });
     await opts.tableHooks?.after?.(db, t);
     if (db.family === 'postgres') await db.execute('COMMIT');
-    done.add(t.name);
-    state.done.push(t.name);
-    progress.tablesDone++;
-    progress.table = t.name;
-    opts.onProgress?.(progress);
-    await opts.onTableDone?.({ done: [...state.done] });
+    await markDone([t]);
+  };
+  /** Records committed tables, each told to onTableDone (which persists it to resume). */
+  const markDone = async (list: readonly XmldbTable[]): Promise<void> => {
+    for (const t of list) {
+      done.add(t.name);
+      state.done.push(t.name);
+      progress.tablesDone++;
+      progress.table = t.name;
+      opts.onProgress?.(progress);
+      await opts.onTableDone?.({ done: [...state.done] });
+    }
   };
 
+  /** dbdump archives opened ahead (their central directories read for the table list), by path. */
+  const opened = new Map<string, ZipArchiveReader>();
   try {
     existing = new Set(await db.listTables());
     if (staging) {
@@ -235,6 +274,12 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       for (const t of [...done]) if (!kept.has(t)) done.delete(t);
       state.done = state.done.filter((t) => done.has(t));
       progress.tablesDone = done.size;
+    }
+    if (loader.family === 'postgres') {
+      const rows = await loader.query<{ n: string; t: string }>(
+        `SELECT i.relname AS n, t.relname AS t FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+           JOIN pg_namespace ns ON ns.oid = i.relnamespace WHERE ns.nspname = current_schema()`);
+      indexesInUse = new Map(rows.map((r) => [r.n, r.t]));
     }
     if (structure.manifest) {
       progress.bytesTotal = structure.manifest.archives.filter((a) => a.name.startsWith('dbdump')).reduce((s, a) => s + a.origsize, 0);
@@ -250,18 +295,20 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       const names = await listDumpArchives(opts.source);
       archives = names.map((n) => join(opts.source, n));
       for (const archive of names) {
+        // Kept open for the load below (reading a central directory again costs as much).
         const zip = await ZipArchiveReader.open(join(opts.source, archive));
+        opened.set(join(opts.source, archive), zip);
         for (const name of zip.names()) {
           const table = parseChunkName(name).table;
           lastArchive.set(table, archive);
           chunkCount.set(table, (chunkCount.get(table) ?? 0) + 1);
         }
-        zip.close();
       }
     }
     for await (const path of archives) {
       const archive = basename(path);
-      const zip = await ZipArchiveReader.open(path);
+      const zip = opened.get(path) ?? await ZipArchiveReader.open(path);
+      opened.delete(path);
       try {
         const byTable = new Map<string, { name: string; n: number }[]>();
         for (const name of zip.names()) {
@@ -276,12 +323,18 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
             if (!fromManifest) lastArchive.set(table, archive);
           }
         }
-        const tasks = tables.filter((t) => byTable.has(t.name) && !done.has(t.name)).map((table) => async (db: DbAdapter) => {
-          const files = byTable.get(table.name) ?? [];
-          files.sort((a, b) => a.n - b.n);
+        // Largest tables first, as pg_restore -j orders its data: a large table started last would
+        // keep one connection busy long after the others ran out of tables.
+        const sizeOf = (t: XmldbTable): number => (byTable.get(t.name) ?? []).reduce((sum, f) => sum + zip.sizeOf(f.name), 0);
+        const todo = tables.filter((t) => byTable.has(t.name) && !done.has(t.name)).map((t) => ({ t, size: sizeOf(t) }));
+        todo.sort((a, b) => b.size - a.size);
+        const filesOf = (t: XmldbTable): string[] => (byTable.get(t.name) ?? []).sort((x, y) => x.n - y.n).map((f) => f.name);
+        /** Loads one table with COPY, in its own round trips. */
+        const loadTable = async (db: DbAdapter, table: XmldbTable): Promise<void> => {
+          const files = filesOf(table);
           // The plugin never splits a table across archives; if one is, append instead of recreating.
           const continuing = created.has(table.name);
-          const only = files.length === 1 ? files[0]?.name : undefined;
+          const only = files.length === 1 ? files[0] : undefined;
           if (!continuing && only && opts.carryIfEmpty?.has(table.name) && lastArchive.get(table.name) === archive
             && openChunk(await zip.read(only, readBufferOf(db)))?.count === 0) {
             carriedNow.add(table.name);
@@ -291,19 +344,71 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
             opts.onProgress?.(progress);
             return;
           }
-          if (continuing && db.family === 'postgres') await db.execute('BEGIN');
-          if (!continuing) await begin(db, table);
+          if (continuing) await beginTransaction(db);
+          else await begin(db, table);
           try {
-            const rows = await loadChunks(db, table, zip, files.map((f) => f.name), readBufferOf(db), marked, progress, opts.onProgress);
+            const rows = await loadChunks(db, table, zip, files, readBufferOf(db), marked, progress, opts.onProgress);
             loaded.set(table.name, (loaded.get(table.name) ?? 0) + rows);
           } catch (err) {
-            if (db.family === 'postgres') await db.execute('ROLLBACK').catch(() => undefined);
+            if (db.family === 'postgres') await rollback(db);
             created.delete(table.name);
             throw err;
           }
           if (lastArchive.get(table.name) === archive) await finish(db, table);
           else if (db.family === 'postgres') await db.execute('COMMIT');
-        });
+        };
+        /**
+         * Loads small tables in few round trips: each table's BEGIN, CREATE TABLE, rows (as an
+         * INSERT where they fit one heap page), indexes, sequence and COMMIT queued, all sent
+         * with the next COPY or the last COMMIT. When anything fails, those before the failing
+         * table may be committed: the batch's tables are dropped and loaded one by one, so that
+         * a failing one fails as it would alone.
+         */
+        const loadBatch = async (db: DbAdapter, batch: readonly XmldbTable[]): Promise<void> => {
+          try {
+            for (const [i, table] of batch.entries()) {
+              await begin(db, table, false);
+              loaded.set(table.name, await loadChunks(db, table, zip, filesOf(table), readBufferOf(db), marked, progress, opts.onProgress, true));
+              await db.finishTable(table, structure.sequences.get(table.name) ?? 0, { defer: true });
+              if (i < batch.length - 1) db.defer?.('COMMIT');
+              else await db.execute('COMMIT');
+            }
+          } catch {
+            await rollback(db);
+            for (const t of batch) {
+              progress.rows -= loaded.get(t.name) ?? 0;
+              loaded.delete(t.name);
+              created.delete(t.name);
+            }
+            if (staging) await onLive(() => staging.dropStaged(batch.map((t) => t.name)));
+            else for (const t of batch) existing.add(t.name);
+            for (const t of batch) await loadTable(db, t);
+            return;
+          }
+          await markDone(batch);
+        };
+        const hooks = opts.tableHooks;
+        const batchable = batching
+          ? todo.filter((x) => x.size <= SMALL_TABLE_BYTES && byTable.get(x.t.name)?.length === 1 && !created.has(x.t.name) && lastArchive.get(x.t.name) === archive && !opts.carryIfEmpty?.has(x.t.name)
+            && (!hooks || hooks.appliesTo?.(x.t) === false))
+          : [];
+        const batches: XmldbTable[][] = [];
+        let bytes = Infinity;
+        for (const x of batchable) {
+          const last = batches[batches.length - 1];
+          if (!last || bytes + x.size > BATCH_BYTES || last.length >= BATCH_TABLES) {
+            batches.push([x.t]);
+            bytes = x.size;
+          } else {
+            last.push(x.t);
+            bytes += x.size;
+          }
+        }
+        const inBatch = new Set(batchable.map((x) => x.t.name));
+        const tasks = [
+          ...todo.filter((x) => !inBatch.has(x.t.name)).map(({ t }) => (db: DbAdapter) => loadTable(db, t)),
+          ...batches.map((batch) => (db: DbAdapter) => loadBatch(db, batch)),
+        ];
         await runOnPool(dbs, tasks);
       } finally {
         zip.close();
@@ -312,7 +417,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     // Tables without any chunk file (or split over archives) are finished here.
     await runOnPool(dbs, tables.filter((t) => !done.has(t.name) && !carriedNow.has(t.name)).map((table) => async (db: DbAdapter) => {
       if (!created.has(table.name)) await begin(db, table);
-      else if (db.family === 'postgres') await db.execute('BEGIN');
+      else await beginTransaction(db);
       await finish(db, table);
     }));
     // Indexes XMLDB cannot express, after the data load (docs/format.md, "Engine-specific indexes").
@@ -323,6 +428,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     opts.onProgress?.(progress);
     return { structure, tables: tables.filter((t) => !carriedNow.has(t.name)).map((t) => ({ name: t.name, rows: loaded.get(t.name) ?? 0 })), skipped, engineIndexes };
   } finally {
+    for (const zip of opened.values()) zip.close();
     await Promise.allSettled(dbs.filter((d) => d !== db).map((d) => d.close()));
     if (typeof opts.db === 'string') await db.close().catch(() => undefined);
   }
@@ -343,9 +449,10 @@ export async function stageEmptyTables(staging: StagingArea, structure: DbStruct
     for (const t of plan.tables.filter((x) => wanted.has(x.name))) {
       const planned = plan.names.get(t.name);
       const nextId = structure.sequences.get(t.name);
-      if (ldb.family === 'postgres') await ldb.execute('BEGIN');
-      await ldb.createTable(t, { exists: false, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
-      await ldb.finishTable(t, nextId ?? 0);
+      // One round trip per table (see importDatabase).
+      await beginTransaction(ldb);
+      await ldb.createTable(t, { exists: false, defer: true, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
+      await ldb.finishTable(t, nextId ?? 0, { defer: true });
       if (ldb.family === 'postgres') await ldb.execute('COMMIT');
     }
   } finally {
@@ -401,6 +508,21 @@ async function keptObjectNames(db: DbAdapter, prefix: string, restored: readonly
   return rows.map((r) => r.n);
 }
 
+/** PostgreSQL: starts a table's transaction, queued to go with its next statement where the adapter can. */
+async function beginTransaction(db: DbAdapter): Promise<void> {
+  if (db.family !== 'postgres') return;
+  if (db.defer) db.defer('BEGIN');
+  else await db.execute('BEGIN');
+}
+
+/**
+ * Rolls a failed table's transaction back. Statements still queued go with the ROLLBACK; when one
+ * of them fails, the rest of that message (the ROLLBACK too) is skipped: then it is sent again.
+ */
+async function rollback(db: DbAdapter): Promise<void> {
+  await db.execute('ROLLBACK').catch(() => db.execute('ROLLBACK')).catch(() => undefined);
+}
+
 /**
  * Runs tasks in order on a fixed set of connections, one task per connection at a time. The
  * first failure stops further tasks from starting and is rethrown once running ones settle.
@@ -430,16 +552,16 @@ async function loadChunks(
   marked: boolean,
   progress: TransferProgress,
   onProgress: ((p: TransferProgress) => void) | undefined,
+  /** Queue the rows (PostgreSQL: as an INSERT, see ChunkRowSource.defer) instead of loading them now. */
+  defer = false,
 ): Promise<number> {
   const fieldNames = new Set(table.fields.map((f) => f.name));
   // Column list comes from the first decodable chunk header.
   let columns: string[] | undefined;
   let pick: number[] = [];
   let binary: boolean[] = [];
-  // Not const: the rows generator drops it once read, or the first chunk's bytes would stay in
+  // Not const: the chunk generator drops it once read, or the first chunk's bytes would stay in
   // memory until the whole table is loaded.
-  // `into` holds one chunk at a time: a chunk's rows are all read before the next chunk, and the
-  // connection loads one table at a time.
   let first = files.length ? openChunk(await zip.read(files[0] ?? '', into)) : undefined;
   if (first) {
     const header = first.columns;
@@ -449,39 +571,65 @@ async function loadChunks(
   }
   if (!columns || columns.length === 0) return 0;
   const cols = columns;
-  async function* rows(): AsyncGenerator<RowValue[]> {
-    for (let i = 0; i < files.length; i++) {
-      // A chunk the plugin could not decode is skipped, as the plugin does. Rows are decoded one
-      // at a time (see openChunk), so only the current chunk's bytes are held.
-      let chunk: ChunkFile | undefined;
-      if (i === 0) {
-        chunk = first;
-        first = undefined;
-      } else {
-        chunk = openChunk(await zip.read(files[i] ?? '', into));
-      }
-      progress.bytes += zip.sizeOf(files[i] ?? '');
-      if (!chunk) continue;
-      for (const raw of chunk.rows()) {
-        const out: RowValue[] = new Array<RowValue>(pick.length);
-        for (let j = 0; j < pick.length; j++) {
-          const v = raw[pick[j] ?? 0];
-          if (v === null || v === undefined) out[j] = null;
-          else {
-            const s = typeof v === 'string' ? v : String(v);
-            out[j] = binary[j] ? decodeBinary(s, marked) : s;
-          }
+  /**
+   * The decodable chunks in order. While one is being loaded the next is read and inflated (each
+   * into a buffer of its own; `into` holds the compressed bytes of one read at a time), so
+   * reading overlaps loading. A chunk the plugin could not decode is skipped, as the plugin does.
+   */
+  async function* chunks(): AsyncGenerator<ChunkFile> {
+    const read = (i: number): Promise<Buffer> | undefined => {
+      if (i >= files.length) return undefined;
+      const p = zip.read(files[i] ?? '', into);
+      // Awaited below, or dropped only when loading failed: never an unhandled rejection.
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = read(1);
+    try {
+      for (let i = 0; i < files.length; i++) {
+        let chunk: ChunkFile | undefined;
+        if (i === 0) {
+          chunk = first;
+          first = undefined;
+        } else {
+          const data = await next;
+          next = read(i + 1);
+          chunk = data ? openChunk(data) : undefined;
         }
-        yield out;
+        progress.bytes += zip.sizeOf(files[i] ?? '');
+        if (!chunk) continue;
+        yield chunk;
+        progress.rows += chunk.count;
+        onProgress?.(progress);
       }
-      progress.rows += chunk.count;
-      onProgress?.(progress);
+    } finally {
+      // A read still going writes into `into`, which the connection's next table uses.
+      await next?.catch(() => undefined);
     }
   }
   try {
-    return await db.bulkLoad(table, cols, rows());
+    if (db.loadChunkRows) return await db.loadChunkRows(table, cols, { pick, binary, marked, chunks: chunks(), ...(defer ? { defer } : {}) });
+    return await db.bulkLoad(table, cols, rowsOf(chunks(), pick, binary, marked));
   } catch (err) {
     if (err instanceof TableTransferError) throw err;
     throw new TableTransferError(table.name, (err as Error).message, { cause: err });
+  }
+}
+
+/** The rows of chunk files as bulkLoad takes them: the picked values, binary ones decoded. */
+async function* rowsOf(chunks: AsyncIterable<ChunkFile>, pick: readonly number[], binary: readonly boolean[], marked: boolean): AsyncGenerator<RowValue[]> {
+  for await (const chunk of chunks) {
+    for (const raw of chunk.rows()) {
+      const out: RowValue[] = new Array<RowValue>(pick.length);
+      for (let j = 0; j < pick.length; j++) {
+        const v = raw[pick[j] ?? 0];
+        if (v === null || v === undefined) out[j] = null;
+        else {
+          const s = typeof v === 'string' ? v : String(v);
+          out[j] = binary[j] ? decodeBinary(s, marked) : s;
+        }
+      }
+      yield out;
+    }
   }
 }

@@ -13,9 +13,11 @@ import { classifyPostgresIndex } from '../schema/engine-indexes.js';
 import type { XmldbField, XmldbKey, XmldbTable } from '../schema/model.js';
 import { orderColumn, sequenceField } from '../schema/model.js';
 import { encodeBinary } from '../archive/binary-encoding.js';
-import type { CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
+import type { ChunkFile } from '../archive/table-chunks.js';
+import type { ChunkRowSource, CreateTableOptions, DbAdapter, FinishTableOptions, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
+import { chunkRowBound, chunkRowToCopyLine, chunkRowToPg, chunkRowToValues, FORM_COPY, FORM_VALUES, ROW_BYTEA, ROW_TEXT, type RowForm } from './pg-chunk-rows.js';
 import { COPY_CONVERTED, COPY_TEXT, copyJsonBound, copyLineToPhpJson, copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
 const q = (s: string): string => quoteIdent('postgres', s);
@@ -78,6 +80,190 @@ function fieldFromColumn(c: ColumnRow): XmldbField {
 type Kind = 'plain' | 'float' | 'binary';
 const kindOf = (f: XmldbField | undefined): Kind => (f?.type === 'float' ? 'float' : f?.type === 'binary' ? 'binary' : 'plain');
 
+/**
+ * Size of the CopyData messages {@link PostgresAdapter.loadChunkRows} sends: few enough writes
+ * (each is a socket write and a wake-up of the server process) at a bounded buffer per message.
+ */
+const COPY_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * The rows of a table's chunk files as PostgreSQL input, written one after the other: COPY text
+ * in CopyData messages of up to {@link COPY_MESSAGE_BYTES} (the socket may still hold a sent
+ * buffer after write() returns, so none is reused: each message gets a new one), or `INSERT …
+ * VALUES` tuples in one piece. The transcoding loop is a method, not a closure made per table:
+ * V8 then optimizes it once instead of once per table (a closure has feedback of its own, and
+ * re-optimizing the loop with the transcoder inlined cost more CPU than running it).
+ */
+export class PgRows {
+  private buf = Buffer.alloc(0);
+  private len = 0;
+  /** Upper bound of what the chunk being added still writes (see {@link room}). */
+  private expected = 0;
+  /** Finished pieces, in order. */
+  readonly ready: Buffer[] = [];
+  rows = 0;
+
+  /** `slots` as {@link chunkRowToPg} takes them; `marked`: binary values may be marked base64. */
+  constructor(private readonly slots: Uint8Array, private readonly marked: boolean, private readonly form: RowForm) {}
+
+  /** Appends the rows of a chunk. */
+  addChunk(chunk: ChunkFile): void {
+    const raw = chunk.raw;
+    if (!raw) {
+      for (const row of chunk.rows()) this.addDecoded(row);
+      return;
+    }
+    if (this.form === FORM_COPY) {
+      this.addInPlace(chunk.count, raw);
+      return;
+    }
+    const { data, spans } = raw;
+    const columns = this.slots.length;
+    this.expected = chunkRowBound(data.length, columns * chunk.count) + 2 * chunk.count;
+    for (let r = 0; r < chunk.count; r++) {
+      const s = spans[2 * r] as number;
+      const e = spans[2 * r + 1] as number;
+      this.room(chunkRowBound(e - s, columns) + 2);
+      const at = this.len;
+      if (this.form === FORM_VALUES && this.rows > 0) {
+        this.buf[this.len++] = 0x2c;
+        this.buf[this.len++] = 0x0a;
+      }
+      const n = chunkRowToPg(data, s, e, this.slots, this.form, this.buf, this.len);
+      if (n >= 0) {
+        this.len = n;
+        this.rows++;
+      } else {
+        this.len = at;
+        this.addDecoded(raw.row(r));
+      }
+    }
+  }
+
+  /** Scratch space for a row that cannot be written in place. */
+  private aside = Buffer.alloc(0);
+
+  /**
+   * COPY text written over the chunk's own bytes (ZipArchiveReader.read gives each chunk a buffer
+   * of its own), behind the rows still to be read: no buffer per message, whose allocations made
+   * most of the load's garbage collections. A row is transcoded in place when its longest possible
+   * text fits before it; else into a scratch buffer, then copied in place when it fits before the
+   * next row (nearly always: COPY text is shorter than its JSON), else sent as a message of its
+   * own. The chunk's messages are handed out only once all its rows are written.
+   */
+  private addInPlace(count: number, raw: NonNullable<ChunkFile['raw']>): void {
+    const { data, spans } = raw;
+    const columns = this.slots.length;
+    this.end();
+    let start = 0;
+    let o = 0;
+    for (let r = 0; r < count; r++) {
+      const s = spans[2 * r] as number;
+      const e = spans[2 * r + 1] as number;
+      const bound = chunkRowBound(e - s, columns);
+      if (o + bound <= s) {
+        const n = chunkRowToPg(data, s, e, this.slots, FORM_COPY, data, o);
+        if (n >= 0) {
+          o = n;
+          this.rows++;
+          continue;
+        }
+      }
+      if (this.aside.length < bound) this.aside = Buffer.allocUnsafe(Math.max(bound, 2 * this.aside.length, 4096));
+      const n = chunkRowToPg(data, s, e, this.slots, FORM_COPY, this.aside, 0);
+      const line = n >= 0 ? this.aside.subarray(0, n) : Buffer.from(chunkRowToCopyLine(raw.row(r), this.slots, this.marked));
+      this.rows++;
+      const next = r + 1 < count ? spans[2 * r + 2] as number : data.length;
+      if (o + line.length <= next) {
+        o += line.copy(data, o);
+        continue;
+      }
+      this.pushViews(data, start, o);
+      this.ready.push(n >= 0 ? Buffer.from(line) : line);
+      start = o;
+    }
+    this.pushViews(data, start, o);
+  }
+
+  /** Bytes `start`–`end` of `data` as messages of up to {@link COPY_MESSAGE_BYTES}. */
+  private pushViews(data: Buffer, start: number, end: number): void {
+    for (let at = start; at < end; at += COPY_MESSAGE_BYTES) this.ready.push(data.subarray(at, Math.min(end, at + COPY_MESSAGE_BYTES)));
+  }
+
+  /**
+   * Ends the last piece. The sent bytes stay referenced downstream (pg-copy-streams queues them
+   * until the server is ready, the socket under backpressure), so the next piece starts in a new
+   * buffer, never over them.
+   */
+  end(): void {
+    if (!this.len) return;
+    this.ready.push(this.buf.subarray(0, this.len));
+    this.buf = EMPTY;
+    this.len = 0;
+  }
+
+  /** A row the byte path leaves, as the string path writes it. */
+  private addDecoded(row: readonly unknown[]): void {
+    const text = this.form === FORM_VALUES
+      ? `${this.rows > 0 ? ',\n' : ''}${chunkRowToValues(row, this.slots, this.marked)}`
+      : chunkRowToCopyLine(row, this.slots, this.marked);
+    this.room(Buffer.byteLength(text));
+    this.len += this.buf.write(text, this.len, 'utf8');
+    this.rows++;
+  }
+
+  /**
+   * Room for `n` more bytes: COPY text in a new message when the current one has not, no larger
+   * than the chunk needs (most tables are small: a full-size buffer for each was 120 MB of
+   * allocations at scale S, and their collection a good part of the load's CPU); VALUES in a
+   * bigger buffer.
+   */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    if (this.form === FORM_VALUES) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.len + n, 2 * this.buf.length, Math.min(this.expected, COPY_MESSAGE_BYTES)));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+      return;
+    }
+    this.end();
+    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(COPY_MESSAGE_BYTES, this.expected)));
+  }
+}
+
+/**
+ * Whether a chunk's rows surely fit one heap page: then INSERT places them exactly as COPY does
+ * (in row order on page 0). On more pages they could differ: COPY into a table created in its
+ * transaction never goes back to a page with room left, INSERT does (the free space map), and an
+ * unordered SELECT would see another order. The bound: the file's bytes (each value's bytes at
+ * most its JSON's), and per row a tuple header with null bitmap, alignment and line pointer
+ * (40 + columns / 8 bytes) and per value a length word and alignment (12 bytes: an int8 stored
+ * from `"1"` takes 8 bytes and up to 7 of alignment). It assumes PostgreSQL's default 8 KiB
+ * pages. What it protects is fidelity, not data: only the physical row order could differ.
+ */
+function onOneHeapPage(chunk: ChunkFile, tableColumns: number): boolean {
+  const bytes = chunk.raw?.data.length;
+  if (bytes === undefined) return false;
+  // Columns the chunk lacks are stored too, with their (short) defaults.
+  const columns = Math.max(chunk.columns.length, tableColumns);
+  return bytes + chunk.count * (40 + Math.ceil(columns / 8) + 12 * columns) <= HEAP_PAGE_ROOM;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Room for tuples on an 8 KiB heap page (its header and some slack off). */
+const HEAP_PAGE_ROOM = 8000;
+
+/** The messages of `chunks`, each chunk's as soon as it is transcoded. */
+async function* copyMessages(chunks: AsyncIterable<ChunkFile>, out: PgRows): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    out.addChunk(chunk);
+    yield* out.ready.splice(0);
+  }
+  out.end();
+  yield* out.ready.splice(0);
+}
+
 /** Adapter over one pg client. */
 export class PostgresAdapter implements DbAdapter {
   readonly family = 'postgres' as const;
@@ -98,13 +284,48 @@ export class PostgresAdapter implements DbAdapter {
     return new PostgresAdapter(client, prefix, url);
   }
 
+  /** Statements queued by {@link defer}, sent at the head of the next one. */
+  private queued = '';
+  /** Whether a queued statement returns rows (a COPY cannot carry it: its stream takes no rows). */
+  private queuedRows = false;
+
+  /**
+   * Queues a statement whose result is not needed to run at the start of the next statement on
+   * this connection, in the same round trip (a multi-statement simple query); an error it raises
+   * is raised by that next call. Round trips, not statements, were most of the cost of creating a
+   * restore's ~500 tables (client and server CPU alike). Queued statements are dropped by close().
+   * `returnsRows` for a statement that returns rows: the queue is then sent on its own before a
+   * COPY, whose stream (pg-copy-streams) takes no row messages.
+   */
+  defer(sql: string, returnsRows = false): void {
+    this.queued += `${sql};\n`;
+    if (returnsRows) this.queuedRows = true;
+  }
+
+  /** `sql` with the queued statements in front; the queue is sent with it. */
+  private withQueued(sql: string): string {
+    const text = this.queued + sql;
+    this.queued = '';
+    this.queuedRows = false;
+    return text;
+  }
+
+  /** Sends the queued statements on their own (before a statement that cannot carry them). */
+  private async flushQueued(): Promise<void> {
+    if (this.queued) await this.client.query(this.withQueued(''));
+  }
+
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const r = await this.client.query(sql, params);
-    return r.rows as T[];
+    // Parameters take the extended protocol: one statement per message.
+    if (params.length) await this.flushQueued();
+    const r: pg.QueryResult | pg.QueryResult[] = await this.client.query(this.withQueued(sql), params);
+    // With queued statements in front, one result per statement: the last is this one's.
+    const last = Array.isArray(r) ? r[r.length - 1] : r;
+    return (last?.rows ?? []) as T[];
   }
 
   async execute(sql: string): Promise<void> {
-    await this.client.query(sql);
+    await this.client.query(this.withQueued(sql));
   }
 
   async introspect(): Promise<XmldbTable[]> {
@@ -178,6 +399,7 @@ export class PostgresAdapter implements DbAdapter {
 
   async *readRows(table: XmldbTable, columns: string[], where?: string): AsyncGenerator<RowValue[]> {
     const kinds = columns.map((c) => kindOf(table.fields.find((f) => f.name === c)));
+    await this.flushQueued();
     const stream = this.client.query(copyStreams.to(this.copySql(table, columns, where)));
     try {
       for await (const fields of copyTextLines(stream as AsyncIterable<Buffer>)) {
@@ -209,6 +431,7 @@ export class PostgresAdapter implements DbAdapter {
       sink.endRow(out);
       rows++;
     };
+    await this.flushQueued();
     const stream = this.client.query(copyStreams.to(this.copySql(table, columns, where)));
     try {
       // A line may span stream chunks: its pieces wait in `carry` until its LF arrives.
@@ -262,27 +485,32 @@ export class PostgresAdapter implements DbAdapter {
   private readonly planned = new Map<string, TableNames>();
 
   async createTable(table: XmldbTable, opts: CreateTableOptions = {}): Promise<void> {
-    if (opts.exists !== false) await this.client.query(dropTableSql('postgres', this.prefix, table.name));
+    // Queued, then sent with the next statement (the query below, else the DDL's own).
+    if (opts.exists !== false) this.defer(dropTableSql('postgres', this.prefix, table.name));
     // Index and constraint names are schema-wide on PostgreSQL: without a plan for the whole run,
     // skip the names already in use, as Moodle's generator does (isNameInUse).
     const names = opts.names ?? planTableNames('postgres', this.prefix, [table], { reserved: await this.objectNames() }).get(table.name);
     if (names) this.planned.set(table.name, names);
-    if (opts.names) await this.moveAsideNames(table, opts.names);
-    await this.client.query(createTableSql('postgres', this.prefix, table, names ? { names } : {}));
+    if (opts.names) await this.moveAsideNames(table, opts.names, opts.indexesInUse);
+    this.defer(createTableSql('postgres', this.prefix, table, names ? { names } : {}));
+    if (!opts.defer) await this.flushQueued();
   }
 
   /**
    * A planned name may still belong to an index of another table of the restore that is not
    * dropped yet (a target whose names came from a different history): that index is renamed out
-   * of the way; its table is replaced later in the same restore.
+   * of the way; its table is replaced later in the same restore. Only an index that existed
+   * before the restore can: with those given (`inUse`), other tables cost no query.
    */
-  private async moveAsideNames(table: XmldbTable, names: TableNames): Promise<void> {
+  private async moveAsideNames(table: XmldbTable, names: TableNames, inUse: ReadonlyMap<string, string> | undefined): Promise<void> {
     const wanted = [names.primaryKey, ...names.indexes.map((i) => i.name)].filter((n): n is string => Boolean(n));
+    const own = this.prefix + table.name;
+    if (inUse && !wanted.some((n) => (inUse.get(n) ?? own) !== own)) return;
     const clash = await this.query<{ n: string }>(
       `SELECT i.relname AS n FROM pg_class i JOIN pg_namespace ns ON ns.oid = i.relnamespace
          JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class t ON t.oid = x.indrelid
         WHERE ns.nspname = current_schema() AND i.relname = ANY($1) AND t.relname <> $2`, [wanted, this.prefix + table.name]);
-    for (const c of clash) await this.client.query(`ALTER INDEX ${q(c.n)} RENAME TO ${q(`${c.n}_old_${Date.now().toString(36)}`)}`);
+    for (const c of clash) this.defer(`ALTER INDEX ${q(c.n)} RENAME TO ${q(`${c.n}_old_${Date.now().toString(36)}`)}`);
   }
 
   /** Names of the relations and constraints in the schema. */
@@ -293,19 +521,27 @@ export class PostgresAdapter implements DbAdapter {
     return rows.map((r) => r.n);
   }
 
-  async finishTable(table: XmldbTable, nextId = 0): Promise<void> {
+  async finishTable(table: XmldbTable, nextId = 0, opts: FinishTableOptions = {}): Promise<void> {
     const names = this.planned.get(table.name);
     this.planned.delete(table.name);
-    for (const sql of createIndexesSql('postgres', this.prefix, table, names ? { names } : {})) await this.client.query(sql);
-    await this.setSequence(table, nextId);
+    // One round trip for the indexes and the sequence (inside the caller's transaction, if any,
+    // else one implicit transaction).
+    for (const sql of createIndexesSql('postgres', this.prefix, table, names ? { names } : {})) this.defer(sql);
+    const seq = sequenceField(table);
+    if (seq) {
+      this.defer(`SELECT ${this.setSequenceSql(table, seq.name, nextId)}`, true);
+    }
+    if (!opts.defer) await this.flushQueued();
   }
 
   async dropTable(name: string): Promise<void> {
-    await this.client.query(dropTableSql('postgres', this.prefix, name));
+    await this.execute(dropTableSql('postgres', this.prefix, name));
   }
 
   async bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number> {
-    const sql = `COPY ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) FROM STDIN`;
+    // Statements queued in front (the table's BEGIN and CREATE) share the COPY's round trip.
+    if (this.queuedRows) await this.flushQueued();
+    const sql = this.withQueued(`COPY ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) FROM STDIN`);
     const sink = this.client.query(copyStreams.from(sql)) as Writable;
     let count = 0;
     async function* lines(): AsyncGenerator<string> {
@@ -333,6 +569,49 @@ export class PostgresAdapter implements DbAdapter {
       throw new TableTransferError(table.name, `COPY failed: ${(err as Error).message}`, { cause: err });
     }
     return count;
+  }
+
+  async loadChunkRows(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number> {
+    const slots = new Uint8Array(source.pick.length ? Math.max(...source.pick) + 1 : 0);
+    source.pick.forEach((p, j) => { slots[p] = source.binary[j] ? ROW_BYTEA : ROW_TEXT; });
+    const into = `${q(this.prefix + table.name)} (${columns.map(q).join(', ')})`;
+    let chunks = source.chunks;
+    if (source.defer) {
+      const it = source.chunks[Symbol.asyncIterator]();
+      const first = await it.next();
+      const second = first.done ? first : await it.next();
+      if (second.done) {
+        if (first.done || onOneHeapPage(first.value, table.fields.length)) {
+          const out = new PgRows(slots, source.marked, FORM_VALUES);
+          if (!first.done) out.addChunk(first.value);
+          out.end();
+          const values = out.ready[0];
+          // The literals are standard strings (a backslash is itself): set again in the same
+          // message, as a pooler or an ALTER ROLE … SET may have undone the connect-time SET.
+          if (values) this.defer(`SET standard_conforming_strings = on;\nINSERT INTO ${into} VALUES\n${values.toString('utf8')}`);
+          return out.rows;
+        }
+      }
+      chunks = (async function* rest(): AsyncGenerator<ChunkFile> {
+        try {
+          if (!first.done) yield first.value;
+          if (!second.done) yield second.value;
+          for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        } finally {
+          await it.return?.();
+        }
+      })();
+    }
+    // Statements queued in front (the table's BEGIN and CREATE) share the COPY's round trip.
+    if (this.queuedRows) await this.flushQueued();
+    const sink = this.client.query(copyStreams.from(this.withQueued(`COPY ${into} FROM STDIN`))) as Writable;
+    const out = new PgRows(slots, source.marked, FORM_COPY);
+    try {
+      await pipeline(copyMessages(chunks, out), sink);
+    } catch (err) {
+      throw new TableTransferError(table.name, `COPY failed: ${(err as Error).message}`, { cause: err });
+    }
+    return out.rows;
   }
 
   async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {
@@ -363,18 +642,23 @@ export class PostgresAdapter implements DbAdapter {
   async setSequence(table: XmldbTable, next: number): Promise<void> {
     const seq = sequenceField(table);
     if (!seq) return;
+    await this.execute(`SELECT ${this.setSequenceSql(table, seq.name, next)}`);
+  }
+
+  /** setval of the table's sequence to at least `next` and past MAX(column), with literals (so it can share a message). */
+  private setSequenceSql(table: XmldbTable, column: string, next: number): string {
     const t = q(this.prefix + table.name);
-    await this.client.query(
-      `SELECT setval(pg_get_serial_sequence($1, $2), GREATEST($3::bigint, COALESCE((SELECT MAX(${q(seq.name)}) FROM ${t}), 0) + 1), false)`,
-      [t, seq.name, next]);
+    // A number that is not an integer is refused by ::bigint, as the parameter was.
+    const n = pg.escapeLiteral(String(next));
+    return `setval(pg_get_serial_sequence(${pg.escapeLiteral(t)}, ${pg.escapeLiteral(column)}), GREATEST(${n}::bigint, COALESCE((SELECT MAX(${q(column)}) FROM ${t}), 0) + 1), false)`;
   }
 
   async beginSnapshot(): Promise<void> {
-    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await this.execute('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
   async endSnapshot(): Promise<void> {
-    await this.client.query('COMMIT');
+    await this.execute('COMMIT');
   }
 
   /**
@@ -404,6 +688,8 @@ export class PostgresAdapter implements DbAdapter {
   }
 
   async close(): Promise<void> {
+    this.queued = '';
+    this.queuedRows = false;
     await this.client.end();
   }
 }

@@ -78,6 +78,7 @@ export function preservedRowsHooks(opts: PreserveRowsOptions): TableHooks & { re
 
   return {
     kept,
+    appliesTo: (table: XmldbTable): boolean => PRESERVE_TABLES.has(table.name) || (table.name === 'user' && passwordUsers.length > 0),
     async before(db: DbAdapter, table: XmldbTable, exists: boolean): Promise<void> {
       const name = table.name;
       const wantsRows = PRESERVE_TABLES.has(name);

@@ -403,7 +403,8 @@ export async function changedCarried(db: DbAdapter, carried: readonly CarriedTab
     }
   } else {
     for (const n of await nonEmptyTables(db, present.map((c) => c.name))) changed.add(n);
-    await db.execute('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined);
+    // MySQL 8 caches information_schema statistics; MariaDB has no such variable.
+    if (db.engine === 'mysql') await db.execute('SET SESSION information_schema_stats_expiry = 0');
     const rows = await db.query<{ T: string; AUTO_INCREMENT: number | string | null }>(
       'SELECT TABLE_NAME AS T, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)', [present.map((c) => db.prefix + c.name)]);
     const ai = new Map(rows.map((r) => [r.T.slice(db.prefix.length), r.AUTO_INCREMENT === null ? null : Number(r.AUTO_INCREMENT)]));

@@ -565,7 +565,7 @@ export class MysqlAdapter implements DbAdapter {
 
   async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {
     // MySQL 8 caches information_schema statistics; MariaDB has no such variable.
-    await this.conn.query('SET SESSION information_schema_stats_expiry = 0').catch(() => undefined);
+    if (this.engine === 'mysql') await this.conn.query('SET SESSION information_schema_stats_expiry = 0');
     const rows = await this.query<{ TABLE_NAME: string; AUTO_INCREMENT: number | string | null }>(
       'SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?', [this.likePrefix()]);
     const wanted = new Set(tables.filter((t) => sequenceField(t)).map((t) => t.name));

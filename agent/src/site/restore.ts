@@ -496,6 +496,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
 
     if (!prior) await clearLeftovers(site, found);
     changing = true;
+    // The plugins this code tree holds (reported at the end), read while the site is staged.
+    const pluginsInCode = ctx.site.moodleDir ? codePlugins(ctx.site.moodleDir) : undefined;
+    pluginsInCode?.catch(() => undefined);
     await stateFile.save(st);
     const oldHashesFile = join(work, 'old-hashes.json');
     const warnings = { warn: (m: string) => ctx.logger.warn(m) };
@@ -670,31 +673,38 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     st.cleanup = true;
     await stateFile.save(st);
     const notes = [...(st.notes ?? [])];
-    // In batches: one statement per OLD_DROP_BATCH tables (485 single drops took 2.7 s on PostgreSQL).
-    const oldTables = await area.oldTables();
-    for (let i = 0; i < oldTables.length; i += OLD_DROP_BATCH) {
-      const batch = oldTables.slice(i, i + OLD_DROP_BATCH);
-      try {
-        await area.dropOld(batch);
-      } catch (err) {
-        const left = await area.oldTables();
-        ctx.logger.warn(`could not drop the old tables ${batch[0] ?? ''}…${batch.at(-1) ?? ''} (${(err as Error).message}); the site is restored; left to drop: ${left.join(', ')}`);
-        notes.push(`old tables left to drop (${area.family === 'postgres' ? 'schema vault_agent_old' : 'prefix vault_old_'}): ${left.join(', ')}`);
-        break;
+    // The old tables are dropped (database work) while the old dataroot, sessions and caches are
+    // removed (file work).
+    const dropOldTables = async (): Promise<void> => {
+      // In batches: one statement per OLD_DROP_BATCH tables (485 single drops took 2.7 s on PostgreSQL).
+      const oldTables = await area.oldTables();
+      for (let i = 0; i < oldTables.length; i += OLD_DROP_BATCH) {
+        const batch = oldTables.slice(i, i + OLD_DROP_BATCH);
+        try {
+          await area.dropOld(batch);
+        } catch (err) {
+          const left = await area.oldTables();
+          ctx.logger.warn(`could not drop the old tables ${batch[0] ?? ''}…${batch.at(-1) ?? ''} (${(err as Error).message}); the site is restored; left to drop: ${left.join(', ')}`);
+          notes.push(`old tables left to drop (${area.family === 'postgres' ? 'schema vault_agent_old' : 'prefix vault_old_'}): ${left.join(', ')}`);
+          break;
+        }
+        await failpoint('restore.cleanup.old-tables');
       }
-      await failpoint('restore.cleanup.old-tables');
-    }
-    await area.tidy().catch((err: unknown) => ctx.logger.warn(`staging schemas not removed: ${(err as Error).message}`));
-    await removeSwitchFolders(dataroot);
-    await emptySessionFiles(dataroot);
-    await purgeCacheFolders(dataroot);
+      await area.tidy().catch((err: unknown) => ctx.logger.warn(`staging schemas not removed: ${(err as Error).message}`));
+    };
+    const removeOldFiles = async (): Promise<void> => {
+      await removeSwitchFolders(dataroot);
+      await emptySessionFiles(dataroot);
+      await purgeCacheFolders(dataroot);
+    };
+    await settleTogether([dropOldTables, removeOldFiles], new AbortController());
     await failpoint('restore.post.blobs');
     const oldHashes = JSON.parse(await readFile(oldHashesFile, 'utf8').catch(() => '[]')) as string[];
     const keep = await fileHashes(db);
     const removedBlobs = await removeBlobs(filedir, oldHashes.filter((h) => !keep.has(h)));
     notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
     if (ctx.site.moodleDir) {
-      const missing = await pluginsMissingFromCode(db, new Set((await codePlugins(ctx.site.moodleDir)).keys()));
+      const missing = await pluginsMissingFromCode(db, new Set((await (pluginsInCode ?? codePlugins(ctx.site.moodleDir))).keys()));
       if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
     }
     fetcher.finish();

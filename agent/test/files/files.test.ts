@@ -17,6 +17,7 @@ import { writeArchiveSeries } from '../../src/files/archive-series.js';
 import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../../src/files/extract.js';
 import { DEFAULT_EXCLUDE_DATAROOT } from '../../src/files/names.js';
 import { blobPath, datarootItems, filedirItems } from '../../src/files/sources.js';
+import { SAMPLE_MIN_BYTES } from '../../src/files/zip-stream.js';
 
 const warnings = { list: [] as string[], warn(m: string) { this.list.push(m); } };
 
@@ -122,6 +123,33 @@ describe('files archives', () => {
     const tree = await treeOf(target);
     expect(Object.keys(tree).sort()).toEqual(['lang/de/moodle.php', 'models/m1/a.bin', 'repository/x.zip', 'something.json', 'temp/keep']);
     expect(tree['models/m1/a.bin']).toBe(createHash('sha256').update(files['models/m1/a.bin']!).digest('hex'));
+  });
+});
+
+describe('incompressible files', () => {
+  it('stores a large file whose bytes barely deflate whatever its name, deflates a large text and small files; extracted byte-identical', async () => {
+    const dr = await mkdtemp(join(tmpdir(), 'drs-'));
+    const text = Buffer.from(Array.from({ length: 40_000 }, (_x, i) => `line ${i} of a large log\n`).join(''));
+    const files: Record<string, Buffer> = {
+      'big/random.txt': randomBytes(SAMPLE_MIN_BYTES + 1000),
+      'big/text.txt': text,
+      'small/random.txt': randomBytes(1000),
+      'small/text.txt': Buffer.from('abc'.repeat(300)),
+    };
+    for (const [p, d] of Object.entries(files)) { await mkdir(join(dr, p, '..'), { recursive: true }); await writeFile(join(dr, p), d); }
+    const out = await mkdtemp(join(tmpdir(), 'drsz-'));
+    const archives = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
+      type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    expect(archives).toHaveLength(1);
+    const path = archives[0]?.result ?? '';
+    // 0 = stored, 8 = deflated.
+    expect(await entryMethods(path)).toEqual({ 'big/random.txt': 0, 'big/text.txt': 8, 'small/random.txt': 8, 'small/text.txt': 8 });
+    const target = await mkdtemp(join(tmpdir(), 'drst-'));
+    await extractDatarootArchive(path, target, warnings);
+    const tree = await treeOf(target);
+    for (const [p, d] of Object.entries(files)) expect(tree[p], p).toBe(createHash('sha256').update(d).digest('hex'));
   });
 });
 

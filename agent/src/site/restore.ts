@@ -218,11 +218,11 @@ export class ArchiveFetcher {
 }
 
 /**
- * dbdump archives downloaded ahead of their use: the first one starts downloading while the
- * pre-checks run, and one the collation check read can be kept for the load. Each is in the
- * restore's work folder, verified, and counted in the temp usage.
+ * Archives downloaded into the restore's work folder, verified and counted in the temp usage,
+ * some ahead of their use: the first dbdump starts downloading while the pre-checks run, and one
+ * the collation check read can be kept for the load.
  */
-class DumpCache {
+class ArchiveCache {
   private readonly ready = new Map<string, Promise<string>>();
   private readonly stop = new AbortController();
   constructor(private readonly fetcher: ArchiveFetcher, private readonly work: string, private readonly temp: TempUsage) {}
@@ -349,6 +349,9 @@ async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promi
 
 /** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
 export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  /** Seconds since the restore started, for the log's phase lines. */
+  const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
   await validateAndCheckPassphrase(ctx, backupkey, opts.key);
   // The backup record is read while the database connects and the restore is registered.
   const recordRead = ctx.api.getBackup(backupkey);
@@ -378,7 +381,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const { area, journal, preservedDir } = site;
   const dataroot = ctx.site.dataroot;
   let st: RestoreState = { backupkey, restorekey, applied: [] };
-  let dumps: DumpCache | undefined;
+  let dumps: ArchiveCache | undefined;
   // Moodle's install.xml files are read while the API and the database answer.
   const definitionsRead = codeTreeDefinitions(ctx);
   definitionsRead.catch(() => undefined);
@@ -411,7 +414,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     // ahead (a full disk would hurt the live site).
     const diskChecks = await checkRestoreDiskSpace({ tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) }, files.map((f) => f.file));
     const dumpFiles = files.filter((x) => x.type === 'dbdump');
-    const dumpCache = new DumpCache(fetcher, work, temp);
+    const dumpCache = new ArchiveCache(fetcher, work, temp);
     dumps = dumpCache;
     // The first dbdump downloads while the pre-checks run: the collation check or the load reads
     // it first. A failed check stops it and deletes it.
@@ -494,6 +497,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'], tempPeakBytes: 0 };
     }
 
+    ctx.logger.info(`pre-checks passed at ${elapsed()}`);
     if (!prior) await clearLeftovers(site, found);
     changing = true;
     // The plugins this code tree holds (reported at the end), read while the site is staged.
@@ -599,9 +603,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         for (const f of [...files.filter((x) => x.type === 'dataroot'), ...files.filter((x) => x.type === 'filedir')]) {
           if (st.applied.includes(f.name)) continue;
           stop.signal.throwIfAborted();
-          const path = join(work, f.name);
-          await fetcher.fetch(f.name, path, stop.signal);
-          await temp.added(path);
+          const path = await dumpCache.take(f.name, stop.signal);
           const afterEntry = async (point: string): Promise<void> => {
             stop.signal.throwIfAborted();
             await failpoint(point);
@@ -615,6 +617,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         }
       };
       await settleTogether([stageDatabase, stageFiles], stop);
+      ctx.logger.info(`database and files staged at ${elapsed()}`);
       // 3. The database switch, maintenance on.
       await enableMaintenance(dataroot);
       maintenance = true;
@@ -652,7 +655,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       });
       st.dbSwitched = true;
       await stateFile.save(st);
-      ctx.logger.info(`database switched: ${st.switch.staged.length} table(s) published, ${st.switch.moveOut.length} moved out, ${carried.length} carried over in place`);
+      ctx.logger.info(`database switched at ${elapsed()}: ${st.switch.staged.length} table(s) published, ${st.switch.moveOut.length} moved out, ${carried.length} carried over in place`);
       await failpoint('restore.switch.after-db');
     }
     maintenance = true;
@@ -717,6 +720,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     await stateFile.remove();
     await rm(work, { recursive: true, force: true });
     for (const n of notes) ctx.logger.info(n);
+    ctx.logger.info(`restore finished in ${elapsed()}`);
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
     await dumps?.discard();

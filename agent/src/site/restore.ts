@@ -352,21 +352,32 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const started = performance.now();
   /** Seconds since the restore started, for the log's phase lines. */
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
-  await validateAndCheckPassphrase(ctx, backupkey, opts.key);
-  // The backup record is read while the database connects and the restore is registered.
-  const recordRead = ctx.api.getBackup(backupkey);
-  recordRead.catch(() => undefined);
+  // Tables are created with the collation Moodle would use on this site (detected at connect,
+  // before anything changes), unless one is chosen explicitly. The database connects while the
+  // API validates the backup (connecting changes nothing).
+  const url = withCollation(databaseUrl(ctx.site), opts.collation ?? ctx.site.dbcollation);
+  const connecting = connectDatabase(url, ctx.site.prefix);
+  connecting.catch(() => undefined);
   const stateFile = StateFile.in<RestoreState>(ctx.site, 'restore.json');
-  const found = await stateFile.load();
+  let found: RestoreState | null;
+  let recordRead: Promise<BackupRecord>;
+  try {
+    await validateAndCheckPassphrase(ctx, backupkey, opts.key);
+    // The backup record is read while the restore is registered.
+    recordRead = ctx.api.getBackup(backupkey);
+    recordRead.catch(() => undefined);
+    found = await stateFile.load();
+  } catch (err) {
+    await connecting.then((d) => d.close(), () => undefined);
+    throw err;
+  }
   const prior = opts.resume && found?.backupkey === backupkey ? found : null;
   if (opts.resume && !prior) ctx.logger.warn('no interrupted restore of this backup: starting a new one');
   if (!prior && found?.dbSwitched && !opts.dryRun) {
+    await connecting.then((d) => d.close(), () => undefined);
     throw new AgentError('ERR_RESTORE_UNFINISHED', `restore ${found.restorekey} of backup ${found.backupkey} is past its switch: finish it with 'vault-agent restore ${found.backupkey} --resume'${found.cleanup ? '' : ' or undo it with --abandon'} first`);
   }
-  // Tables are created with the collation Moodle would use on this site (detected at connect,
-  // before anything changes), unless one is chosen explicitly.
-  const url = withCollation(databaseUrl(ctx.site), opts.collation ?? ctx.site.dbcollation);
-  const db = await connectDatabase(url, ctx.site.prefix);
+  const db = await connecting;
   const work = join(ctx.tmpDir, `restore-${backupkey}`);
   await mkdir(work, { recursive: true });
   let restorekey = '';

@@ -185,6 +185,8 @@ export class ArchiveFetcher {
    * 8 MiB of dead segments per archive for the garbage collector, and the C heap kept them.
    */
   private readonly buffers = new PartBuffers(DOWNLOAD_SEGMENTS);
+  /** A backup without hashes (the plugin's) is said so once, not for each archive. */
+  private unhashedWarned = false;
   /** `total`: bytes the restore expects to download (for the progress bar's percentage and ETA). */
   constructor(private readonly ctx: AgentContext, private readonly restorekey: string, private readonly key: SseCKey | null, readonly hashes: Map<string, string>, total?: number) {
     this.progress = createByteProgress('download', { quiet: ctx.quiet, logger: ctx.logger, ...(total ? { total } : {}) });
@@ -211,7 +213,10 @@ export class ArchiveFetcher {
     } finally {
       this.progress.done(name);
     }
-    if (!expected && name !== 'dbstructure.zip') this.ctx.logger.warn(`${name}: no recorded hash (backup made by the plugin?); checked only as it is applied (entry sizes; filedir blobs against their SHA-1 names)`);
+    if (!expected && name !== 'dbstructure.zip' && !this.unhashedWarned) {
+      this.unhashedWarned = true;
+      this.ctx.logger.warn(`archives without a recorded hash (backup made by the plugin?), ${name} first: each is checked only as it is applied (entry sizes, and CRC-32 for the database's; filedir blobs against their SHA-1 names)`);
+    }
     await failpoint('restore.download.archive');
     return { ...r, verified: Boolean(expected) };
   }

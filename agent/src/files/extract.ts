@@ -2,7 +2,7 @@
  * Restore side of files: extract `filedir` archives into the file pool (each blob re-hashed with
  * SHA-1 against its name, so a damaged blob is never installed; hooks around each new blob let
  * the restore journal it first) and `dataroot` archives into a folder (the restore's staging
- * folder; each file written to a fixed partial name and renamed into place).
+ * folder; each file written to a fixed partial name, its CRC-32 checked, and renamed into place).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -10,6 +10,7 @@ import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { AgentError } from '../transfer/errors.js';
@@ -114,7 +115,15 @@ export async function extractDatarootArchive(zipPath: string, dataroot: string, 
     const dest = join(dataroot, rel);
     await mkdir(dirname(dest), { recursive: true });
     const tmp = partialPath(dest);
-    await pipeline(await open(), createWriteStream(tmp));
+    // yauzl checks an entry's size, not its CRC-32: checked here, before the file is renamed into
+    // place (a plugin backup has no archive hash; the CRC is the only check of these bytes).
+    let crc = 0;
+    const tap = new Transform({ transform(c: Buffer, _e, cb) { crc = crc32(c, crc); cb(null, c); } });
+    await pipeline(await open(), tap, createWriteStream(tmp));
+    if (crc >>> 0 !== entry.crc32 >>> 0) {
+      await rm(tmp, { force: true });
+      throw new ExtractError(`dataroot: ${entry.fileName} is damaged in the archive (CRC-32 mismatch)`);
+    }
     await rename(tmp, dest);
     n++;
     await afterFile?.();

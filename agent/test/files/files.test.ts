@@ -153,6 +153,30 @@ describe('incompressible files', () => {
   });
 });
 
+describe('damaged dataroot entries', () => {
+  it('a dataroot file whose bytes do not match its CRC-32 fails the extraction and is not put in place', async () => {
+    const dr = await mkdtemp(join(tmpdir(), 'drc-'));
+    const content = Buffer.from('stored bytes of a dataroot file');
+    await mkdir(join(dr, 'lang'));
+    await writeFile(join(dr, 'lang', 'x.mbz'), content);
+    const out = await mkdtemp(join(tmpdir(), 'drcz-'));
+    const [archive] = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
+      type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    const path = archive?.result ?? '';
+    expect(await entryMethods(path)).toEqual({ 'lang/x.mbz': 0 });
+    // A stored entry: flip one byte of its data (its size stays right, so only the CRC tells).
+    const zip = await readFile(path);
+    const at = zip.indexOf(content);
+    zip[at + 3] = (zip[at + 3] ?? 0) ^ 0xff;
+    await writeFile(path, zip);
+    const target = await mkdtemp(join(tmpdir(), 'drct-'));
+    await expect(extractDatarootArchive(path, target, warnings)).rejects.toThrow(/lang\/x\.mbz is damaged.*CRC-32/);
+    expect(await treeOf(target)).toEqual({});
+  });
+});
+
 describe('archive series', () => {
   it('stops feeding entries and fails with the upload error when the upload fails mid-archive', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vault-series-fail-'));

@@ -12,7 +12,7 @@
  * in growing batches (the API returns URLs for parts 1..N for any N).
  */
 import { createHash } from 'node:crypto';
-import { XMLParser } from 'fast-xml-parser';
+import { DomUtils, parseDocument } from 'htmlparser2';
 import { headerLines, type ApiClient } from './api-client.js';
 import { AgentError, StorageError } from './errors.js';
 import { sseCHeaders, type SseCKey } from './sse-c.js';
@@ -178,9 +178,8 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
     checkUrl(step1.multiplarturl);
     const res = await storageRequest('POST', step1.multiplarturl, { ...sse, ...headerLines(step1.uploadheaders) }, Buffer.alloc(0), retryOpts(opts));
     const xml = await readText(res.body, 100_000);
-    const parsed = new XMLParser().parse(xml) as { InitiateMultipartUploadResult?: { UploadId?: unknown } };
-    const uploadId = parsed.InitiateMultipartUploadResult?.UploadId;
-    if (typeof uploadId !== 'string' || !uploadId) throw new StorageError(res.status, `${opts.filename}: multipart upload not initiated: ${xml.slice(0, 300)}`);
+    const uploadId = initiatedUploadId(xml);
+    if (!uploadId) throw new StorageError(res.status, `${opts.filename}: multipart upload not initiated: ${xml.slice(0, 300)}`);
     const s: MultipartState = { uploadId, parts: [] };
     await opts.onState?.(s);
     // The first part URLs, while the first part is still filling (a failure is seen again by
@@ -340,6 +339,16 @@ export async function uploadArchive(source: AsyncIterable<Uint8Array>, opts: Upl
  * between that and one part, as a multipart upload of one part.
  */
 export const EARLY_INITIATE_FRACTION = 1 / 8;
+
+/**
+ * The upload id of an InitiateMultipartUpload reply (`<InitiateMultipartUploadResult><UploadId>`),
+ * as text whatever it looks like; empty when the reply has none.
+ */
+export function initiatedUploadId(xml: string): string {
+  const doc = parseDocument(xml, { xmlMode: true });
+  const el = DomUtils.findOne((e) => e.name === 'UploadId' && e.parent !== null && 'name' in e.parent && e.parent.name === 'InitiateMultipartUploadResult', doc.children);
+  return el ? DomUtils.textContent(el).trim() : '';
+}
 
 /** S3 allows 10 000 parts per upload. */
 const MAX_PARTS = 10_000;

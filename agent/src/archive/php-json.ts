@@ -91,7 +91,8 @@ export class GrowableJsonOut implements JsonOut {
   }
 }
 
-const HEX = Buffer.from('0123456789abcdef', 'latin1');
+/** Lower-case hex digits as bytes. */
+export const HEX = Buffer.from('0123456789abcdef', 'latin1');
 /** Per ASCII byte: 0 = written as is, else the character after `\` (`u` = `\u00XX`). */
 export const JSON_ESCAPE = new Uint8Array(128);
 for (let c = 0; c < 0x20; c++) JSON_ESCAPE[c] = 0x75;

@@ -7,7 +7,7 @@
  * string path (the rows decoded with JSON.parse), whose output is the reference.
  */
 import { decodeBinary } from '../archive/binary-encoding.js';
-import { utf8At } from '../archive/php-json.js';
+import { HEX as HEX_DIGIT, utf8At } from '../archive/php-json.js';
 import { escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
 /** Slots of {@link chunkRowToPg}: an element of a chunk row that is not loaded. */
@@ -28,25 +28,29 @@ export type RowForm = typeof FORM_COPY | typeof FORM_VALUES;
 export const chunkRowBound = (rowBytes: number, columns: number): number => 2 * rowBytes + 5 * columns + 4;
 
 /**
- * The COPY text line, LF included, of one decoded chunk row: what the import loaded before the
- * byte path existed (each slot's value as a string, or `\N`; bytea through decodeBinary).
+ * The kept slots of a decoded chunk row, each value as `format` writes it (`nil` for null), joined
+ * by `separator`: the string path of both forms.
  */
-export function chunkRowToCopyLine(row: readonly unknown[], slots: Uint8Array, marked: boolean): string {
-  let line = '';
+function joinSlots(row: readonly unknown[], slots: Uint8Array, separator: string, nil: string, format: (value: string, bytea: boolean) => string): string {
+  let out = '';
   let first = true;
   for (let k = 0; k < slots.length; k++) {
     const slot = slots[k];
     if (slot === ROW_SKIP) continue;
-    if (!first) line += '\t';
+    if (!first) out += separator;
     first = false;
     const v = row[k];
-    if (v === null || v === undefined) line += '\\N';
-    else {
-      const s = typeof v === 'string' ? v : String(v);
-      line += slot === ROW_BYTEA ? escapeCopyBytea(decodeBinary(s, marked)) : escapeCopyText(s);
-    }
+    out += v === null || v === undefined ? nil : format(typeof v === 'string' ? v : String(v), slot === ROW_BYTEA);
   }
-  return `${line}\n`;
+  return out;
+}
+
+/**
+ * The COPY text line, LF included, of one decoded chunk row: what the import loaded before the
+ * byte path existed (each slot's value as a string, or `\N`; bytea through decodeBinary).
+ */
+export function chunkRowToCopyLine(row: readonly unknown[], slots: Uint8Array, marked: boolean): string {
+  return `${joinSlots(row, slots, '\t', '\\N', (s, bytea) => (bytea ? escapeCopyBytea(decodeBinary(s, marked)) : escapeCopyText(s)))}\n`;
 }
 
 /**
@@ -56,23 +60,11 @@ export function chunkRowToCopyLine(row: readonly unknown[], slots: Uint8Array, m
  * throws, and the table is then loaded with COPY, whose error names it.
  */
 export function chunkRowToValues(row: readonly unknown[], slots: Uint8Array, marked: boolean): string {
-  let tuple = '(';
-  let first = true;
-  for (let k = 0; k < slots.length; k++) {
-    const slot = slots[k];
-    if (slot === ROW_SKIP) continue;
-    if (!first) tuple += ',';
-    first = false;
-    const v = row[k];
-    if (v === null || v === undefined) tuple += 'NULL';
-    else {
-      const s = typeof v === 'string' ? v : String(v);
-      if (slot === ROW_BYTEA) tuple += `'\\x${decodeBinary(s, marked).toString('hex')}'`;
-      else if (s.includes('\u0000')) throw new Error('a value holds U+0000');
-      else tuple += `'${s.replaceAll("'", "''")}'`;
-    }
-  }
-  return `${tuple})`;
+  return `(${joinSlots(row, slots, ',', 'NULL', (s, bytea) => {
+    if (bytea) return `'\\x${decodeBinary(s, marked).toString('hex')}'`;
+    if (s.includes('\u0000')) throw new Error('a value holds U+0000');
+    return `'${s.replaceAll("'", "''")}'`;
+  })})`;
 }
 
 /** Raw bytes a JSON string holds and COPY text keeps as they are: printable ASCII but `"` and `\`. */
@@ -91,7 +83,6 @@ for (const [c, e] of [[0x5c, '\\'], [0x0a, 'n'], [0x0d, 'r'], [0x09, 't']] as co
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let c = 0; c < 16; c++) HEX_VALUE[c.toString(16).charCodeAt(0)] = c;
 for (let c = 10; c < 16; c++) HEX_VALUE[c.toString(16).toUpperCase().charCodeAt(0)] = c;
-const HEX_DIGIT = Buffer.from('0123456789abcdef', 'latin1');
 
 /** The UTF-16 unit of the 4 hex digits at `i` (before `e`), or -1. */
 function hex4(src: Buffer, i: number, e: number): number {

@@ -230,7 +230,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       rows,
       notes: [
         'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
-        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and presigning the first URL excluded; presigning part URLs included), the tools' wall time is the whole process. The agent (its default settings) copies the stream into ${partSize / MiB} MiB part buffers in memory (hashed once, where they are copied to), up to ${concurrency} parts in flight, and writes no temporary files.`,
+        `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and the API stand-in's SDK set-up excluded, as the real API is a server already running; presigning part URLs in this process included), the tools' wall time is the whole process. The agent reads the file in 1 MiB chunks into one reused buffer (as curl does) and, with its default settings, copies the stream into ${partSize / MiB} MiB part buffers in memory (hashed once, where they are copied to), up to ${concurrency} parts in flight, and writes no temporary files.`,
         `The agent's download reads the socket straight into ${DOWNLOAD_SEGMENT / MiB} MiB pooled segments (no per-read buffers), hashes each once and writes it at its offset while the next fills; curl -o computes no hash.`,
       ],
     }],

@@ -1,8 +1,13 @@
 /**
  * Turns an item stream into a series of archives (`<type>.zip`, `<type>-1.zip`, …) and hands each
  * archive's byte stream to an uploader while it is being written. An archive is closed once its
- * uncompressed size exceeds `splitSize`, but only between items of different keys (a dataroot
- * top-level entry never spans two archives).
+ * uncompressed size exceeds `splitSize` or it holds `splitFiles` files, but only between items of
+ * different keys (a dataroot top-level entry never spans two archives).
+ *
+ * The file count bounds memory: the ZIP writer keeps a record of every entry until its archive
+ * ends, for the central directory (≈ 0.6 KB of heap per file), so one archive of a site's 84 000
+ * files peaked the backup at 215 MB of RSS. Readers, the plugin's included, take any split of
+ * filedir and a split of dataroot between top-level entries (format §1.3).
  */
 import type { Readable } from 'node:stream';
 import { ZipStream } from './zip-stream.js';
@@ -30,12 +35,17 @@ export interface SeriesOptions<R> {
   /** First sequence number (> 0 when resuming). */
   startSeq: number;
   splitSize: number;
+  /** Files per archive before a new one starts (default {@link DEFAULT_SPLIT_FILES}). */
+  splitFiles?: number;
   compressionLevel: number;
   /** Uploads one archive; must consume `bytes` fully. `lastKey` is final once `bytes` has ended. */
   upload: (name: string, bytes: Readable, origsize: () => number, lastKey: () => string) => Promise<R>;
   /** Called when an archive has been uploaded (persist resume state here). */
   onArchive?: (a: SeriesArchive<R>) => Promise<void> | void;
 }
+
+/** Default files per archive: ≈ 6 MB of entry records in the ZIP writer. */
+export const DEFAULT_SPLIT_FILES = 10_000;
 
 /** Builds and uploads the archives of one type; returns them in order. */
 export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, opts: SeriesOptions<R>): Promise<SeriesArchive<R>[]> {
@@ -46,6 +56,7 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
   /** Aborted with the upload's error when the upload of the current archive fails. */
   let failed: AbortSignal | null = null;
   let lastKey = '';
+  const splitFiles = Math.max(1, opts.splitFiles ?? DEFAULT_SPLIT_FILES);
 
   const finish = async (): Promise<void> => {
     if (!zip || !uploading) return;
@@ -61,7 +72,7 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
   };
 
   for await (const item of items) {
-    if (zip && item.key !== lastKey && (zip as ZipStream).origsize > opts.splitSize) await finish();
+    if (zip && item.key !== lastKey && ((zip as ZipStream).origsize > opts.splitSize || (zip as ZipStream).entries >= splitFiles)) await finish();
     if (!zip) {
       const z = new ZipStream(opts.compressionLevel);
       zip = z;

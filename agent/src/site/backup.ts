@@ -267,7 +267,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     return { startSeq: last + 1, after: last >= 0 ? st.done[lastName]?.lastKey : undefined };
   };
   const series = (type: string) => ({
-    type, splitSize: ctx.splitSize, compressionLevel: ctx.compressionLevel,
+    type, splitSize: ctx.splitSize, splitFiles: ctx.splitFiles, compressionLevel: ctx.compressionLevel,
     upload: (name: string, bytes: Readable, origsize: () => number, lastKey: () => string) => upload(name, bytes, origsize, lastKey),
   });
 

@@ -32,6 +32,7 @@ export function addSiteOptions(cmd: Command): Command {
     .option('--parallel <n>', 'parallel part uploads (default 4)')
     .option('--part-size <size>', 'multipart part size, e.g. 64M (default 8M, minimum 5M); memory for uploads = (parallel + 1) × part size')
     .option('--split-size <size>', 'start a new archive after this many uncompressed bytes (default 1G)')
+    .option('--split-files <count>', 'start a new files archive after this many files (default 10000; bounds memory on sites with many files)')
     .option('--compression-level <n>', `ZIP deflate level 0-9 (default ${DEFAULT_COMPRESSION_LEVEL})`)
     .option('--state-dir <path>', 'base folder of the agent state, one sub-folder per site (env VAULT_AGENT_STATE_DIR; default /var/lib/vault-agent as root, else $XDG_STATE_HOME/vault-agent)')
     .option('--tmp-dir <path>', 'temporary folder (default <state folder>/tmp)')

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_COMPRESSION_LEVEL } from '../archive/zip-writer.js';
+import { DEFAULT_SPLIT_FILES } from '../files/archive-series.js';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
 import { loadState, prepareStateDir, resolveSite, saveState, SiteConfigError, stateDir, type AgentState, type SiteConfig, type SiteFlags } from '../moodle/site.js';
 import { ApiClient } from '../transfer/api-client.js';
@@ -28,6 +29,7 @@ export interface CommonOptions extends SiteFlags {
   parallel?: string | number;
   partSize?: string | number;
   splitSize?: string | number;
+  splitFiles?: string | number;
   tmpDir?: string;
   quiet?: boolean;
   compressionLevel?: string | number;
@@ -51,6 +53,8 @@ export interface AgentContext {
   partSize: number;
   concurrency: number;
   splitSize: number;
+  /** Files per filedir or dataroot archive before a new one starts (see archive-series.ts). */
+  splitFiles: number;
   compressionLevel: number;
   quiet: boolean;
 }
@@ -103,6 +107,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
     site, state, api, apiUrl, storage, logger, tmpDir, partSize, quiet,
     concurrency: Math.max(1, num(opts.parallel ?? env.VAULT_PARALLEL, DEFAULT_CONCURRENCY, '--parallel')),
     splitSize: num(opts.splitSize ?? env.VAULT_SPLIT_SIZE, 1024 * MiB, '--split-size'),
+    splitFiles: Math.max(1, num(opts.splitFiles ?? env.VAULT_SPLIT_FILES, DEFAULT_SPLIT_FILES, '--split-files')),
     compressionLevel: Math.min(9, Math.max(0, num(opts.compressionLevel, DEFAULT_COMPRESSION_LEVEL, '--compression-level'))),
   };
 }

@@ -178,6 +178,30 @@ describe('damaged dataroot entries', () => {
 });
 
 describe('archive series', () => {
+  it('starts a new archive every splitFiles files, between keys only, and every file extracts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vault-series-count-'));
+    const keys = ['a', 'a', 'b', 'c', 'c', 'c', 'd', 'e', 'f', 'g'];
+    const items = async function* (): AsyncGenerator<{ entry: string; path: string; size: number; compress: boolean; key: string }> {
+      for (const [i, key] of keys.entries()) {
+        const path = join(dir, `f${i}`);
+        await writeFile(path, `file ${i}`);
+        yield { entry: `${key}/f${i}`, path, size: `file ${i}`.length, compress: true, key };
+      }
+    };
+    const out = await mkdtemp(join(tmpdir(), 'vault-series-count-out-'));
+    const archives = await writeArchiveSeries(items(), {
+      type: 'dataroot', startSeq: 0, splitSize: Number.MAX_SAFE_INTEGER, splitFiles: 3, compressionLevel: 1,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    // A key's files stay together: a, a, b | c, c, c | d, e, f | g.
+    expect(archives.map((a) => [a.name, a.entries, a.lastKey])).toEqual([
+      ['dataroot.zip', 3, 'b'], ['dataroot-1.zip', 3, 'c'], ['dataroot-2.zip', 3, 'f'], ['dataroot-3.zip', 1, 'g'],
+    ]);
+    const target = await mkdtemp(join(tmpdir(), 'vault-series-count-x-'));
+    for (const a of archives) await extractDatarootArchive(a.result, target, { warn: () => undefined });
+    expect(Object.keys(await treeOf(target)).sort()).toEqual(keys.map((k, i) => `${k}/f${i}`).sort());
+  });
+
   it('stops feeding entries and fails with the upload error when the upload fails mid-archive', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vault-series-fail-'));
     const items = async function* (): AsyncGenerator<{ entry: string; path: string; size: number; compress: boolean; key: string }> {

@@ -116,6 +116,28 @@ describe.each(FORMS)('chunk JSON → PostgreSQL transcoder, %s', (_name, form) =
     });
   });
 
+  it('writes what the string path writes for values with brackets, commas and escapes anywhere, and declines rows not closed before their `]`', () => {
+    const values = [']', '[', ',', '],[', '"]', '\\]', 'a]b', ']]', '\\', '"', '/', '\n', '\u00e9]', '', 'x\u0001]'];
+    const rows = values.flatMap((v) => [`[${phpJsonString(v)}]`, `[${phpJsonString(v)},${phpJsonString(v)}]`, `[null,${phpJsonString(v)}]`, `[${phpJsonString(v)},null]`]);
+    const data = chunkOf(rows, '["c0","c1"]');
+    rows.forEach((r, i) => {
+      const want = viaStrings(data, i, text(2), form, true);
+      const got = viaBytes(data, i, text(2), form);
+      if (typeof want === 'string') expect(got, r).toBe(want);
+      else expect(got, r).toBeUndefined();
+    });
+    // Not closed before the row's `]`, or cut short: declined, as the string path refuses them.
+    const bad = ['["a]', '["a\\"]', '["a\\]', '[null]]', '[nul]', '["a",]', '["a"]]', '[,"a"]', '[]]', '[ "a]'];
+    const badData = chunkOf(bad, '["c0"]');
+    expect(openChunk(badData)?.count).toBe(bad.length);
+    bad.forEach((r, i) => {
+      expect(viaBytes(badData, i, text(1), form), r).toBeUndefined();
+      expect(viaStrings(badData, i, text(1), form, true), r).toBeInstanceOf(Error);
+    });
+    // One value more or fewer than the slots: what the general path writes (NULLs added, extra values ignored).
+    expect(expectSame(['["a"]', '["a","b","c"]', '[null,null,null]', '["a","b"]'], text(2), form)).toBe(0);
+  });
+
   it('matches the string path on random rows', () => {
     const rnd = prng(11);
     const alphabet = ['a', 'Z', '0', ' ', '/', '"', "'", '\\', '\n', '\r', '\t', '\u0000', '\u0001', '\u007f', 'é', '€', '日', '🦄', '\u2028', '\ufeff', '\\N', '\ud800', '\udc00'];

@@ -5,9 +5,9 @@
  * different keys (a dataroot top-level entry never spans two archives).
  *
  * The file count bounds memory: the ZIP writer keeps a record of every entry until its archive
- * ends, for the central directory (≈ 0.6 KB of heap per file), so one archive of a site's 84 000
- * files peaked the backup at 215 MB of RSS. Readers, the plugin's included, take any split of
- * filedir and a split of dataroot between top-level entries (format §1.3).
+ * ends, for the central directory (≈ 0.6 KB of heap per file): one archive of 84 000 files held
+ * 60 MB of heap at its end, ten-thousand-file archives 17 MB. Readers, the plugin's included, take
+ * any split of filedir and a split of dataroot between top-level entries (format §1.3).
  */
 import type { Readable } from 'node:stream';
 import { ZipStream } from './zip-stream.js';

@@ -57,6 +57,7 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
   let failed: AbortSignal | null = null;
   let lastKey = '';
   const splitFiles = Math.max(1, opts.splitFiles ?? DEFAULT_SPLIT_FILES);
+  const full = (z: ZipStream): boolean => z.origsize > opts.splitSize || z.entries >= splitFiles;
 
   const finish = async (): Promise<void> => {
     if (!zip || !uploading) return;
@@ -72,7 +73,7 @@ export async function writeArchiveSeries<R>(items: AsyncIterable<ArchiveItem>, o
   };
 
   for await (const item of items) {
-    if (zip && item.key !== lastKey && ((zip as ZipStream).origsize > opts.splitSize || (zip as ZipStream).entries >= splitFiles)) await finish();
+    if (zip && item.key !== lastKey && full(zip as ZipStream)) await finish();
     if (!zip) {
       const z = new ZipStream(opts.compressionLevel);
       zip = z;

@@ -107,7 +107,7 @@ export async function createContext(opts: CommonOptions, env: NodeJS.ProcessEnv 
     site, state, api, apiUrl, storage, logger, tmpDir, partSize, quiet,
     concurrency: Math.max(1, num(opts.parallel ?? env.VAULT_PARALLEL, DEFAULT_CONCURRENCY, '--parallel')),
     splitSize: num(opts.splitSize ?? env.VAULT_SPLIT_SIZE, 1024 * MiB, '--split-size'),
-    splitFiles: Math.max(1, num(opts.splitFiles ?? env.VAULT_SPLIT_FILES, DEFAULT_SPLIT_FILES, '--split-files')),
+    splitFiles: num(opts.splitFiles ?? env.VAULT_SPLIT_FILES, DEFAULT_SPLIT_FILES, '--split-files'),
     compressionLevel: Math.min(9, Math.max(0, num(opts.compressionLevel, DEFAULT_COMPRESSION_LEVEL, '--compression-level'))),
   };
 }

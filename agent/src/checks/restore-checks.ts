@@ -96,27 +96,49 @@ export const DB_STAGING_FACTOR = 1.5;
  * is a warning, not checked.
  */
 export async function checkRestoreDiskSpace(places: RestoreDiskPlaces, files: readonly BackupFile[]): Promise<CheckResult[]> {
-  const size = (f: BackupFile) => f.size ?? f.filesize ?? 0;
-  const orig = (type: string) => files.filter((f) => f.name === `${type}.zip` || f.name.startsWith(`${type}-`)).reduce((s, f) => s + (f.origsize ?? size(f)), 0);
-  const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + size(f), 0);
-  const largest = (db: boolean) => files.filter((f) => f.name !== 'dbstructure.zip' && f.name.startsWith('dbdump') === db).reduce((m, f) => Math.max(m, size(f)), 0);
-  const needs: { dir: string; bytes: number; why: string }[] = [{ dir: places.tmpDir, bytes: structure + largest(true) + largest(false), why: 'dbstructure.zip + the largest database archive + the largest files archive (staged side by side)' }];
-  if (places.dataroot) needs.push({ dir: places.dataroot, bytes: orig('dataroot') + orig('filedir'), why: 'staged dataroot + new filedir blobs' });
-  const dbBytes = Math.ceil(orig('dbdump') * DB_STAGING_FACTOR);
-  if (places.dbDataDir) needs.push({ dir: places.dbDataDir, bytes: dbBytes, why: `staged database, ${DB_STAGING_FACTOR} × the dumps` });
+  const out: CheckResult[] = [];
+  for (const e of await restoreDiskNeeds(places, files, false)) out.push(await diskSpaceCheck('diskspace_restore', e.dir, e.bytes, e.why.join(' + ')));
+  if (!places.dbDataDir) {
+    const dbBytes = Math.ceil(uncompressed(files, 'dbdump') * DB_STAGING_FACTOR);
+    out.push({ name: 'diskspace_restore_db', title: 'Disk space', status: 'warn', details: [],
+      summary: `the database server needs about ${humanBytes(dbBytes)} free for the staged copy of the tables (${DB_STAGING_FACTOR} × the dumps' uncompressed size) beside the live ones; not checked: its data directory is not on this machine or not readable` });
+  }
+  return out;
+}
+
+/**
+ * Whether every filesystem also has room for all database archives in the temp folder at once
+ * (instead of one at a time): then those the collation pre-check reads are kept for the load
+ * rather than downloaded again. Same figures as {@link checkRestoreDiskSpace} otherwise.
+ */
+export async function roomForAllDumps(places: RestoreDiskPlaces, files: readonly BackupFile[]): Promise<{ room: boolean; summary: string }> {
+  const checks = await Promise.all((await restoreDiskNeeds(places, files, true)).map((e) => diskSpaceCheck('diskspace_restore', e.dir, e.bytes, e.why.join(' + '))));
+  const short = checks.find((c) => c.status !== 'pass');
+  return { room: !short, summary: (short ?? checks[0])?.summary ?? '' };
+}
+
+const archiveSize = (f: BackupFile): number => f.size ?? f.filesize ?? 0;
+const ofType = (f: BackupFile, type: string): boolean => f.name === `${type}.zip` || f.name.startsWith(`${type}-`);
+const uncompressed = (files: readonly BackupFile[], type: string): number => files.filter((f) => ofType(f, type)).reduce((s, f) => s + (f.origsize ?? archiveSize(f)), 0);
+
+/** The bytes a restore writes, per filesystem (places on one filesystem add up). */
+async function restoreDiskNeeds(places: RestoreDiskPlaces, files: readonly BackupFile[], allDumps: boolean): Promise<{ dir: string; bytes: number; why: string[] }[]> {
+  const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + archiveSize(f), 0);
+  const largest = (db: boolean) => files.filter((f) => f.name !== 'dbstructure.zip' && f.name.startsWith('dbdump') === db).reduce((m, f) => Math.max(m, archiveSize(f)), 0);
+  const dumps = allDumps ? files.filter((f) => ofType(f, 'dbdump')).reduce((s, f) => s + archiveSize(f), 0) : largest(true);
+  const needs: { dir: string; bytes: number; why: string }[] = [{
+    dir: places.tmpDir, bytes: structure + dumps + largest(false),
+    why: `dbstructure.zip + ${allDumps ? 'every database archive' : 'the largest database archive'} + the largest files archive (staged side by side)`,
+  }];
+  if (places.dataroot) needs.push({ dir: places.dataroot, bytes: uncompressed(files, 'dataroot') + uncompressed(files, 'filedir'), why: 'staged dataroot + new filedir blobs' });
+  if (places.dbDataDir) needs.push({ dir: places.dbDataDir, bytes: Math.ceil(uncompressed(files, 'dbdump') * DB_STAGING_FACTOR), why: `staged database, ${DB_STAGING_FACTOR} × the dumps` });
   const byDevice = new Map<number, { dir: string; bytes: number; why: string[] }>();
   for (const n of needs) {
     const dev = (await stat(n.dir)).dev;
     const e = byDevice.get(dev);
     if (e) { e.bytes += n.bytes; e.why.push(`${n.why} in ${n.dir}`); } else byDevice.set(dev, { dir: n.dir, bytes: n.bytes, why: [n.why] });
   }
-  const out: CheckResult[] = [];
-  for (const e of byDevice.values()) out.push(await diskSpaceCheck('diskspace_restore', e.dir, e.bytes, e.why.join(' + ')));
-  if (!places.dbDataDir) {
-    out.push({ name: 'diskspace_restore_db', title: 'Disk space', status: 'warn', details: [],
-      summary: `the database server needs about ${humanBytes(dbBytes)} free for the staged copy of the tables (${DB_STAGING_FACTOR} × the dumps' uncompressed size) beside the live ones; not checked: its data directory is not on this machine or not readable` });
-  }
-  return out;
+  return [...byDevice.values()];
 }
 
 /**

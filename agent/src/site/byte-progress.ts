@@ -13,6 +13,8 @@ export interface ByteProgress {
   bytes(n: number): void;
   /** Marks archive `name` done. */
   done(name: string): void;
+  /** Adds `n` bytes to the expected total (an archive that will be downloaded a second time). */
+  expect(n: number): void;
   finish(): void;
 }
 
@@ -35,15 +37,16 @@ export function createByteProgress(label: string, opts: { quiet: boolean; logger
     if (i >= 0) active.splice(i, 1);
     archives++;
   };
-  if (opts.quiet) return { archive: () => undefined, bytes: () => undefined, done: () => undefined, finish: () => undefined };
+  let total = opts.total ?? 0;
+  if (opts.quiet) return { archive: () => undefined, bytes: () => undefined, done: () => undefined, expect: () => undefined, finish: () => undefined };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream, hideCursor: true, clearOnComplete: false, etaBuffer: 20,
       format: `${label} {bar} {percentage}% | {archives} archives | {done}/{size} MiB | {rate} | ETA {eta_formatted} | {name}`,
     }, cliProgress.Presets.shades_classic);
     let shown = false;
-    const size = (): number => Math.max(1, opts.total ?? 0, bytes);
-    const payload = () => ({ archives, done: mib(bytes), size: opts.total ? mib(opts.total) : '?', rate: rate(), name: active.join(', ') });
+    const size = (): number => Math.max(1, total, bytes);
+    const payload = () => ({ archives, done: mib(bytes), size: total ? mib(Math.max(total, bytes)) : '?', rate: rate(), name: active.join(', ') });
     const draw = (): void => {
       if (!shown) { bar.start(size(), bytes, payload()); shown = true; return; }
       bar.setTotal(size());
@@ -53,12 +56,13 @@ export function createByteProgress(label: string, opts: { quiet: boolean; logger
       archive(name) { start(name); draw(); },
       bytes(n) { bytes += n; if (shown) draw(); },
       done(name) { end(name); if (shown) draw(); },
+      expect(n) { total += n; if (shown) draw(); },
       finish() { if (shown) bar.stop(); },
     };
   }
   const every = opts.intervalMs ?? 15_000;
   let last = 0;
-  const of = (): string => (opts.total ? ` of ${mib(opts.total)}` : '');
+  const of = (): string => (total ? ` of ${mib(Math.max(total, bytes))}` : '');
   return {
     archive: start,
     bytes(n) {
@@ -66,6 +70,7 @@ export function createByteProgress(label: string, opts: { quiet: boolean; logger
       if (Date.now() - last >= every) { last = Date.now(); opts.logger.info(`${label}: ${mib(bytes)}${of()} MiB, ${archives} archive(s) done, ${rate()}, now ${active.join(', ')}`); }
     },
     done: end,
+    expect(n) { total += n; },
     finish() { opts.logger.info(`${label}: ${mib(bytes)} MiB in ${archives} archive(s), ${rate()}`); },
   };
 }

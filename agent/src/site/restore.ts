@@ -40,7 +40,7 @@ import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js
 import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { readDbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
-import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, checkVersion, localDataDirectory, readSiteVersions } from '../checks/restore-checks.js';
+import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, roomForAllDumps, checkVersion, localDataDirectory, readSiteVersions } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
@@ -195,6 +195,11 @@ export class ArchiveFetcher {
   /** Prints the final transfer figures. */
   finish(): void {
     this.progress.finish();
+  }
+
+  /** Counts `bytes` more in the expected total: archives that will be downloaded a second time. */
+  expectAgain(bytes: number): void {
+    this.progress.expect(bytes);
   }
 
   /**
@@ -428,7 +433,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const fetcher = new ArchiveFetcher(ctx, restorekey, opts.key, parseHashInfo(info), expectedBytes);
     // Disk space first: it needs only the record, and it must pass before anything is downloaded
     // ahead (a full disk would hurt the live site).
-    const diskChecks = await checkRestoreDiskSpace({ tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) }, files.map((f) => f.file));
+    const diskPlaces = { tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) };
+    const diskChecks = await checkRestoreDiskSpace(diskPlaces, files.map((f) => f.file));
     const dumpFiles = files.filter((x) => x.type === 'dbdump');
     const dumpCache = new ArchiveCache(fetcher, work, temp);
     dumps = dumpCache;
@@ -477,10 +483,20 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     if (anyFailed(checks)) throw new CheckFailedError(`restore pre-check failed: ${checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.summary}`).join('; ')}`);
     // Collation: rows a unique index would reject under the target collation are found now,
     // before the first change; the dbdumps are downloaded (and verified) one at a time for it.
-    // A backup with one dbdump keeps it for the load (verified in this run, not fetched again).
+    // They are kept for the load (verified in this run, not fetched again) when the disks have
+    // room for all of them at once; a backup with one dbdump always keeps it.
     if (db.family === 'mysql' && db.collation && !st.db) {
       const collation = db.collation;
-      const keep = dumpFiles.length === 1 && !opts.dryRun;
+      let keep = !opts.dryRun;
+      if (keep && dumpFiles.length > 1) {
+        const room = await roomForAllDumps({ tmpDir: ctx.tmpDir, dataroot, ...(diskPlaces.dbDataDir ? { dbDataDir: diskPlaces.dbDataDir } : {}) }, files.map((f) => f.file));
+        keep = room.room;
+        if (!keep) {
+          const again = dumpFiles.reduce((n, f) => n + (f.file.size ?? f.file.filesize ?? 0), 0);
+          ctx.logger.info(`collation pre-check: no room to keep the ${dumpFiles.length} database archives it reads (${room.summary}); they are downloaded again for the load`);
+          fetcher.expectAgain(again);
+        }
+      }
       const cache = dumpCache;
       async function* dumpsForCheck(): AsyncGenerator<string> {
         for (const f of dumpFiles) {

@@ -3,7 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkRestoreDiskSpace } from '../../src/checks/restore-checks.js';
+import { checkRestoreDiskSpace, roomForAllDumps } from '../../src/checks/restore-checks.js';
 
 describe('restore disk-space check', () => {
   it('needs room for dbstructure.zip plus the largest database and the largest files archive in the temp folder, not for all of them', async () => {
@@ -49,5 +49,19 @@ describe('restore disk-space check', () => {
     expect(together[0]?.status).toBe('fail');
     expect(together[0]?.summary).toContain('staged dataroot + new filedir blobs');
     expect(together[0]?.summary).toContain('staged database');
+  });
+
+  it('says whether every database archive fits at once (then the collation pre-check keeps what it read for the load)', async () => {
+    const s = await statfs(tmpdir());
+    const free = s.bavail * s.bsize;
+    const dumps = (each: number) => [{ name: 'dbstructure.zip', size: 1000 }, ...['dbdump.zip', 'dbdump-1.zip', 'dbdump-2.zip'].map((name) => ({ name, size: each })), { name: 'filedir.zip', size: 1000 }];
+    const small = await roomForAllDumps({ tmpDir: tmpdir() }, dumps(1000));
+    expect(small.room).toBe(true);
+    // One at a time fits (the pre-check passes), all three at once do not.
+    const large = dumps(Math.floor(free * 0.4));
+    expect((await checkRestoreDiskSpace({ tmpDir: tmpdir() }, large))[0]?.status).toBe('pass');
+    const tooMany = await roomForAllDumps({ tmpDir: tmpdir() }, large);
+    expect(tooMany.room).toBe(false);
+    expect(tooMany.summary).toContain('every database archive');
   });
 });

@@ -353,6 +353,6 @@ export async function runDbSection(ctx: BenchContext): Promise<SectionResult> {
   for (const scale of ctx.scales) results.push(await benchScale(ctx, scale, agent));
   const notMeasured = [...new Set(results.flatMap((r) => r.runs.filter((x) => x.error && !x.m).map((x) => `${x.label}: ${x.error}`)))];
   const tables = results.map(dbTable);
-  if (agent) tables[0]?.notes.push(`vault-agent ran as ${agent.mode === 'esbuild bundle' ? 'an esbuild bundle of agent/src/cli.ts under plain node (as a built agent would run)' : 'the tsx development entry agent/bin/vault-agent.js'}${agent.note ? `: ${agent.note}` : ''}.`);
+  if (agent) tables[0]?.notes.push(`vault-agent ran as ${agent.mode === 'esbuild bundle' ? 'an esbuild bundle of agent/src/cli.ts under plain node with the malloc settings of its launcher agent/bin/vault-agent (as a built agent would run)' : 'the tsx development entry agent/bin/vault-agent.js'}${agent.note ? `: ${agent.note}` : ''}.`);
   return { id: 'db', tables, targets: dbTargets(results), data: { agent: agent?.mode ?? null, results }, notMeasured };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from '../agent/src/transfer/upload.js';
 import { DOWNLOAD_SEGMENT } from '../agent/src/transfer/download.js';
 import { createS3Client } from '../lambdas/store/aws-clients.js';
-import { bundleNode, CACHE_DIR } from './agent-build.js';
+import { bundleNode, CACHE_DIR, launcherEnv } from './agent-build.js';
 import { ensureTools, ROOT, type BenchContext } from './context.js';
 import { medianRun } from './db.js';
 import { measureCommand, type Measurement } from './measure.js';
@@ -84,7 +84,9 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
   };
   const driverEnv = (key: string): NodeJS.ProcessEnv => {
     const cfg: DriverSettings = { endpoint: rgw.endpoint, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, bucket: Bucket, key, partSize, concurrency };
-    return { ...process.env, BENCH_TRANSFER: JSON.stringify(cfg) };
+    // The agent's malloc settings (its launcher's), as for the agent commands.
+    const malloc = Object.fromEntries(launcherEnv().map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    return { ...process.env, ...malloc, BENCH_TRANSFER: JSON.stringify(cfg) };
   };
   const presign = (cmd: PutObjectCommand | GetObjectCommand) => getSignedUrl(s3, cmd, { expiresIn: 3600 });
   const del = (Key: string) => s3.send(new DeleteObjectCommand({ Bucket, Key }));

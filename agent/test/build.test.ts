@@ -1,8 +1,9 @@
 /** The built agent (one ESM file run by plain node) carries every command and runs without tsx. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../scripts/build.js';
 import { exportDatabase } from '../src/db/export-database.js';
@@ -52,4 +53,20 @@ describe('npm run build -w agent', () => {
     await exportDatabase({ db: url, out: join(dir, 'source') });
     expect(readFileSync(join(dir, 'bundled', 'dbdump.zip')).equals(readFileSync(join(dir, 'source', 'dbdump.zip')))).toBe(true);
   }, 120_000);
+
+  it('the launcher bin/vault-agent runs the agent with its malloc settings; values in the environment win', () => {
+    const launcher = fileURLToPath(new URL('../bin/vault-agent', import.meta.url));
+    const probe = join(dir, 'malloc-probe.mjs');
+    writeFileSync(probe, 'process.on("exit", () => process.stderr.write(`malloc=${process.env.MALLOC_MMAP_THRESHOLD_},${process.env.MALLOC_ARENA_MAX}\\n`));\n');
+    const run = (extra: NodeJS.ProcessEnv) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, ...extra, NODE_OPTIONS: `--import ${probe}` };
+      for (const k of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_ARENA_MAX']) if (!(k in extra)) delete env[k];
+      return spawnSync(launcher, ['--version'], { encoding: 'utf8', env });
+    };
+    const plain = run({});
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(plain.stderr).toContain('malloc=131072,2');
+    expect(run({ MALLOC_ARENA_MAX: '8' }).stderr).toContain('malloc=131072,8');
+  }, 60_000);
 });

@@ -402,7 +402,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const { area, journal, preservedDir } = site;
   const dataroot = ctx.site.dataroot;
   let st: RestoreState = { backupkey, restorekey, applied: [] };
-  let dumps: ArchiveCache | undefined;
+  let cached: ArchiveCache | undefined;
   // Moodle's install.xml files are read while the API and the database answer.
   const definitionsRead = codeTreeDefinitions(ctx);
   definitionsRead.catch(() => undefined);
@@ -436,12 +436,16 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const diskPlaces = { tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) };
     const diskChecks = await checkRestoreDiskSpace(diskPlaces, files.map((f) => f.file));
     const dumpFiles = files.filter((x) => x.type === 'dbdump');
-    const dumpCache = new ArchiveCache(fetcher, work, temp);
-    dumps = dumpCache;
-    // The first dbdump downloads while the pre-checks run: the collation check or the load reads
-    // it first. A failed check stops it and deletes it.
+    const archiveCache = new ArchiveCache(fetcher, work, temp);
+    cached = archiveCache;
+    // The first dbdump and the first files archive download while the pre-checks run (the disk
+    // check counts one of each in the temp folder): the collation check or the load reads the
+    // one, the files staging the other. A failed check stops them and deletes them.
     const firstDump = dumpFiles.find((f) => !st.applied.includes(f.name));
-    if (firstDump && !opts.dryRun && !st.dbStaged && !st.dbSwitched && !anyFailed(diskChecks)) dumpCache.prefetch(firstDump.name);
+    const firstFiles = files.find((f) => (f.type === 'dataroot' || f.type === 'filedir') && !st.applied.includes(f.name));
+    const ahead = !opts.dryRun && !st.dbSwitched && !anyFailed(diskChecks);
+    if (firstDump && ahead && !st.dbStaged) archiveCache.prefetch(firstDump.name);
+    if (firstFiles && ahead) archiveCache.prefetch(firstFiles.name);
 
     const structPath = join(work, 'dbstructure.zip');
     await fetcher.fetch('dbstructure.zip', structPath);
@@ -497,7 +501,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           fetcher.expectAgain(again);
         }
       }
-      const cache = dumpCache;
+      const cache = archiveCache;
       async function* dumpsForCheck(): AsyncGenerator<string> {
         for (const f of dumpFiles) {
           const path = await cache.take(f.name);
@@ -524,7 +528,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (c.status === 'fail') throw new CheckFailedError(`restore pre-check failed: ${c.title}: ${c.summary}\n${c.details.join('\n')}`);
     }
     if (opts.dryRun) {
-      await dumpCache.discard();
+      await archiveCache.discard();
       await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);
       return { restorekey, checks, upgradeNeeded: false, notes: ['dry run: nothing was changed'], tempPeakBytes: 0 };
     }
@@ -568,7 +572,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           for (const f of dumpFiles) {
             if (st.applied.includes(f.name)) continue;
             stop.signal.throwIfAborted();
-            const path = await dumpCache.take(f.name, stop.signal);
+            const path = await archiveCache.take(f.name, stop.signal);
             yield path;
             await temp.removed(path);
             st.applied.push(f.name);
@@ -635,7 +639,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         for (const f of [...files.filter((x) => x.type === 'dataroot'), ...files.filter((x) => x.type === 'filedir')]) {
           if (st.applied.includes(f.name)) continue;
           stop.signal.throwIfAborted();
-          const path = await dumpCache.take(f.name, stop.signal);
+          const path = await archiveCache.take(f.name, stop.signal);
           const afterEntry = async (point: string): Promise<void> => {
             stop.signal.throwIfAborted();
             await failpoint(point);
@@ -755,7 +759,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     ctx.logger.info(`restore finished in ${elapsed()}`);
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
-    await dumps?.discard();
+    await cached?.discard();
     const message = messageOf(err);
     let thrown: unknown = err;
     if (opts.dryRun || !restorekey) {

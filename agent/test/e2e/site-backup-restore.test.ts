@@ -176,6 +176,25 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     expect(await siteTree(tgt.dataroot)).toEqual(before);
   });
 
+  it('a failed pre-check changes nothing and leaves no archive behind (those it downloaded ahead are deleted)', async () => {
+    const before = await siteTree(tgt.dataroot);
+    const tablesBefore = await tableHashes(tgt.dbUrl);
+    const db = await connectDatabase(tgt.dbUrl, 'mdl_');
+    // A table the restore keeps with a foreign key onto one it replaces: the foreign-key check fails.
+    await db.query('CREATE TABLE ext_ref (id BIGINT PRIMARY KEY, userid BIGINT, FOREIGN KEY (userid) REFERENCES mdl_user (id))');
+    try {
+      const ctx = await createContext(opts(tgt));
+      await expect(runRestore(ctx, backupkey, { key: deriveSseCKey(PASS) })).rejects.toThrow(/Foreign keys onto replaced tables/);
+      const left = await readdir(ctx.tmpDir, { recursive: true }).catch(() => []);
+      expect(left.filter((n) => n.endsWith('.zip'))).toEqual([]);
+    } finally {
+      await db.query('DROP TABLE ext_ref');
+      await db.close();
+    }
+    expect(await siteTree(tgt.dataroot)).toEqual(before);
+    expect(await tableHashes(tgt.dbUrl)).toEqual(tablesBefore);
+  });
+
   it('an injected error half-way through the dataroot switch (database already switched) rolls both back: the site is exactly as before', async () => {
     const before = await siteTree(tgt.dataroot);
     const dbBefore = await tableHashes(tgt.dbUrl);

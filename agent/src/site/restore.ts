@@ -38,7 +38,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
-import { readDbStructure } from '../archive/dbstructure.js';
+import { readDbStructure, type DbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
 import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, roomForAllDumps, checkVersion, localDataDirectory, readSiteVersions } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
@@ -161,6 +161,23 @@ export function orderedFiles(files: readonly BackupFile[]): { name: string; type
     })
     .filter((f) => f.type in TYPE_ORDER)
     .sort((a, b) => (TYPE_ORDER[a.type] ?? 9) - (TYPE_ORDER[b.type] ?? 9) || a.seq - b.seq);
+}
+
+/** Tables a restore leaves in place (carry-over.ts): decided up front, and decided as the load reads them. */
+interface CarryOver {
+  carried: CarriedTable[];
+  carryIfEmpty: CarriedTable[];
+}
+
+/** The carry-over analysis over a connection of its own (closed when done). */
+async function analyseCarryOver(url: string, prefix: string, structure: DbStructure, plan: (db: DbAdapter) => ReturnType<typeof planImport>): Promise<CarryOver> {
+  const own = await connectDatabase(url, prefix);
+  try {
+    const p = await plan(own);
+    return { carried: await findCarriedOver(own, structure, p), carryIfEmpty: await findCarryIfEmpty(own, structure, p) };
+  } finally {
+    await own.close();
+  }
 }
 
 /** Old tables dropped per statement after the switch (bounded: PostgreSQL holds a lock per object until commit). */
@@ -403,6 +420,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const dataroot = ctx.site.dataroot;
   let st: RestoreState = { backupkey, restorekey, applied: [] };
   let cached: ArchiveCache | undefined;
+  let carryAnalysis: Promise<CarryOver> | undefined;
   // Moodle's install.xml files are read while the API and the database answer.
   const definitionsRead = codeTreeDefinitions(ctx);
   definitionsRead.catch(() => undefined);
@@ -465,7 +483,15 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const checks: CheckResult[] = [];
     const definitions = await definitionsRead;
     /** The import's plan of tables and names (for the carry-over analysis and late staging). */
-    const importPlan = (): ReturnType<typeof planImport> => planImport(db, structure, { prefix: ctx.site.prefix, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}) });
+    const planOn = (on: DbAdapter): ReturnType<typeof planImport> => planImport(on, structure, { prefix: ctx.site.prefix, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}) });
+    const importPlan = (): ReturnType<typeof planImport> => planOn(db);
+    // Which tables can be carried over is worked out while the pre-checks run, over a connection
+    // of its own: it only reads, and the switch checks those tables again.
+    // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
+    if (!st.db && !st.dbSwitched && !opts.dryRun && process.env.VAULT_AGENT_CARRY_OVER !== '0') {
+      carryAnalysis = analyseCarryOver(url, ctx.site.prefix, structure, planOn);
+      carryAnalysis.catch(() => undefined);
+    }
     // Past the switch the target holds the backup: comparing it with the backup is meaningless,
     // and the checks passed before the interruption.
     if (!st.dbSwitched) {
@@ -553,11 +579,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         if (!st.db) {
           st.before = await snapshotVersions(db);
           await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
-          // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
-          const carryOver = process.env.VAULT_AGENT_CARRY_OVER !== '0';
-          const plan = carryOver ? await importPlan() : undefined;
-          st.carried = plan ? await findCarriedOver(db, structure, plan) : [];
-          st.carryIfEmpty = plan ? await findCarryIfEmpty(db, structure, plan) : [];
+          const carry = await carryAnalysis;
+          st.carried = carry?.carried ?? [];
+          st.carryIfEmpty = carry?.carryIfEmpty ?? [];
           if (st.carried.length) ctx.logger.info(`database: ${st.carried.length} table(s) carried over (empty in the backup and here, defined exactly as the restore would create them): left in place`);
           if (st.carryIfEmpty.length) ctx.logger.info(`database: ${st.carryIfEmpty.length} table(s) empty here and defined exactly as the restore would create them: left in place if the backup holds no row for them`);
           st.db = { done: [] };
@@ -760,6 +784,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
     await cached?.discard();
+    await carryAnalysis?.catch(() => undefined);
     const message = messageOf(err);
     let thrown: unknown = err;
     if (opts.dryRun || !restorekey) {

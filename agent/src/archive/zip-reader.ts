@@ -1,6 +1,6 @@
 /** Random-access reading of a ZIP archive (yauzl, ZIP64-capable). */
-import { closeSync, createReadStream, fstatSync, openSync, read } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { closeSync, fstatSync, openSync, read } from 'node:fs';
+import { Readable } from 'node:stream';
 import { crc32, inflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
@@ -39,8 +39,38 @@ async function readFully(fd: number, buf: Buffer, offset: number, length: number
   return got;
 }
 
+/** Bytes an entry's data stream ({@link WindowedReader}) reads at a time. */
+const STREAM_READ_BYTES = 512 * 1024;
+
 /** Bytes {@link WindowedReader} reads at a time. */
 const WINDOW_BYTES = 256 * 1024;
+
+/**
+ * Bytes `start` to `end` of a file in {@link STREAM_READ_BYTES} reads (fs streams read 64 KiB at a
+ * time, and close the descriptor when destroyed; this one belongs to the archive reader).
+ */
+class RangeStream extends Readable {
+  constructor(private readonly fd: number, private at: number, private readonly end: number) {
+    super({ highWaterMark: STREAM_READ_BYTES });
+  }
+
+  override _read(): void {
+    const n = Math.min(STREAM_READ_BYTES, this.end - this.at);
+    if (n <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafe(n);
+    read(this.fd, buf, 0, n, this.at, (err, got) => {
+      if (err) this.destroy(err);
+      else if (got === 0) this.destroy(new Error('unexpected end of file'));
+      else {
+        this.at += got;
+        this.push(got < n ? buf.subarray(0, got) : buf);
+      }
+    });
+  }
+}
 
 /**
  * yauzl's reads of an archive (its end of central directory and central directory) served from
@@ -57,7 +87,7 @@ class WindowedReader extends yauzl.RandomAccessReader {
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    return createReadStream(this.path, { fd: this.fd, start, end: end - 1, autoClose: false });
+    return new RangeStream(this.fd, start, end);
   }
 
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
@@ -89,6 +119,33 @@ function inflateInOnePiece(data: Buffer, size: number): Promise<Buffer> {
   return new Promise((resolve, reject) => inflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
 }
 
+/**
+ * Opens an archive for yauzl (lazy entries, not closed by yauzl) through a {@link WindowedReader}:
+ * `fd` is the caller's to close, after `zip.close()`.
+ */
+export async function openZipFile(path: string): Promise<{ zip: ZipFile; fd: number }> {
+  let fd: number;
+  let size: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new ArchiveReadError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    size = fstatSync(fd).size;
+  } catch (err) {
+    closeSync(fd);
+    throw new ArchiveReadError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const zip = await new Promise<ZipFile>((resolve, reject) =>
+    yauzl.fromRandomAccessReader(new WindowedReader(path, fd), size, { lazyEntries: true, autoClose: false, decodeStrings: true }, (err, z) => (err ? reject(new ArchiveReadError(`cannot open ${path}: ${err.message}`, { cause: err })) : resolve(z))))
+    .catch((err: unknown) => {
+      closeSync(fd);
+      throw err;
+    });
+  return { zip, fd };
+}
+
 /** An opened archive with its entry list. */
 export class ZipArchiveReader {
   private constructor(
@@ -101,25 +158,7 @@ export class ZipArchiveReader {
 
   /** Opens an archive file and reads its central directory. */
   static async open(path: string): Promise<ZipArchiveReader> {
-    let fd: number;
-    let size: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new ArchiveReadError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      size = fstatSync(fd).size;
-    } catch (err) {
-      closeSync(fd);
-      throw new ArchiveReadError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    const zip = await new Promise<ZipFile>((resolve, reject) =>
-      yauzl.fromRandomAccessReader(new WindowedReader(path, fd), size, { lazyEntries: true, autoClose: false, decodeStrings: true }, (err, z) => (err ? reject(new ArchiveReadError(`cannot open ${path}: ${err.message}`, { cause: err })) : resolve(z))))
-      .catch((err: unknown) => {
-        closeSync(fd);
-        throw err;
-      });
+    const { zip, fd } = await openZipFile(path);
     const byName = new Map<string, Entry>();
     await new Promise<void>((resolve, reject) => {
       zip.on('entry', (e: Entry) => {

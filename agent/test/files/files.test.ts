@@ -175,6 +175,27 @@ describe('damaged dataroot entries', () => {
     await expect(extractDatarootArchive(path, target, warnings)).rejects.toThrow(/lang\/x\.mbz is damaged.*CRC-32/);
     expect(await treeOf(target)).toEqual({});
   });
+
+  it('a deflated entry that inflates to another size than the archive records fails the extraction and is not put in place', async () => {
+    const dr = await mkdtemp(join(tmpdir(), 'drs-'));
+    await mkdir(join(dr, 'lang'));
+    await writeFile(join(dr, 'lang', 'strings.txt'), 'a string that deflates well '.repeat(400));
+    const out = await mkdtemp(join(tmpdir(), 'drsz-'));
+    const [archive] = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
+      type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
+      upload: (name, bytes) => toFiles(out, name, bytes),
+    });
+    const path = archive?.result ?? '';
+    expect(await entryMethods(path)).toEqual({ 'lang/strings.txt': 8 });
+    // The central directory's uncompressed size (offset 24 of its header), one byte more.
+    const zip = await readFile(path);
+    const cd = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    zip.writeUInt32LE(zip.readUInt32LE(cd + 24) + 1, cd + 24);
+    await writeFile(path, zip);
+    const target = await mkdtemp(join(tmpdir(), 'drst-'));
+    await expect(extractDatarootArchive(path, target, warnings)).rejects.toThrow(/lang\/strings\.txt: 11200 bytes, the archive says 11201/);
+    expect(await treeOf(target)).toEqual({});
+  });
 });
 
 describe('archive series', () => {

@@ -421,6 +421,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   let st: RestoreState = { backupkey, restorekey, applied: [] };
   let cached: ArchiveCache | undefined;
   let carryAnalysis: Promise<CarryOver> | undefined;
+  /** Every dbdump the collation check read is kept in the temp folder for the load. */
+  let dumpsKept = false;
   // Moodle's install.xml files are read while the API and the database answer.
   const definitionsRead = codeTreeDefinitions(ctx);
   definitionsRead.catch(() => undefined);
@@ -527,6 +529,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           fetcher.expectAgain(again);
         }
       }
+      dumpsKept = keep && dumpFiles.length > 1;
       const cache = archiveCache;
       async function* dumpsForCheck(): AsyncGenerator<string> {
         for (const f of dumpFiles) {
@@ -771,7 +774,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
     }
     fetcher.finish();
-    ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (dbstructure.zip plus at most one database and one files archive at a time)`);
+    ctx.logger.info(`temp disk peak: ${temp.peak} bytes of archives in ${work} (dbstructure.zip plus ${dumpsKept ? 'the database archives the collation check read, kept for the load,' : 'at most one database archive'} and one files archive at a time)`);
     await failpoint('restore.post.finish');
     await journal.remove();
     await disableMaintenance(dataroot);

@@ -79,8 +79,12 @@ class RangeStream extends Readable {
  * archive, here it is one read per 256 KiB. Entry data is read by {@link ZipArchiveReader.read}.
  */
 class WindowedReader extends yauzl.RandomAccessReader {
-  private window = Buffer.alloc(0);
-  private windowAt = 0;
+  /**
+   * Two windows, the least recently used refilled on a miss: yauzl alternates between the
+   * central directory (the next entry's record) and an entry's local header when it opens the
+   * entry's data (forEachEntry), and one window refilled at each turn read 512 KiB per entry.
+   */
+  private windows: { at: number; buf: Buffer }[] = [];
 
   constructor(private readonly path: string, private readonly fd: number) {
     super();
@@ -91,20 +95,26 @@ class WindowedReader extends yauzl.RandomAccessReader {
   }
 
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
-    this.fill(position, length).then(() => {
-      this.window.copy(buffer, offset, position - this.windowAt, position - this.windowAt + length);
+    this.window(position, length).then((w) => {
+      w.buf.copy(buffer, offset, position - w.at, position - w.at + length);
       callback(null);
     }, (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))));
   }
 
-  private async fill(position: number, length: number): Promise<void> {
-    if (position >= this.windowAt && position + length <= this.windowAt + this.window.length) return;
+  private async window(position: number, length: number): Promise<{ at: number; buf: Buffer }> {
+    const i = this.windows.findIndex((w) => position >= w.at && position + length <= w.at + w.buf.length);
+    if (i >= 0) {
+      const [hit] = this.windows.splice(i, 1) as [{ at: number; buf: Buffer }];
+      this.windows.unshift(hit);
+      return hit;
+    }
     const size = Math.max(length, WINDOW_BYTES);
     const buf = Buffer.allocUnsafe(size);
     const got = await readFully(this.fd, buf, 0, size, position);
     if (got < length) throw new Error('unexpected EOF');
-    this.window = buf.subarray(0, got);
-    this.windowAt = position;
+    const w = { at: position, buf: buf.subarray(0, got) };
+    this.windows = [w, ...this.windows.slice(0, 1)];
+    return w;
   }
 }
 

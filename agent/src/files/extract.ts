@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream } from 'node:fs';
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { Entry } from 'yauzl';
@@ -37,33 +37,74 @@ const INFLATE_CHUNK = 256 * 1024;
  * count must equal the entry's uncompressed size, as yauzl checks it.
  */
 function entryContent(raw: Readable, entry: Entry): Readable {
-  const inflated = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: INFLATE_CHUNK })) : raw;
-  if (inflated !== raw) raw.once('error', (e) => inflated.destroy(e));
   let bytes = 0;
   const counted = new Transform({
     transform(c: Buffer, _e, cb) { bytes += c.length; cb(null, c); },
     flush(cb) { cb(bytes === entry.uncompressedSize ? null : new ExtractError(`${entry.fileName}: ${bytes} bytes, the archive says ${entry.uncompressedSize}`)); },
   });
-  inflated.once('error', (e) => counted.destroy(e));
-  return inflated.pipe(counted);
+  // pipeline destroys every stage when one fails or the reader destroys `counted`; the error
+  // reaches the reader through `counted`.
+  const done = (): void => undefined;
+  if (entry.compressionMethod === 8) streamPipeline(raw, createInflateRaw({ chunkSize: INFLATE_CHUNK }), counted, done);
+  else streamPipeline(raw, counted, done);
+  return counted;
 }
 
-/** Calls `fn` with a readable stream for every file entry, in archive order. */
-export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () => Promise<NodeJS.ReadableStream>) => Promise<void>): Promise<void> {
+/**
+ * Entries extracted at once: each small file costs several file-system calls (stat, mkdir, open,
+ * write, close, rename, the journal's append), which Node runs on its 4 thread-pool threads. One
+ * at a time, 10 000 blobs of 4–14 KB took 20–27 s on the development machine, the main thread
+ * mostly waiting; 4 at a time 16–17 s in the same minutes (the kernel's file-system work is what
+ * remains), and the 104 MB archive of 210 blobs 0.36–0.49 s instead of 0.55–0.65 s.
+ */
+export const EXTRACT_CONCURRENCY = 4;
+
+/**
+ * Calls `fn` with a readable stream for every file entry, in archive order, up to `concurrency`
+ * at once; on the first failure no further entry starts, and it returns (rejects) once those
+ * running have settled.
+ */
+export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () => Promise<NodeJS.ReadableStream>) => Promise<void>, concurrency = EXTRACT_CONCURRENCY): Promise<void> {
   const { zip, fd } = await openZipFile(zipPath).catch((e: Error) => { throw new ExtractError(`${zipPath}: ${e.message}`); });
+  const running = new Set<Promise<void>>();
   try {
     await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      let reading = false;
+      let ended = false;
+      const fail = (err: unknown): void => { failed = true; reject(err); };
+      const next = (): void => {
+        if (failed || reading || ended || running.size >= concurrency) return;
+        reading = true;
+        zip.readEntry();
+      };
       zip.on('entry', (entry: Entry) => {
-        if (entry.fileName.endsWith('/')) { zip.readEntry(); return; }
-        if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) { reject(new ExtractError(`${zipPath}: ${entry.fileName}: unsupported compression method ${entry.compressionMethod}`)); return; }
+        reading = false;
+        if (failed) return;
+        if (entry.fileName.endsWith('/')) { next(); return; }
+        if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) { fail(new ExtractError(`${zipPath}: ${entry.fileName}: unsupported compression method ${entry.compressionMethod}`)); return; }
         const open = () => new Promise<NodeJS.ReadableStream>((r, j) => zip.openReadStream(entry, entry.compressionMethod === 8 ? { decompress: false } : {}, (e, s) => (e ? j(e) : r(entryContent(s, entry)))));
-        fn(entry, open).then(() => zip.readEntry(), reject);
+        const task: Promise<void> = fn(entry, open).then(() => {
+          running.delete(task);
+          if (ended && running.size === 0) resolve();
+          else next();
+        }, (err: unknown) => {
+          running.delete(task);
+          fail(err);
+        });
+        running.add(task);
+        next();
       });
-      zip.once('end', resolve);
-      zip.once('error', reject);
-      zip.readEntry();
+      zip.once('end', () => {
+        reading = false;
+        ended = true;
+        if (running.size === 0) resolve();
+      });
+      zip.once('error', fail);
+      next();
     });
   } finally {
+    await Promise.allSettled([...running]);
     zip.close();
     closeSync(fd);
   }

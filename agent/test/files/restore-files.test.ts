@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -93,20 +93,23 @@ describe('new-blob journal', () => {
 
     const journal = new BlobJournal(join(root, 'journal.txt'));
     const written: string[] = [];
-    // Killed after the second new blob: the third is journaled, not written.
+    // Killed after the second new blob (entries are extracted several at a time, so the third
+    // may be journaled, or written too): every blob written was journaled first.
     const kill = new Error('killed');
     await expect(extractFiledirArchive(zipPath, filedir, warnings, {
       beforeWrite: (h) => journal.add(h),
       afterWrite: async (h) => { written.push(h); if (written.length === 2) throw kill; },
     })).rejects.toBe(kill);
-    expect(await journal.hashes()).toEqual(new Set(written));
+    const journaled = await journal.hashes();
+    expect(written.filter((h) => !journaled.has(h))).toEqual([]);
     // A resumed run: the third blob is journaled, then killed half-written.
     const third = sha1(contents[3] as string);
     await journal.add(third);
     await mkdir(join(blobPath(filedir, third), '..'), { recursive: true });
+    await rm(blobPath(filedir, third), { force: true });
     await writeFile(partialPath(blobPath(filedir, third)), 'half');
 
-    expect(await journal.rollback(filedir)).toBe(2);
+    expect(await journal.rollback(filedir)).toBeGreaterThanOrEqual(1);
     expect(await tree(root)).toEqual(before);
     expect(existsSync(journal.path)).toBe(false);
 

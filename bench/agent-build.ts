@@ -43,7 +43,7 @@ const LAUNCHER = join(ROOT, 'agent', 'bin', 'vault-agent');
 export function launcherEnv(): string[] {
   if (!existsSync(LAUNCHER)) return [];
   return [...readFileSync(LAUNCHER, 'utf8').matchAll(/^: "\$\{(\w+):=([^}]*)\}"$/gm)]
-    .map((m) => `${m[1]}=${process.env[m[1] as string] ?? m[2]}`);
+    .map((m) => `${m[1]}=${process.env[m[1] as string] || m[2]}`);
 }
 
 export async function buildAgent(): Promise<AgentCommand | undefined> {

@@ -169,12 +169,16 @@ interface CarryOver {
   carryIfEmpty: CarriedTable[];
 }
 
+/** Which tables a restore can leave in place (carry-over.ts), read on `db`. */
+async function analyseCarryOverOn(db: DbAdapter, structure: DbStructure, plan: Awaited<ReturnType<typeof planImport>>): Promise<CarryOver> {
+  return { carried: await findCarriedOver(db, structure, plan), carryIfEmpty: await findCarryIfEmpty(db, structure, plan) };
+}
+
 /** The carry-over analysis over a connection of its own (closed when done). */
 async function analyseCarryOver(url: string, prefix: string, structure: DbStructure, plan: (db: DbAdapter) => ReturnType<typeof planImport>): Promise<CarryOver> {
   const own = await connectDatabase(url, prefix);
   try {
-    const p = await plan(own);
-    return { carried: await findCarriedOver(own, structure, p), carryIfEmpty: await findCarryIfEmpty(own, structure, p) };
+    return await analyseCarryOverOn(own, structure, await plan(own));
   } finally {
     await own.close();
   }
@@ -267,11 +271,19 @@ class ArchiveCache {
     this.ready.set(name, Promise.resolve(path));
   }
 
-  /** The path of `name`, downloaded (or waited for) now; the caller removes it when done. */
+  /**
+   * The path of `name`, downloaded (or waited for) now; the caller removes it when done. `signal`
+   * also stops a download started ahead (and with it the others: the restore is failing).
+   */
   take(name: string, signal?: AbortSignal): Promise<string> {
     const p = this.ready.get(name);
     this.ready.delete(name);
-    return p ?? this.download(name, signal);
+    if (!p) return this.download(name, signal);
+    if (!signal) return p;
+    const onAbort = (): void => this.stop.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    return p.finally(() => signal.removeEventListener('abort', onAbort));
   }
 
   /** Stops downloads in flight and removes every archive not taken. */
@@ -420,7 +432,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   const dataroot = ctx.site.dataroot;
   let st: RestoreState = { backupkey, restorekey, applied: [] };
   let cached: ArchiveCache | undefined;
-  let carryAnalysis: Promise<CarryOver> | undefined;
+  let carryAnalysis: Promise<CarryOver | undefined> | undefined;
   /** Every dbdump the collation check read is kept in the temp folder for the load. */
   let dumpsKept = false;
   // Moodle's install.xml files are read while the API and the database answer.
@@ -490,9 +502,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     // Which tables can be carried over is worked out while the pre-checks run, over a connection
     // of its own: it only reads, and the switch checks those tables again.
     // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
-    if (!st.db && !st.dbSwitched && !opts.dryRun && process.env.VAULT_AGENT_CARRY_OVER !== '0') {
-      carryAnalysis = analyseCarryOver(url, ctx.site.prefix, structure, planOn);
-      carryAnalysis.catch(() => undefined);
+    // A second connection refused (max_connections, a one-session user) is no reason to fail: the
+    // analysis then runs on the main connection once the pre-checks have passed.
+    const carryOverOn = process.env.VAULT_AGENT_CARRY_OVER !== '0';
+    if (!st.db && !st.dbSwitched && !opts.dryRun && carryOverOn) {
+      carryAnalysis = analyseCarryOver(url, ctx.site.prefix, structure, planOn).catch((err: unknown) => {
+        ctx.logger.warn(`carry-over analysis on a second connection failed (${messageOf(err)}): it runs on the main connection after the pre-checks`);
+        return undefined;
+      });
     }
     // Past the switch the target holds the backup: comparing it with the backup is meaningless,
     // and the checks passed before the interruption.
@@ -523,11 +540,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (keep && dumpFiles.length > 1) {
         const room = await roomForAllDumps({ tmpDir: ctx.tmpDir, dataroot, ...(diskPlaces.dbDataDir ? { dbDataDir: diskPlaces.dbDataDir } : {}) }, files.map((f) => f.file));
         keep = room.room;
-        if (!keep) {
-          const again = dumpFiles.reduce((n, f) => n + (f.file.size ?? f.file.filesize ?? 0), 0);
-          ctx.logger.info(`collation pre-check: no room to keep the ${dumpFiles.length} database archives it reads (${room.summary}); they are downloaded again for the load`);
-          fetcher.expectAgain(again);
-        }
+        if (!keep) ctx.logger.info(`collation pre-check: no room to keep the ${dumpFiles.length} database archives it reads (${room.summary}); they are downloaded again for the load`);
       }
       dumpsKept = keep && dumpFiles.length > 1;
       const cache = archiveCache;
@@ -541,7 +554,11 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           } finally {
             // Also when the check stops early (a conflict, an error): no archive is left behind.
             if (keep && checked) cache.keep(f.name, path);
-            else await temp.removed(path);
+            else {
+              await temp.removed(path);
+              // Downloaded again for the load: counted in the download's total.
+              fetcher.expectAgain(f.file.size ?? f.file.filesize ?? 0);
+            }
           }
         }
       }
@@ -582,7 +599,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         if (!st.db) {
           st.before = await snapshotVersions(db);
           await writeFile(oldHashesFile, JSON.stringify([...(await fileHashes(db))]));
-          const carry = await carryAnalysis;
+          const carry = carryOverOn ? (await carryAnalysis) ?? await analyseCarryOverOn(db, structure, await importPlan()) : undefined;
           st.carried = carry?.carried ?? [];
           st.carryIfEmpty = carry?.carryIfEmpty ?? [];
           if (st.carried.length) ctx.logger.info(`database: ${st.carried.length} table(s) carried over (empty in the backup and here, defined exactly as the restore would create them): left in place`);
@@ -787,7 +804,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
     await cached?.discard();
-    await carryAnalysis?.catch(() => undefined);
+    await carryAnalysis;
     const message = messageOf(err);
     let thrown: unknown = err;
     if (opts.dryRun || !restorekey) {

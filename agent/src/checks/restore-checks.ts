@@ -13,7 +13,7 @@ import type { DbAdapter } from '../db/adapter.js';
 import type { CollationConflict } from '../db/collation-conflicts.js';
 import { MYSQL_NAME_MAX, OLD_TABLE_PREFIX, STAGING_SCHEMA, STAGING_TABLE_PREFIX, OLD_SCHEMA } from '../db/staging.js';
 import { planRestoreIndexes } from '../schema/engine-indexes.js';
-import type { BackupFile } from '../transfer/api-client.js';
+import { backupFileSize, type BackupFile } from '../transfer/api-client.js';
 import { diskSpaceCheck, humanBytes, type CheckResult } from './report.js';
 
 /** Installed versions on the target: core `version` and per-plugin `version`. */
@@ -117,15 +117,14 @@ export async function roomForAllDumps(places: RestoreDiskPlaces, files: readonly
   return { room: !short, summary: (short ?? checks[0])?.summary ?? '' };
 }
 
-const archiveSize = (f: BackupFile): number => f.size ?? f.filesize ?? 0;
 const ofType = (f: BackupFile, type: string): boolean => f.name === `${type}.zip` || f.name.startsWith(`${type}-`);
-const uncompressed = (files: readonly BackupFile[], type: string): number => files.filter((f) => ofType(f, type)).reduce((s, f) => s + (f.origsize ?? archiveSize(f)), 0);
+const uncompressed = (files: readonly BackupFile[], type: string): number => files.filter((f) => ofType(f, type)).reduce((s, f) => s + (f.origsize ?? backupFileSize(f)), 0);
 
 /** The bytes a restore writes, per filesystem (places on one filesystem add up). */
 async function restoreDiskNeeds(places: RestoreDiskPlaces, files: readonly BackupFile[], allDumps: boolean): Promise<{ dir: string; bytes: number; why: string[] }[]> {
-  const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + archiveSize(f), 0);
-  const largest = (db: boolean) => files.filter((f) => f.name !== 'dbstructure.zip' && f.name.startsWith('dbdump') === db).reduce((m, f) => Math.max(m, archiveSize(f)), 0);
-  const dumps = allDumps ? files.filter((f) => ofType(f, 'dbdump')).reduce((s, f) => s + archiveSize(f), 0) : largest(true);
+  const structure = files.filter((f) => f.name === 'dbstructure.zip').reduce((s, f) => s + backupFileSize(f), 0);
+  const largest = (db: boolean) => files.filter((f) => f.name !== 'dbstructure.zip' && f.name.startsWith('dbdump') === db).reduce((m, f) => Math.max(m, backupFileSize(f)), 0);
+  const dumps = allDumps ? files.filter((f) => ofType(f, 'dbdump')).reduce((s, f) => s + backupFileSize(f), 0) : largest(true);
   const needs: { dir: string; bytes: number; why: string }[] = [{
     dir: places.tmpDir, bytes: structure + dumps + largest(false),
     why: `dbstructure.zip + ${allDumps ? 'every database archive' : 'the largest database archive'} + the largest files archive (staged side by side)`,

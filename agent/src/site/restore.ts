@@ -40,7 +40,7 @@ import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js
 import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { readDbStructure, type DbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
-import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, roomForAllDumps, checkVersion, localDataDirectory, readSiteVersions } from '../checks/restore-checks.js';
+import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, checkVersion, localDataDirectory, readSiteVersions, roomForAllDumps, type RestoreDiskPlaces } from '../checks/restore-checks.js';
 import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
@@ -58,7 +58,7 @@ import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../f
 import { splitSettingList } from '../files/names.js';
 import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
-import type { BackupFile, BackupRecord } from '../transfer/api-client.js';
+import { backupFileSize, type BackupFile, type BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS, type DownloadResult } from '../transfer/download.js';
 import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
@@ -461,11 +461,12 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const files = orderedFiles(record.files ?? []);
     if (!files.some((f) => f.name === 'dbstructure.zip')) throw new AgentError('ERR_BACKUP_FILES', 'the backup has no dbstructure.zip');
     const info = (record.info ?? {}) as Record<string, unknown>;
-    const expectedBytes = files.filter((f) => !st.applied.includes(f.name)).reduce((n, f) => n + (f.file.size ?? f.file.filesize ?? 0), 0);
+    const expectedBytes = files.filter((f) => !st.applied.includes(f.name)).reduce((n, f) => n + backupFileSize(f.file), 0);
     const fetcher = new ArchiveFetcher(ctx, restorekey, opts.key, parseHashInfo(info), expectedBytes);
     // Disk space first: it needs only the record, and it must pass before anything is downloaded
     // ahead (a full disk would hurt the live site).
-    const diskPlaces = { tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot, dbDataDir: await localDataDirectory(db, url) }) };
+    const dbDataDir = st.dbSwitched ? undefined : await localDataDirectory(db, url);
+    const diskPlaces: RestoreDiskPlaces = { tmpDir: ctx.tmpDir, ...(st.dbSwitched ? {} : { dataroot }), ...(dbDataDir ? { dbDataDir } : {}) };
     const diskChecks = await checkRestoreDiskSpace(diskPlaces, files.map((f) => f.file));
     const dumpFiles = files.filter((x) => x.type === 'dbdump');
     const archiveCache = new ArchiveCache(fetcher, work, temp);
@@ -538,7 +539,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       const collation = db.collation;
       let keep = !opts.dryRun;
       if (keep && dumpFiles.length > 1) {
-        const room = await roomForAllDumps({ tmpDir: ctx.tmpDir, dataroot, ...(diskPlaces.dbDataDir ? { dbDataDir: diskPlaces.dbDataDir } : {}) }, files.map((f) => f.file));
+        const room = await roomForAllDumps(diskPlaces, files.map((f) => f.file));
         keep = room.room;
         if (!keep) ctx.logger.info(`collation pre-check: no room to keep the ${dumpFiles.length} database archives it reads (${room.summary}); they are downloaded again for the load`);
       }
@@ -557,7 +558,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
             else {
               await temp.removed(path);
               // Downloaded again for the load: counted in the download's total.
-              fetcher.expectAgain(f.file.size ?? f.file.filesize ?? 0);
+              fetcher.expectAgain(backupFileSize(f.file));
             }
           }
         }

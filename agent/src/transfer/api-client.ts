@@ -68,6 +68,9 @@ const FileSchema = z.object({
 /** One archive in a backup record. */
 export type BackupFile = z.infer<typeof FileSchema>;
 
+/** An archive's stored size: `size` as the agent records it, `filesize` as the plugin's listing has it. */
+export const backupFileSize = (f: BackupFile): number => f.size ?? f.filesize ?? 0;
+
 const BackupSchema = z.object({
   backupkey: z.string().optional(),
   status: z.string(),

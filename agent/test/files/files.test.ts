@@ -153,18 +153,23 @@ describe('incompressible files', () => {
   });
 });
 
+/** A dataroot archive of one file, `lang/<name>`, as a backup writes it; its path. */
+async function datarootArchiveOf(name: string, content: Buffer | string): Promise<string> {
+  const dr = await mkdtemp(join(tmpdir(), 'dr1-'));
+  await mkdir(join(dr, 'lang'));
+  await writeFile(join(dr, 'lang', name), content);
+  const out = await mkdtemp(join(tmpdir(), 'dr1z-'));
+  const [archive] = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
+    type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
+    upload: (n, bytes) => toFiles(out, n, bytes),
+  });
+  return archive?.result ?? '';
+}
+
 describe('damaged dataroot entries', () => {
   it('a dataroot file whose bytes do not match its CRC-32 fails the extraction and is not put in place', async () => {
-    const dr = await mkdtemp(join(tmpdir(), 'drc-'));
     const content = Buffer.from('stored bytes of a dataroot file');
-    await mkdir(join(dr, 'lang'));
-    await writeFile(join(dr, 'lang', 'x.mbz'), content);
-    const out = await mkdtemp(join(tmpdir(), 'drcz-'));
-    const [archive] = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
-      type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
-      upload: (name, bytes) => toFiles(out, name, bytes),
-    });
-    const path = archive?.result ?? '';
+    const path = await datarootArchiveOf('x.mbz', content);
     expect(await entryMethods(path)).toEqual({ 'lang/x.mbz': 0 });
     // A stored entry: flip one byte of its data (its size stays right, so only the CRC tells).
     const zip = await readFile(path);
@@ -177,15 +182,7 @@ describe('damaged dataroot entries', () => {
   });
 
   it('a deflated entry that inflates to another size than the archive records fails the extraction and is not put in place', async () => {
-    const dr = await mkdtemp(join(tmpdir(), 'drs-'));
-    await mkdir(join(dr, 'lang'));
-    await writeFile(join(dr, 'lang', 'strings.txt'), 'a string that deflates well '.repeat(400));
-    const out = await mkdtemp(join(tmpdir(), 'drsz-'));
-    const [archive] = await writeArchiveSeries(datarootItems(dr, DEFAULT_EXCLUDE_DATAROOT, warnings), {
-      type: 'dataroot', startSeq: 0, splitSize: 1e9, compressionLevel: 1,
-      upload: (name, bytes) => toFiles(out, name, bytes),
-    });
-    const path = archive?.result ?? '';
+    const path = await datarootArchiveOf('strings.txt', 'a string that deflates well '.repeat(400));
     expect(await entryMethods(path)).toEqual({ 'lang/strings.txt': 8 });
     // The central directory's uncompressed size (offset 24 of its header), one byte more.
     const zip = await readFile(path);

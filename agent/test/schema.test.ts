@@ -1,6 +1,9 @@
 /** XMLDB parsing, the structure writer and per-engine DDL over the real Moodle 4.4 schema. */
 import { SCHEMA_DIR } from './support/schema-dir.js';
 import { describe, expect, it } from 'vitest';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectDatabase } from '../src/db/connect.js';
 import { columnSql, createTableSql, planTableNames } from '../src/schema/ddl.js';
 import { loadInstallTree } from '../src/schema/install-tree.js';
@@ -23,6 +26,37 @@ describe('install.xml tree', () => {
     expect(fields.filter((f) => f.sequence)).toHaveLength(484);
     const cfg = tables.find((t) => t.name === 'config_plugins');
     expect(cfg?.fields[1]).toEqual({ name: 'plugin', type: 'char', length: '100', notnull: true, default: 'core', sequence: false });
+  });
+
+  it('keeps the parsed tree in a cache file, used only while the install.xml files are unchanged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'va-install-tree-'));
+    try {
+      // A two-file tree (PLUGINS.tsv names the components) that the test may touch.
+      cpSync(join(SCHEMA_DIR, 'lib'), join(dir, 'lib'), { recursive: true });
+      cpSync(join(SCHEMA_DIR, 'mod', 'forum'), join(dir, 'mod', 'forum'), { recursive: true });
+      writeFileSync(join(dir, 'PLUGINS.tsv'), 'component\tfolder\nmod_forum\tmod/forum\n');
+      const cacheFile = join(dir, 'state', 'install-tree.json');
+      const parsed = await loadInstallTree(dir);
+      expect(await loadInstallTree(dir, { cacheFile })).toEqual(parsed);
+      expect(existsSync(cacheFile)).toBe(true);
+      // The next run reads the file, not the XML: a marker put into it comes back.
+      const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; tables: { name: string }[] };
+      (cached.tables[0] as { name: string }).name = 'marker';
+      writeFileSync(cacheFile, JSON.stringify(cached));
+      expect((await loadInstallTree(dir, { cacheFile }))[0]?.name).toBe('marker');
+      // A changed install.xml is parsed again, and the cache rewritten.
+      const forum = join(dir, 'mod', 'forum', 'db', 'install.xml');
+      writeFileSync(forum, readFileSync(forum, 'utf8').replace('NAME="forum_posts"', 'NAME="forum_posts2"'));
+      const again = await loadInstallTree(dir, { cacheFile });
+      expect(again.map((t) => t.name)).not.toContain('marker');
+      expect(again.map((t) => t.name)).toContain('forum_posts2');
+      expect((JSON.parse(readFileSync(cacheFile, 'utf8')) as { tables: unknown[] }).tables).toEqual(again);
+      // An unreadable cache is no error.
+      writeFileSync(cacheFile, '{not json');
+      expect(await loadInstallTree(dir, { cacheFile })).toEqual(again);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('round-trips a table through __structure__.xml', async () => {

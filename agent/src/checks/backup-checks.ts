@@ -5,7 +5,7 @@
 import { freemem } from 'node:os';
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
-import type { SiteConfig } from '../moodle/site.js';
+import { installTreeCacheFile, type SiteConfig } from '../moodle/site.js';
 import { diffSchema } from '../schema/diff.js';
 import { loadInstallTree } from '../schema/install-tree.js';
 import { diskSpaceCheck, humanBytes, type CheckResult } from './report.js';
@@ -23,7 +23,7 @@ export async function checkDbStatus(db: DbAdapter, site: SiteConfig): Promise<Ch
   const invalid = live.filter((t) => !/^[a-z][a-z0-9_]*$/.test(t.name)).map((t) => t.name);
   if (invalid.length) return { ...base, status: 'fail', summary: `${invalid.length} table name(s) Moodle cannot handle`, details: invalid.map((n) => `invalid: ${site.prefix}${n}`) };
   if (!site.moodleDir) return { ...base, status: 'warn', summary: `not compared (pass --moodle-dir to compare ${live.length} tables with install.xml)`, details: [] };
-  const defs = await loadInstallTree(site.moodleDir);
+  const defs = await loadInstallTree(site.moodleDir, { cacheFile: installTreeCacheFile(site) });
   const d = diffSchema(db.family, defs, live);
   const changed = Object.keys(d.changedtables);
   const details = [

@@ -319,6 +319,11 @@ export function stateDir(site: Pick<SiteConfig, 'stateDir'>): string {
   return site.stateDir;
 }
 
+/** Where the parsed install.xml definitions of the site's code tree are kept between runs (schema/install-tree.ts). */
+export function installTreeCacheFile(site: Pick<SiteConfig, 'stateDir'>): string {
+  return join(site.stateDir, 'install-tree.json');
+}
+
 /** The state folder must stay out of everything a backup carries (dataroot) or a web server serves (code tree). */
 function assertStateDirOutside(site: Pick<SiteConfig, 'stateDir' | 'dataroot' | 'moodleDir' | 'configPath'>): void {
   const dir = realOrResolved(site.stateDir);

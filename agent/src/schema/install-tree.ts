@@ -4,9 +4,10 @@
  * (our stand-in schema folder), else from the plugins found the way `core_component` finds them
  * (lib/components.json, subplugins.json), else from Moodle's standard plugin-type folders.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { discoverPlugins, STANDARD_PLUGIN_TYPES, STANDARD_SUBPLUGIN_TYPES } from '../moodle/components.js';
 import type { XmldbTable } from './model.js';
 import { parseXmldb } from './xmldb-parse.js';
@@ -40,13 +41,27 @@ async function findInstallFiles(root: string, dir: string, out: string[]): Promi
   }
 }
 
+/** Options of {@link loadInstallTree}. */
+export interface InstallTreeOptions {
+  /**
+   * A file keeping the parsed definitions for the next run: used when the tree's `install.xml`
+   * files (paths, components, sizes and modification times) are the ones it was made from,
+   * rewritten otherwise. Parsing a real tree's ~200 files took 150–250 ms of the main thread at
+   * each restore; reading them back takes ~10 ms. Any problem with the file means parsing.
+   */
+  cacheFile?: string;
+}
+
+/** Bumped when the parser's output changes, so that no run reads another parser's cache. */
+const CACHE_FORMAT = 'install-tree-1';
+
 /**
  * All table definitions of a Moodle code tree (or a folder laid out like one). In a tree with
  * `PLUGINS.tsv` or `lib/components.json` the files are where Moodle's own `get_db_directories()`
  * looks: `lib/db` and each plugin's `db` folder (a walk over a real tree's 30,000 entries took
  * 0.5–1 s); any other folder is walked.
  */
-export async function loadInstallTree(root: string): Promise<XmldbTable[]> {
+export async function loadInstallTree(root: string, opts: InstallTreeOptions = {}): Promise<XmldbTable[]> {
   const known = new Map<string, string>();
   const tsv = join(root, 'PLUGINS.tsv');
   const listed = existsSync(tsv);
@@ -65,6 +80,24 @@ export async function loadInstallTree(root: string): Promise<XmldbTable[]> {
     await findInstallFiles(root, root, folders);
   }
   folders.sort();
-  const texts = await Promise.all(folders.map((folder) => readFile(join(root, folder, 'db', 'install.xml'), 'utf8')));
-  return folders.flatMap((folder, i) => parseXmldb(texts[i] as string, known.get(folder) ?? componentForFolder(folder)));
+  const files = folders.map((folder) => ({ folder, component: known.get(folder) ?? componentForFolder(folder), path: join(root, folder, 'db', 'install.xml') }));
+  const parse = async (): Promise<XmldbTable[]> => {
+    const texts = await Promise.all(files.map((f) => readFile(f.path, 'utf8')));
+    return files.flatMap((f, i) => parseXmldb(texts[i] as string, f.component));
+  };
+  if (!opts.cacheFile) return parse();
+  const stats = await Promise.all(files.map((f) => stat(f.path)));
+  const key = createHash('sha256')
+    .update(JSON.stringify([CACHE_FORMAT, resolve(root), files.map((f, i) => [f.folder, f.component, stats[i]?.size, stats[i]?.mtimeMs])]))
+    .digest('hex');
+  const cached = await readFile(opts.cacheFile, 'utf8').then((t) => JSON.parse(t) as { key?: string; tables?: XmldbTable[] } | null).catch(() => null);
+  if (cached?.key === key && Array.isArray(cached.tables)) return cached.tables;
+  const tables = await parse();
+  // Written aside and renamed: a concurrent run reads the old file or the new one, never half.
+  const tmp = `${opts.cacheFile}.${process.pid}.tmp`;
+  await mkdir(dirname(opts.cacheFile), { recursive: true })
+    .then(() => writeFile(tmp, JSON.stringify({ key, tables }), { mode: 0o600 }))
+    .then(() => rename(tmp, opts.cacheFile as string))
+    .catch(() => undefined);
+  return tables;
 }

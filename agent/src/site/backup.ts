@@ -22,7 +22,8 @@ import { exportDatabase } from '../db/export-database.js';
 import { writeArchiveSeries } from '../files/archive-series.js';
 import { splitSettingList } from '../files/names.js';
 import { datarootItems, filedirItems } from '../files/sources.js';
-import { databaseUrl } from '../moodle/site.js';
+import { databaseUrl, installTreeCacheFile } from '../moodle/site.js';
+import { loadInstallTree } from '../schema/install-tree.js';
 import { readVaultSettings } from '../moodle/vault-settings.js';
 import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
@@ -228,7 +229,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     let uploadFailure: unknown = null;
     await exportDatabase({
       db, prefix: ctx.site.prefix, compressionLevel: ctx.compressionLevel,
-      ...(ctx.site.moodleDir ? { schemaDir: ctx.site.moodleDir } : {}),
+      ...(ctx.site.moodleDir ? { definitions: await loadInstallTree(ctx.site.moodleDir, { cacheFile: installTreeCacheFile(ctx.site) }) } : {}),
       metadata: { wwwroot: ctx.site.wwwroot },
       configOverride: overrides,
       excludeTables: settings.backupexcludetables,

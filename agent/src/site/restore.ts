@@ -56,7 +56,7 @@ import { BlobJournal } from '../files/blob-journal.js';
 import { applyMoves, DATAROOT_OLD, DATAROOT_STAGING, planDatarootSwitch, removeSwitchFolders, reverseMoves, type DatarootMove } from '../files/dataroot-switch.js';
 import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
-import { codePlugins, databaseUrl, stateDir } from '../moodle/site.js';
+import { codePlugins, databaseUrl, installTreeCacheFile, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import { backupFileSize, type BackupFile, type BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS, type DownloadResult } from '../transfer/download.js';
@@ -870,7 +870,7 @@ export async function abandonRestore(ctx: AgentContext, backupkey: string): Prom
 async function codeTreeDefinitions(ctx: AgentContext): Promise<XmldbTable[] | undefined> {
   const dir = ctx.site.moodleDir ?? (ctx.site.configPath ? dirname(ctx.site.configPath) : undefined);
   if (!dir || !existsSync(join(dir, 'lib', 'db', 'install.xml'))) return undefined;
-  return loadInstallTree(dir);
+  return loadInstallTree(dir, { cacheFile: installTreeCacheFile(ctx.site) });
 }
 
 /** §9.3 step 8 with a code tree; without one nothing is moved out (the components are unknown). */

@@ -46,20 +46,23 @@ async function writeArchive(file: string, bytes: number): Promise<void> {
  * CPU time (user + system, ms) of the local storage server's processes so far (radosgw and any
  * Ceph daemon), read from /proc: on a small machine the server and the client share the cores.
  */
-export function storageCpuMs(): number {
+export function storageCpuMs(): number | undefined {
   let ticks = 0;
+  let found = false;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       if (!/^(radosgw|ceph-)/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) continue;
-      const f = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]);
+      found = true;
     } catch {
       // The process ended meanwhile.
     }
   }
-  // USER_HZ is 100 on Linux.
-  return ticks * 10;
+  // USER_HZ is 100 on Linux. None visible (another PID namespace): unknown.
+  return found ? ticks * 10 : undefined;
 }
 
 async function objectSize(s3: S3Client, Bucket: string, Key: string): Promise<number> {
@@ -187,7 +190,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
     if (direction === 'download' && (await objectSize(s3, Bucket, 'source').catch(() => -1)) !== size) {
       throw new Error('the download source (the last curl upload) is missing, so downloads cannot be measured');
     }
-    const results = new Map<string, { m: Measurement; transferMs: number; storageCpuMs: number }[]>(group.map((o) => [o.id, []]));
+    const results = new Map<string, { m: Measurement; transferMs: number; storageCpuMs?: number }[]>(group.map((o) => [o.id, []]));
     const errors = new Map<string, string>();
     for (let rep = 0; rep < reps; rep++) {
       for (const op of group) {
@@ -198,7 +201,8 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
         try {
           const cpu0 = storageCpuMs();
           const r = await op.run(rep);
-          results.get(op.id)?.push({ ...r, storageCpuMs: storageCpuMs() - cpu0 });
+          const cpu1 = storageCpuMs();
+          results.get(op.id)?.push({ ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { storageCpuMs: cpu1 - cpu0 } : {}) });
         } catch (err) {
           ctx.log(`  ${op.label} failed: ${(err as Error).message}`);
           errors.set(op.id, (err as Error).message.split('\n')[0] ?? 'failed');
@@ -257,7 +261,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       notes: [
         'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
         `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and the API stand-in's SDK set-up excluded, as the real API is a server already running; presigning part URLs in this process included), the tools' wall time is the whole process. The agent reads the file in 1 MiB chunks into one reused buffer (as curl does) and, with its default settings, copies the stream into ${partSize / MiB} MiB part buffers in memory (hashed once, where they are copied to), up to ${concurrency} parts in flight, and writes no temporary files.`,
-        'Storage CPU: what radosgw spent during the run (/proc), next to the client\'s own CPU. On a machine with few cores the two share them: the agent hashes every byte (SHA-256, ~1.4 GB/s on one core here, for the archive\'s recorded hash), curl hashes nothing, so with storage busy the hash\'s CPU comes off the agent\'s throughput.',
+        'Storage CPU: what the local Ceph RGW processes (radosgw and any ceph- daemon) spent during the run (/proc), next to the client\'s own CPU. On a machine with few cores the two share them: the agent hashes every byte (SHA-256, ~1.4 GB/s on one core here, for the archive\'s recorded hash), curl hashes nothing, so with storage busy the hash\'s CPU comes off the agent\'s throughput.',
         `The agent's download reads the socket straight into ${DOWNLOAD_SEGMENT / MiB} MiB pooled segments (no per-read buffers), hashes each once and writes it at its offset while the next fills; curl -o computes no hash.`,
       ],
     }],

@@ -1,12 +1,13 @@
 /** XMLDB parsing, the structure writer and per-engine DDL over the real Moodle 4.4 schema. */
 import { SCHEMA_DIR } from './support/schema-dir.js';
 import { describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectDatabase } from '../src/db/connect.js';
 import { columnSql, createTableSql, planTableNames } from '../src/schema/ddl.js';
 import { loadInstallTree } from '../src/schema/install-tree.js';
+import { codeTreeExportOptions } from '../src/site/backup.js';
 import { physicalIndexes } from '../src/schema/model.js';
 import { structureXml } from '../src/schema/structure-xml.js';
 import { parseXmldb } from '../src/schema/xmldb-parse.js';
@@ -37,8 +38,10 @@ describe('install.xml tree', () => {
       writeFileSync(join(dir, 'PLUGINS.tsv'), 'component\tfolder\nmod_forum\tmod/forum\n');
       const cacheFile = join(dir, 'state', 'install-tree.json');
       const parsed = await loadInstallTree(dir);
-      expect(await loadInstallTree(dir, { cacheFile })).toEqual(parsed);
+      expect(await loadInstallTree(dir, { cacheFile })).toStrictEqual(parsed);
       expect(existsSync(cacheFile)).toBe(true);
+      // Read back from the file, the tables are exactly the parsed ones.
+      expect(await loadInstallTree(dir, { cacheFile })).toStrictEqual(parsed);
       // The next run reads the file, not the XML: a marker put into it comes back.
       const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; tables: { name: string }[] };
       (cached.tables[0] as { name: string }).name = 'marker';
@@ -50,12 +53,32 @@ describe('install.xml tree', () => {
       const again = await loadInstallTree(dir, { cacheFile });
       expect(again.map((t) => t.name)).not.toContain('marker');
       expect(again.map((t) => t.name)).toContain('forum_posts2');
-      expect((JSON.parse(readFileSync(cacheFile, 'utf8')) as { tables: unknown[] }).tables).toEqual(again);
+      expect((JSON.parse(readFileSync(cacheFile, 'utf8')) as { tables: unknown[] }).tables).toStrictEqual(again);
+      // So is a file edited to the same size, by its modification time.
+      const marked = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; tables: { name: string }[] };
+      (marked.tables[0] as { name: string }).name = 'marker';
+      writeFileSync(cacheFile, JSON.stringify(marked));
+      writeFileSync(forum, readFileSync(forum, 'utf8').replace('NAME="forum_posts2"', 'NAME="forum_posts3"'));
+      utimesSync(forum, new Date(), new Date(Date.now() + 5000));
+      expect((await loadInstallTree(dir, { cacheFile })).map((t) => t.name)).toContain('forum_posts3');
       // An unreadable cache is no error.
       writeFileSync(cacheFile, '{not json');
-      expect(await loadInstallTree(dir, { cacheFile })).toEqual(again);
+      expect(await loadInstallTree(dir, { cacheFile })).toStrictEqual(await loadInstallTree(dir));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("gives a backup's export the code tree itself (plugin list, xmldb.xsd) as well as its definitions", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'va-state-'));
+    try {
+      const o = await codeTreeExportOptions({ moodleDir: SCHEMA_DIR, stateDir });
+      expect(o.schemaDir).toBe(SCHEMA_DIR);
+      expect(o.definitions).toHaveLength(485);
+      expect(existsSync(join(stateDir, 'install-tree.json'))).toBe(true);
+      expect(await codeTreeExportOptions({ stateDir })).toEqual({});
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 

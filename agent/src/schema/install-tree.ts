@@ -4,10 +4,11 @@
  * (our stand-in schema folder), else from the plugins found the way `core_component` finds them
  * (lib/components.json, subplugins.json), else from Moodle's standard plugin-type folders.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { discoverPlugins, STANDARD_PLUGIN_TYPES, STANDARD_SUBPLUGIN_TYPES } from '../moodle/components.js';
 import type { XmldbTable } from './model.js';
 import { parseXmldb } from './xmldb-parse.js';
@@ -52,8 +53,21 @@ export interface InstallTreeOptions {
   cacheFile?: string;
 }
 
-/** Bumped when the parser's output changes, so that no run reads another parser's cache. */
+/** Bumped when the cache file's layout changes. */
 const CACHE_FORMAT = 'install-tree-1';
+
+/**
+ * Size and modification time of the agent's own code (the built bundle, or this module in a
+ * development checkout): another agent version never reads a cache an older parser wrote.
+ */
+async function parserIdentity(): Promise<[number, number] | null> {
+  try {
+    const s = await stat(fileURLToPath(import.meta.url));
+    return [s.size, s.mtimeMs];
+  } catch {
+    return null;
+  }
+}
 
 /**
  * All table definitions of a Moodle code tree (or a folder laid out like one). In a tree with
@@ -88,16 +102,16 @@ export async function loadInstallTree(root: string, opts: InstallTreeOptions = {
   if (!opts.cacheFile) return parse();
   const stats = await Promise.all(files.map((f) => stat(f.path)));
   const key = createHash('sha256')
-    .update(JSON.stringify([CACHE_FORMAT, resolve(root), files.map((f, i) => [f.folder, f.component, stats[i]?.size, stats[i]?.mtimeMs])]))
+    .update(JSON.stringify([CACHE_FORMAT, await parserIdentity(), resolve(root), files.map((f, i) => [f.folder, f.component, stats[i]?.size, stats[i]?.mtimeMs])]))
     .digest('hex');
   const cached = await readFile(opts.cacheFile, 'utf8').then((t) => JSON.parse(t) as { key?: string; tables?: XmldbTable[] } | null).catch(() => null);
   if (cached?.key === key && Array.isArray(cached.tables)) return cached.tables;
   const tables = await parse();
   // Written aside and renamed: a concurrent run reads the old file or the new one, never half.
-  const tmp = `${opts.cacheFile}.${process.pid}.tmp`;
+  const tmp = `${opts.cacheFile}.${randomUUID()}.tmp`;
   await mkdir(dirname(opts.cacheFile), { recursive: true })
     .then(() => writeFile(tmp, JSON.stringify({ key, tables }), { mode: 0o600 }))
     .then(() => rename(tmp, opts.cacheFile as string))
-    .catch(() => undefined);
+    .catch(() => rm(tmp, { force: true }).catch(() => undefined));
   return tables;
 }

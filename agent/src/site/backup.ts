@@ -18,11 +18,11 @@ import { checkBackupDiskSpace, checkBackupMemory, checkConfigOverrides, checkDbS
 import type { ConfigOverride } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { connectDatabase } from '../db/connect.js';
-import { exportDatabase } from '../db/export-database.js';
+import { exportDatabase, type ExportOptions } from '../db/export-database.js';
 import { writeArchiveSeries } from '../files/archive-series.js';
 import { splitSettingList } from '../files/names.js';
 import { datarootItems, filedirItems } from '../files/sources.js';
-import { databaseUrl, installTreeCacheFile } from '../moodle/site.js';
+import { databaseUrl, installTreeCacheFile, type SiteConfig } from '../moodle/site.js';
 import { loadInstallTree } from '../schema/install-tree.js';
 import { readVaultSettings } from '../moodle/vault-settings.js';
 import { AgentError, ApiError, CheckFailedError } from '../transfer/errors.js';
@@ -107,6 +107,16 @@ export function parseHashInfo(info: Record<string, unknown> | undefined): Map<st
     }
   }
   return m;
+}
+
+/**
+ * What the export reads from the site's code tree: the folder itself (the plugin list with
+ * add-on names, lib/xmldb/xmldb.xsd) and its install.xml definitions, parsed or from the state
+ * folder's cache. Nothing without `--moodle-dir`.
+ */
+export async function codeTreeExportOptions(site: Pick<SiteConfig, 'moodleDir' | 'stateDir'>): Promise<Pick<ExportOptions, 'schemaDir' | 'definitions'>> {
+  if (!site.moodleDir) return {};
+  return { schemaDir: site.moodleDir, definitions: await loadInstallTree(site.moodleDir, { cacheFile: installTreeCacheFile(site) }) };
 }
 
 /** Runs the backup pre-checks (also used by `vault-agent check`). */
@@ -229,7 +239,7 @@ async function backupArchives(ctx: AgentContext, db: DbAdapter, st: BackupState,
     let uploadFailure: unknown = null;
     await exportDatabase({
       db, prefix: ctx.site.prefix, compressionLevel: ctx.compressionLevel,
-      ...(ctx.site.moodleDir ? { definitions: await loadInstallTree(ctx.site.moodleDir, { cacheFile: installTreeCacheFile(ctx.site) }) } : {}),
+      ...await codeTreeExportOptions(ctx.site),
       metadata: { wwwroot: ctx.site.wwwroot },
       configOverride: overrides,
       excludeTables: settings.backupexcludetables,

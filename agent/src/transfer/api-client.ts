@@ -104,8 +104,15 @@ export interface UploadCompleted {
   multipart?: { UploadId: string; ETags: string[] };
 }
 
-/** Keep-alive agents: a run's calls share their connection (on https, one TLS set-up). Idle sockets do not keep the process alive. */
-const apiAgents = { http: new http.Agent({ keepAlive: true, maxSockets: 4 }), https: new https.Agent({ keepAlive: true, maxSockets: 4 }) };
+/**
+ * Keep-alive agents: a run's calls share their connection (on https, one TLS set-up). An idle
+ * connection is closed after 4 s (as undici did), before servers with a 5 s keep-alive close it
+ * under a reused request. Idle sockets do not keep the process alive.
+ */
+const apiAgents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 }),
+};
 
 /**
  * One exchange with the API: the status and the body's text, whatever the status (redirects are
@@ -118,20 +125,29 @@ export function exchange(method: string, url: string, headers: Record<string, st
   const secure = u.protocol === 'https:';
   const h = payload === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(payload)) };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const deadline: { timer?: NodeJS.Timeout } = {};
     const fail = (err: Error): void => {
-      clearTimeout(timer);
+      clearTimeout(deadline.timer);
       reject(err);
     };
-    const req = (secure ? https : http).request(u, { method, headers: h, agent: secure ? apiAgents.https : apiAgents.http }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', fail);
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+    let req: http.ClientRequest;
+    try {
+      // Throws at once on a header value node refuses (a line break, a character above U+00FF).
+      req = (secure ? https : http).request(u, { method, headers: h, agent: secure ? apiAgents.https : apiAgents.http }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          clearTimeout(deadline.timer);
+          // As fetch's text(): a leading byte-order mark is not part of the text.
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '') });
+        });
       });
-    });
+    } catch (err) {
+      fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    deadline.timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('error', fail);
     req.end(payload);
   });
@@ -156,6 +172,8 @@ export class ApiClient {
       'X-Vault-Siteid': this.opts.siteId,
       'X-Vault-Siteurl': this.opts.siteUrl,
       Accept: 'application/json',
+      // node:http sends none; some firewalls refuse requests without one (fetch sent `node`).
+      'User-Agent': 'vault-agent',
     };
     if (apiKey) headers['X-Api-Key'] = apiKey;
     let payload: string | undefined;

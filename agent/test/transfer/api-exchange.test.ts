@@ -55,12 +55,18 @@ describe('API exchange', () => {
     await expect(exchange('GET', `${base}/silent`, {}, undefined, 100)).rejects.toThrow('no answer within 100 ms');
   });
 
+  it('rejects at once a header value node refuses, and leaves no timer behind', async () => {
+    await expect(exchange('GET', `${base}/x`, { 'X-Vault-Siteurl': 'https://site.example\n' }, undefined, 50)).rejects.toThrow(/Invalid character in header/);
+    // A timer left armed would fire now, on a request that was never made (an unhandled error fails the run).
+    await new Promise((r) => setTimeout(r, 120));
+  });
+
   it('reuses one connection for a run of calls', async () => {
     const client = new ApiClient({ apiUrl: base, siteId: 's', siteUrl: 'https://site.example', apiKey: 'k' });
     const before = connections;
     for (let i = 0; i < 3; i++) await client.call('POST', 'x', { i });
     expect(connections - before).toBeLessThanOrEqual(1);
-    expect(seen.at(-1)?.headers).toMatchObject({ 'x-api-key': 'k', 'x-vault-siteid': 's', 'x-vault-siteurl': 'https://site.example' });
+    expect(seen.at(-1)?.headers).toMatchObject({ 'x-api-key': 'k', 'x-vault-siteid': 's', 'x-vault-siteurl': 'https://site.example', 'user-agent': 'vault-agent' });
   });
 
   it('surfaces the API message of a refusal, and a network error after its retries', async () => {

@@ -37,9 +37,11 @@ export interface RunOptions {
 const PAGE = 4096;
 export const TIME_BIN = '/usr/bin/time';
 
-/** Parent pid of every live process, from /proc/<pid>/stat. */
-function parentMap(): Map<number, number[]> {
-  const children = new Map<number, number[]>();
+/**
+ * Every live process: its pid, name (`comm`) and the fields of /proc/<pid>/stat after the name
+ * (`fields[0]` is the state, `[1]` the parent pid, `[11]`/`[12]` user/system CPU in clock ticks).
+ */
+export function* procStats(): Generator<{ pid: number; comm: string; fields: string[] }> {
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
@@ -50,8 +52,16 @@ function parentMap(): Map<number, number[]> {
       continue;
     }
     // comm may contain spaces and parentheses: fields after the last ')'
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(rest[1]);
+    const close = stat.lastIndexOf(')');
+    yield { pid, comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+  }
+}
+
+/** Parent pid of every live process, from /proc/<pid>/stat. */
+function parentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const { pid, fields } of procStats()) {
+    const ppid = Number(fields[1]);
     const list = children.get(ppid);
     if (list) list.push(pid);
     else children.set(ppid, [pid]);

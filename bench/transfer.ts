@@ -6,7 +6,7 @@
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from '../agent/src/transfer/upload.js';
 import { DOWNLOAD_SEGMENT } from '../agent/src/transfer/download.js';
@@ -14,7 +14,7 @@ import { createS3Client } from '../lambdas/store/aws-clients.js';
 import { bundleNode, CACHE_DIR, launcherEnv } from './agent-build.js';
 import { ensureTools, ROOT, type BenchContext } from './context.js';
 import { medianRun } from './db.js';
-import { measureCommand, type Measurement } from './measure.js';
+import { measureCommand, procStats, type Measurement } from './measure.js';
 import { fmtBytes, fmtRatio, fmtRate, fmtMs, mbPerSec, type SectionResult, type TargetResult } from './report.js';
 import type { DriverSettings } from './agent-transfer-driver.js';
 
@@ -49,17 +49,10 @@ async function writeArchive(file: string, bytes: number): Promise<void> {
 export function storageCpuMs(): number | undefined {
   let ticks = 0;
   let found = false;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (!/^(radosgw|ceph-)/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-      found = true;
-    } catch {
-      // The process ended meanwhile.
-    }
+  for (const { comm, fields } of procStats()) {
+    if (!/^(radosgw|ceph-)/.test(comm)) continue;
+    ticks += Number(fields[11]) + Number(fields[12]);
+    found = true;
   }
   // USER_HZ is 100 on Linux. None visible (another PID namespace): unknown.
   return found ? ticks * 10 : undefined;

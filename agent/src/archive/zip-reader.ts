@@ -86,7 +86,7 @@ class WindowedReader extends yauzl.RandomAccessReader {
    */
   private windows: { at: number; buf: Buffer }[] = [];
 
-  constructor(private readonly path: string, private readonly fd: number) {
+  constructor(private readonly fd: number) {
     super();
   }
 
@@ -148,7 +148,7 @@ export async function openZipFile(path: string): Promise<{ zip: ZipFile; fd: num
     throw new ArchiveReadError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
   }
   const zip = await new Promise<ZipFile>((resolve, reject) =>
-    yauzl.fromRandomAccessReader(new WindowedReader(path, fd), size, { lazyEntries: true, autoClose: false, decodeStrings: true }, (err, z) => (err ? reject(new ArchiveReadError(`cannot open ${path}: ${err.message}`, { cause: err })) : resolve(z))))
+    yauzl.fromRandomAccessReader(new WindowedReader(fd), size, { lazyEntries: true, autoClose: false, decodeStrings: true }, (err, z) => (err ? reject(new ArchiveReadError(`cannot open ${path}: ${err.message}`, { cause: err })) : resolve(z))))
     .catch((err: unknown) => {
       closeSync(fd);
       throw err;

@@ -1,7 +1,8 @@
 /**
- * The byte-level chunk JSON → PostgreSQL transcoder (pg-chunk-rows.ts chunkRowToPg) against the
- * string path it stands for (JSON.parse, then chunkRowToCopyLine or chunkRowToValues), byte for
- * byte, in both forms: COPY text lines and INSERT … VALUES tuples. Where the byte path declines
+ * The byte-level chunk JSON → database transcoder (chunk-rows.ts transcodeChunkRow) against the
+ * string path it stands for (JSON.parse, then chunkRowToCopyLine, chunkRowToValues or
+ * chunkRowToMysql), byte for byte, in all three forms: PostgreSQL COPY text lines and INSERT …
+ * VALUES tuples, MySQL/MariaDB INSERT tuples. Where the byte path declines
  * a row (-1), the string path is what the load writes, so declining is always safe; the tests
  * also pin that the rows json_encode writes for Moodle's values are never declined.
  */
@@ -9,11 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { BINARY_MARKER } from '../src/archive/binary-encoding.js';
 import { phpJsonRow, phpJsonString } from '../src/archive/php-json.js';
 import { openChunk } from '../src/archive/table-chunks.js';
-import { chunkRowBound, chunkRowToCopyLine, chunkRowToPg, chunkRowToValues, FORM_COPY, FORM_VALUES, ROW_BYTEA, ROW_SKIP, ROW_TEXT, type RowForm } from '../src/db/pg-chunk-rows.js';
+import { chunkRowBound, chunkRowToCopyLine, chunkRowToMysql, chunkRowToValues, FORM_COPY, FORM_MYSQL, FORM_VALUES, mysqlString, ROW_BYTEA, ROW_SKIP, ROW_TEXT, transcodeChunkRow, type RowForm } from '../src/db/chunk-rows.js';
+import { MysqlInserts } from '../src/db/mysql.js';
 import { PgRows } from '../src/db/postgres.js';
 import { prng } from './support/prng.js';
 
-const FORMS: [string, RowForm][] = [['COPY', FORM_COPY], ['VALUES', FORM_VALUES]];
+const FORMS: [string, RowForm][] = [['COPY', FORM_COPY], ['VALUES', FORM_VALUES], ['MySQL', FORM_MYSQL]];
+const FORM_NAMES = ['COPY', 'VALUES', 'MySQL'];
 
 /** A chunk file of `rows` (each a JSON array's text or bytes) in the layout both writers use. */
 function chunkOf(rows: (string | Buffer)[], header = '["a","b","c"]'): Buffer {
@@ -26,7 +29,7 @@ function viaStrings(data: Buffer, i: number, slots: Uint8Array, form: RowForm, m
   if (!chunk?.raw) throw new Error('not a one-array-per-line chunk');
   try {
     const row = chunk.raw.row(i);
-    return form === FORM_COPY ? chunkRowToCopyLine(row, slots, marked) : chunkRowToValues(row, slots, marked);
+    return form === FORM_COPY ? chunkRowToCopyLine(row, slots, marked) : form === FORM_VALUES ? chunkRowToValues(row, slots, marked) : chunkRowToMysql(row, slots, marked);
   } catch (err) {
     return err as Error;
   }
@@ -39,7 +42,7 @@ function viaBytes(data: Buffer, i: number, slots: Uint8Array, form: RowForm): st
   const e = chunk?.raw?.spans[2 * i + 1] ?? 0;
   // Exactly the bound, so a write past it would be lost (typed arrays drop such writes) and show.
   const out = Buffer.alloc(chunkRowBound(e - s, slots.length));
-  const n = chunkRowToPg(data, s, e, slots, form, out, 0);
+  const n = transcodeChunkRow(data, s, e, slots, form, out, 0);
   return n < 0 ? undefined : out.toString('utf8', 0, n);
 }
 
@@ -51,14 +54,14 @@ function expectSame(rows: (string | Buffer)[], slots: Uint8Array, form: RowForm,
     const want = viaStrings(data, i, slots, form, marked);
     const got = viaBytes(data, i, slots, form);
     if (got === undefined) declined++;
-    else expect(got, `${String(r)} (${form === FORM_COPY ? 'COPY' : 'VALUES'})`).toBe(want);
+    else expect(got, `${String(r)} (${FORM_NAMES[form] ?? ''})`).toBe(want);
   });
   return declined;
 }
 
 const text = (n: number): Uint8Array => new Uint8Array(n).fill(ROW_TEXT);
 
-describe.each(FORMS)('chunk JSON → PostgreSQL transcoder, %s', (_name, form) => {
+describe.each(FORMS)('chunk JSON → database transcoder, %s', (_name, form) => {
   it('writes what the string path writes for the values json_encode writes, and declines none of them', () => {
     const values = ['1', 'siteidentifier', '', ' ', 'a\\b', 'line\nbreak\r\n', 'tab\there', 'quote " and \' apostrophe', "''", 'slash / and </script>',
       'é ü 日本 🦄 e\u0301', '\uffff \u{10ffff} \u{1f600}', '\u0001\u0008\u000b\u000c\u001f\u007f', '\\N', '\\.', 'ends with backslash\\', '1.50000', '-0', '1e-05'];
@@ -165,6 +168,51 @@ describe('INSERT … VALUES tuples', () => {
     const data = chunkOf(['["a\\u0000b"]'], '["c0"]');
     expect(viaBytes(data, 0, text(1), FORM_VALUES)).toBeUndefined();
     expect(viaBytes(data, 0, text(1), FORM_COPY)).toBe('a\u0000b\n');
+  });
+});
+
+describe('MySQL INSERT tuples', () => {
+  it('escape every value as a backslash-escaped string literal, binary as hex, and keep U+0000', () => {
+    expect(mysqlString('a\u0000b\n\r\b\t\u001a\\\'"\u000c')).toBe("'a\\0b\\n\\r\\b\\t\\Z\\\\\\'\\\"\u000c'");
+    expect(chunkRowToMysql(['1', null, "it's", ''], text(4), true)).toBe("('1',NULL,'it\\'s','')");
+    expect(chunkRowToMysql(['hé', ''], Uint8Array.from([ROW_BYTEA, ROW_BYTEA]), true)).toBe("(X'68c3a9',X'')");
+    const data = chunkOf(['["a\\u0000b","\\u001a"]'], '["c0","c1"]');
+    expect(viaBytes(data, 0, text(2), FORM_MYSQL)).toBe("('a\\0b','\\Z')");
+  });
+});
+
+describe('MysqlInserts (INSERT statements of a table)', () => {
+  it('fills statements up to the limit, a longer row alone, in row order, whatever the layouts of the chunk files', () => {
+    const rows = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_x, k) => `["r${from + k}","${'x'.repeat(((from + k) * 37) % 300)}",null]`);
+    const oneLine = (from: number, to: number): Buffer => Buffer.from(`[["a","b","c"],${rows(from, to).join(',')}]`);
+    const lined = (from: number, to: number): Buffer => chunkOf(rows(from, to), '["a","b","c"]');
+    const long = chunkOf([`["r121","${'y'.repeat(5000)}",null]`], '["a","b","c"]');
+    const files = [lined(1, 40), oneLine(41, 60), lined(61, 120), long, lined(122, 130)];
+    const head = Buffer.from('INSERT INTO t (a, b) VALUES ');
+    const limit = 1024;
+    const out = new MysqlInserts(head, limit, Uint8Array.of(ROW_TEXT, ROW_TEXT, ROW_SKIP), false);
+    for (const f of files) {
+      const chunk = openChunk(f);
+      if (!chunk) throw new Error('not a chunk');
+      out.addChunk(chunk);
+    }
+    out.end();
+    const statements = out.ready.splice(0);
+    const tuples: string[] = [];
+    for (const [i, sql] of statements.entries()) {
+      expect(sql.startsWith(head.toString())).toBe(true);
+      const body = sql.slice(head.length);
+      const these = body.slice(1, -1).split('),(').map((t) => `(${t})`);
+      if (these.length > 1) expect(Buffer.byteLength(sql), `statement ${i}`).toBeLessThanOrEqual(limit);
+      // Full: the next statement's first tuple would not have fitted.
+      const next = statements[i + 1];
+      if (next) expect(Buffer.byteLength(sql) + 1 + Buffer.byteLength(next.slice(head.length).split('),(')[0] ?? '') + 1).toBeGreaterThan(limit);
+      tuples.push(...these);
+    }
+    const want = Array.from({ length: 130 }, (_x, k) => k + 1).map((n) => `('r${n}','${n === 121 ? 'y'.repeat(5000) : 'x'.repeat((n * 37) % 300)}')`);
+    expect(tuples).toEqual(want);
+    expect(out.rows).toBe(130);
+    expect(statements.some((sql) => sql.length > limit && !sql.includes('),('))).toBe(true);
   });
 });
 

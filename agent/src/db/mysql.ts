@@ -12,8 +12,10 @@ import type { EngineIndexLogical, XmldbField, XmldbTable } from '../schema/model
 import { orderColumn, sequenceField } from '../schema/model.js';
 import { encodeBinary } from '../archive/binary-encoding.js';
 import { PLAIN_BYTE, phpJsonRow, utf8At, writeJsonAscii, writeJsonCodePoint, writePhpJsonString, type JsonOut } from '../archive/php-json.js';
-import type { CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
+import type { ChunkFile } from '../archive/table-chunks.js';
+import type { ChunkRowSource, CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
+import { chunkRowBound, chunkRowSlots, chunkRowToMysql, FORM_MYSQL, mysqlString, transcodeChunkRow } from './chunk-rows.js';
 import { TableTransferError } from './errors.js';
 
 const q = (s: string): string => quoteIdent('mysql', s);
@@ -23,22 +25,6 @@ interface ColumnRow { TABLE_NAME: string; COLUMN_NAME: string; DATA_TYPE: string
 interface StatRow { TABLE_NAME: string; INDEX_NAME: string; NON_UNIQUE: number | string; COLUMN_NAME: string | null; INDEX_TYPE: string; SUB_PART: number | string | null }
 
 const INT_LENGTH: Record<string, string> = { tinyint: '2', smallint: '4', mediumint: '6', int: '9', integer: '9', bigint: '10' };
-
-/** Escapes a string as a single-quoted MySQL literal (default sql_mode: backslash escapes on). */
-export function mysqlString(s: string): string {
-  // eslint-disable-next-line no-control-regex -- these control characters are exactly what MySQL needs escaped
-  return `'${s.replace(/[\0\n\r\b\t\\'"\x1a]/g, (c) => {
-    switch (c) {
-      case '\0': return '\\0';
-      case '\n': return '\\n';
-      case '\r': return '\\r';
-      case '\b': return '\\b';
-      case '\t': return '\\t';
-      case '\x1a': return '\\Z';
-      default: return `\\${c}`;
-    }
-  })}'`;
-}
 
 function parseDefault(def: string | null, mariadb: boolean, type: XmldbField['type']): string | undefined {
   if (def === null) return undefined;
@@ -247,6 +233,93 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
 export const INSERT_STATEMENT_BYTES = 96 * 1024;
 
 /** Adapter over one mysql2 connection. */
+/**
+ * The rows of a table's chunk files as multi-row `INSERT … VALUES` statements of up to `limit`
+ * bytes (one row alone may be longer), transcoded from the chunks' JSON bytes (chunk-rows.ts)
+ * into one buffer: no JavaScript value per field, one string per statement. A method, not a
+ * closure per table, for the reason {@link PgRows} gives.
+ */
+export class MysqlInserts {
+  private buf: Buffer;
+  private len: number;
+  /** Tuples in the statement being written. */
+  private tuples = 0;
+  /** Finished statements, in order. */
+  readonly ready: string[] = [];
+  rows = 0;
+
+  /** `head`: `INSERT INTO … VALUES `; `slots` as {@link transcodeChunkRow} takes them; `marked`: binary values may be marked base64. */
+  constructor(private readonly head: Buffer, private readonly limit: number, private readonly slots: Uint8Array, private readonly marked: boolean) {
+    this.buf = Buffer.allocUnsafe(Math.max(limit, head.length) + 4096);
+    this.len = head.copy(this.buf);
+  }
+
+  /** Appends the rows of a chunk. */
+  addChunk(chunk: ChunkFile): void {
+    const raw = chunk.raw;
+    if (!raw) {
+      for (const row of chunk.rows()) this.addTuple(chunkRowToMysql(row, this.slots, this.marked));
+      return;
+    }
+    const { data, spans } = raw;
+    const columns = this.slots.length;
+    for (let r = 0; r < chunk.count; r++) {
+      const s = spans[2 * r] as number;
+      const e = spans[2 * r + 1] as number;
+      this.room(chunkRowBound(e - s, columns) + 1);
+      const at = this.len;
+      if (this.tuples) this.buf[this.len++] = 0x2c;
+      const n = transcodeChunkRow(data, s, e, this.slots, FORM_MYSQL, this.buf, this.len);
+      this.len = at;
+      if (n >= 0) this.placed(at, n);
+      else this.addTuple(chunkRowToMysql(raw.row(r), this.slots, this.marked));
+    }
+  }
+
+  /** Ends the last statement. */
+  end(): void {
+    if (!this.tuples) return;
+    this.ready.push(this.buf.toString('utf8', 0, this.len));
+    this.len = this.head.length;
+    this.tuples = 0;
+  }
+
+  /** A tuple from the string path. */
+  private addTuple(tuple: string): void {
+    const bytes = Buffer.from(tuple);
+    this.room(bytes.length + 1);
+    const at = this.len;
+    let o = at;
+    if (this.tuples) this.buf[o++] = 0x2c;
+    o += bytes.copy(this.buf, o);
+    this.placed(at, o);
+  }
+
+  /**
+   * The tuple written at `at`–`end` (its comma first, unless the statement had none) stays in
+   * the statement, or, when it would take the statement past the limit, starts the next one.
+   */
+  private placed(at: number, end: number): void {
+    if (this.tuples && end > this.limit) {
+      this.ready.push(this.buf.toString('utf8', 0, at));
+      this.len = this.head.length + this.buf.copy(this.buf, this.head.length, at + 1, end);
+      this.tuples = 1;
+    } else {
+      this.len = end;
+      this.tuples++;
+    }
+    this.rows++;
+  }
+
+  /** Room for `n` more bytes. */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.len + n, 2 * this.buf.length));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+}
+
 export class MysqlAdapter implements DbAdapter {
   readonly family = 'mysql' as const;
   private maxPacket = 4 * 1024 * 1024;
@@ -517,6 +590,30 @@ export class MysqlAdapter implements DbAdapter {
     await this.conn.query(dropTableSql('mysql', this.prefix, name));
   }
 
+  /** Bytes of one multi-row INSERT: {@link INSERT_STATEMENT_BYTES}, within max_allowed_packet. */
+  private insertLimit(): number {
+    return Math.max(16 * 1024, Math.min(this.maxPacket - 64 * 1024, INSERT_STATEMENT_BYTES));
+  }
+
+  /**
+   * Runs `load` in one transaction with foreign key and unique checks off, rolled back on failure
+   * (which names the table). Resolves to what `load` gives: the rows inserted.
+   */
+  private async loadTransaction(table: XmldbTable, load: () => Promise<number>): Promise<number> {
+    await this.conn.query('SET foreign_key_checks = 0, unique_checks = 0');
+    await this.conn.query('START TRANSACTION');
+    try {
+      const count = await load();
+      await this.conn.query('COMMIT');
+      return count;
+    } catch (err) {
+      await this.conn.query('ROLLBACK').catch(() => undefined);
+      throw new TableTransferError(table.name, `INSERT failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
+    } finally {
+      await this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
+    }
+  }
+
   async bulkLoad(table: XmldbTable, columns: string[], rows: AsyncIterable<RowValue[]>): Promise<number> {
     const head = `INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `;
     // Statements of ~96 KiB (always under max_allowed_packet, which bounds the whole statement):
@@ -524,19 +621,17 @@ export class MysqlAdapter implements DbAdapter {
     // young generation. 2 MiB statements, built over thousands of rows and alive during their round
     // trip, were promoted to the old generation and, 4 connections at once, held ~60 MB of dead
     // strings until a full collection; per-statement overhead at this size is not measurable.
-    const limit = Math.max(16 * 1024, Math.min(this.maxPacket - 64 * 1024, INSERT_STATEMENT_BYTES));
-    let sql = '';
-    let bytes = 0;
-    let count = 0;
-    const flush = async (): Promise<void> => {
-      if (!sql) return;
-      await this.conn.query(head + sql);
-      sql = '';
-      bytes = 0;
-    };
-    await this.conn.query('SET foreign_key_checks = 0, unique_checks = 0');
-    await this.conn.query('START TRANSACTION');
-    try {
+    const limit = this.insertLimit();
+    return this.loadTransaction(table, async () => {
+      let sql = '';
+      let bytes = 0;
+      let count = 0;
+      const flush = async (): Promise<void> => {
+        if (!sql) return;
+        await this.conn.query(head + sql);
+        sql = '';
+        bytes = 0;
+      };
       for await (const row of rows) {
         let tuple = '(';
         for (let i = 0; i < row.length; i++) {
@@ -553,14 +648,36 @@ export class MysqlAdapter implements DbAdapter {
         count++;
       }
       await flush();
-      await this.conn.query('COMMIT');
-    } catch (err) {
-      await this.conn.query('ROLLBACK').catch(() => undefined);
-      throw new TableTransferError(table.name, `INSERT failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
-    } finally {
-      await this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
-    }
-    return count;
+      return count;
+    });
+  }
+
+  /**
+   * {@link bulkLoad} of chunk-file rows, transcoded from their JSON bytes ({@link MysqlInserts}).
+   * The next statement is written while the previous one runs (one in flight on the connection).
+   */
+  async loadChunkRows(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number> {
+    const head = Buffer.from(`INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `);
+    const out = new MysqlInserts(head, this.insertLimit(), chunkRowSlots(source.pick, source.binary), source.marked);
+    return this.loadTransaction(table, async () => {
+      let running: Promise<unknown> = Promise.resolve();
+      const send = async (): Promise<void> => {
+        for (const sql of out.ready.splice(0)) {
+          await running;
+          running = this.conn.query(sql);
+          // Awaited before the next statement or at the end; never an unhandled rejection meanwhile.
+          running.catch(() => undefined);
+        }
+      };
+      for await (const chunk of source.chunks) {
+        out.addChunk(chunk);
+        await send();
+      }
+      out.end();
+      await send();
+      await running;
+      return out.rows;
+    });
   }
 
   async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {

@@ -17,7 +17,7 @@ import type { ChunkFile } from '../archive/table-chunks.js';
 import type { ChunkRowSource, CreateTableOptions, DbAdapter, FinishTableOptions, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
-import { chunkRowBound, chunkRowToCopyLine, chunkRowToPg, chunkRowToValues, FORM_COPY, FORM_VALUES, ROW_BYTEA, ROW_TEXT, type RowForm } from './pg-chunk-rows.js';
+import { chunkRowBound, chunkRowSlots, chunkRowToCopyLine, chunkRowToValues, FORM_COPY, FORM_VALUES, transcodeChunkRow, type RowForm } from './chunk-rows.js';
 import { COPY_CONVERTED, COPY_TEXT, copyJsonBound, copyLineToPhpJson, copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
 const q = (s: string): string => quoteIdent('postgres', s);
@@ -103,7 +103,7 @@ export class PgRows {
   readonly ready: Buffer[] = [];
   rows = 0;
 
-  /** `slots` as {@link chunkRowToPg} takes them; `marked`: binary values may be marked base64. */
+  /** `slots` as {@link transcodeChunkRow} takes them; `marked`: binary values may be marked base64. */
   constructor(private readonly slots: Uint8Array, private readonly marked: boolean, private readonly form: RowForm) {}
 
   /** Appends the rows of a chunk. */
@@ -129,7 +129,7 @@ export class PgRows {
         this.buf[this.len++] = 0x2c;
         this.buf[this.len++] = 0x0a;
       }
-      const n = chunkRowToPg(data, s, e, this.slots, this.form, this.buf, this.len);
+      const n = transcodeChunkRow(data, s, e, this.slots, this.form, this.buf, this.len);
       if (n >= 0) {
         this.len = n;
         this.rows++;
@@ -162,7 +162,7 @@ export class PgRows {
       const e = spans[2 * r + 1] as number;
       const bound = chunkRowBound(e - s, columns);
       if (o + bound <= s) {
-        const n = chunkRowToPg(data, s, e, this.slots, FORM_COPY, data, o);
+        const n = transcodeChunkRow(data, s, e, this.slots, FORM_COPY, data, o);
         if (n >= 0) {
           o = n;
           this.rows++;
@@ -170,7 +170,7 @@ export class PgRows {
         }
       }
       if (this.aside.length < bound) this.aside = Buffer.allocUnsafe(Math.max(bound, 2 * this.aside.length, 4096));
-      const n = chunkRowToPg(data, s, e, this.slots, FORM_COPY, this.aside, 0);
+      const n = transcodeChunkRow(data, s, e, this.slots, FORM_COPY, this.aside, 0);
       const line = n >= 0 ? this.aside.subarray(0, n) : Buffer.from(chunkRowToCopyLine(raw.row(r), this.slots, this.marked));
       this.rows++;
       const next = r + 1 < count ? spans[2 * r + 2] as number : data.length;
@@ -572,8 +572,7 @@ export class PostgresAdapter implements DbAdapter {
   }
 
   async loadChunkRows(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number> {
-    const slots = new Uint8Array(source.pick.length ? Math.max(...source.pick) + 1 : 0);
-    source.pick.forEach((p, j) => { slots[p] = source.binary[j] ? ROW_BYTEA : ROW_TEXT; });
+    const slots = chunkRowSlots(source.pick, source.binary);
     const into = `${q(this.prefix + table.name)} (${columns.map(q).join(', ')})`;
     let chunks = source.chunks;
     if (source.defer) {

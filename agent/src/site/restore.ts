@@ -225,16 +225,17 @@ export class ArchiveFetcher {
 
   /**
    * Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch.
+   * Without a recorded hash an archive saved to `dest` is not hashed: nothing would compare it.
    * Several fetches may run at once (they share the segment pool).
    */
-  async fetch(name: string, dest: string | null, signal?: AbortSignal): Promise<{ sha256: string; size: number; verified: boolean }> {
+  async fetch(name: string, dest: string | null, signal?: AbortSignal): Promise<{ sha256?: string; size: number; verified: boolean }> {
     const d = await this.ctx.api.downloadUrl(this.restorekey, name);
     const expected = this.hashes.get(name);
     this.progress.archive(name);
     let r: DownloadResult;
     try {
       r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
+        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), hash: dest === null, onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
       });
     } finally {
       this.progress.done(name);
@@ -896,7 +897,7 @@ export async function runVerify(ctx: AgentContext, backupkey: string, key: SseCK
     const out: { name: string; size: number; sha256: string; verified: boolean }[] = [];
     for (const f of orderedFiles(record.files ?? [])) {
       const r = await fetcher.fetch(f.name, null);
-      out.push({ name: f.name, ...r });
+      out.push({ name: f.name, size: r.size, sha256: r.sha256 ?? '', verified: r.verified });
       ctx.logger.info(`${f.name}: ${r.size} bytes ${r.verified ? 'verified' : 'downloaded (no recorded hash)'}`);
     }
     await ctx.api.patchRestore(restorekey, 'finished').catch(() => undefined);

@@ -103,6 +103,20 @@ describe('download framing', () => {
     expect(Number(/=(\d+)/.exec(ranges[1] ?? '')?.[1])).toBeGreaterThan(0);
   });
 
+  it('skips the hash only when asked and nothing is to be verified', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(data.length) });
+      res.end(data);
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'pooled-'));
+    expect(await downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false })).toEqual({ size: data.length });
+    expect((await readFile(join(dir, 'f.zip'))).equals(data)).toBe(true);
+    expect(await downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), opts)).toEqual({ size: data.length, sha256: sha });
+    // An expected hash is always checked.
+    expect(await downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: sha })).toEqual({ size: data.length, sha256: sha });
+    await expect(downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: '0'.repeat(64) })).rejects.toThrow(/f\.zip/);
+  });
+
   it('reports the S3 error code of a refused GET without retrying it, and retries a 503', async () => {
     let requests = 0;
     const url = await serve((_req, res) => {

@@ -1,30 +1,43 @@
 /**
- * Chunk-file rows (JSON arrays as PHP's json_encode writes them, spec §3.4) straight into
- * PostgreSQL input, byte by byte: COPY text lines for `COPY … FROM STDIN`, or the `(…)` tuples of
- * an `INSERT … VALUES` (small tables, several to a round trip: import-database.ts). The mirror of
- * the dump's transcoder (pg-copy-text.ts copyLineToPhpJson): no JavaScript value per field, JSON
- * escapes undone and the target's applied while the bytes are copied. Anything unusual takes the
- * string path (the rows decoded with JSON.parse), whose output is the reference.
+ * Chunk-file rows (JSON arrays as PHP's json_encode writes them, spec §3.4) straight into database
+ * input, byte by byte: for PostgreSQL COPY text lines for `COPY … FROM STDIN`, or the `(…)` tuples
+ * of an `INSERT … VALUES` (small tables, several to a round trip: import-database.ts); for
+ * MySQL/MariaDB the tuples of its multi-row INSERTs. The mirror of the dump's transcoders
+ * (pg-copy-text.ts copyLineToPhpJson, mysql.ts mysqlRowToPhpJson): no JavaScript value per field,
+ * JSON escapes undone and the target's applied while the bytes are copied. Anything unusual takes
+ * the string path (the rows decoded with JSON.parse), whose output is the reference.
  */
 import { decodeBinary } from '../archive/binary-encoding.js';
 import { HEX as HEX_DIGIT, utf8At } from '../archive/php-json.js';
 import { escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
-/** Slots of {@link chunkRowToPg}: an element of a chunk row that is not loaded. */
+/** Slots of {@link transcodeChunkRow}: an element of a chunk row that is not loaded. */
 export const ROW_SKIP = 0;
 /** A row element loaded into a text (or number, date …) column. */
 export const ROW_TEXT = 1;
 /** A row element loaded into a bytea column (binary-encoding.ts decodes it). */
 export const ROW_BYTEA = 2;
 
+/** The slots of a table's chunk rows: per loaded column (`pick`, increasing), text or binary. */
+export function chunkRowSlots(pick: readonly number[], binary: readonly boolean[]): Uint8Array {
+  const slots = new Uint8Array(pick.length ? Math.max(...pick) + 1 : 0);
+  pick.forEach((p, j) => { slots[p] = binary[j] ? ROW_BYTEA : ROW_TEXT; });
+  return slots;
+}
+
 /** A COPY text line, LF included. */
 export const FORM_COPY = 0;
 /** An `INSERT … VALUES` tuple, `('a',NULL,'b')`: standard-conforming string literals. */
 export const FORM_VALUES = 1;
-/** What {@link chunkRowToPg} writes. */
-export type RowForm = typeof FORM_COPY | typeof FORM_VALUES;
+/**
+ * A MySQL/MariaDB `INSERT … VALUES` tuple, `('a',NULL,X'00ff')`: string literals with backslash
+ * escapes (the adapter's sql_mode leaves them on), binary values as hex literals.
+ */
+export const FORM_MYSQL = 2;
+/** What {@link transcodeChunkRow} writes. */
+export type RowForm = typeof FORM_COPY | typeof FORM_VALUES | typeof FORM_MYSQL;
 
-/** Upper bound of what {@link chunkRowToPg} writes for a row of `rowBytes` JSON bytes. */
+/** Upper bound of what {@link transcodeChunkRow} writes for a row of `rowBytes` JSON bytes. */
 export const chunkRowBound = (rowBytes: number, columns: number): number => 2 * rowBytes + 5 * columns + 4;
 
 /**
@@ -67,12 +80,42 @@ export function chunkRowToValues(row: readonly unknown[], slots: Uint8Array, mar
   })})`;
 }
 
+/**
+ * Escapes a string as a single-quoted MySQL literal (backslash escapes on, as the adapter's sql_mode
+ * leaves them). Written apart from the byte path's tables, so that each checks the other.
+ */
+export function mysqlString(s: string): string {
+  // eslint-disable-next-line no-control-regex -- these control characters are exactly what MySQL needs escaped
+  return `'${s.replace(/[\0\n\r\b\t\\'"\x1a]/g, (c) => {
+    switch (c) {
+      case '\0': return '\\0';
+      case '\n': return '\\n';
+      case '\r': return '\\r';
+      case '\b': return '\\b';
+      case '\t': return '\\t';
+      case '\x1a': return '\\Z';
+      default: return `\\${c}`;
+    }
+  })}'`;
+}
+
+/**
+ * The MySQL/MariaDB `INSERT … VALUES` tuple of one decoded chunk row: each kept slot's value as
+ * {@link mysqlString} writes it, binary ones (decodeBinary) as `X'…'`, null as `NULL`.
+ */
+export function chunkRowToMysql(row: readonly unknown[], slots: Uint8Array, marked: boolean): string {
+  return `(${joinSlots(row, slots, ',', 'NULL', (s, binary) => (binary ? `X'${decodeBinary(s, marked).toString('hex')}'` : mysqlString(s)))})`;
+}
+
 /** Raw bytes a JSON string holds and COPY text keeps as they are: printable ASCII but `"` and `\`. */
 const COPY_PLAIN = new Uint8Array(256);
 for (let c = 0x20; c < 0x80; c++) COPY_PLAIN[c] = c === 0x22 || c === 0x5c ? 0 : 1;
-/** The same for a string literal, which doubles `'`. */
+/** The same for a string literal, which doubles `'` (PostgreSQL) or escapes it (MySQL). */
 const VALUES_PLAIN = COPY_PLAIN.slice();
 VALUES_PLAIN[0x27] = 0;
+/** Per ASCII byte: the letter after `\` that a MySQL string literal writes it as (mysqlString), 0 = as is. */
+const MYSQL_ESCAPE = new Uint8Array(128);
+for (const [c, e] of [[0, '0'], [0x0a, 'n'], [0x0d, 'r'], [0x08, 'b'], [0x09, 't'], [0x1a, 'Z'], [0x5c, '\\'], [0x27, "'"], [0x22, '"']] as const) MYSQL_ESCAPE[c] = e.charCodeAt(0);
 /** Per byte after `\` in a JSON string: the byte it stands for (0: not a one-letter escape). */
 const JSON_UNESCAPE = new Uint8Array(256);
 for (const [e, c] of [['"', 0x22], ['\\', 0x5c], ['/', 0x2f], ['b', 8], ['f', 12], ['n', 10], ['r', 13], ['t', 9]] as const) JSON_UNESCAPE[e.charCodeAt(0)] = c;
@@ -98,6 +141,7 @@ function hex4(src: Buffer, i: number, e: number): number {
 const AS_BYTES = 0;
 const AS_COPY = 1;
 const AS_LITERAL = 2;
+const AS_MYSQL = 3;
 
 /** Where the last {@link jsonStringAt} call stopped reading (after the closing quote). */
 let stringEnd = 0;
@@ -106,10 +150,10 @@ let stringEnd = 0;
  * Decodes the JSON string whose opening quote is at `i` into its UTF-8 bytes at `o` of `d`, escaped
  * as `as` says; returns the new offset and leaves the read position in {@link stringEnd}, or
  * returns -1 for anything the string path must decide (invalid JSON, a lone surrogate, invalid
- * UTF-8, U+0000 in a literal). `d` must have room for twice the bytes read.
+ * UTF-8, U+0000 in a PostgreSQL literal). `d` must have room for twice the bytes read.
  */
 function jsonStringAt(src: Buffer, i: number, e: number, d: Buffer, o: number, as: number): number {
-  const plain = as === AS_LITERAL ? VALUES_PLAIN : COPY_PLAIN;
+  const plain = as === AS_COPY || as === AS_BYTES ? COPY_PLAIN : VALUES_PLAIN;
   i++;
   for (;;) {
     if (i >= e) return -1;
@@ -167,6 +211,10 @@ function jsonStringAt(src: Buffer, i: number, e: number, d: Buffer, o: number, a
       if (b === 0) return -1;
       if (b === 0x27) d[o++] = 0x27;
       d[o++] = b;
+    } else if (as === AS_MYSQL) {
+      const c = MYSQL_ESCAPE[b] as number;
+      if (c !== 0) d[o++] = 0x5c;
+      d[o++] = c || b;
     } else d[o++] = b;
   }
   stringEnd = i + 1;
@@ -180,17 +228,18 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * Transcodes one chunk row (the JSON array in bytes `s`–`e` of `src`) into `form` at `o` of `d`:
- * byte for byte what {@link chunkRowToCopyLine} or {@link chunkRowToValues} gives for the decoded
- * row. `slots` says per element whether it is loaded and how (elements past it are ignored,
- * missing ones are NULL). Strings are unescaped and escaped for the target as their bytes are
- * copied, integers of up to 15 digits copied as they are, bytea written as hex of the string's
- * UTF-8 bytes. Returns the new offset, or -1 for a row with anything else (other numbers,
+ * byte for byte what {@link chunkRowToCopyLine}, {@link chunkRowToValues} or {@link chunkRowToMysql}
+ * gives for the decoded row. `slots` says per element whether it is loaded and how (elements past
+ * it are ignored, missing ones are NULL). Strings are unescaped and escaped for the target as
+ * their bytes are copied, integers of up to 15 digits copied as they are, binary values written as
+ * hex of the string's UTF-8 bytes. Returns the new offset, or -1 for a row with anything else (other numbers,
  * booleans, nested values, a lone surrogate, a bytea value that may be marked base64, U+0000 in a
- * literal, invalid JSON): the caller then takes the string path. `d` must have room for
+ * PostgreSQL literal, invalid JSON): the caller then takes the string path. `d` must have room for
  * {@link chunkRowBound} bytes.
  */
-export function chunkRowToPg(src: Buffer, s: number, e: number, slots: Uint8Array, form: RowForm, d: Buffer, o: number): number {
-  const values = form === FORM_VALUES;
+export function transcodeChunkRow(src: Buffer, s: number, e: number, slots: Uint8Array, form: RowForm, d: Buffer, o: number): number {
+  const values = form !== FORM_COPY;
+  const mysql = form === FORM_MYSQL;
   let i = s;
   while (i < e && isJsonBlank(src[i])) i++;
   if (i >= e || src[i] !== 0x5b) return -1;
@@ -219,7 +268,7 @@ export function chunkRowToPg(src: Buffer, s: number, e: number, slots: Uint8Arra
           }
           if (c === 0x22 && j < e) i = j + 1;
           else {
-            o = jsonStringAt(src, j - 1, e, d, o, values ? AS_LITERAL : AS_COPY);
+            o = jsonStringAt(src, j - 1, e, d, o, mysql ? AS_MYSQL : values ? AS_LITERAL : AS_COPY);
             if (o < 0) return -1;
             i = stringEnd;
           }
@@ -232,9 +281,13 @@ export function chunkRowToPg(src: Buffer, s: number, e: number, slots: Uint8Arra
           if (slot === ROW_BYTEA) {
             // A value starting with U+0000 may be marked base64 (binary-encoding.ts).
             if (n > 0 && scratch[0] === 0) return -1;
-            if (values) d[o++] = 0x27;
-            else d[o++] = 0x5c;
-            d[o++] = 0x5c; d[o++] = 0x78;
+            if (mysql) {
+              d[o++] = 0x58; d[o++] = 0x27;
+            } else {
+              // '\x… or, in COPY text, \\x…
+              d[o++] = values ? 0x27 : 0x5c;
+              d[o++] = 0x5c; d[o++] = 0x78;
+            }
             for (let j = 0; j < n; j++) {
               const x = scratch[j] as number;
               d[o++] = HEX_DIGIT[x >> 4] as number; d[o++] = HEX_DIGIT[x & 15] as number;

@@ -191,13 +191,16 @@ describe('MysqlInserts (INSERT statements of a table)', () => {
     const head = Buffer.from('INSERT INTO t (a, b) VALUES ');
     const limit = 1024;
     const out = new MysqlInserts(head, limit, Uint8Array.of(ROW_TEXT, ROW_TEXT, ROW_SKIP), false);
+    const statements: string[] = [];
     for (const f of files) {
       const chunk = openChunk(f);
       if (!chunk) throw new Error('not a chunk');
       out.addChunk(chunk);
+      for (let sql = out.next(); sql !== undefined; sql = out.next()) statements.push(sql);
     }
-    out.end();
-    const statements = out.ready.splice(0);
+    const last = out.end();
+    if (last !== undefined) statements.push(last);
+    expect(out.end()).toBeUndefined();
     const tuples: string[] = [];
     for (const [i, sql] of statements.entries()) {
       expect(sql.startsWith(head.toString())).toBe(true);

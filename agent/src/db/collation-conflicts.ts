@@ -8,22 +8,19 @@
  *
  * Equality is decided by the target server itself, not by a re-implementation of its collation
  * rules: the values of each unique index with char/text columns are copied from the dbdump
- * chunks into one session-private TEMPORARY table whose key columns carry the collation, tagged
- * with their index, and grouped there by index and key in one query. Nothing outside the session
- * is written.
+ * chunks into session-private TEMPORARY tables whose columns have the types the restore creates
+ * (char/text ones in the collation), tagged with their index, and grouped there by index and key.
+ * Nothing outside the session is written.
  *
- * One table for every index, not one each: a site has ~100 such indexes, dozens of them with
- * rows, and a CREATE, INSERT, GROUP BY and DROP round trip per index took ~0.4 s of a restore at
- * size M. Every key column is a VARCHAR in the collation: a char column compares as in its own
- * type (both VARCHAR, same collation and pad attribute); the values of other columns in such an
- * index (ids, numbers) are the canonical text the source database wrote, equal exactly when
- * their values are.
+ * Indexes whose key columns have the same types share one table: a site has ~100 such indexes,
+ * dozens of them with rows, and a CREATE, INSERT, GROUP BY and DROP round trip per index took
+ * ~0.4 s of a restore at size M.
  */
 import { parseChunkName } from '../archive/names.js';
 import { openChunk } from '../archive/table-chunks.js';
 import type { ReadBuffer } from '../archive/zip-reader.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
-import { planTableNames, quoteIdent } from '../schema/ddl.js';
+import { columnType, planTableNames, quoteIdent } from '../schema/ddl.js';
 import type { XmldbField, XmldbTable } from '../schema/model.js';
 import { orderColumn } from '../schema/model.js';
 import { CheckFailedError } from '../transfer/errors.js';
@@ -70,13 +67,20 @@ interface Candidate {
   idColumn: string;
 }
 
-/** Rows per multi-row INSERT into the check's table, and its bound in characters. */
+/** Rows per multi-row INSERT into a check table, and its bound in characters. */
 const ROWS_PER_INSERT = 500;
 const CHARS_PER_INSERT = 1024 * 1024;
-/** Moodle's longest char column (XMLDB). */
-const KEY_CHARS = 1333;
-/** The check's TEMPORARY table. */
-const CHECK_TABLE = 'vault_collcheck';
+
+/** A TEMPORARY table of the check: the key column types it holds, its rows waiting to be inserted. */
+interface CheckTable {
+  name: string;
+  types: string[];
+  created: boolean;
+  batch: (string | number)[][];
+  chars: number;
+  /** Rows inserted or waiting, per candidate in it. */
+  rows: Map<number, number>;
+}
 
 /**
  * Unique indexes (from keys and indexes) with at least one char/text column: only those can
@@ -102,7 +106,7 @@ function candidates(db: DbAdapter, tables: readonly XmldbTable[], definitions: r
 /**
  * Finds backup rows equal under `collation` in a unique index (MySQL/MariaDB targets; an empty
  * list on PostgreSQL, whose default collation is deterministic). Reads only the chunks of tables
- * with such an index; uses one TEMPORARY table, dropped before returning.
+ * with such an index; uses TEMPORARY tables, dropped before returning.
  */
 export async function findCollationConflicts(db: DbAdapter, opts: CollationCheckOptions): Promise<CollationConflict[]> {
   if (db.family !== 'mysql') return [];
@@ -117,30 +121,30 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
   const q = (s: string): string => quoteIdent('mysql', s);
   const byTable = new Map<string, number[]>();
   list.forEach((c, k) => byTable.set(c.table.name, [...(byTable.get(c.table.name) ?? []), k]));
-  const width = Math.max(...list.map((c) => c.columns.length));
-  const keys = Array.from({ length: width }, (_x, k) => `k${k}`);
-  // Key column k is as long as the longest char column at k of any index (a longer value is
-  // refused, as the restored table would); other columns' text (ids, numbers) fits in 255.
-  const lengths = keys.map((_x, k) => Math.max(1, ...list.map((c) => {
-    const f = c.fields[k];
-    return f === undefined ? 1 : f.type === 'char' ? Math.min(KEY_CHARS, Number(f.length) || KEY_CHARS) : f.type === 'text' ? KEY_CHARS : 255;
-  })));
-  // Rows (with no NULL in the index) per candidate. The table is created with the first such row:
-  // most of a site's tables are empty or hold one row.
-  const seen = new Array<number>(list.length).fill(0);
-  let created = false;
-  let batch: (string | number | null)[][] = [];
-  let batchChars = 0;
-  const flush = async (): Promise<void> => {
-    if (!batch.length) return;
-    if (!created) {
-      await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(CHECK_TABLE)}`);
-      await db.execute(`CREATE TEMPORARY TABLE ${q(CHECK_TABLE)} (cand SMALLINT UNSIGNED NOT NULL, rid VARCHAR(255) NOT NULL, ${keys.map((k, j) => `${k} VARCHAR(${lengths[j] ?? KEY_CHARS}) COLLATE ${opts.collation} NULL`).join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${opts.collation}`);
-      created = true;
+  // One table per list of key column types (as the restore creates them), shared by the indexes with that list.
+  const tables = new Map<string, CheckTable>();
+  const tableOf = list.map((c) => {
+    const types = c.fields.map((f) => `${columnType('mysql', f)}${f.type === 'char' || f.type === 'text' ? ` COLLATE ${opts.collation}` : ''}`);
+    const key = types.join('|');
+    let t = tables.get(key);
+    if (!t) {
+      t = { name: `vault_collcheck_${tables.size}`, types, created: false, batch: [], chars: 0, rows: new Map() };
+      tables.set(key, t);
     }
-    await db.query(`INSERT INTO ${q(CHECK_TABLE)} VALUES ?`, [batch]);
-    batch = [];
-    batchChars = 0;
+    return t;
+  });
+  const keysOf = (t: CheckTable): string[] => t.types.map((_x, j) => `k${j}`);
+  const flush = async (t: CheckTable): Promise<void> => {
+    if (!t.batch.length) return;
+    if (!t.created) {
+      // Created with the first row: most of a site's tables are empty or hold one row.
+      await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(t.name)}`);
+      await db.execute(`CREATE TEMPORARY TABLE ${q(t.name)} (cand SMALLINT UNSIGNED NOT NULL, rid VARCHAR(255) NOT NULL, ${t.types.map((type, j) => `k${j} ${type} NULL`).join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${opts.collation}`);
+      t.created = true;
+    }
+    await db.query(`INSERT INTO ${q(t.name)} VALUES ?`, [t.batch]);
+    t.batch = [];
+    t.chars = 0;
   };
   try {
     const into: ReadBuffer = { buffer: Buffer.alloc(0) };
@@ -164,15 +168,16 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
               const vals = colPos.map((p) => (p === undefined ? null : raw[p] ?? null));
               // NULLs never collide in a unique index.
               if (vals.some((v) => v === null)) continue;
-              const row: (string | number | null)[] = [k, idPos === undefined ? `#${n}` : String(raw[idPos] ?? '')];
-              for (let j = 0; j < width; j++) {
-                const v = j < vals.length ? String(vals[j]) : null;
-                row.push(v);
-                batchChars += v?.length ?? 0;
+              const t = tableOf[k] as CheckTable;
+              const row: (string | number)[] = [k, idPos === undefined ? `#${n}` : String(raw[idPos] ?? '')];
+              for (const v of vals) {
+                const text = String(v);
+                row.push(text);
+                t.chars += text.length;
               }
-              batch.push(row);
-              seen[k] = (seen[k] ?? 0) + 1;
-              if (batch.length >= ROWS_PER_INSERT || batchChars >= CHARS_PER_INSERT) await flush();
+              t.batch.push(row);
+              t.rows.set(k, (t.rows.get(k) ?? 0) + 1);
+              if (t.batch.length >= ROWS_PER_INSERT || t.chars >= CHARS_PER_INSERT) await flush(t);
             }
           }
         }
@@ -180,32 +185,33 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
         zip.close();
       }
     }
-    await flush();
-    // Fewer than two rows of an index cannot collide.
-    if (!seen.some((n) => n >= 2)) return [];
     const limit = opts.maxGroups ?? 20;
-    const dupes = await db.query<Record<string, unknown>>(
-      `SELECT cand, ${keys.map((k) => `MIN(${k}) AS ${k}`).join(', ')} FROM ${q(CHECK_TABLE)} GROUP BY cand, ${keys.join(', ')} HAVING COUNT(*) > 1 ORDER BY cand, ${keys.join(', ')}`);
-    const out: CollationConflict[] = [];
-    let current: CollationConflict | undefined;
-    let currentCand = -1;
-    for (const d of dupes) {
-      const k = Number(d.cand);
-      const c = list[k] as Candidate;
-      if (k !== currentCand) {
-        current = { table: c.table.name, index: c.index, columns: c.columns, idColumn: c.idColumn, groups: [] };
-        currentCand = k;
-        out.push(current);
+    const found = new Map<number, CollationConflict>();
+    for (const t of tables.values()) {
+      await flush(t);
+      // Fewer than two rows of an index cannot collide.
+      if (![...t.rows.values()].some((n) => n >= 2)) continue;
+      const keys = keysOf(t);
+      const dupes = await db.query<Record<string, unknown>>(
+        `SELECT cand, ${keys.map((k) => `MIN(${k}) AS ${k}`).join(', ')} FROM ${q(t.name)} GROUP BY cand, ${keys.join(', ')} HAVING COUNT(*) > 1 ORDER BY cand, ${keys.join(', ')}`);
+      for (const d of dupes) {
+        const k = Number(d.cand);
+        const c = list[k] as Candidate;
+        let conflict = found.get(k);
+        if (!conflict) {
+          conflict = { table: c.table.name, index: c.index, columns: c.columns, idColumn: c.idColumn, groups: [] };
+          found.set(k, conflict);
+        }
+        if (conflict.groups.length >= limit) continue;
+        // The rows of the group: those of the index equal (under the collation) to the group's key.
+        const rows = await db.query<Record<string, unknown>>(
+          `SELECT rid, ${keys.join(', ')} FROM ${q(t.name)} WHERE cand = ? AND ${keys.map((x) => `${x} = ?`).join(' AND ')} ORDER BY rid`, [k, ...keys.map((x) => d[x])]);
+        conflict.groups.push({ ids: rows.map((r) => String(r.rid)), values: rows.map((r) => keys.map((x) => (r[x] === null ? null : String(r[x])))) });
       }
-      if (!current || current.groups.length >= limit) continue;
-      // The rows of the group: those of the index equal (under the collation) to the group's key.
-      const own = keys.slice(0, c.columns.length);
-      const rows = await db.query<Record<string, unknown>>(
-        `SELECT rid, ${own.join(', ')} FROM ${q(CHECK_TABLE)} WHERE cand = ? AND ${own.map((x) => `${x} = ?`).join(' AND ')} ORDER BY rid`, [k, ...own.map((x) => d[x])]);
-      current.groups.push({ ids: rows.map((r) => String(r.rid)), values: rows.map((r) => own.map((x) => (r[x] === null ? null : String(r[x])))) });
     }
-    return out;
+    // In the order of the indexes.
+    return [...found].sort((a, b) => a[0] - b[0]).map(([, c]) => c);
   } finally {
-    if (created) await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(CHECK_TABLE)}`).catch(() => undefined);
+    for (const t of tables.values()) if (t.created) await db.execute(`DROP TEMPORARY TABLE IF EXISTS ${q(t.name)}`).catch(() => undefined);
   }
 }

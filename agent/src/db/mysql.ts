@@ -232,20 +232,25 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
 /** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad}. */
 export const INSERT_STATEMENT_BYTES = 96 * 1024;
 
-/** Adapter over one mysql2 connection. */
 /**
  * The rows of a table's chunk files as multi-row `INSERT … VALUES` statements of up to `limit`
  * bytes (one row alone may be longer), transcoded from the chunks' JSON bytes (chunk-rows.ts)
- * into one buffer: no JavaScript value per field, one string per statement. A method, not a
- * closure per table, for the reason {@link PgRows} gives.
+ * into one buffer: no JavaScript value per field, one string per statement. Statements are handed
+ * out one at a time ({@link next}), so that each is sent as soon as it is full and none waits
+ * long enough to reach V8's old generation. A class, not a closure per table, for the reason
+ * postgres.ts PgRows gives.
  */
 export class MysqlInserts {
   private buf: Buffer;
   private len: number;
   /** Tuples in the statement being written. */
   private tuples = 0;
-  /** Finished statements, in order. */
-  readonly ready: string[] = [];
+  /** The chunk being read, its rows when it has no byte layout (decoded at once), and its next row. */
+  private chunk: ChunkFile | undefined;
+  private decoded: readonly (readonly unknown[])[] | undefined;
+  private row = 0;
+  /** A finished statement not handed out yet. */
+  private ready: string | undefined;
   rows = 0;
 
   /** `head`: `INSERT INTO … VALUES `; `slots` as {@link transcodeChunkRow} takes them; `marked`: binary values may be marked base64. */
@@ -254,34 +259,54 @@ export class MysqlInserts {
     this.len = head.copy(this.buf);
   }
 
-  /** Appends the rows of a chunk. */
+  /** Starts reading a chunk: its rows are written by {@link next}. */
   addChunk(chunk: ChunkFile): void {
+    this.chunk = chunk;
+    this.decoded = chunk.raw ? undefined : [...chunk.rows()];
+    this.row = 0;
+  }
+
+  /**
+   * Writes the chunk's rows until a statement is full and returns it; undefined once every row
+   * is written (the statement being written then waits for the next chunk or {@link end}).
+   */
+  next(): string | undefined {
+    const chunk = this.chunk;
+    if (!chunk) return undefined;
     const raw = chunk.raw;
-    if (!raw) {
-      for (const row of chunk.rows()) this.addTuple(chunkRowToMysql(row, this.slots, this.marked));
-      return;
-    }
-    const { data, spans } = raw;
     const columns = this.slots.length;
-    for (let r = 0; r < chunk.count; r++) {
-      const s = spans[2 * r] as number;
-      const e = spans[2 * r + 1] as number;
+    while (this.ready === undefined && this.row < chunk.count) {
+      const r = this.row++;
+      if (!raw) {
+        this.addTuple(chunkRowToMysql(this.decoded?.[r] ?? [], this.slots, this.marked));
+        continue;
+      }
+      const s = raw.spans[2 * r] as number;
+      const e = raw.spans[2 * r + 1] as number;
       this.room(chunkRowBound(e - s, columns) + 1);
       const at = this.len;
       if (this.tuples) this.buf[this.len++] = 0x2c;
-      const n = transcodeChunkRow(data, s, e, this.slots, FORM_MYSQL, this.buf, this.len);
+      const n = transcodeChunkRow(raw.data, s, e, this.slots, FORM_MYSQL, this.buf, this.len);
       this.len = at;
       if (n >= 0) this.placed(at, n);
       else this.addTuple(chunkRowToMysql(raw.row(r), this.slots, this.marked));
     }
+    if (this.row >= chunk.count) {
+      this.chunk = undefined;
+      this.decoded = undefined;
+    }
+    const sql = this.ready;
+    this.ready = undefined;
+    return sql;
   }
 
-  /** Ends the last statement. */
-  end(): void {
-    if (!this.tuples) return;
-    this.ready.push(this.buf.toString('utf8', 0, this.len));
+  /** The last statement, once every chunk is read; undefined when it holds no row. */
+  end(): string | undefined {
+    if (!this.tuples) return undefined;
+    const sql = this.buf.toString('utf8', 0, this.len);
     this.len = this.head.length;
     this.tuples = 0;
+    return sql;
   }
 
   /** A tuple from the string path. */
@@ -301,7 +326,7 @@ export class MysqlInserts {
    */
   private placed(at: number, end: number): void {
     if (this.tuples && end > this.limit) {
-      this.ready.push(this.buf.toString('utf8', 0, at));
+      this.ready = this.buf.toString('utf8', 0, at);
       this.len = this.head.length + this.buf.copy(this.buf, this.head.length, at + 1, end);
       this.tuples = 1;
     } else {
@@ -320,6 +345,7 @@ export class MysqlInserts {
   }
 }
 
+/** Adapter over one mysql2 connection. */
 export class MysqlAdapter implements DbAdapter {
   readonly family = 'mysql' as const;
   private maxPacket = 4 * 1024 * 1024;
@@ -654,27 +680,25 @@ export class MysqlAdapter implements DbAdapter {
 
   /**
    * {@link bulkLoad} of chunk-file rows, transcoded from their JSON bytes ({@link MysqlInserts}).
-   * The next statement is written while the previous one runs (one in flight on the connection).
+   * Each statement is sent once full; the next is written while it runs (one in flight).
    */
   async loadChunkRows(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number> {
     const head = Buffer.from(`INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `);
     const out = new MysqlInserts(head, this.insertLimit(), chunkRowSlots(source.pick, source.binary), source.marked);
     return this.loadTransaction(table, async () => {
       let running: Promise<unknown> = Promise.resolve();
-      const send = async (): Promise<void> => {
-        for (const sql of out.ready.splice(0)) {
-          await running;
-          running = this.conn.query(sql);
-          // Awaited before the next statement or at the end; never an unhandled rejection meanwhile.
-          running.catch(() => undefined);
-        }
+      const send = async (sql: string): Promise<void> => {
+        await running;
+        running = this.conn.query(sql);
+        // Awaited before the next statement or at the end; never an unhandled rejection meanwhile.
+        running.catch(() => undefined);
       };
       for await (const chunk of source.chunks) {
         out.addChunk(chunk);
-        await send();
+        for (let sql = out.next(); sql !== undefined; sql = out.next()) await send(sql);
       }
-      out.end();
-      await send();
+      const last = out.end();
+      if (last !== undefined) await send(last);
       await running;
       return out.rows;
     });

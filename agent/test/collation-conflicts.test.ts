@@ -32,15 +32,18 @@ function table(name: string, fields: XmldbField[], unique: string[]): XmldbTable
   };
 }
 
-/** A dbdump archive holding one chunk file per table (header, then rows), as the plugin writes them. */
-async function dbdump(rows: Record<string, (string | null)[][]>, tables: XmldbTable[]): Promise<string> {
+/**
+ * A dbdump archive holding one chunk file per table (header, then rows), as the plugin writes them
+ * (one array per line), or for the tables in `oneLine` as a single line (read by decoding it whole).
+ */
+async function dbdump(rows: Record<string, (string | null)[][]>, tables: XmldbTable[], oneLine: string[] = []): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'va-collation-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'dbdump.zip');
   const zip = new ZipArchiveWriter('dbdump.zip', createWriteStream(path));
   for (const t of tables) {
     const lines = [phpJsonRow(t.fields.map((f) => f.name)), ...(rows[t.name] ?? []).map((r) => phpJsonRow(r))];
-    await zip.add(chunkName(t.name, 0), Buffer.from(`[\n${lines.join(',\n')}\n]`));
+    await zip.add(chunkName(t.name, 0), Buffer.from(oneLine.includes(t.name) ? `[${lines.join(',')}]` : `[\n${lines.join(',\n')}\n]`));
   }
   await zip.close();
   return path;
@@ -57,6 +60,8 @@ describe('collation pre-check on mariadb', () => {
     const priced = table('priced', [name, amount], ['name', 'amount']);
     const other = table('other', [name, amount], ['name', 'amount']);
     const plain = table('plain', [name], ['name']);
+    // The id in the index: never colliding (the ids differ).
+    const withId = table('withid', [name], ['name', 'id']);
     const rows = {
       // 'a' = 'A' under the collation, and DECIMAL(10,0) rounds 1.5 and 2.4 to 2: the restored index refuses them.
       priced: [['1', 'a', '1.5'], ['2', 'A', '2.4'], ['3', 'a', '7'], ['4', null, '2'], ['5', null, '2']],
@@ -64,13 +69,19 @@ describe('collation pre-check on mariadb', () => {
       other: [['1', 'a', '2']],
       // Trailing spaces (PAD SPACE) and accents; the NULLs never collide.
       plain: [['10', 'cafe'], ['11', 'Café '], ['12', 'tea'], ['13', null], ['14', null]],
+      withid: [['1', 'x'], ['2', 'X']],
     };
-    const tables = [priced, other, plain];
-    const conflicts = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci' });
-    expect(conflicts.map((c) => ({ table: c.table, columns: c.columns, groups: c.groups }))).toEqual([
+    const tables = [priced, other, plain, withId];
+    const want = [
       { table: 'priced', columns: ['name', 'amount'], groups: [{ ids: ['1', '2'], values: [['a', '2'], ['A', '2']] }] },
       { table: 'plain', columns: ['name'], groups: [{ ids: ['10', '11'], values: [['cafe'], ['Café ']] }] },
-    ]);
+    ];
+    const conflicts = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci' });
+    expect(conflicts.map((c) => ({ table: c.table, columns: c.columns, groups: c.groups }))).toEqual(want);
+    // The same from chunk files in the other layout (one line), and with a lone surrogate in a value.
+    const odd = { ...rows, plain: [...rows.plain, ['15', '\ud800']] };
+    const again = await findCollationConflicts(db, { tables, archives: [await dbdump(odd, tables, ['priced'])], collation: 'utf8mb4_unicode_ci' });
+    expect(again.map((c) => ({ table: c.table, columns: c.columns, groups: c.groups }))).toEqual(want);
     // A collation that tells them apart leaves only the rounding collision.
     const binary = await findCollationConflicts(db, { tables, archives: [await dbdump({ ...rows, priced: [['1', 'a', '1.5'], ['2', 'a', '2.4']] }, tables)], collation: 'utf8mb4_bin' });
     expect(binary.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual([{ table: 'priced', ids: [['1', '2']] }]);

@@ -229,7 +229,7 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
   out.len = o;
 }
 
-/** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad}. */
+/** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad} and {@link MysqlAdapter.loadChunkRows}. */
 export const INSERT_STATEMENT_BYTES = 96 * 1024;
 
 /**

@@ -628,15 +628,20 @@ export class MysqlAdapter implements DbAdapter {
   private async loadTransaction(table: XmldbTable, load: () => Promise<number>): Promise<number> {
     await this.conn.query('SET foreign_key_checks = 0, unique_checks = 0');
     await this.conn.query('START TRANSACTION');
+    let failed = false;
     try {
       const count = await load();
       await this.conn.query('COMMIT');
       return count;
     } catch (err) {
+      failed = true;
       await this.conn.query('ROLLBACK').catch(() => undefined);
       throw new TableTransferError(table.name, `INSERT failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
     } finally {
-      await this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
+      // After a failure (a lost connection, say) the table's error is the one reported.
+      const checksOn = this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
+      if (failed) await checksOn.catch(() => undefined);
+      else await checksOn;
     }
   }
 

@@ -38,6 +38,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
+import { parseArchiveName } from '../archive/names.js';
 import { readDbStructure, type DbStructure } from '../archive/dbstructure.js';
 import { ZipArchiveReader } from '../archive/zip-reader.js';
 import { checkCollation, checkEngine, checkEngineIndexes, checkForeignKeys, checkPlugins, checkRestoreDiskSpace, checkStagingRights, checkVersion, localDataDirectory, readSiteVersions, roomForAllDumps, type RestoreDiskPlaces } from '../checks/restore-checks.js';
@@ -60,7 +61,7 @@ import { codePlugins, databaseUrl, installTreeCacheFile, stateDir } from '../moo
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import { backupFileSize, type BackupFile, type BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS, type DownloadResult } from '../transfer/download.js';
-import { AgentError, CheckFailedError, WrongPassphraseError } from '../transfer/errors.js';
+import { AgentError, CheckFailedError, IntegrityError, WrongPassphraseError } from '../transfer/errors.js';
 import type { SseCKey } from '../transfer/sse-c.js';
 import { PartBuffers } from '../transfer/upload.js';
 import { parseHashInfo } from './backup.js';
@@ -224,28 +225,63 @@ export class ArchiveFetcher {
   }
 
   /**
+   * Dbdump archives downloaded before dbstructure's manifest was read, without a hash from the
+   * backup record: their SHA-256, compared once the manifest's hashes arrive ({@link addManifestHashes}).
+   */
+  private readonly awaitingManifest = new Map<string, string>();
+  private manifestRead = false;
+
+  /**
    * Downloads `name` into `dest` (or only hashes it when null); throws IntegrityError on mismatch.
-   * Without a recorded hash an archive saved to `dest` is not hashed: nothing would compare it.
+   * An archive saved to `dest` without a recorded hash is hashed only while dbstructure's manifest
+   * may still bring one (a dbdump started ahead of it): otherwise nothing would compare it.
    * Several fetches may run at once (they share the segment pool).
    */
   async fetch(name: string, dest: string | null, signal?: AbortSignal): Promise<{ sha256?: string; size: number; verified: boolean }> {
     const d = await this.ctx.api.downloadUrl(this.restorekey, name);
     const expected = this.hashes.get(name);
+    const mayGetHash = !expected && !this.manifestRead && parseArchiveName(name)?.type === 'dbdump';
     this.progress.archive(name);
     let r: DownloadResult;
     try {
       r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), hash: dest === null, onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
+        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), hash: dest === null || mayGetHash, onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
       });
     } finally {
       this.progress.done(name);
     }
-    if (!expected && name !== 'dbstructure.zip' && !this.unhashedWarned) {
-      this.unhashedWarned = true;
-      this.ctx.logger.warn(`archives without a recorded hash (backup made by the plugin?), ${name} first: each is checked only as it is applied (entry sizes, and CRC-32 for the database's; filedir blobs against their SHA-1 names)`);
+    // A hash the manifest brought while this archive downloaded.
+    const late = expected ? undefined : this.hashes.get(name);
+    if (late && late !== r.sha256) {
+      if (dest) await rm(dest, { force: true });
+      throw new IntegrityError(name, late, r.sha256 ?? '');
     }
+    if (mayGetHash && !late && r.sha256 !== undefined) this.awaitingManifest.set(name, r.sha256);
+    else if (!expected && !late) this.warnUnhashed(name);
     await failpoint('restore.download.archive');
-    return { ...r, verified: Boolean(expected) };
+    return { ...r, verified: Boolean(expected ?? late) };
+  }
+
+  /**
+   * Takes the dbdump hashes of dbstructure's manifest (a second record beside the backup's), for
+   * archives the record has none for, and checks those already downloaded against them.
+   */
+  addManifestHashes(archives: readonly { name: string; sha256: string }[]): void {
+    for (const a of archives) if (!this.hashes.has(a.name)) this.hashes.set(a.name, a.sha256);
+    this.manifestRead = true;
+    for (const [name, sha256] of this.awaitingManifest) {
+      const want = this.hashes.get(name);
+      if (want === undefined) this.warnUnhashed(name);
+      else if (want !== sha256) throw new IntegrityError(name, want, sha256);
+    }
+    this.awaitingManifest.clear();
+  }
+
+  /** A backup without hashes (the plugin's) is said so once. */
+  private warnUnhashed(name: string): void {
+    if (name === 'dbstructure.zip' || this.unhashedWarned) return;
+    this.unhashedWarned = true;
+    this.ctx.logger.warn(`archives without a recorded hash (backup made by the plugin?), ${name} first: each is checked only as it is applied (entry sizes, and CRC-32 for the database's; filedir blobs against their SHA-1 names)`);
   }
 }
 
@@ -486,8 +522,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     await temp.added(structPath);
     const zr = await ZipArchiveReader.open(structPath);
     const structure = await readDbStructure(zr).finally(() => zr.close());
-    // dbdump hashes are also inside dbstructure's manifest (a second, independent record).
-    for (const a of structure.manifest?.archives ?? []) if (!fetcher.hashes.has(a.name)) fetcher.hashes.set(a.name, a.sha256);
+    // dbdump hashes are also inside dbstructure's manifest (a second, independent record); a
+    // dbdump downloaded ahead without one from the record is checked against it now.
+    fetcher.addManifestHashes(structure.manifest?.archives ?? []);
     const meta = { ...info, ...structure.metadata };
 
     // The target's tool_vault settings (read before the switch replaces them).

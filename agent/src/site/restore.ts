@@ -244,22 +244,19 @@ export class ArchiveFetcher {
     this.progress.archive(name);
     let r: DownloadResult;
     try {
+      // The hash is asked for at the end: the manifest may bring it while the archive downloads.
       r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
-        ...this.ctx.storage, key: this.key, ...(expected ? { expectedSha256: expected } : {}), hash: dest === null || mayGetHash, onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
+        ...this.ctx.storage, key: this.key, ...(expected || mayGetHash ? { expectedSha256: () => this.hashes.get(name) } : {}), hash: dest === null,
+        onBytes: (n) => this.progress.bytes(n), buffers: this.buffers, ...(signal ? { signal } : {}),
       });
     } finally {
       this.progress.done(name);
     }
-    // A hash the manifest brought while this archive downloaded.
-    const late = expected ? undefined : this.hashes.get(name);
-    if (late && late !== r.sha256) {
-      if (dest) await rm(dest, { force: true });
-      throw new IntegrityError(name, late, r.sha256 ?? '');
-    }
-    if (mayGetHash && !late && r.sha256 !== undefined) this.awaitingManifest.set(name, r.sha256);
-    else if (!expected && !late) this.warnUnhashed(name);
+    const verified = this.hashes.has(name);
+    if (!verified && mayGetHash && !this.manifestRead && r.sha256 !== undefined) this.awaitingManifest.set(name, r.sha256);
+    else if (!verified) this.warnUnhashed(name);
     await failpoint('restore.download.archive');
-    return { ...r, verified: Boolean(expected ?? late) };
+    return { ...r, verified };
   }
 
   /**

@@ -41,7 +41,8 @@ export const DOWNLOAD_SEGMENTS = 8;
  * (If-Match on the first response's ETag, so a replaced object starts over instead of mixing);
  * failures that make no progress are retried with backoff up to `retry.attempts` times. With
  * `expectedSha256` a mismatch raises IntegrityError and the file is removed, so nothing
- * unverified stays around. Aborting `signal` ends the download at once (no retry; the file is
+ * unverified stays around; given as a function, it is asked once the body is complete (a hash
+ * that may become known while the download runs), and the body is hashed in any case. Aborting `signal` ends the download at once (no retry; the file is
  * removed) with the signal's reason.
  *
  * The hash runs on this thread. Hashing and writing on a worker thread was tried: the download
@@ -53,10 +54,10 @@ export async function downloadArchive(
   name: string,
   src: DownloadSource,
   dest: string | null,
-  opts: StorageOptions & { expectedSha256?: string; hash?: boolean; onBytes?: (n: number) => void; buffers?: PartBuffers; signal?: AbortSignal },
+  opts: StorageOptions & { expectedSha256?: string | (() => string | undefined); hash?: boolean; onBytes?: (n: number) => void; buffers?: PartBuffers; signal?: AbortSignal },
 ): Promise<DownloadResult> {
   // Hashing 100 MB costs ~75 ms of CPU on this thread: skipped when nobody reads the hash.
-  const hashing = opts.hash !== false || Boolean(opts.expectedSha256);
+  const hashing = opts.hash !== false || opts.expectedSha256 !== undefined;
   if (src.encrypted) {
     if (!opts.key) throw new WrongPassphraseError();
     assertKeyAllowedFor(src.url, opts.policy);
@@ -166,7 +167,8 @@ export async function downloadArchive(
       if (!judged.retryable) throw new StorageError(res.status, `GET ${shortHost(src.url)}: ${lastReason}`);
     }
     const sha256 = hash?.digest('hex');
-    if (opts.expectedSha256 && sha256 !== opts.expectedSha256) throw new IntegrityError(name, opts.expectedSha256, sha256 ?? '');
+    const expected = typeof opts.expectedSha256 === 'function' ? opts.expectedSha256() : opts.expectedSha256;
+    if (expected && sha256 !== expected) throw new IntegrityError(name, expected, sha256 ?? '');
     ok = true;
     return sha256 === undefined ? { size: received } : { size: received, sha256 };
   } finally {

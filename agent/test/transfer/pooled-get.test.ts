@@ -115,6 +115,11 @@ describe('download framing', () => {
     // An expected hash is always checked.
     expect(await downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: sha })).toEqual({ size: data.length, sha256: sha });
     await expect(downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: '0'.repeat(64) })).rejects.toThrow(/f\.zip/);
+    // An expected hash given as a function is asked for once the body is complete; the body is hashed either way.
+    let asked = 0;
+    expect(await downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: () => { asked++; return undefined; } })).toEqual({ size: data.length, sha256: sha });
+    expect(asked).toBe(1);
+    await expect(downloadArchive('f.zip', { url, encrypted: false }, join(dir, 'f.zip'), { ...opts, hash: false, expectedSha256: () => '0'.repeat(64) })).rejects.toThrow(/f\.zip/);
   });
 
   it('reports the S3 error code of a refused GET without retrying it, and retries a 503', async () => {

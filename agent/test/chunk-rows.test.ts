@@ -1,8 +1,8 @@
 /**
  * The byte-level chunk JSON → database transcoder (chunk-rows.ts transcodeChunkRow) against the
- * string path it stands for (JSON.parse, then chunkRowToCopyLine, chunkRowToValues or
- * chunkRowToMysql), byte for byte, in all three forms: PostgreSQL COPY text lines and INSERT …
- * VALUES tuples, MySQL/MariaDB INSERT tuples. Where the byte path declines
+ * string path it stands for (JSON.parse, then chunkRowToCopyLine, chunkRowToValues, chunkRowToMysql
+ * or chunkRowToTsvLine), byte for byte, in all four forms: PostgreSQL COPY text lines and INSERT …
+ * VALUES tuples, MySQL/MariaDB INSERT tuples and LOAD DATA lines. Where the byte path declines
  * a row (-1), the string path is what the load writes, so declining is always safe; the tests
  * also pin that the rows json_encode writes for Moodle's values are never declined.
  */
@@ -10,13 +10,14 @@ import { describe, expect, it } from 'vitest';
 import { BINARY_MARKER } from '../src/archive/binary-encoding.js';
 import { phpJsonRow, phpJsonString } from '../src/archive/php-json.js';
 import { openChunk } from '../src/archive/table-chunks.js';
-import { chunkRowBound, chunkRowToCopyLine, chunkRowToMysql, chunkRowToValues, FORM_COPY, FORM_MYSQL, FORM_VALUES, mysqlString, ROW_BYTEA, ROW_SKIP, ROW_TEXT, transcodeChunkRow, type RowForm } from '../src/db/chunk-rows.js';
+import { chunkRowBound, chunkRowToCopyLine, chunkRowToMysql, chunkRowToTsvLine, chunkRowToValues, FORM_COPY, FORM_MYSQL, FORM_TSV, FORM_VALUES, mysqlString, ROW_BYTEA, ROW_SKIP, ROW_TEXT, transcodeChunkRow, tsvField, type RowForm } from '../src/db/chunk-rows.js';
 import { MysqlInserts } from '../src/db/mysql.js';
-import { PgRows } from '../src/db/postgres.js';
+import { TextRows } from '../src/db/text-rows.js';
 import { prng } from './support/prng.js';
 
-const FORMS: [string, RowForm][] = [['COPY', FORM_COPY], ['VALUES', FORM_VALUES], ['MySQL', FORM_MYSQL]];
-const FORM_NAMES = ['COPY', 'VALUES', 'MySQL'];
+const FORMS: [string, RowForm][] = [['COPY', FORM_COPY], ['VALUES', FORM_VALUES], ['MySQL', FORM_MYSQL], ['LOAD DATA', FORM_TSV]];
+const FORM_NAMES = ['COPY', 'VALUES', 'MySQL', 'LOAD DATA'];
+const STRING_PATHS = [chunkRowToCopyLine, chunkRowToValues, chunkRowToMysql, chunkRowToTsvLine];
 
 /** A chunk file of `rows` (each a JSON array's text or bytes) in the layout both writers use. */
 function chunkOf(rows: (string | Buffer)[], header = '["a","b","c"]'): Buffer {
@@ -29,7 +30,7 @@ function viaStrings(data: Buffer, i: number, slots: Uint8Array, form: RowForm, m
   if (!chunk?.raw) throw new Error('not a one-array-per-line chunk');
   try {
     const row = chunk.raw.row(i);
-    return form === FORM_COPY ? chunkRowToCopyLine(row, slots, marked) : form === FORM_VALUES ? chunkRowToValues(row, slots, marked) : chunkRowToMysql(row, slots, marked);
+    return (STRING_PATHS[form] ?? chunkRowToCopyLine)(row, slots, marked);
   } catch (err) {
     return err as Error;
   }
@@ -181,6 +182,16 @@ describe('MySQL INSERT tuples', () => {
   });
 });
 
+describe('LOAD DATA lines', () => {
+  it('escape backslash, tab, LF, CR and U+0000 (the statement\'s default format), binary as bare hex, null as \\N', () => {
+    expect(tsvField('a\u0000b\n\r\t\\\b\u001a\'"\\N')).toBe('a\\0b\\n\\r\\t\\\\\b\u001a\'"\\\\N');
+    expect(chunkRowToTsvLine(['1', null, "it's", ''], text(4), true)).toBe("1\t\\N\tit's\t\n");
+    expect(chunkRowToTsvLine(['hé', ''], Uint8Array.from([ROW_BYTEA, ROW_BYTEA]), true)).toBe('68c3a9\t\n');
+    const data = chunkOf(['["a\\u0000b","\\u001a\\\\N"]'], '["c0","c1"]');
+    expect(viaBytes(data, 0, text(2), FORM_TSV)).toBe('a\\0b\t\u001a\\\\N\n');
+  });
+});
+
 describe('MysqlInserts (INSERT statements of a table)', () => {
   it('fills statements up to the limit, a longer row alone, in row order, whatever the layouts of the chunk files', () => {
     const rows = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_x, k) => `["r${from + k}","${'x'.repeat(((from + k) * 37) % 300)}",null]`);
@@ -219,15 +230,15 @@ describe('MysqlInserts (INSERT statements of a table)', () => {
   });
 });
 
-describe('PgRows (COPY messages of a table)', () => {
-  it('never writes into a message it has handed out, whatever the layouts of the chunk files', () => {
+describe.each([['COPY', FORM_COPY], ['LOAD DATA', FORM_TSV]] as const)('TextRows (%s pieces of a table)', (_name, form) => {
+  it('never writes into a piece it has handed out, whatever the layouts of the chunk files', () => {
     // Decoded rows (a file laid out on one line) and rows transcoded in place alternate; every
     // message handed out is kept, as the socket keeps a buffer it has not written yet.
     const rows = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_x, k) => `["r${from + k}${'x'.repeat((from + k) % 40)}"]`);
     const oneLine = (from: number, to: number): Buffer => Buffer.from(`[["a"],${rows(from, to).join(',')}]`);
     const lined = (from: number, to: number): Buffer => chunkOf(rows(from, to), '["a"]');
     const files = [oneLine(1, 39), lined(40, 60), oneLine(61, 80), oneLine(81, 81), lined(82, 90), oneLine(91, 120)];
-    const out = new PgRows(Uint8Array.of(ROW_TEXT), false, FORM_COPY);
+    const out = new TextRows(Uint8Array.of(ROW_TEXT), false, form);
     const sent: Buffer[] = [];
     for (const f of files) {
       const chunk = openChunk(f);

@@ -2,7 +2,7 @@
  * Chunk-file rows (JSON arrays as PHP's json_encode writes them, spec §3.4) straight into database
  * input, byte by byte: for PostgreSQL COPY text lines for `COPY … FROM STDIN`, or the `(…)` tuples
  * of an `INSERT … VALUES` (small tables, several to a round trip: import-database.ts); for
- * MySQL/MariaDB the tuples of its multi-row INSERTs. The mirror of the dump's transcoders
+ * MySQL/MariaDB the lines of `LOAD DATA LOCAL INFILE` or the tuples of its multi-row INSERTs. The mirror of the dump's transcoders
  * (pg-copy-text.ts copyLineToPhpJson, mysql.ts mysqlRowToPhpJson): no JavaScript value per field,
  * JSON escapes undone and the target's applied while the bytes are copied. Anything unusual takes
  * the string path (the rows decoded with JSON.parse), whose output is the reference.
@@ -34,8 +34,14 @@ export const FORM_VALUES = 1;
  * escapes (the adapter's sql_mode leaves them on), binary values as hex literals.
  */
 export const FORM_MYSQL = 2;
+/**
+ * A line of MySQL/MariaDB `LOAD DATA` input in its default format (fields ended by tab, lines by
+ * LF, escapes with `\`), LF included: COPY text with U+0000 as `\0`, binary values as bare hex
+ * (the statement loads them through `UNHEX`).
+ */
+export const FORM_TSV = 3;
 /** What {@link transcodeChunkRow} writes. */
-export type RowForm = typeof FORM_COPY | typeof FORM_VALUES | typeof FORM_MYSQL;
+export type RowForm = typeof FORM_COPY | typeof FORM_VALUES | typeof FORM_MYSQL | typeof FORM_TSV;
 
 /** Upper bound of what {@link transcodeChunkRow} writes for a row of `rowBytes` JSON bytes. */
 export const chunkRowBound = (rowBytes: number, columns: number): number => 2 * rowBytes + 5 * columns + 4;
@@ -100,6 +106,22 @@ export function mysqlString(s: string): string {
 }
 
 /**
+ * Escapes a value for a `LOAD DATA` field (default format: `\` escapes): backslash, tab, LF and CR
+ * as COPY text writes them, U+0000 as `\0`. Written apart from the byte path's tables.
+ */
+export function tsvField(s: string): string {
+  return s.replace(/[\\\n\r\t\0]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : '\\0'));
+}
+
+/**
+ * The `LOAD DATA` line, LF included, of one decoded chunk row: each kept slot's value as
+ * {@link tsvField} writes it, binary ones (decodeBinary) as bare hex, null as `\N`.
+ */
+export function chunkRowToTsvLine(row: readonly unknown[], slots: Uint8Array, marked: boolean): string {
+  return `${joinSlots(row, slots, '\t', '\\N', (s, binary) => (binary ? decodeBinary(s, marked).toString('hex') : tsvField(s)))}\n`;
+}
+
+/**
  * The MySQL/MariaDB `INSERT … VALUES` tuple of one decoded chunk row: each kept slot's value as
  * {@link mysqlString} writes it, binary ones (decodeBinary) as `X'…'`, null as `NULL`.
  */
@@ -122,6 +144,9 @@ for (const [e, c] of [['"', 0x22], ['\\', 0x5c], ['/', 0x2f], ['b', 8], ['f', 12
 /** Per ASCII byte: the letter after `\` that COPY text writes it as (escapeCopyText), 0 = as is. */
 const COPY_ESCAPE = new Uint8Array(128);
 for (const [c, e] of [[0x5c, '\\'], [0x0a, 'n'], [0x0d, 'r'], [0x09, 't']] as const) COPY_ESCAPE[c] = e.charCodeAt(0);
+/** The same for `LOAD DATA` input (tsvField), which also escapes U+0000. */
+const TSV_ESCAPE = COPY_ESCAPE.slice();
+TSV_ESCAPE[0] = 0x30;
 /** Hex digit values, -1 for other bytes. */
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let c = 0; c < 16; c++) HEX_VALUE[c.toString(16).charCodeAt(0)] = c;
@@ -142,6 +167,7 @@ const AS_BYTES = 0;
 const AS_COPY = 1;
 const AS_LITERAL = 2;
 const AS_MYSQL = 3;
+const AS_TSV = 4;
 
 /** Where the last {@link jsonStringAt} call stopped reading (after the closing quote). */
 let stringEnd = 0;
@@ -153,7 +179,7 @@ let stringEnd = 0;
  * UTF-8, U+0000 in a PostgreSQL literal). `d` must have room for twice the bytes read.
  */
 function jsonStringAt(src: Buffer, i: number, e: number, d: Buffer, o: number, as: number): number {
-  const plain = as === AS_COPY || as === AS_BYTES ? COPY_PLAIN : VALUES_PLAIN;
+  const plain = as === AS_COPY || as === AS_BYTES || as === AS_TSV ? COPY_PLAIN : VALUES_PLAIN;
   i++;
   for (;;) {
     if (i >= e) return -1;
@@ -203,8 +229,8 @@ function jsonStringAt(src: Buffer, i: number, e: number, d: Buffer, o: number, a
     // A raw control character is invalid JSON.
     else return -1;
     // An ASCII byte, written as the target needs it.
-    if (as === AS_COPY) {
-      const c = COPY_ESCAPE[b] as number;
+    if (as === AS_COPY || as === AS_TSV) {
+      const c = (as === AS_COPY ? COPY_ESCAPE : TSV_ESCAPE)[b] as number;
       if (c !== 0) d[o++] = 0x5c;
       d[o++] = c || b;
     } else if (as === AS_LITERAL) {
@@ -228,9 +254,9 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * Transcodes one chunk row (the JSON array in bytes `s`–`e` of `src`) into `form` at `o` of `d`:
- * byte for byte what {@link chunkRowToCopyLine}, {@link chunkRowToValues} or {@link chunkRowToMysql}
- * gives for the decoded row. `slots` says per element whether it is loaded and how (elements past
- * it are ignored, missing ones are NULL). Strings are unescaped and escaped for the target as
+ * byte for byte what {@link chunkRowToCopyLine}, {@link chunkRowToValues}, {@link chunkRowToMysql} or
+ * {@link chunkRowToTsvLine} gives for the decoded row. `slots` says per element whether it is
+ * loaded and how (elements past it are ignored, missing ones are NULL). Strings are unescaped and escaped for the target as
  * their bytes are copied, integers of up to 15 digits copied as they are, binary values written as
  * hex of the string's UTF-8 bytes. Returns the new offset, or -1 for a row with anything else (other numbers,
  * booleans, nested values, a lone surrogate, a bytea value that may be marked base64, U+0000 in a
@@ -238,8 +264,9 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
  * {@link chunkRowBound} bytes.
  */
 export function transcodeChunkRow(src: Buffer, s: number, e: number, slots: Uint8Array, form: RowForm, d: Buffer, o: number): number {
-  const values = form !== FORM_COPY;
+  const values = form === FORM_VALUES || form === FORM_MYSQL;
   const mysql = form === FORM_MYSQL;
+  const tsv = form === FORM_TSV;
   let i = s;
   while (i < e && isJsonBlank(src[i])) i++;
   if (i >= e || src[i] !== 0x5b) return -1;
@@ -268,7 +295,7 @@ export function transcodeChunkRow(src: Buffer, s: number, e: number, slots: Uint
           }
           if (c === 0x22 && j < e) i = j + 1;
           else {
-            o = jsonStringAt(src, j - 1, e, d, o, mysql ? AS_MYSQL : values ? AS_LITERAL : AS_COPY);
+            o = jsonStringAt(src, j - 1, e, d, o, mysql ? AS_MYSQL : values ? AS_LITERAL : tsv ? AS_TSV : AS_COPY);
             if (o < 0) return -1;
             i = stringEnd;
           }
@@ -283,7 +310,7 @@ export function transcodeChunkRow(src: Buffer, s: number, e: number, slots: Uint
             if (n > 0 && scratch[0] === 0) return -1;
             if (mysql) {
               d[o++] = 0x58; d[o++] = 0x27;
-            } else {
+            } else if (!tsv) {
               // '\x… or, in COPY text, \\x…
               d[o++] = values ? 0x27 : 0x5c;
               d[o++] = 0x5c; d[o++] = 0x78;

@@ -2,6 +2,7 @@
  * MySQL / MariaDB adapter: introspection from information_schema, rows out with a streaming
  * query, rows in with multi-row INSERTs sized below max_allowed_packet, AUTO_INCREMENT sequences.
  */
+import { Readable } from 'node:stream';
 import mysql from 'mysql2';
 import type { Connection } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
@@ -15,7 +16,8 @@ import { PLAIN_BYTE, phpJsonRow, utf8At, writeJsonAscii, writeJsonCodePoint, wri
 import type { ChunkFile } from '../archive/table-chunks.js';
 import type { ChunkRowSource, CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
-import { chunkRowBound, chunkRowSlots, chunkRowToMysql, FORM_MYSQL, mysqlString, transcodeChunkRow } from './chunk-rows.js';
+import { chunkRowBound, chunkRowSlots, chunkRowToMysql, FORM_MYSQL, FORM_TSV, mysqlString, transcodeChunkRow } from './chunk-rows.js';
+import { textPieces, TextRows } from './text-rows.js';
 import { TableTransferError } from './errors.js';
 
 const q = (s: string): string => quoteIdent('mysql', s);
@@ -229,6 +231,11 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
   out.len = o;
 }
 
+/** `LOAD DATA LOCAL` refused: the server's local_infile is off (MySQL's default). */
+const ER_NOT_ALLOWED_COMMAND = 1148;
+/** `LOAD DATA LOCAL` refused by MySQL 8's client capability check. */
+const ER_LOAD_INFILE_CAPABILITY_DISABLED = 3948;
+
 /** Target size of one multi-row INSERT of {@link MysqlAdapter.bulkLoad} and {@link MysqlAdapter.loadChunkRows}. */
 export const INSERT_STATEMENT_BYTES = 96 * 1024;
 
@@ -238,7 +245,7 @@ export const INSERT_STATEMENT_BYTES = 96 * 1024;
  * into one buffer: no JavaScript value per field, one string per statement. Statements are handed
  * out one at a time ({@link next}), so that each is sent as soon as it is full and none waits
  * long enough to reach V8's old generation. A class, not a closure per table, for the reason
- * postgres.ts PgRows gives.
+ * text-rows.ts TextRows gives.
  */
 export class MysqlInserts {
   private buf: Buffer;
@@ -349,6 +356,8 @@ export class MysqlInserts {
 export class MysqlAdapter implements DbAdapter {
   readonly family = 'mysql' as const;
   private maxPacket = 4 * 1024 * 1024;
+  /** The server takes `LOAD DATA LOCAL INFILE` (its `local_infile`; MariaDB's default is on). */
+  private localInfile = false;
   /** The URL connected to (more connections for an export's readers). */
   private url = '';
 
@@ -386,7 +395,7 @@ export class MysqlAdapter implements DbAdapter {
       maxPreparedStatements: 16,
     });
     const conn = raw.promise();
-    const [[v]] = (await conn.query('SELECT VERSION() AS v, @@max_allowed_packet AS p')) as unknown as [[{ v: string; p: number | string }]];
+    const [[v]] = (await conn.query('SELECT VERSION() AS v, @@max_allowed_packet AS p, @@local_infile AS li')) as unknown as [[{ v: string; p: number | string; li: number | string }]];
     const engine = /mariadb/i.test(v.v) ? 'mariadb' : 'mysql';
     // Strict mode so nothing is silently truncated; NO_AUTO_VALUE_ON_ZERO so an id 0 stays 0.
     await conn.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'");
@@ -394,6 +403,8 @@ export class MysqlAdapter implements DbAdapter {
     const collation = wanted ?? (await detectCollation(conn, prefix));
     const a = new MysqlAdapter(raw, conn, engine, prefix, collation, await moodleRowFormat(conn, engine, v.v));
     a.maxPacket = Number(v.p);
+    // VAULT_AGENT_LOAD_DATA=0 loads with INSERTs (a proxy that does not pass LOAD DATA LOCAL on).
+    a.localInfile = Number(v.li) === 1 && process.env.VAULT_AGENT_LOAD_DATA !== '0';
     a.url = url;
     return a;
   }
@@ -636,7 +647,7 @@ export class MysqlAdapter implements DbAdapter {
     } catch (err) {
       failed = true;
       await this.conn.query('ROLLBACK').catch(() => undefined);
-      throw new TableTransferError(table.name, `INSERT failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
+      throw new TableTransferError(table.name, `loading rows failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
     } finally {
       // After a failure (a lost connection, say) the table's error is the one reported.
       const checksOn = this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
@@ -684,10 +695,23 @@ export class MysqlAdapter implements DbAdapter {
   }
 
   /**
-   * {@link bulkLoad} of chunk-file rows, transcoded from their JSON bytes ({@link MysqlInserts}).
-   * Each statement is sent once full; the next is written while it runs (one in flight).
+   * {@link bulkLoad} of chunk-file rows, transcoded from their JSON bytes: with `LOAD DATA LOCAL
+   * INFILE` where the server allows it (about half the server's CPU of the same rows as INSERTs,
+   * measured on MariaDB 10.11), else as multi-row INSERTs ({@link MysqlInserts}).
    */
   async loadChunkRows(table: XmldbTable, columns: string[], source: ChunkRowSource): Promise<number> {
+    if (this.localInfile) {
+      let started = false;
+      try {
+        return await this.loadTransaction(table, () => this.loadDataInfile(table, columns, source, () => { started = true; }));
+      } catch (err) {
+        // Refused before a row was read (local_infile turned off since connecting, a proxy in
+        // between): the INSERTs below read the chunks from the start.
+        const errno = (err as { cause?: { errno?: number } }).cause?.errno;
+        if (started || (errno !== ER_NOT_ALLOWED_COMMAND && errno !== ER_LOAD_INFILE_CAPABILITY_DISABLED)) throw err;
+        this.localInfile = false;
+      }
+    }
     const head = Buffer.from(`INSERT INTO ${q(this.prefix + table.name)} (${columns.map(q).join(', ')}) VALUES `);
     const out = new MysqlInserts(head, this.insertLimit(), chunkRowSlots(source.pick, source.binary), source.marked);
     return this.loadTransaction(table, async () => {
@@ -707,6 +731,34 @@ export class MysqlAdapter implements DbAdapter {
       await running;
       return out.rows;
     });
+  }
+
+  /**
+   * One `LOAD DATA LOCAL INFILE` of the table's rows as lines in the statement's default format
+   * (chunk-rows.ts FORM_TSV), binary columns through `UNHEX`. With LOCAL the server turns data
+   * errors into warnings and skips duplicate keys (it cannot stop the client mid-file): any
+   * warning, or a row count other than the rows sent, fails the table instead.
+   */
+  private async loadDataInfile(table: XmldbTable, columns: string[], source: ChunkRowSource, started: () => void): Promise<number> {
+    const out = new TextRows(chunkRowSlots(source.pick, source.binary), source.marked, FORM_TSV);
+    const targets = columns.map((c, j) => (source.binary[j] ? `@b${j}` : q(c)));
+    const sets = columns.flatMap((c, j) => (source.binary[j] ? [`${q(c)} = UNHEX(@b${j})`] : []));
+    const sql = `LOAD DATA LOCAL INFILE 'vault-agent-rows' INTO TABLE ${q(this.prefix + table.name)} CHARACTER SET utf8mb4 (${targets.join(', ')})${sets.length ? ` SET ${sets.join(', ')}` : ''}`;
+    // A packet of the file may not exceed max_allowed_packet (a line may span packets).
+    const limit = Math.max(1024, Math.min(256 * 1024, this.maxPacket - 1024));
+    async function* packets(): AsyncGenerator<Buffer> {
+      started();
+      for await (const piece of textPieces(source.chunks, out)) {
+        for (let at = 0; at < piece.length; at += limit) yield piece.subarray(at, Math.min(piece.length, at + limit));
+      }
+    }
+    const [res] = (await this.conn.query({ sql, infileStreamFactory: () => Readable.from(packets(), { objectMode: false }) })) as unknown as [{ affectedRows: number; warningStatus: number }];
+    if (res.warningStatus > 0) {
+      const [warnings] = (await this.conn.query('SHOW WARNINGS LIMIT 3')) as unknown as [{ Level: string; Code: number; Message: string }[]];
+      throw new Error(`LOAD DATA: ${res.warningStatus} warning(s): ${warnings.map((w) => `${w.Level} ${w.Code}: ${w.Message}`).join('; ')}`);
+    }
+    if (res.affectedRows !== out.rows) throw new Error(`LOAD DATA: ${res.affectedRows} of ${out.rows} rows loaded`);
+    return out.rows;
   }
 
   async sequences(tables: XmldbTable[]): Promise<Map<string, number>> {

@@ -17,7 +17,8 @@ import type { ChunkFile } from '../archive/table-chunks.js';
 import type { ChunkRowSource, CreateTableOptions, DbAdapter, FinishTableOptions, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { TableTransferError } from './errors.js';
-import { chunkRowBound, chunkRowSlots, chunkRowToCopyLine, chunkRowToValues, FORM_COPY, FORM_VALUES, transcodeChunkRow, type RowForm } from './chunk-rows.js';
+import { chunkRowSlots, FORM_COPY, FORM_VALUES } from './chunk-rows.js';
+import { textPieces, TextRows } from './text-rows.js';
 import { COPY_CONVERTED, COPY_TEXT, copyJsonBound, copyLineToPhpJson, copyTextLines, escapeCopyBytea, escapeCopyText } from './pg-copy-text.js';
 
 const q = (s: string): string => quoteIdent('postgres', s);
@@ -81,157 +82,6 @@ type Kind = 'plain' | 'float' | 'binary';
 const kindOf = (f: XmldbField | undefined): Kind => (f?.type === 'float' ? 'float' : f?.type === 'binary' ? 'binary' : 'plain');
 
 /**
- * Size of the CopyData messages {@link PostgresAdapter.loadChunkRows} sends: few enough writes
- * (each is a socket write and a wake-up of the server process) at a bounded buffer per message.
- */
-const COPY_MESSAGE_BYTES = 256 * 1024;
-
-/**
- * The rows of a table's chunk files as PostgreSQL input, written one after the other: COPY text
- * in CopyData messages of up to {@link COPY_MESSAGE_BYTES} (the socket may still hold a sent
- * buffer after write() returns, so none is reused: each message gets a new one), or `INSERT …
- * VALUES` tuples in one piece. The transcoding loop is a method, not a closure made per table:
- * V8 then optimizes it once instead of once per table (a closure has feedback of its own, and
- * re-optimizing the loop with the transcoder inlined cost more CPU than running it).
- */
-export class PgRows {
-  private buf = Buffer.alloc(0);
-  private len = 0;
-  /** Upper bound of what the chunk being added still writes (see {@link room}). */
-  private expected = 0;
-  /** Finished pieces, in order. */
-  readonly ready: Buffer[] = [];
-  rows = 0;
-
-  /** `slots` as {@link transcodeChunkRow} takes them; `marked`: binary values may be marked base64. */
-  constructor(private readonly slots: Uint8Array, private readonly marked: boolean, private readonly form: RowForm) {}
-
-  /** Appends the rows of a chunk. */
-  addChunk(chunk: ChunkFile): void {
-    const raw = chunk.raw;
-    if (!raw) {
-      for (const row of chunk.rows()) this.addDecoded(row);
-      return;
-    }
-    if (this.form === FORM_COPY) {
-      this.addInPlace(chunk.count, raw);
-      return;
-    }
-    const { data, spans } = raw;
-    const columns = this.slots.length;
-    this.expected = chunkRowBound(data.length, columns * chunk.count) + 2 * chunk.count;
-    for (let r = 0; r < chunk.count; r++) {
-      const s = spans[2 * r] as number;
-      const e = spans[2 * r + 1] as number;
-      this.room(chunkRowBound(e - s, columns) + 2);
-      const at = this.len;
-      if (this.form === FORM_VALUES && this.rows > 0) {
-        this.buf[this.len++] = 0x2c;
-        this.buf[this.len++] = 0x0a;
-      }
-      const n = transcodeChunkRow(data, s, e, this.slots, this.form, this.buf, this.len);
-      if (n >= 0) {
-        this.len = n;
-        this.rows++;
-      } else {
-        this.len = at;
-        this.addDecoded(raw.row(r));
-      }
-    }
-  }
-
-  /** Scratch space for a row that cannot be written in place. */
-  private aside = Buffer.alloc(0);
-
-  /**
-   * COPY text written over the chunk's own bytes (ZipArchiveReader.read gives each chunk a buffer
-   * of its own), behind the rows still to be read: no buffer per message, whose allocations made
-   * most of the load's garbage collections. A row is transcoded in place when its longest possible
-   * text fits before it; else into a scratch buffer, then copied in place when it fits before the
-   * next row (nearly always: COPY text is shorter than its JSON), else sent as a message of its
-   * own. The chunk's messages are handed out only once all its rows are written.
-   */
-  private addInPlace(count: number, raw: NonNullable<ChunkFile['raw']>): void {
-    const { data, spans } = raw;
-    const columns = this.slots.length;
-    this.end();
-    let start = 0;
-    let o = 0;
-    for (let r = 0; r < count; r++) {
-      const s = spans[2 * r] as number;
-      const e = spans[2 * r + 1] as number;
-      const bound = chunkRowBound(e - s, columns);
-      if (o + bound <= s) {
-        const n = transcodeChunkRow(data, s, e, this.slots, FORM_COPY, data, o);
-        if (n >= 0) {
-          o = n;
-          this.rows++;
-          continue;
-        }
-      }
-      if (this.aside.length < bound) this.aside = Buffer.allocUnsafe(Math.max(bound, 2 * this.aside.length, 4096));
-      const n = transcodeChunkRow(data, s, e, this.slots, FORM_COPY, this.aside, 0);
-      const line = n >= 0 ? this.aside.subarray(0, n) : Buffer.from(chunkRowToCopyLine(raw.row(r), this.slots, this.marked));
-      this.rows++;
-      const next = r + 1 < count ? spans[2 * r + 2] as number : data.length;
-      if (o + line.length <= next) {
-        o += line.copy(data, o);
-        continue;
-      }
-      this.pushViews(data, start, o);
-      this.ready.push(n >= 0 ? Buffer.from(line) : line);
-      start = o;
-    }
-    this.pushViews(data, start, o);
-  }
-
-  /** Bytes `start`–`end` of `data` as messages of up to {@link COPY_MESSAGE_BYTES}. */
-  private pushViews(data: Buffer, start: number, end: number): void {
-    for (let at = start; at < end; at += COPY_MESSAGE_BYTES) this.ready.push(data.subarray(at, Math.min(end, at + COPY_MESSAGE_BYTES)));
-  }
-
-  /**
-   * Ends the last piece. The sent bytes stay referenced downstream (pg-copy-streams queues them
-   * until the server is ready, the socket under backpressure), so the next piece starts in a new
-   * buffer, never over them.
-   */
-  end(): void {
-    if (!this.len) return;
-    this.ready.push(this.buf.subarray(0, this.len));
-    this.buf = EMPTY;
-    this.len = 0;
-  }
-
-  /** A row the byte path leaves, as the string path writes it. */
-  private addDecoded(row: readonly unknown[]): void {
-    const text = this.form === FORM_VALUES
-      ? `${this.rows > 0 ? ',\n' : ''}${chunkRowToValues(row, this.slots, this.marked)}`
-      : chunkRowToCopyLine(row, this.slots, this.marked);
-    this.room(Buffer.byteLength(text));
-    this.len += this.buf.write(text, this.len, 'utf8');
-    this.rows++;
-  }
-
-  /**
-   * Room for `n` more bytes: COPY text in a new message when the current one has not, no larger
-   * than the chunk needs (most tables are small: a full-size buffer for each was 120 MB of
-   * allocations at scale S, and their collection a good part of the load's CPU); VALUES in a
-   * bigger buffer.
-   */
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    if (this.form === FORM_VALUES) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.len + n, 2 * this.buf.length, Math.min(this.expected, COPY_MESSAGE_BYTES)));
-      this.buf.copy(bigger, 0, 0, this.len);
-      this.buf = bigger;
-      return;
-    }
-    this.end();
-    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(COPY_MESSAGE_BYTES, this.expected)));
-  }
-}
-
-/**
  * Whether a chunk's rows surely fit one heap page: then INSERT places them exactly as COPY does
  * (in row order on page 0). On more pages they could differ: COPY into a table created in its
  * transaction never goes back to a page with room left, INSERT does (the free space map), and an
@@ -249,20 +99,8 @@ function onOneHeapPage(chunk: ChunkFile, tableColumns: number): boolean {
   return bytes + chunk.count * (40 + Math.ceil(columns / 8) + 12 * columns) <= HEAP_PAGE_ROOM;
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /** Room for tuples on an 8 KiB heap page (its header and some slack off). */
 const HEAP_PAGE_ROOM = 8000;
-
-/** The messages of `chunks`, each chunk's as soon as it is transcoded. */
-async function* copyMessages(chunks: AsyncIterable<ChunkFile>, out: PgRows): AsyncGenerator<Buffer> {
-  for await (const chunk of chunks) {
-    out.addChunk(chunk);
-    yield* out.ready.splice(0);
-  }
-  out.end();
-  yield* out.ready.splice(0);
-}
 
 /** Adapter over one pg client. */
 export class PostgresAdapter implements DbAdapter {
@@ -581,7 +419,7 @@ export class PostgresAdapter implements DbAdapter {
       const second = first.done ? first : await it.next();
       if (second.done) {
         if (first.done || onOneHeapPage(first.value, table.fields.length)) {
-          const out = new PgRows(slots, source.marked, FORM_VALUES);
+          const out = new TextRows(slots, source.marked, FORM_VALUES);
           if (!first.done) out.addChunk(first.value);
           out.end();
           const values = out.ready[0];
@@ -604,9 +442,9 @@ export class PostgresAdapter implements DbAdapter {
     // Statements queued in front (the table's BEGIN and CREATE) share the COPY's round trip.
     if (this.queuedRows) await this.flushQueued();
     const sink = this.client.query(copyStreams.from(this.withQueued(`COPY ${into} FROM STDIN`))) as Writable;
-    const out = new PgRows(slots, source.marked, FORM_COPY);
+    const out = new TextRows(slots, source.marked, FORM_COPY);
     try {
-      await pipeline(copyMessages(chunks, out), sink);
+      await pipeline(textPieces(chunks, out), sink);
     } catch (err) {
       throw new TableTransferError(table.name, `COPY failed: ${(err as Error).message}`, { cause: err });
     }

@@ -69,6 +69,8 @@ export interface ImportOptions {
   prefix?: string;
   /** Directory holding `dbstructure.zip` and (unless `archives` is given) `dbdump[-N].zip`. */
   source: string;
+  /** `dbstructure.zip` as the caller has already read it (a restore reads it for its pre-checks). */
+  structure?: DbStructure;
   /**
    * dbdump archive paths in sequence order, instead of those in `source`. Each is read only
    * after the previous one is fully imported, and the previous one is no longer used once the
@@ -154,10 +156,13 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   connecting.catch(() => undefined);
   let structure: DbStructure;
   try {
-    const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
-      throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });
-    });
-    structure = await readDbStructure(structZip).finally(() => structZip.close());
+    if (opts.structure) structure = opts.structure;
+    else {
+      const structZip = await ZipArchiveReader.open(join(opts.source, 'dbstructure.zip')).catch((err: unknown) => {
+        throw new ArchiveReadError(`${opts.source}: no readable dbstructure.zip`, { cause: err });
+      });
+      structure = await readDbStructure(structZip).finally(() => structZip.close());
+    }
   } catch (err) {
     if (typeof url === 'string') await connecting.then((d) => d.close(), () => undefined);
     throw err;

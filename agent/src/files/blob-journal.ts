@@ -27,14 +27,21 @@ export class BlobJournal {
   /**
    * Deletes every recorded blob (and partial write) from `filedir`, then the journal; `keep` are
    * hashes the live site references now (it stays in use while the restore stages, and may have
-   * stored the same content meanwhile). Returns blobs deleted.
+   * stored the same content meanwhile), asked for only when the journal records any (on a large
+   * site it is a query over every file). Returns blobs deleted.
    */
-  async rollback(filedir: string, keep: ReadonlySet<string> = new Set()): Promise<number> {
+  async rollback(filedir: string, keep: ReadonlySet<string> | (() => Promise<ReadonlySet<string>>) = new Set()): Promise<number> {
+    const recorded = await this.hashes();
+    if (!recorded.size) {
+      await this.remove();
+      return 0;
+    }
+    const kept = typeof keep === 'function' ? await keep() : keep;
     let n = 0;
-    for (const h of await this.hashes()) {
+    for (const h of recorded) {
       const p = blobPath(filedir, h);
       await rm(partialPath(p), { force: true });
-      if (keep.has(h)) continue;
+      if (kept.has(h)) continue;
       try {
         await rm(p);
         n++;

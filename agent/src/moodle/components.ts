@@ -143,11 +143,6 @@ export function subpluginParent(component: string, plugins?: Map<string, PluginC
   return STANDARD_SUBPLUGIN_TYPES[type]?.[1];
 }
 
-/** `$plugin->version` of a plugin folder's version.php (read, never executed), or ''. */
-export async function pluginVersion(root: string, folder: string): Promise<string> {
-  const src = await readFile(join(root, folder, 'version.php'), 'utf8').catch(() => '');
-  return /\$plugin->version\s*=\s*['"]?([0-9.]+)/.exec(src)?.[1] ?? '';
-}
 
 /** What `__metadata__.json`'s `plugins` needs from a real code tree (one with lib/components.json). */
 export interface CodeTreePlugins {

@@ -9,7 +9,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { discoverPlugins, pluginVersion } from './components.js';
+import { discoverPlugins } from './components.js';
 import { isArray, parseConfigPhp, toStr, type ConfigPhpIssue, type PhpValue } from './config-php.js';
 
 /**
@@ -428,20 +428,13 @@ export async function saveState(site: Pick<SiteConfig, 'stateDir' | 'dataroot'>,
 }
 
 /**
- * Plugins present in a Moodle code tree: from `PLUGINS.tsv` (schema snapshots), else found like
- * `core_component` does (plugin type folders, subplugins; `auth/db` included) with the version
- * read from each `version.php` (never executed). Returns component → version.
+ * Components of the plugins present in a Moodle code tree: from `PLUGINS.tsv` (schema snapshots),
+ * else found like `core_component` does (plugin type folders, subplugins; `auth/db` included).
  */
-export async function codePlugins(moodleDir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+export async function codeComponents(moodleDir: string): Promise<Set<string>> {
   const tsv = join(moodleDir, 'PLUGINS.tsv');
   if (existsSync(tsv)) {
-    for (const line of (await readFile(tsv, 'utf8')).split('\n').slice(1)) {
-      const [component, , version] = line.split('\t');
-      if (component) out.set(component.trim(), (version ?? '').trim());
-    }
-    return out;
+    return new Set((await readFile(tsv, 'utf8')).split('\n').slice(1).map((line) => (line.split('\t')[0] ?? '').trim()).filter(Boolean));
   }
-  for (const p of (await discoverPlugins(moodleDir)).values()) out.set(p.component, await pluginVersion(moodleDir, p.folder));
-  return out;
+  return new Set([...(await discoverPlugins(moodleDir)).values()].map((p) => p.component));
 }

@@ -29,6 +29,8 @@ export interface ExtraTablesOptions {
   backupPlugins: Iterable<string>;
   /** Preserved plugins (tool_vault is always added). */
   preserve: readonly string[];
+  /** The site's tables (`listTables`), when the caller has just listed them. */
+  live?: Iterable<string>;
 }
 
 const isCore = (component: string): boolean => component === 'core' || component.startsWith('core_') || component === 'moodle';
@@ -40,7 +42,7 @@ export async function extraPluginTables(db: DbAdapter, opts: ExtraTablesOptions)
   const preserved = new Set(['tool_vault', ...opts.preserve]);
   const defs = new Map(opts.definitions.map((t) => [t.name, t]));
   const result: ExtraTablesResult = { extra: [], kept: [] };
-  const absent = (await db.listTables()).filter((t) => !inBackup.has(t)).sort();
+  const absent = [...(opts.live ?? await db.listTables())].filter((t) => !inBackup.has(t)).sort();
   for (const table of absent) {
     const component = defs.get(table)?.component;
     let reason: string | undefined;

@@ -46,6 +46,7 @@ import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
+import { tuneHeapForRestore } from '../db/heap.js';
 import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, type CarriedTable } from '../db/carry-over.js';
 import { importDatabase, planImport, stageEmptyTables, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
@@ -57,7 +58,7 @@ import { BlobJournal } from '../files/blob-journal.js';
 import { applyMoves, DATAROOT_OLD, DATAROOT_STAGING, planDatarootSwitch, removeSwitchFolders, reverseMoves, type DatarootMove } from '../files/dataroot-switch.js';
 import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
 import { splitSettingList } from '../files/names.js';
-import { codePlugins, databaseUrl, installTreeCacheFile, stateDir } from '../moodle/site.js';
+import { codeComponents, databaseUrl, installTreeCacheFile, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
 import { backupFileSize, type BackupFile, type BackupRecord } from '../transfer/api-client.js';
 import { checkPassphrase, downloadArchive, DOWNLOAD_SEGMENTS, type DownloadResult } from '../transfer/download.js';
@@ -397,7 +398,7 @@ async function rollBack(s: RestoreSite, st: Pick<RestoreState, 'switch' | 'datar
   await rm(join(dataroot, DATAROOT_STAGING), { recursive: true, force: true });
   // Empty once every rename is undone; if not, it holds the old site's entries: never deleted here.
   await rmdir(join(dataroot, DATAROOT_OLD)).catch(() => undefined);
-  await s.journal.rollback(join(dataroot, 'filedir'), await fileHashes(s.db));
+  await s.journal.rollback(join(dataroot, 'filedir'), () => fileHashes(s.db));
   await rm(s.preservedDir, { recursive: true, force: true });
   await disableMaintenance(dataroot);
 }
@@ -410,7 +411,7 @@ async function rollBack(s: RestoreSite, st: Pick<RestoreState, 'switch' | 'datar
 async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promise<void> {
   if (prior) await rollBack(s, prior);
   await s.area.dropStaged();
-  await s.journal.rollback(join(s.ctx.site.dataroot, 'filedir'), await fileHashes(s.db));
+  await s.journal.rollback(join(s.ctx.site.dataroot, 'filedir'), () => fileHashes(s.db));
   await rm(s.preservedDir, { recursive: true, force: true });
   // Old tables and old dataroot entries without a switched restore to own them: those of a
   // restore whose state is gone, which nobody can bring back any more (and a stale old folder
@@ -422,6 +423,7 @@ async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promi
 
 /** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
 export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
+  tuneHeapForRestore();
   const started = performance.now();
   /** Seconds since the restore started, for the log's phase lines. */
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -559,7 +561,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     checks.push(checkEngineIndexes(db, structure, preservePlugins));
     if (!st.dbSwitched) {
       const live = new Set(await db.listTables());
-      const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions);
+      const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
       const moved = [...structure.tables.filter((t) => !preservedComponents.has(t.component) && live.has(t.name)).map((t) => t.name), ...extra.extra];
       checks.push(await checkForeignKeys(db, moved));
       checks.push(await checkStagingRights(db, moved));
@@ -619,7 +621,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     if (!prior) await clearLeftovers(site, found);
     changing = true;
     // The plugins this code tree holds (reported at the end), read while the site is staged.
-    const pluginsInCode = ctx.site.moodleDir ? codePlugins(ctx.site.moodleDir) : undefined;
+    const pluginsInCode = ctx.site.moodleDir ? codeComponents(ctx.site.moodleDir) : undefined;
     pluginsInCode?.catch(() => undefined);
     await stateFile.save(st);
     const oldHashesFile = join(work, 'old-hashes.json');
@@ -670,7 +672,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           warn: (m) => ctx.logger.warn(m),
         });
         await importDatabase({
-          db, staging: area, prefix: ctx.site.prefix, source: work, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
+          db, staging: area, prefix: ctx.site.prefix, source: work, structure, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
           carriedOver: (st.carried ?? []).map((c) => c.name),
           carryIfEmpty: new Set((st.carryIfEmpty ?? []).map((c) => c.name)),
           // Saved with the next table's state (not once per table: 400 saves of a growing state
@@ -755,7 +757,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (!st.switch) {
         const live = new Set(await db.listTables());
         const staged = await area.stagedTables();
-        const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions);
+        const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
         if (extra.extra.length) ctx.logger.info(`moving out ${extra.extra.length} table(s) of plugins not in the backup (dropped after the switch; the upgrade re-creates them): ${extra.extra.join(', ')}`);
         if (extra.kept.length) ctx.logger.info(`left ${extra.kept.length} site table(s) absent from the backup: ${extra.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
         st.switch = { staged, moveOut: [...staged.filter((t) => live.has(t)), ...extra.extra] };
@@ -823,7 +825,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     const removedBlobs = await removeBlobs(filedir, oldHashes.filter((h) => !keep.has(h)));
     notes.push(`removed ${removedBlobs} blob(s) only the old site used`);
     if (ctx.site.moodleDir) {
-      const missing = await pluginsMissingFromCode(db, new Set((await (pluginsInCode ?? codePlugins(ctx.site.moodleDir))).keys()));
+      const missing = await pluginsMissingFromCode(db, await (pluginsInCode ?? codeComponents(ctx.site.moodleDir)));
       if (missing.length) notes.push(`plugins in the restored database whose code is missing here: ${missing.join(', ')}`);
     }
     fetcher.finish();
@@ -909,10 +911,10 @@ async function codeTreeDefinitions(ctx: AgentContext): Promise<XmldbTable[] | un
 }
 
 /** §9.3 step 8 with a code tree; without one nothing is moved out (the components are unknown). */
-async function extraTables(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[], definitions: XmldbTable[] | undefined): Promise<ExtraTablesResult> {
+async function extraTables(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[], definitions: XmldbTable[] | undefined, live?: Iterable<string>): Promise<ExtraTablesResult> {
   if (!ctx.site.moodleDir || !definitions) return { extra: [], kept: [] };
   const plugins = Object.keys((meta.plugins ?? {}) as Record<string, unknown>);
-  return extraPluginTables(db, { backupTables, definitions, backupPlugins: plugins, preserve });
+  return extraPluginTables(db, { backupTables, definitions, backupPlugins: plugins, preserve, ...(live ? { live } : {}) });
 }
 
 /**

@@ -115,8 +115,13 @@ describe('new-blob journal', () => {
 
     // A blob the live site references by the time of the rollback stays.
     await extractFiledirArchive(zipPath, filedir, warnings, { beforeWrite: (h) => journal.add(h) });
-    expect(await journal.rollback(filedir, new Set([third]))).toBe(2);
+    let asked = 0;
+    expect(await journal.rollback(filedir, async () => { asked++; return new Set([third]); })).toBe(2);
+    expect(asked).toBe(1);
     expect(existsSync(blobPath(filedir, third))).toBe(true);
     expect(existsSync(blobPath(filedir, sha1(had)))).toBe(true);
+    // Nothing journaled: the live site's blobs (a query over every file) are not asked for.
+    expect(await journal.rollback(filedir, async () => { asked++; return new Set(); })).toBe(0);
+    expect(asked).toBe(1);
   });
 });

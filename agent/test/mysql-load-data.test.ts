@@ -1,9 +1,9 @@
 /**
  * MySQL/MariaDB chunk-row loads (mysql.ts loadChunkRows) on real MariaDB: `LOAD DATA LOCAL INFILE`
  * (the default where the server allows it) and the multi-row INSERTs it falls back to
- * (VAULT_AGENT_LOAD_DATA=0) store the same values, byte for byte, for every awkward value; what
- * LOAD DATA LOCAL would only warn about (a value too long, a duplicate key) fails the table and
- * leaves it empty instead.
+ * (VAULT_AGENT_LOAD_DATA=0) store the same values, byte for byte, for every awkward value (and
+ * both round a number to its column's decimals); what LOAD DATA LOCAL would only warn about (a
+ * value too long, a duplicate key) fails the table and leaves it empty instead.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { phpJsonRow } from '../src/archive/php-json.js';
@@ -76,6 +76,8 @@ describe('MySQL/MariaDB chunk-row loads', () => {
     const viaLoad = await connect(url, true);
     const rows = AWKWARD.map((v, i) => [String(i + 1), i % 4 === 1 ? null : `n${i}`, i % 5 === 4 ? null : v, i % 3 ? `${i}.25000` : null, i % 6 === 5 ? null : v.slice(0, 200)]);
     rows.push(['500', 'bytes', 'all bytes', '1', String.fromCharCode(...Array.from({ length: 256 }, (_x, k) => k))]);
+    // More decimals than the column's 5: rounded with a note, not a warning, on both paths.
+    rows.push(['501', 'rounded', 'r', '2.1234567', null]);
     expect(await load(viaLoad, rows)).toBe(rows.length);
     const loaded = await contents(viaLoad);
     const viaInsert = await connect(url, false);
@@ -88,6 +90,7 @@ describe('MySQL/MariaDB chunk-row loads', () => {
     expect(check?.v).toBe('a\u0000b');
     expect(check?.d).toBe(Buffer.from('a\u0000b').toString('hex').toUpperCase());
     // The binary value of every code point below 256 arrives as the UTF-8 bytes the format holds.
+    expect(await viaLoad.query('SELECT num FROM mdl_loadtest WHERE id = 501')).toEqual([{ num: '2.12346' }]);
     const [all] = await viaLoad.query<{ d: string }>('SELECT HEX(data) AS d FROM mdl_loadtest WHERE id = 500');
     expect(all?.d).toBe(Buffer.from(String.fromCharCode(...Array.from({ length: 256 }, (_x, k) => k))).toString('hex').toUpperCase());
   });

@@ -2,7 +2,7 @@
  * MySQL / MariaDB adapter: introspection from information_schema, rows out with a streaming
  * query, rows in with multi-row INSERTs sized below max_allowed_packet, AUTO_INCREMENT sequences.
  */
-import { Readable, type Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import mysql from 'mysql2';
 import type { Connection } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
@@ -237,22 +237,6 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
  * scale M: 154.3 and 158.8 MB peak RSS over four connections).
  */
 const LOAD_DATA_PACKET_BYTES = 64 * 1024 - 4;
-
-/** Bytes of `LOAD DATA` input the socket may hold before the next piece waits for it to drain. */
-const LOAD_DATA_QUEUE_BYTES = 1024 * 1024;
-
-/** Resolves once `socket` has written what it holds (or has closed: the query then fails). */
-function drained(socket: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
-}
 
 /** `LOAD DATA LOCAL` refused: the server's local_infile is off (MySQL's default). */
 const ER_NOT_ALLOWED_COMMAND = 1148;
@@ -669,7 +653,7 @@ export class MysqlAdapter implements DbAdapter {
    * (which names the table). Resolves to what `load` gives: the rows inserted.
    */
   private async loadTransaction(table: XmldbTable, load: () => Promise<number>): Promise<number> {
-    await this.conn.query('SET foreign_key_checks = 0, unique_checks = 0');
+    await this.conn.query('SET foreign_key_checks = 0, unique_checks = 0, sql_notes = 0');
     await this.conn.query('START TRANSACTION');
     let failed = false;
     try {
@@ -682,7 +666,7 @@ export class MysqlAdapter implements DbAdapter {
       throw new TableTransferError(table.name, `loading rows failed: ${(err as Error).message.slice(0, 500)}`, { cause: err });
     } finally {
       // After a failure (a lost connection, say) the table's error is the one reported.
-      const checksOn = this.conn.query('SET foreign_key_checks = 1, unique_checks = 1');
+      const checksOn = this.conn.query('SET foreign_key_checks = 1, unique_checks = 1, sql_notes = 1');
       if (failed) await checksOn.catch(() => undefined);
       else await checksOn;
     }
@@ -769,7 +753,9 @@ export class MysqlAdapter implements DbAdapter {
    * One `LOAD DATA LOCAL INFILE` of the table's rows as lines in the statement's default format
    * (chunk-rows.ts FORM_TSV), binary columns through `UNHEX`. With LOCAL the server turns data
    * errors into warnings and skips duplicate keys (it cannot stop the client mid-file): any
-   * warning, or a row count other than the rows sent, fails the table instead.
+   * warning, or a row count other than the rows sent, fails the table instead. (Galera before
+   * MariaDB 10.4.2 committed LOAD DATA every 10 000 rows by default, `wsrep_load_data_splitting`:
+   * a failed table is then dropped with the staging area, not rolled back.)
    */
   private async loadDataInfile(table: XmldbTable, columns: string[], source: ChunkRowSource, started: () => void): Promise<number> {
     const out = new TextRows(chunkRowSlots(source.pick, source.binary), source.marked, FORM_TSV);
@@ -778,20 +764,31 @@ export class MysqlAdapter implements DbAdapter {
     const sql = `LOAD DATA LOCAL INFILE 'vault-agent-rows' INTO TABLE ${q(this.prefix + table.name)} CHARACTER SET utf8mb4 (${targets.join(', ')})${sets.length ? ` SET ${sets.join(', ')}` : ''}`;
     // A packet of the file may not exceed max_allowed_packet (a line may span packets).
     const limit = Math.max(1024, Math.min(LOAD_DATA_PACKET_BYTES, this.maxPacket - 1024));
-    // mysql2 writes each piece to the socket as it comes and never waits for the socket (it
-    // pauses the file on the socket's 'pause', which a write never emits): without this, a large
-    // table's lines piled up in the socket's buffer (+26 MB peak RSS on a restore at bench scale M).
-    const socket = (this.raw as unknown as { stream: Writable }).stream;
     async function* packets(): AsyncGenerator<Buffer> {
       started();
       for await (const piece of textPieces(source.chunks, out)) {
-        for (let at = 0; at < piece.length; at += limit) {
-          if (socket.writableLength > LOAD_DATA_QUEUE_BYTES) await drained(socket);
-          yield piece.subarray(at, Math.min(piece.length, at + limit));
-        }
+        for (let at = 0; at < piece.length; at += limit) yield piece.subarray(at, Math.min(piece.length, at + limit));
       }
     }
-    const [res] = (await this.conn.query({ sql, infileStreamFactory: () => Readable.from(packets(), { objectMode: false }) })) as unknown as [{ affectedRows: number; warningStatus: number }];
+    // mysql2 pauses and resumes the file with the socket, but leaves it alone when the query fails
+    // (a lost connection): destroyed here then, so the chunk reading behind it stops and closes.
+    let file: Readable | undefined;
+    let res: { affectedRows: number; warningStatus: number };
+    try {
+      [res] = (await this.conn.query({
+        sql,
+        infileStreamFactory: () => {
+          file = Readable.from(packets(), { objectMode: false });
+          // An error of the rows reaches the query (mysql2 listens too); never unhandled after it.
+          file.on('error', () => undefined);
+          return file;
+        },
+      })) as unknown as [{ affectedRows: number; warningStatus: number }];
+    } finally {
+      if (file && !file.readableEnded) file.destroy();
+    }
+    // Notes (sql_notes is off while a table loads) are not counted: as with INSERTs, a value
+    // rounded to its column's decimals loads.
     if (res.warningStatus > 0) {
       const [warnings] = (await this.conn.query('SHOW WARNINGS LIMIT 3')) as unknown as [{ Level: string; Code: number; Message: string }[]];
       throw new Error(`LOAD DATA: ${res.warningStatus} warning(s): ${warnings.map((w) => `${w.Level} ${w.Code}: ${w.Message}`).join('; ')}`);

@@ -143,7 +143,6 @@ export function subpluginParent(component: string, plugins?: Map<string, PluginC
   return STANDARD_SUBPLUGIN_TYPES[type]?.[1];
 }
 
-
 /** What `__metadata__.json`'s `plugins` needs from a real code tree (one with lib/components.json). */
 export interface CodeTreePlugins {
   plugins: Map<string, PluginComponent>;

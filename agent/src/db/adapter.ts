@@ -87,7 +87,7 @@ export interface DbAdapter {
   /** MySQL/MariaDB: the utf8mb4 collation tables are created with (Moodle's `dbcollation`). */
   readonly collation?: string;
   /** Connections a load (importDatabase) opens for this database unless told otherwise. */
-  readonly loadConnections?: number;
+  readonly loadConnections: number;
   /** Live tables with the prefix, introspected into the XMLDB model (COMPONENT ''). */
   introspect(): Promise<XmldbTable[]>;
   /** Engine statistics per table, for metadata and progress. */

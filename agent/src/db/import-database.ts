@@ -171,7 +171,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   const staging = opts.staging;
   // Loading connections: the staging area's, else `db` plus more when given a URL; opened at once.
   const dbs: DbAdapter[] = staging ? [] : [db];
-  const count = Math.max(1, opts.concurrency ?? db.loadConnections ?? 2);
+  const count = Math.max(1, opts.concurrency ?? db.loadConnections);
   try {
     if (staging) await staging.prepare();
     const open = staging ? () => staging.connect() : typeof url === 'string' ? () => connectDatabase(url, prefix) : undefined;

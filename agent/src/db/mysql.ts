@@ -1,6 +1,7 @@
 /**
  * MySQL / MariaDB adapter: introspection from information_schema, rows out with a streaming
- * query, rows in with multi-row INSERTs sized below max_allowed_packet, AUTO_INCREMENT sequences.
+ * query, rows in with `LOAD DATA LOCAL INFILE` where the server allows it, else multi-row INSERTs
+ * sized below max_allowed_packet, AUTO_INCREMENT sequences.
  */
 import { Readable } from 'node:stream';
 import mysql from 'mysql2';

@@ -104,6 +104,8 @@ const HEAP_PAGE_ROOM = 8000;
 
 /** Adapter over one pg client. */
 export class PostgresAdapter implements DbAdapter {
+  /** Two loading connections, as the load's anchor `pg_restore -j2` uses. */
+  readonly loadConnections = 2;
   readonly family = 'postgres' as const;
   readonly engine = 'postgres' as const;
 

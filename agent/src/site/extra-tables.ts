@@ -8,7 +8,6 @@
  * restore moves the extra tables out in the same switch that publishes the staged ones, and
  * drops them with the replaced tables afterwards.
  */
-import type { DbAdapter } from '../db/adapter.js';
 import type { XmldbTable } from '../schema/model.js';
 
 /** What {@link extraPluginTables} decided. */
@@ -29,20 +28,20 @@ export interface ExtraTablesOptions {
   backupPlugins: Iterable<string>;
   /** Preserved plugins (tool_vault is always added). */
   preserve: readonly string[];
-  /** The site's tables (`listTables`), when the caller has just listed them. */
-  live?: Iterable<string>;
+  /** The site's tables (`listTables`). */
+  live: Iterable<string>;
 }
 
 const isCore = (component: string): boolean => component === 'core' || component.startsWith('core_') || component === 'moodle';
 
 /** The tables of plugins extra on this site, and the absent ones kept; see the module comment. */
-export async function extraPluginTables(db: DbAdapter, opts: ExtraTablesOptions): Promise<ExtraTablesResult> {
+export function extraPluginTables(opts: ExtraTablesOptions): ExtraTablesResult {
   const inBackup = new Set(opts.backupTables);
   const plugins = new Set(opts.backupPlugins);
   const preserved = new Set(['tool_vault', ...opts.preserve]);
   const defs = new Map(opts.definitions.map((t) => [t.name, t]));
   const result: ExtraTablesResult = { extra: [], kept: [] };
-  const absent = [...(opts.live ?? await db.listTables())].filter((t) => !inBackup.has(t)).sort();
+  const absent = [...opts.live].filter((t) => !inBackup.has(t)).sort();
   for (const table of absent) {
     const component = defs.get(table)?.component;
     let reason: string | undefined;

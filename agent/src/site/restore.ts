@@ -561,7 +561,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     checks.push(checkEngineIndexes(db, structure, preservePlugins));
     if (!st.dbSwitched) {
       const live = new Set(await db.listTables());
-      const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
+      const extra = extraTables(ctx, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
       const moved = [...structure.tables.filter((t) => !preservedComponents.has(t.component) && live.has(t.name)).map((t) => t.name), ...extra.extra];
       checks.push(await checkForeignKeys(db, moved));
       checks.push(await checkStagingRights(db, moved));
@@ -757,7 +757,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       if (!st.switch) {
         const live = new Set(await db.listTables());
         const staged = await area.stagedTables();
-        const extra = await extraTables(ctx, db, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
+        const extra = extraTables(ctx, structure.tables.map((t) => t.name), meta, preservePlugins, definitions, live);
         if (extra.extra.length) ctx.logger.info(`moving out ${extra.extra.length} table(s) of plugins not in the backup (dropped after the switch; the upgrade re-creates them): ${extra.extra.join(', ')}`);
         if (extra.kept.length) ctx.logger.info(`left ${extra.kept.length} site table(s) absent from the backup: ${extra.kept.map((k) => `${k.table} (${k.reason})`).join(', ')}`);
         st.switch = { staged, moveOut: [...staged.filter((t) => live.has(t)), ...extra.extra] };
@@ -911,10 +911,10 @@ async function codeTreeDefinitions(ctx: AgentContext): Promise<XmldbTable[] | un
 }
 
 /** §9.3 step 8 with a code tree; without one nothing is moved out (the components are unknown). */
-async function extraTables(ctx: AgentContext, db: DbAdapter, backupTables: string[], meta: Record<string, unknown>, preserve: string[], definitions: XmldbTable[] | undefined, live?: Iterable<string>): Promise<ExtraTablesResult> {
+function extraTables(ctx: AgentContext, backupTables: string[], meta: Record<string, unknown>, preserve: string[], definitions: XmldbTable[] | undefined, live: Iterable<string>): ExtraTablesResult {
   if (!ctx.site.moodleDir || !definitions) return { extra: [], kept: [] };
   const plugins = Object.keys((meta.plugins ?? {}) as Record<string, unknown>);
-  return extraPluginTables(db, { backupTables, definitions, backupPlugins: plugins, preserve, ...(live ? { live } : {}) });
+  return extraPluginTables({ backupTables, definitions, backupPlugins: plugins, preserve, live });
 }
 
 /**

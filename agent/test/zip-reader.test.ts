@@ -5,11 +5,13 @@
  * a central directory larger than the window — come back byte for byte; a damaged entry fails.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import type { Entry } from 'yauzl';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ArchiveReadError, ZipArchiveReader } from '../src/archive/zip-reader.js';
+import { closeSync, statSync } from 'node:fs';
+import { ArchiveReadError, copyStoredEntry, openZipFile, ZipArchiveReader } from '../src/archive/zip-reader.js';
 import { prng } from './support/prng.js';
 
 interface Item { name: string; data: Buffer; stored?: boolean; localExtra?: Buffer; centralExtra?: Buffer; sizeInCentral?: number; crc?: number }
@@ -134,6 +136,46 @@ describe('ZipArchiveReader', () => {
       expect(String(err)).toMatch(/larger than 11 bytes/);
     } finally {
       zip.close();
+    }
+  });
+
+  it('copies entries held as they are (stored, or deflated into stored blocks) and declines compressed ones', async () => {
+    const rnd = prng(9);
+    const noise = Buffer.from(Array.from({ length: 200_000 }, () => Math.floor(rnd() * 256)));
+    const text = Buffer.from('a compressible forum post\n'.repeat(5000));
+    const items: Item[] = [
+      { name: 'stored.bin', data: noise, stored: true, localExtra: extra(30) },
+      { name: 'noise.bin', data: noise, localExtra: extra(3), centralExtra: extra(50) },
+      { name: 'text.txt', data: text },
+      { name: 'noise-then-text.bin', data: Buffer.concat([noise, text]) },
+      { name: 'empty-stored.bin', data: Buffer.alloc(0), stored: true },
+      { name: 'wrong-size.bin', data: noise, sizeInCentral: noise.length - 1 },
+    ];
+    const path = await written(items);
+    const { zip, fd } = await openZipFile(path);
+    try {
+      const entries = new Map<string, Entry>();
+      await new Promise<void>((resolve, reject) => {
+        zip.on('entry', (e: Entry) => { entries.set(e.fileName, e); zip.readEntry(); });
+        zip.once('end', resolve);
+        zip.once('error', reject);
+        zip.readEntry();
+      });
+      const copied = async (name: string): Promise<{ ok: boolean; data: Buffer }> => {
+        const pieces: Buffer[] = [];
+        // A read buffer smaller than the entries: the data comes in several reads.
+        const ok = await copyStoredEntry(fd, statSync(path).size, entries.get(name) as Entry, Buffer.alloc(65_536), (p) => { pieces.push(Buffer.from(p)); });
+        return { ok, data: Buffer.concat(pieces) };
+      };
+      for (const name of ['stored.bin', 'noise.bin', 'empty-stored.bin']) {
+        const r = await copied(name);
+        expect(r.ok, name).toBe(true);
+        expect(r.data.equals(items.find((i) => i.name === name)?.data ?? Buffer.alloc(1)), name).toBe(true);
+      }
+      for (const name of ['text.txt', 'noise-then-text.bin', 'wrong-size.bin']) expect((await copied(name)).ok, name).toBe(false);
+    } finally {
+      zip.close();
+      closeSync(fd);
     }
   });
 });

@@ -5,6 +5,7 @@ import { crc32, inflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { VaultAgentError } from '../schema/errors.js';
+import { StoredDeflateDecoder } from './stored-deflate.js';
 
 /** An archive or one of its entries could not be read. */
 export class ArchiveReadError extends VaultAgentError {
@@ -127,6 +128,42 @@ class WindowedReader extends yauzl.RandomAccessReader {
 function inflateInOnePiece(data: Buffer, size: number): Promise<Buffer> {
   const options = { chunkSize: Math.max(64, size + 1), maxOutputLength: size + 1 };
   return new Promise((resolve, reject) => inflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/**
+ * Hands `sink` an entry's bytes straight from the archive, without an inflater, where the archive
+ * holds them as they are: stored (method 0), or deflated into stored blocks only
+ * (stored-deflate.ts; incompressible files). The data is read into `buf`, reused from piece to
+ * piece: `sink` is done with a piece once its promise settles. Returns false, possibly after
+ * handing out some of the bytes, when the entry holds a compressed block or its deflate stream
+ * does not end where it should: the caller then starts over with an inflater, which judges
+ * such an entry. True means the entry's exact uncompressed size went to `sink`.
+ */
+export async function copyStoredEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, sink: (piece: Buffer) => Promise<void> | void): Promise<boolean> {
+  const method = entry.compressionMethod;
+  if (entry.isEncrypted() || (method !== 0 && method !== 8)) return false;
+  const at = entry.relativeOffsetOfLocalHeader;
+  const fail = (message: string): ArchiveReadError => new ArchiveReadError(`${entry.fileName}: ${message}`);
+  if (await readFully(fd, buf, 0, LOCAL_HEADER_BYTES, at) < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
+  let position = at + LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
+  const end = position + entry.compressedSize;
+  if (end > fileSize) throw fail(`file data overflows file bounds: ${end} > ${fileSize}`);
+  const decoder = method === 8 ? new StoredDeflateDecoder() : undefined;
+  let bytes = 0;
+  while (position < end) {
+    const want = Math.min(buf.length, end - position);
+    if (await readFully(fd, buf, 0, want, position) < want) throw fail('unexpected end of file');
+    position += want;
+    const piece = buf.subarray(0, want);
+    const data = decoder ? decoder.decode(piece) : [piece];
+    if (!data) return false;
+    for (const d of data) {
+      bytes += d.length;
+      if (bytes > entry.uncompressedSize) return false;
+      await sink(d);
+    }
+  }
+  return (!decoder || decoder.ended) && bytes === entry.uncompressedSize;
 }
 
 /**

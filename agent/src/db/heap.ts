@@ -44,19 +44,3 @@ export function tuneHeapForStreaming(): void {
   setFlagsFromString('--heap-growing-percent=50');
   setFlagsFromString('--semi-space-growth-factor=1');
 }
-
-/**
- * A site restore's heap: the old generation collected at 1.75× its live size instead of 1.5×.
- * V8 counts the Buffers' external memory in that limit, and a restore turns ~2 MB of Buffers
- * per MB of filedir over while it loads the database (archive reads, inflated bytes): at 1.5×, a
- * full collection of the ~20 MB main heap ran every 40–80 ms of filedir extraction (20 in a
- * restore of the test bed's site at M, ~0.3 s of CPU). Measured there (agent CPU, peak RSS):
- * 1.5× 2.69–2.83 s, 118–140 MB; 1.75× 2.41–2.62 s, 122–138 MB; 2× 2.39–2.60 s, 127–134 MB;
- * 3× 2.12–2.15 s, 146–152 MB. 2× took a whole-site restore at bench scale L to 152.6 MB peak
- * RSS, over the 150 MB budget. Process-wide, like {@link tuneHeapForStreaming}: dumps and
- * backups (one command per process) keep 1.5×, which their peak RSS was chosen for.
- */
-export function tuneHeapForRestore(): void {
-  tuneHeapForStreaming();
-  setFlagsFromString('--heap-growing-percent=75');
-}

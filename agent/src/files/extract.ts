@@ -6,13 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open as openFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { Entry } from 'yauzl';
-import { openZipFile } from '../archive/zip-reader.js';
+import { copyStoredEntry, openZipFile } from '../archive/zip-reader.js';
 import { AgentError } from '../transfer/errors.js';
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 import { blobPath, type SourceWarnings } from './sources.js';
@@ -59,14 +59,41 @@ function entryContent(raw: Readable, entry: Entry): Readable {
  */
 export const EXTRACT_CONCURRENCY = 4;
 
+/** Bytes an entry's data is read at a time where it is copied as it is (copyStoredEntry). */
+const COPY_PIECE_BYTES = 512 * 1024;
+
+/** The ways to an entry's bytes that {@link forEachEntry} hands out. */
+export interface EntryData {
+  /** Its bytes as a stream, inflated where needed. */
+  open(): Promise<NodeJS.ReadableStream>;
+  /**
+   * Its bytes handed to `sink` straight from the archive, piece by piece (each valid until the
+   * sink's promise settles), where the archive holds them as they are; false (some bytes possibly
+   * handed out already) when they must be inflated: use {@link open}.
+   */
+  copy(sink: (piece: Buffer) => Promise<void> | void): Promise<boolean>;
+}
+
 /**
- * Calls `fn` with a readable stream for every file entry, in archive order, up to `concurrency`
- * at once; on the first failure no further entry starts, and it returns (rejects) once those
- * running have settled.
+ * Calls `fn` with the data of every file entry, in archive order, up to `concurrency` at once; on
+ * the first failure no further entry starts, and it returns (rejects) once those running have
+ * settled.
  */
-export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () => Promise<NodeJS.ReadableStream>) => Promise<void>, concurrency = EXTRACT_CONCURRENCY): Promise<void> {
+export async function forEachEntry(zipPath: string, fn: (entry: Entry, data: EntryData) => Promise<void>, concurrency = EXTRACT_CONCURRENCY): Promise<void> {
   const { zip, fd } = await openZipFile(zipPath).catch((e: Error) => { throw new ExtractError(`${zipPath}: ${e.message}`); });
   const running = new Set<Promise<void>>();
+  // One read buffer per running entry, reused: reads for the copy path allocate nothing.
+  const pieces: Buffer[] = [];
+  const copy = async (entry: Entry, sink: (piece: Buffer) => Promise<void> | void): Promise<boolean> => {
+    const buf = pieces.pop() ?? Buffer.allocUnsafeSlow(COPY_PIECE_BYTES);
+    try {
+      return await copyStoredEntry(fd, zip.fileSize, entry, buf, sink);
+    } catch (err) {
+      throw new ExtractError(`${zipPath}: ${(err as Error).message}`);
+    } finally {
+      pieces.push(buf);
+    }
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
@@ -84,7 +111,7 @@ export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () 
         if (entry.fileName.endsWith('/')) { next(); return; }
         if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) { fail(new ExtractError(`${zipPath}: ${entry.fileName}: unsupported compression method ${entry.compressionMethod}`)); return; }
         const open = () => new Promise<NodeJS.ReadableStream>((r, j) => zip.openReadStream(entry, entry.compressionMethod === 8 ? { decompress: false } : {}, (e, s) => (e ? j(e) : r(entryContent(s, entry)))));
-        const task: Promise<void> = fn(entry, open).then(() => {
+        const task: Promise<void> = fn(entry, { open, copy: (sink) => copy(entry, sink) }).then(() => {
           running.delete(task);
           if (ended && running.size === 0) resolve();
           else next();
@@ -110,10 +137,36 @@ export async function forEachEntry(zipPath: string, fn: (entry: Entry, open: () 
   }
 }
 
-/** Writes an entry's bytes through `tap` into `tmp`; a failure removes what was written. */
-async function writeEntry(content: NodeJS.ReadableStream, tap: Transform, tmp: string): Promise<void> {
+/** A running check of an entry's bytes (a hash, a CRC). */
+interface EntryCheck {
+  update(piece: Buffer): void;
+  /** Forgets the bytes seen (the entry is written again, inflated). */
+  reset(): void;
+}
+
+/**
+ * Writes an entry's bytes into `tmp`, each piece through `check` first: copied from the archive
+ * where it holds them as they are (most of a file pool: images, documents, archives), else
+ * inflated. A failure removes what was written.
+ */
+async function writeEntry(data: EntryData, check: EntryCheck, tmp: string): Promise<void> {
   try {
-    await pipeline(content, tap, createWriteStream(tmp));
+    const fh = await openFile(tmp, 'w');
+    let copied: boolean;
+    try {
+      let at = 0;
+      copied = await data.copy(async (piece) => {
+        check.update(piece);
+        for (let off = 0; off < piece.length;) off += (await fh.write(piece, off, piece.length - off, at + off)).bytesWritten;
+        at += piece.length;
+      });
+    } finally {
+      await fh.close();
+    }
+    if (copied) return;
+    check.reset();
+    const tap = new Transform({ transform(c: Buffer, _e, cb) { check.update(c); cb(null, c); } });
+    await pipeline(await data.open(), tap, createWriteStream(tmp));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
@@ -139,7 +192,7 @@ export interface NewBlobHooks {
 export async function extractFiledirArchive(zipPath: string, filedir: string, warnings: SourceWarnings, hooks: NewBlobHooks = {}): Promise<{ added: number; kept: number }> {
   let added = 0;
   let kept = 0;
-  await forEachEntry(zipPath, async (entry, open) => {
+  await forEachEntry(zipPath, async (entry, data) => {
     const m = BLOB_ENTRY.exec(entry.fileName);
     const hash = m?.[3];
     if (!m || !hash || m[1] !== hash.slice(0, 2) || m[2] !== hash.slice(2, 4)) {
@@ -154,9 +207,8 @@ export async function extractFiledirArchive(zipPath: string, filedir: string, wa
     // A fixed partial name: a write killed half-way is overwritten (and renamed) by the resumed
     // restore instead of being stranded next to the blob under a random name.
     const tmp = partialPath(dest);
-    const sha1 = createHash('sha1');
-    const tap = new Transform({ transform(c: Buffer, _e, cb) { sha1.update(c); cb(null, c); } });
-    await writeEntry(await open(), tap, tmp);
+    let sha1 = createHash('sha1');
+    await writeEntry(data, { update: (piece) => sha1.update(piece), reset: () => { sha1 = createHash('sha1'); } }, tmp);
     const actual = sha1.digest('hex');
     if (actual !== hash) {
       await rm(tmp, { force: true });
@@ -185,7 +237,7 @@ function safeRelative(name: string): string | null {
 export async function extractDatarootArchive(zipPath: string, dataroot: string, warnings: SourceWarnings, afterFile?: () => Promise<void>): Promise<number> {
   let n = 0;
   let stateEntries = 0;
-  await forEachEntry(zipPath, async (entry, open) => {
+  await forEachEntry(zipPath, async (entry, data) => {
     const rel = safeRelative(entry.fileName);
     if (!rel) { warnings.warn(`dataroot: skipping unsafe entry ${entry.fileName}`); return; }
     if (rel.split(sep)[0] === AGENT_STATE_DIRNAME) { stateEntries++; return; }
@@ -195,8 +247,7 @@ export async function extractDatarootArchive(zipPath: string, dataroot: string, 
     // yauzl checks an entry's size, not its CRC-32: checked here, before the file is renamed into
     // place (a plugin backup has no archive hash; the CRC is the only check of these bytes).
     let crc = 0;
-    const tap = new Transform({ transform(c: Buffer, _e, cb) { crc = crc32(c, crc); cb(null, c); } });
-    await writeEntry(await open(), tap, tmp);
+    await writeEntry(data, { update: (piece) => { crc = crc32(piece, crc); }, reset: () => { crc = 0; } }, tmp);
     if (crc >>> 0 !== entry.crc32 >>> 0) {
       await rm(tmp, { force: true });
       throw new ExtractError(`dataroot: ${entry.fileName} is damaged in the archive (CRC-32 mismatch)`);

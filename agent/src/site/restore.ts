@@ -46,7 +46,6 @@ import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
-import { tuneHeapForRestore } from '../db/heap.js';
 import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, type CarriedTable } from '../db/carry-over.js';
 import { importDatabase, planImport, stageEmptyTables, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
@@ -423,7 +422,6 @@ async function clearLeftovers(s: RestoreSite, prior: RestoreState | null): Promi
 
 /** Restores (or, with `dryRun`, only pre-checks) a backup onto this site. */
 export async function runRestore(ctx: AgentContext, backupkey: string, opts: RestoreOptions): Promise<RestoreResult> {
-  tuneHeapForRestore();
   const started = performance.now();
   /** Seconds since the restore started, for the log's phase lines. */
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
+import yazl from 'yazl';
 import { describe, expect, it } from 'vitest';
 import { service } from '../../../test/support/services.js';
 import { connectDatabase } from '../../src/db/connect.js';
@@ -191,6 +192,54 @@ describe('damaged dataroot entries', () => {
     await writeFile(path, zip);
     const target = await mkdtemp(join(tmpdir(), 'drst-'));
     await expect(extractDatarootArchive(path, target, warnings)).rejects.toThrow(/lang\/strings\.txt: 11200 bytes, the archive says 11201/);
+    expect(await treeOf(target)).toEqual({});
+  });
+});
+
+describe('filedir entries copied without an inflater', () => {
+  /** A filedir archive (yazl, as the plugin's zips are laid out) of `blobs`, deflated unless `stored`. */
+  async function filedirArchive(blobs: { data: Buffer; stored?: boolean }[]): Promise<{ path: string; hashes: string[] }> {
+    const zip = new yazl.ZipFile();
+    const hashes = blobs.map((b) => createHash('sha1').update(b.data).digest('hex'));
+    blobs.forEach((b, i) => {
+      const h = hashes[i] as string;
+      zip.addBuffer(b.data, `${h.slice(0, 2)}/${h.slice(2, 4)}/${h}`, { compress: !b.stored });
+    });
+    zip.end();
+    const path = join(await mkdtemp(join(tmpdir(), 'fdcopy-')), 'filedir.zip');
+    await pipeline(zip.outputStream, createWriteStream(path));
+    return { path, hashes };
+  }
+
+  it('extracts stored, stored-block, compressed and mixed entries byte-identical', async () => {
+    const noise = randomBytes(1_500_000);
+    const text = Buffer.from('a forum post that deflates well\n'.repeat(40_000));
+    const blobs = [
+      { data: noise, stored: true },
+      { data: noise.subarray(7) },
+      { data: text },
+      // Stored blocks first, then compressed ones: the copy gives up part-way and the entry is written again, inflated.
+      { data: Buffer.concat([noise.subarray(0, 900_000), text]) },
+      { data: Buffer.alloc(0) },
+    ];
+    const { path, hashes } = await filedirArchive(blobs);
+    expect(Object.values(await entryMethods(path))).toEqual([0, 8, 8, 8, 8]);
+    const target = await mkdtemp(join(tmpdir(), 'fdcopy-out-'));
+    expect(await extractFiledirArchive(path, target, warnings)).toEqual({ added: 5, kept: 0 });
+    for (const [i, h] of hashes.entries()) expect((await readFile(blobPath(target, h))).equals(blobs[i]?.data ?? Buffer.alloc(1)), `blob ${i}`).toBe(true);
+    expect(Object.keys(await treeOf(target)).filter((f) => f.endsWith('.vaultpart'))).toEqual([]);
+  });
+
+  it('a damaged stored-block entry fails on its SHA-1 and is not put in place', async () => {
+    const noise = randomBytes(300_000);
+    const { path, hashes } = await filedirArchive([{ data: noise }]);
+    const zip = await readFile(path);
+    const at = zip.indexOf(noise.subarray(100_000, 100_064));
+    expect(at).toBeGreaterThan(0);
+    zip[at] = (zip[at] ?? 0) ^ 0xff;
+    await writeFile(path, zip);
+    const target = await mkdtemp(join(tmpdir(), 'fdcopy-bad-'));
+    await expect(extractFiledirArchive(path, target, warnings)).rejects.toThrow(new RegExp(`blob ${hashes[0]} has content hash`));
     expect(await treeOf(target)).toEqual({});
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { closeSync, statSync } from 'node:fs';
-import { ArchiveReadError, copyStoredEntry, openZipFile, ZipArchiveReader } from '../src/archive/zip-reader.js';
+import { ArchiveReadError, copyEntryData, openZipFile, ZipArchiveReader } from '../src/archive/zip-reader.js';
 import { prng } from './support/prng.js';
 
 interface Item { name: string; data: Buffer; stored?: boolean; localExtra?: Buffer; centralExtra?: Buffer; sizeInCentral?: number; crc?: number }
@@ -139,7 +139,7 @@ describe('ZipArchiveReader', () => {
     }
   });
 
-  it('copies entries held as they are (stored, or deflated into stored blocks) and declines compressed ones', async () => {
+  it('copies entries held as they are (stored, or deflated into stored blocks), inflates small compressed ones in one piece, declines large ones', async () => {
     const rnd = prng(9);
     const noise = Buffer.from(Array.from({ length: 200_000 }, () => Math.floor(rnd() * 256)));
     const text = Buffer.from('a compressible forum post\n'.repeat(5000));
@@ -150,6 +150,7 @@ describe('ZipArchiveReader', () => {
       { name: 'noise-then-text.bin', data: Buffer.concat([noise, text]) },
       { name: 'empty-stored.bin', data: Buffer.alloc(0), stored: true },
       { name: 'wrong-size.bin', data: noise, sizeInCentral: noise.length - 1 },
+      { name: 'text-wrong-size.txt', data: text, sizeInCentral: text.length + 1 },
     ];
     const path = await written(items);
     const { zip, fd } = await openZipFile(path);
@@ -161,18 +162,21 @@ describe('ZipArchiveReader', () => {
         zip.once('error', reject);
         zip.readEntry();
       });
-      const copied = async (name: string): Promise<{ ok: boolean; data: Buffer }> => {
+      /** The entry through a read buffer of `size` bytes (smaller than the noise: several reads). */
+      const copied = async (name: string, size = 65_536): Promise<{ ok: boolean; data: Buffer }> => {
         const pieces: Buffer[] = [];
-        // A read buffer smaller than the entries: the data comes in several reads.
-        const ok = await copyStoredEntry(fd, statSync(path).size, entries.get(name) as Entry, Buffer.alloc(65_536), (p) => { pieces.push(Buffer.from(p)); });
+        const ok = await copyEntryData(fd, statSync(path).size, entries.get(name) as Entry, Buffer.alloc(size), (p) => { pieces.push(Buffer.from(p)); });
         return { ok, data: Buffer.concat(pieces) };
       };
-      for (const name of ['stored.bin', 'noise.bin', 'empty-stored.bin']) {
-        const r = await copied(name);
+      const dataOf = (name: string): Buffer => items.find((i) => i.name === name)?.data ?? Buffer.alloc(1);
+      // Copied as stored, inflated in one piece (compressed, fitting the buffer).
+      for (const [name, size] of [['stored.bin'], ['noise.bin'], ['empty-stored.bin'], ['text.txt'], ['noise-then-text.bin', 1 << 20]] as [string, number?][]) {
+        const r = await copied(name, size);
         expect(r.ok, name).toBe(true);
-        expect(r.data.equals(items.find((i) => i.name === name)?.data ?? Buffer.alloc(1)), name).toBe(true);
+        expect(r.data.equals(dataOf(name)), name).toBe(true);
       }
-      for (const name of ['text.txt', 'noise-then-text.bin', 'wrong-size.bin']) expect((await copied(name)).ok, name).toBe(false);
+      // Compressed and larger than the buffer, or not the recorded size: left to the inflater stream.
+      for (const name of ['noise-then-text.bin', 'wrong-size.bin', 'text-wrong-size.txt']) expect((await copied(name)).ok, name).toBe(false);
     } finally {
       zip.close();
       closeSync(fd);

@@ -130,38 +130,57 @@ function inflateInOnePiece(data: Buffer, size: number): Promise<Buffer> {
   return new Promise((resolve, reject) => inflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
 }
 
+/** The largest entry {@link copyEntryData} inflates in one piece (one Buffer of that size). */
+const INFLATE_IN_ONE_PIECE_MAX = 1024 * 1024;
+
 /**
- * Hands `sink` an entry's bytes straight from the archive, without an inflater, where the archive
- * holds them as they are: stored (method 0), or deflated into stored blocks only
- * (stored-deflate.ts; incompressible files). The data is read into `buf`, reused from piece to
- * piece: `sink` is done with a piece once its promise settles. Returns false, possibly after
- * handing out some of the bytes, when the entry holds a compressed block or its deflate stream
- * does not end where it should: the caller then starts over with an inflater, which judges
- * such an entry. True means the entry's exact uncompressed size went to `sink`.
+ * Hands `sink` an entry's bytes without an inflater stream, where that is possible: the data
+ * stored as it is (method 0, or deflated into stored blocks only, stored-deflate.ts: incompressible
+ * files) is handed out as read, piece by piece; a deflated entry whose data fits `buf` is inflated
+ * in one piece (up to 1 MiB inflated). Header and data come with one read where the entry fits `buf` (the local header's
+ * name and extra field usually have the central directory's lengths). `buf` is reused from piece
+ * to piece: `sink` is done with a piece once its promise settles. Returns false, possibly after
+ * handing out some of the bytes, for a larger entry holding a compressed block, and for data
+ * that does not give the entry's size: the caller then starts over with an inflater stream,
+ * which judges such an entry. True means the entry's exact uncompressed size went to `sink`.
  */
-export async function copyStoredEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, sink: (piece: Buffer) => Promise<void> | void): Promise<boolean> {
+export async function copyEntryData(fd: number, fileSize: number, entry: Entry, buf: Buffer, sink: (piece: Buffer) => Promise<void> | void): Promise<boolean> {
   const method = entry.compressionMethod;
   if (entry.isEncrypted() || (method !== 0 && method !== 8)) return false;
   const at = entry.relativeOffsetOfLocalHeader;
-  const fail = (message: string): ArchiveReadError => new ArchiveReadError(`${entry.fileName}: ${message}`);
-  if (await readFully(fd, buf, 0, LOCAL_HEADER_BYTES, at) < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
-  let position = at + LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
-  const end = position + entry.compressedSize;
-  if (end > fileSize) throw fail(`file data overflows file bounds: ${end} > ${fileSize}`);
+  const fail = (message: string, cause?: unknown): ArchiveReadError => new ArchiveReadError(`${entry.fileName}: ${message}`, cause === undefined ? undefined : { cause });
+  const guess = LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength;
+  const got = await readFully(fd, buf, 0, Math.min(buf.length, guess + entry.compressedSize), at);
+  if (got < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
+  // Offsets from the local header.
+  const start = LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
+  const end = start + entry.compressedSize;
+  if (at + end > fileSize) throw fail(`file data overflows file bounds: ${at + end} > ${fileSize}`);
   const decoder = method === 8 ? new StoredDeflateDecoder() : undefined;
   let bytes = 0;
-  while (position < end) {
-    const want = Math.min(buf.length, end - position);
-    if (await readFully(fd, buf, 0, want, position) < want) throw fail('unexpected end of file');
-    position += want;
-    const piece = buf.subarray(0, want);
+  let piece = buf.subarray(Math.min(start, got), Math.min(end, got));
+  let position = Math.max(start, Math.min(end, got));
+  for (;;) {
     const data = decoder ? decoder.decode(piece) : [piece];
-    if (!data) return false;
+    if (!data) {
+      // Compressed. All of it is in `buf` (the one read, nothing handed out yet): inflated here,
+      // unless it inflates to more than a streamed inflater keeps at once.
+      if (end > got || entry.uncompressedSize > INFLATE_IN_ONE_PIECE_MAX) return false;
+      const out = await inflateInOnePiece(buf.subarray(start, end), entry.uncompressedSize).catch((err: unknown) => { throw fail((err as Error).message, err); });
+      if (out.length !== entry.uncompressedSize) return false;
+      await sink(out);
+      return true;
+    }
     for (const d of data) {
       bytes += d.length;
       if (bytes > entry.uncompressedSize) return false;
       await sink(d);
     }
+    if (position >= end) break;
+    const want = Math.min(buf.length, end - position);
+    if (await readFully(fd, buf, 0, want, at + position) < want) throw fail('unexpected end of file');
+    position += want;
+    piece = buf.subarray(0, want);
   }
   return (!decoder || decoder.ended) && bytes === entry.uncompressedSize;
 }

@@ -12,7 +12,7 @@ import { pipeline as streamPipeline, Transform, type Readable } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { Entry } from 'yauzl';
-import { copyStoredEntry, openZipFile } from '../archive/zip-reader.js';
+import { copyEntryData, openZipFile } from '../archive/zip-reader.js';
 import { AgentError } from '../transfer/errors.js';
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 import { blobPath, type SourceWarnings } from './sources.js';
@@ -59,7 +59,7 @@ function entryContent(raw: Readable, entry: Entry): Readable {
  */
 export const EXTRACT_CONCURRENCY = 4;
 
-/** Bytes an entry's data is read at a time where it is copied as it is (copyStoredEntry). */
+/** Bytes of an entry read at a time, and the largest deflated entry inflated in one piece (copyEntryData). */
 const COPY_PIECE_BYTES = 512 * 1024;
 
 /** The ways to an entry's bytes that {@link forEachEntry} hands out. */
@@ -67,9 +67,10 @@ export interface EntryData {
   /** Its bytes as a stream, inflated where needed. */
   open(): Promise<NodeJS.ReadableStream>;
   /**
-   * Its bytes handed to `sink` straight from the archive, piece by piece (each valid until the
-   * sink's promise settles), where the archive holds them as they are; false (some bytes possibly
-   * handed out already) when they must be inflated: use {@link open}.
+   * Its bytes handed to `sink` piece by piece (each valid until the sink's promise settles):
+   * straight from the archive where it holds them as they are, inflated in one piece where the
+   * entry is small; false (some bytes possibly handed out already) for a large compressed entry:
+   * use {@link open}.
    */
   copy(sink: (piece: Buffer) => Promise<void> | void): Promise<boolean>;
 }
@@ -87,7 +88,7 @@ export async function forEachEntry(zipPath: string, fn: (entry: Entry, data: Ent
   const copy = async (entry: Entry, sink: (piece: Buffer) => Promise<void> | void): Promise<boolean> => {
     const buf = pieces.pop() ?? Buffer.allocUnsafeSlow(COPY_PIECE_BYTES);
     try {
-      return await copyStoredEntry(fd, zip.fileSize, entry, buf, sink);
+      return await copyEntryData(fd, zip.fileSize, entry, buf, sink);
     } catch (err) {
       throw new ExtractError(`${zipPath}: ${(err as Error).message}`);
     } finally {

@@ -151,6 +151,8 @@ describe('ZipArchiveReader', () => {
       { name: 'empty-stored.bin', data: Buffer.alloc(0), stored: true },
       { name: 'wrong-size.bin', data: noise, sizeInCentral: noise.length - 1 },
       { name: 'text-wrong-size.txt', data: text, sizeInCentral: text.length + 1 },
+      { name: 'short.bin', data: noise, sizeInCentral: noise.length + 1 },
+      { name: 'big-text.txt', data: Buffer.from('x y z\n'.repeat(350_000)) },
     ];
     const path = await written(items);
     const { zip, fd } = await openZipFile(path);
@@ -175,8 +177,9 @@ describe('ZipArchiveReader', () => {
         expect(r.ok, name).toBe(true);
         expect(r.data.equals(dataOf(name)), name).toBe(true);
       }
-      // Compressed and larger than the buffer, or not the recorded size: left to the inflater stream.
-      for (const name of ['noise-then-text.bin', 'wrong-size.bin', 'text-wrong-size.txt']) expect((await copied(name)).ok, name).toBe(false);
+      // Compressed and larger than the buffer or than 1 MiB inflated, or not the recorded size
+      // (longer or shorter): left to the inflater stream.
+      for (const name of ['noise-then-text.bin', 'big-text.txt', 'wrong-size.bin', 'short.bin', 'text-wrong-size.txt']) expect((await copied(name)).ok, name).toBe(false);
     } finally {
       zip.close();
       closeSync(fd);

@@ -12,7 +12,7 @@ import { pipeline as streamPipeline, Transform, type Readable } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { Entry } from 'yauzl';
-import { copyEntryData, openZipFile } from '../archive/zip-reader.js';
+import { ArchiveReadError, copyEntryData, openZipFile } from '../archive/zip-reader.js';
 import { AgentError } from '../transfer/errors.js';
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 import { blobPath, type SourceWarnings } from './sources.js';
@@ -59,7 +59,7 @@ function entryContent(raw: Readable, entry: Entry): Readable {
  */
 export const EXTRACT_CONCURRENCY = 4;
 
-/** Bytes of an entry read at a time, and the largest deflated entry inflated in one piece (copyEntryData). */
+/** Bytes of an entry read at a time by copyEntryData (it inflates in one piece a deflated entry whose data fit them). */
 const COPY_PIECE_BYTES = 512 * 1024;
 
 /** The ways to an entry's bytes that {@link forEachEntry} hands out. */
@@ -90,7 +90,9 @@ export async function forEachEntry(zipPath: string, fn: (entry: Entry, data: Ent
     try {
       return await copyEntryData(fd, zip.fileSize, entry, buf, sink);
     } catch (err) {
-      throw new ExtractError(`${zipPath}: ${(err as Error).message}`);
+      // The archive's fault is named as such; the sink's (a full disk, say) goes on as it is.
+      if (err instanceof ArchiveReadError) throw new ExtractError(`${zipPath}: ${err.message}`);
+      throw err;
     } finally {
       pieces.push(buf);
     }

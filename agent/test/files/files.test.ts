@@ -182,6 +182,26 @@ describe('damaged dataroot entries', () => {
     expect(await treeOf(target)).toEqual({});
   });
 
+  it('a dataroot file of stored blocks then compressed ones is rewritten through the inflater with its CRC-32 started over', async () => {
+    const content = Buffer.concat([randomBytes(900_000), Buffer.from('a string that deflates well\n'.repeat(40_000))]);
+    const path = await datarootArchiveOf('mixed.bin', content);
+    expect(await entryMethods(path)).toEqual({ 'lang/mixed.bin': 8 });
+    const target = await mkdtemp(join(tmpdir(), 'drmx-'));
+    expect(await extractDatarootArchive(path, target, warnings)).toBe(1);
+    expect((await readFile(join(target, 'lang', 'mixed.bin'))).equals(content)).toBe(true);
+  });
+
+  it('a small deflated entry whose data do not inflate fails the extraction and leaves no partial file', async () => {
+    const path = await datarootArchiveOf('strings.txt', 'a string that deflates well '.repeat(400));
+    // The first block's header made BFINAL 1, BTYPE 11 (reserved): zlib refuses the data.
+    const zip = await readFile(path);
+    zip[30 + zip.readUInt16LE(26) + zip.readUInt16LE(28)] = 0x07;
+    await writeFile(path, zip);
+    const target = await mkdtemp(join(tmpdir(), 'drbad-'));
+    await expect(extractDatarootArchive(path, target, warnings)).rejects.toThrow(/lang\/strings\.txt: invalid block type/);
+    expect(await treeOf(target)).toEqual({});
+  });
+
   it('a deflated entry that inflates to another size than the archive records fails the extraction and is not put in place', async () => {
     const path = await datarootArchiveOf('strings.txt', 'a string that deflates well '.repeat(400));
     expect(await entryMethods(path)).toEqual({ 'lang/strings.txt': 8 });

@@ -40,6 +40,29 @@ async function readFully(fd: number, buf: Buffer, offset: number, length: number
   return got;
 }
 
+/** Where an entry's data lies, as offsets from its local header, after {@link readLocalEntry}. */
+interface LocalEntry {
+  /** Bytes read into the buffer (from the local header on). */
+  got: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * Reads an entry's local header and as much of its data as `buf` holds into `buf` (from 0), and
+ * finds where the data lies. One read brings header and data when the local header's name and
+ * extra field have the central directory's lengths, as they usually do.
+ */
+async function readLocalEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, fail: (message: string, cause?: unknown) => ArchiveReadError): Promise<LocalEntry> {
+  const at = entry.relativeOffsetOfLocalHeader;
+  const want = Math.min(buf.length, LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize);
+  const got = await readFully(fd, buf, 0, want, at).catch((err: unknown) => { throw fail((err as Error).message, err); });
+  if (got < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
+  const start = LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
+  if (at + start + entry.compressedSize > fileSize) throw fail(`file data overflows file bounds: ${at + start} + ${entry.compressedSize} > ${fileSize}`);
+  return { got, start, end: start + entry.compressedSize };
+}
+
 /** Bytes an entry's data stream ({@link WindowedReader}) reads at a time. */
 const STREAM_READ_BYTES = 512 * 1024;
 
@@ -149,13 +172,7 @@ export async function copyEntryData(fd: number, fileSize: number, entry: Entry, 
   if (entry.isEncrypted() || (method !== 0 && method !== 8)) return false;
   const at = entry.relativeOffsetOfLocalHeader;
   const fail = (message: string, cause?: unknown): ArchiveReadError => new ArchiveReadError(`${entry.fileName}: ${message}`, cause === undefined ? undefined : { cause });
-  const guess = LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength;
-  const got = await readFully(fd, buf, 0, Math.min(buf.length, guess + entry.compressedSize), at);
-  if (got < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
-  // Offsets from the local header.
-  const start = LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
-  const end = start + entry.compressedSize;
-  if (at + end > fileSize) throw fail(`file data overflows file bounds: ${at + end} > ${fileSize}`);
+  const { got, start, end } = await readLocalEntry(fd, fileSize, entry, buf, fail);
   const decoder = method === 8 ? new StoredDeflateDecoder() : undefined;
   let bytes = 0;
   let piece = buf.subarray(Math.min(start, got), Math.min(end, got));
@@ -178,7 +195,7 @@ export async function copyEntryData(fd: number, fileSize: number, entry: Entry, 
     }
     if (position >= end) break;
     const want = Math.min(buf.length, end - position);
-    if (await readFully(fd, buf, 0, want, at + position) < want) throw fail('unexpected end of file');
+    if (await readFully(fd, buf, 0, want, at + position).catch((err: unknown) => { throw fail((err as Error).message, err); }) < want) throw fail('unexpected end of file');
     position += want;
     piece = buf.subarray(0, want);
   }
@@ -273,24 +290,23 @@ export class ZipArchiveReader {
       throw fail(`unsupported compression method ${entry.compressionMethod}${entry.isEncrypted() ? ' (encrypted)' : ''}`);
     }
     const at = entry.relativeOffsetOfLocalHeader;
-    const size = entry.compressedSize;
-    // The local header's name and extra field usually have the central directory's lengths: then
-    // one read brings header and data.
-    let want = LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + size;
-    if (into.buffer.length < want) into.buffer = Buffer.allocUnsafe(want);
-    let got = await readFully(this.fd, into.buffer, 0, want, at).catch((err: unknown) => { throw fail((err as Error).message, err); });
-    if (got < LOCAL_HEADER_BYTES || into.buffer.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
-    const start = LOCAL_HEADER_BYTES + into.buffer.readUInt16LE(26) + into.buffer.readUInt16LE(28);
-    if (at + start + size > this.zip.fileSize) throw fail(`file data overflows file bounds: ${at + start} + ${size} > ${this.zip.fileSize}`);
-    if (start + size > want) {
-      const bigger = Buffer.allocUnsafe(start + size);
-      into.buffer.copy(bigger, 0, 0, got);
-      into.buffer = bigger;
-      want = start + size;
-      got += await readFully(this.fd, into.buffer, got, want - got, at + got).catch((err: unknown) => { throw fail((err as Error).message, err); });
+    // Room for the header and all the data, as the central directory describes them.
+    const expected = LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize;
+    if (into.buffer.length < expected) into.buffer = Buffer.allocUnsafe(expected);
+    const local = await readLocalEntry(this.fd, this.zip.fileSize, entry, into.buffer, fail);
+    const { start, end } = local;
+    let { got } = local;
+    // A local header longer than the central directory's record: the rest of the data.
+    if (end > got) {
+      if (into.buffer.length < end) {
+        const bigger = Buffer.allocUnsafe(end);
+        into.buffer.copy(bigger, 0, 0, got);
+        into.buffer = bigger;
+      }
+      got += await readFully(this.fd, into.buffer, got, end - got, at + got).catch((err: unknown) => { throw fail((err as Error).message, err); });
     }
-    if (got < start + size) throw fail('unexpected end of file');
-    const raw = into.buffer.subarray(start, start + size);
+    if (got < end) throw fail('unexpected end of file');
+    const raw = into.buffer.subarray(start, end);
     const data = entry.compressionMethod === 0 ? Buffer.from(raw) : await inflateInOnePiece(raw, entry.uncompressedSize).catch((err: unknown) => { throw fail((err as Error).message, err); });
     // As yauzl checks: the entry must inflate to its recorded size.
     if (data.length !== entry.uncompressedSize) throw fail(`${data.length} bytes instead of ${entry.uncompressedSize}`);

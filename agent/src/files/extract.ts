@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import type { Entry } from 'yauzl';
 import { ArchiveReadError, copyEntryData, openZipFile } from '../archive/zip-reader.js';
+import { writeAll } from '../transfer/download.js';
 import { AgentError } from '../transfer/errors.js';
 import { AGENT_STATE_DIRNAME } from '../moodle/site.js';
 import { blobPath, type SourceWarnings } from './sources.js';
@@ -160,7 +161,7 @@ async function writeEntry(data: EntryData, check: EntryCheck, tmp: string): Prom
       let at = 0;
       copied = await data.copy(async (piece) => {
         check.update(piece);
-        for (let off = 0; off < piece.length;) off += (await fh.write(piece, off, piece.length - off, at + off)).bytesWritten;
+        await writeAll(fh, piece, at);
         at += piece.length;
       });
     } finally {

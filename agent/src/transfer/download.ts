@@ -179,7 +179,7 @@ export async function downloadArchive(
 }
 
 /** Writes all of `buf` at `position` (a positional write may be short). */
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+export async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
   for (let off = 0; off < buf.length;) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
     off += bytesWritten;

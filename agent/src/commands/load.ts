@@ -27,7 +27,7 @@ export function loadCommand(): Command {
     .requiredOption('--in <dir>', 'directory holding the archives')
     .option('--preserve-tables <list>', 'comma-separated table names (no prefix) to leave untouched', list)
     .option('--preserve-plugins <list>', 'comma-separated components whose tables are left untouched', list)
-    .option('--concurrency <n>', 'connections loading tables in parallel (default 4 on MySQL/MariaDB, 2 on PostgreSQL)', Number)
+    .option('--concurrency <n>', 'connections loading tables in parallel (default on MySQL/MariaDB 3 with LOAD DATA, 4 with INSERTs; 2 on PostgreSQL)', Number)
     .option('--state <file>', 'resume state file: finished tables are recorded and skipped on the next run')
     .option('--moodle-dir <path>', "the target's Moodle code tree: index names follow its install.xml order, as Moodle's installer gives them")
     .option('--collation <name>', 'MySQL/MariaDB: utf8mb4 collation of the created tables (default: as Moodle detects it on the target)')

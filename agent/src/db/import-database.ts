@@ -89,9 +89,10 @@ export interface ImportOptions {
   onTableDone?: (state: ImportState) => void | Promise<void>;
   onProgress?: (p: TransferProgress) => void;
   /**
-   * Connections loading tables in parallel (only with a URL `db`; default 4 on MySQL/MariaDB,
-   * 2 on PostgreSQL). Per-table DDL dominates a MySQL restore of Moodle's ~500 mostly small
-   * tables and overlaps well (measured: pg→MariaDB load 14.3 s with 1, 8.9 s with 4).
+   * Connections loading tables in parallel (only with a URL `db`; default the adapter's
+   * `loadConnections`: on MySQL/MariaDB 3 with LOAD DATA, 4 with INSERTs; 2 on PostgreSQL).
+   * Per-table DDL dominates a MySQL restore of Moodle's ~500 mostly small tables and overlaps
+   * well (measured: pg→MariaDB load 14.3 s with 1, 8.9 s with 4).
    */
   concurrency?: number;
   /**

@@ -40,6 +40,19 @@ async function readFully(fd: number, buf: Buffer, offset: number, length: number
   return got;
 }
 
+/** Makes an error of one entry from a message (and its cause). */
+type EntryFailure = (message: string, cause?: unknown) => ArchiveReadError;
+
+/** The {@link EntryFailure} of one entry: `prefix` (the entry's name, with the archive's path or not) in front of each message. */
+function entryFailure(prefix: string): EntryFailure {
+  return (message, cause) => new ArchiveReadError(`${prefix}: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/** A promise rejection handler that rethrows any error (an I/O error, zlib's) as the entry's failure. */
+const rethrowAs = (fail: EntryFailure) => (err: unknown): never => {
+  throw fail((err as Error).message, err);
+};
+
 /** Where an entry's data lies, as offsets from its local header, after {@link readLocalEntry}. */
 interface LocalEntry {
   /** Bytes read into the buffer (from the local header on). */
@@ -53,10 +66,10 @@ interface LocalEntry {
  * finds where the data lies. One read brings header and data when the local header's name and
  * extra field have the central directory's lengths, as they usually do.
  */
-async function readLocalEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, fail: (message: string, cause?: unknown) => ArchiveReadError): Promise<LocalEntry> {
+async function readLocalEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, fail: EntryFailure): Promise<LocalEntry> {
   const at = entry.relativeOffsetOfLocalHeader;
   const want = Math.min(buf.length, LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize);
-  const got = await readFully(fd, buf, 0, want, at).catch((err: unknown) => { throw fail((err as Error).message, err); });
+  const got = await readFully(fd, buf, 0, want, at).catch(rethrowAs(fail));
   if (got < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
   const start = LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
   if (at + start + entry.compressedSize > fileSize) throw fail(`file data overflows file bounds: ${at + start} + ${entry.compressedSize} > ${fileSize}`);
@@ -171,7 +184,7 @@ export async function copyEntryData(fd: number, fileSize: number, entry: Entry, 
   const method = entry.compressionMethod;
   if (entry.isEncrypted() || (method !== 0 && method !== 8)) return false;
   const at = entry.relativeOffsetOfLocalHeader;
-  const fail = (message: string, cause?: unknown): ArchiveReadError => new ArchiveReadError(`${entry.fileName}: ${message}`, cause === undefined ? undefined : { cause });
+  const fail = entryFailure(entry.fileName);
   const { got, start, end } = await readLocalEntry(fd, fileSize, entry, buf, fail);
   const decoder = method === 8 ? new StoredDeflateDecoder() : undefined;
   let bytes = 0;
@@ -183,7 +196,7 @@ export async function copyEntryData(fd: number, fileSize: number, entry: Entry, 
       // Compressed. All of it is in `buf` (the one read, nothing handed out yet): inflated here,
       // unless it inflates to more than a streamed inflater keeps at once.
       if (end > got || entry.uncompressedSize > INFLATE_IN_ONE_PIECE_MAX) return false;
-      const out = await inflateInOnePiece(buf.subarray(start, end), entry.uncompressedSize).catch((err: unknown) => { throw fail((err as Error).message, err); });
+      const out = await inflateInOnePiece(buf.subarray(start, end), entry.uncompressedSize).catch(rethrowAs(fail));
       if (out.length !== entry.uncompressedSize) return false;
       await sink(out);
       return true;
@@ -195,7 +208,7 @@ export async function copyEntryData(fd: number, fileSize: number, entry: Entry, 
     }
     if (position >= end) break;
     const want = Math.min(buf.length, end - position);
-    if (await readFully(fd, buf, 0, want, at + position).catch((err: unknown) => { throw fail((err as Error).message, err); }) < want) throw fail('unexpected end of file');
+    if (await readFully(fd, buf, 0, want, at + position).catch(rethrowAs(fail)) < want) throw fail('unexpected end of file');
     position += want;
     piece = buf.subarray(0, want);
   }
@@ -285,7 +298,7 @@ export class ZipArchiveReader {
   async read(name: string, into: ReadBuffer = { buffer: Buffer.alloc(0) }): Promise<Buffer> {
     const entry = this.byName.get(name);
     if (!entry) throw new ArchiveReadError(`${this.path}: no entry ${name}`);
-    const fail = (message: string, cause?: unknown): ArchiveReadError => new ArchiveReadError(`${this.path}: ${name}: ${message}`, cause === undefined ? undefined : { cause });
+    const fail = entryFailure(`${this.path}: ${name}`);
     if (entry.isEncrypted() || (entry.compressionMethod !== 0 && entry.compressionMethod !== 8)) {
       throw fail(`unsupported compression method ${entry.compressionMethod}${entry.isEncrypted() ? ' (encrypted)' : ''}`);
     }
@@ -303,11 +316,11 @@ export class ZipArchiveReader {
         into.buffer.copy(bigger, 0, 0, got);
         into.buffer = bigger;
       }
-      got += await readFully(this.fd, into.buffer, got, end - got, at + got).catch((err: unknown) => { throw fail((err as Error).message, err); });
+      got += await readFully(this.fd, into.buffer, got, end - got, at + got).catch(rethrowAs(fail));
     }
     if (got < end) throw fail('unexpected end of file');
     const raw = into.buffer.subarray(start, end);
-    const data = entry.compressionMethod === 0 ? Buffer.from(raw) : await inflateInOnePiece(raw, entry.uncompressedSize).catch((err: unknown) => { throw fail((err as Error).message, err); });
+    const data = entry.compressionMethod === 0 ? Buffer.from(raw) : await inflateInOnePiece(raw, entry.uncompressedSize).catch(rethrowAs(fail));
     // As yauzl checks: the entry must inflate to its recorded size.
     if (data.length !== entry.uncompressedSize) throw fail(`${data.length} bytes instead of ${entry.uncompressedSize}`);
     // The whole entry is at hand, so its CRC-32 costs one pass of native code (yauzl's stream never checked it).

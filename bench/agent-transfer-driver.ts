@@ -5,7 +5,8 @@
  * `backups/{key}/upload/{file}` and completes at `uploadcompleted`), in this process, as the
  * agent's own transfer tests do.
  *
- * Usage: node driver.mjs upload|download <file>; settings in env BENCH_TRANSFER (JSON).
+ * Usage: node driver.mjs upload|download|download-nohash <file>; settings in env BENCH_TRANSFER (JSON).
+ * download-nohash: the download without its SHA-256, to show what the hash costs.
  * Prints one JSON line: { ms, size, sha256, parts }.
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
@@ -85,14 +86,14 @@ async function main(): Promise<void> {
     });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     process.stdout.write(`${JSON.stringify({ ms, size: r.size, sha256: r.sha256, parts: r.parts })}\n`);
-  } else if (mode === 'download' && file) {
+  } else if ((mode === 'download' || mode === 'download-nohash') && file) {
     const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket, Key: cfg.key }), signOpts);
     const t0 = process.hrtime.bigint();
-    const r = await downloadArchive(cfg.key, { url, encrypted: false }, file, storage);
+    const r = await downloadArchive(cfg.key, { url, encrypted: false }, file, { ...storage, hash: mode === 'download' });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     process.stdout.write(`${JSON.stringify({ ms, size: r.size, sha256: r.sha256, parts: 1 })}\n`);
   } else {
-    throw new Error('usage: driver upload|download <file>');
+    throw new Error('usage: driver upload|download|download-nohash <file>');
   }
 }
 

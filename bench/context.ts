@@ -68,6 +68,7 @@ export const ANCHOR_TOOLS = {
   pgloader: { binary: 'pgloader', pkg: 'pgloader' },
   aws: { binary: '/usr/bin/aws', pkg: 'awscli' },
   curl: { binary: 'curl', pkg: 'curl' },
+  openssl: { binary: 'openssl', pkg: 'openssl' },
   mariadbDump: { binary: 'mariadb-dump', pkg: 'mariadb-client' },
   pgDump: { binary: '/usr/lib/postgresql/15/bin/pg_dump', pkg: 'postgresql-client-15' },
 } as const;

@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -99,6 +100,19 @@ async function timed(url: string, headers: Record<string, string>): Promise<numb
   return ms;
 }
 
+/** User + system CPU (ms) of process `pid` so far, from /proc; 0 when it cannot be read. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // USER_HZ is 100 on Linux.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 /** The value at quantile `q` (0..1) of `xs`, nearest rank. */
 export function quantile(xs: readonly number[], q: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -132,7 +146,7 @@ async function sequentialLatencies(apiUrl: string, baseUrl: string, keys: string
 }
 
 /** A fresh table and buckets on the run's DynamoDB Local and RGW, plus the bundled server script. */
-export async function apiStores(ctx: BenchContext): Promise<{ script: string; suffix: string; cfg(mode: 'api' | 'baseline'): ApiChildSettings }> {
+export async function apiStores(ctx: BenchContext): Promise<{ script: string; suffix: string; ddbPid: number | undefined; cfg(mode: 'api' | 'baseline'): ApiChildSettings }> {
   const [ddb, rgw] = await Promise.all([ctx.dynamodb(), ctx.rgw()]);
   const suffix = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const tableName = `bench_${suffix}`;
@@ -145,14 +159,14 @@ export async function apiStores(ctx: BenchContext): Promise<{ script: string; su
   s3.destroy();
   const script = join(CACHE_DIR, 'api-server.mjs');
   await bundleNode(join(ROOT, 'bench', 'api-server-child.ts'), script);
-  return { script, suffix, cfg: (mode) => ({ mode, ddbEndpoint: ddb.endpoint, rgw: { endpoint: rgw.endpoint, ...credentials }, tableName, buckets }) };
+  return { script, suffix, ddbPid: ddb.proc.child.pid, cfg: (mode) => ({ mode, ddbEndpoint: ddb.endpoint, rgw: { endpoint: rgw.endpoint, ...credentials }, tableName, buckets }) };
 }
 
 /** Keys per route in the cold/warm comparison. */
 const SEQUENTIAL_KEYS = 30;
 
 export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
-  const { script, suffix, cfg } = await apiStores(ctx);
+  const { script, suffix, ddbPid, cfg } = await apiStores(ctx);
   const [api, base] = await Promise.all([startChild(script, cfg('api')), startChild(script, cfg('baseline'))]);
   try {
     const reg = await call(`${api.url}/account/register`, 'POST', {}, { email: `bench-${suffix}@example.com` });
@@ -183,7 +197,7 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
     ctx.log(`  cold and warm requests, one at a time, ${SEQUENTIAL_KEYS} keys per route`);
     await sequentialLatencies(api.url, base.url, seqKeys.slice(0, 4), site); // warm-up of the processes
     const sequential = await sequentialLatencies(api.url, base.url, seqKeys.slice(4), site);
-    interface Row { phase: Phase; rate: number; r: CannonResult; rssBytes: number }
+    interface Row { phase: Phase; rate: number; r: CannonResult; rssBytes: number; serverCpuMs: number; dynamoDbCpuMs: number }
     const rows: Row[] = [];
     for (const rate of rates) {
       for (const p of phases) {
@@ -191,9 +205,11 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
         await cannon(p, Math.min(rate, 50), 2); // warm-up (JIT, connections, SDK clients)
         let rss = 0;
         const timer = setInterval(() => { if (p.server.child.pid) rss = Math.max(rss, treeRss(p.server.child.pid)); }, 200);
+        const [server0, ddb0] = [processCpuMs(p.server.child.pid), processCpuMs(ddbPid)];
         const r = await cannon(p, rate, seconds);
+        const [server1, ddb1] = [processCpuMs(p.server.child.pid), processCpuMs(ddbPid)];
         clearInterval(timer);
-        rows.push({ phase: p, rate, r, rssBytes: rss });
+        rows.push({ phase: p, rate, r, rssBytes: rss, serverCpuMs: server1 - server0, dynamoDbCpuMs: ddb1 - ddb0 });
       }
     }
     const baseOf = (rate: number) => rows.find((x) => x.rate === rate && x.phase.baseline)?.r;
@@ -212,12 +228,13 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
       id: 'api',
       tables: [{
         title: `API under fixed-rate load (autocannon, 10 connections, ${seconds} s per phase after a 2 s warm-up)`,
-        columns: ['endpoint', 'rate', 'p50', 'p99', 'throughput', 'non-2xx / errors', 'server RSS', 'p50 ratio', 'p99 ratio to baseline (lower is better)'],
+        columns: ['endpoint', 'rate', 'p50', 'p99', 'throughput', 'non-2xx / errors', 'server RSS', 'CPU per request: server / DynamoDB Local', 'p50 ratio', 'p99 ratio to baseline (lower is better)'],
         rows: rows.map((x) => {
           const b = baseOf(x.rate);
           return [
             x.phase.baseline ? x.phase.label : `**${x.phase.label}**`, `${x.rate} req/s`, `${x.r.p50} ms`, `${x.r.p99} ms`, `${x.r.rps.toFixed(0)} req/s`,
             `${x.r.non2xx} / ${x.r.errors}`, fmtBytes(x.rssBytes),
+            x.r.total > 0 ? `${(x.serverCpuMs / x.r.total).toFixed(2)} / ${(x.dynamoDbCpuMs / x.r.total).toFixed(2)} ms` : '–',
             x.phase.baseline ? 'baseline' : fmtRatio(b ? x.r.p50 / b.p50 : Number.NaN),
             x.phase.baseline ? 'baseline' : fmtRatio(b ? x.r.p99 / b.p99 : Number.NaN),
           ];
@@ -227,6 +244,7 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
           'Both servers are node processes (esbuild bundles) on the same DynamoDB Local (in-memory) and Ceph RGW; autocannon runs in a third process. The API is createApp(deps) built as test/support/api-server.ts does; the baseline is bare Hono doing one GetItem per request.',
           'latencies are autocannon\'s (ms resolution); a fixed rate (overallRate) does not correct for coordinated omission.',
           'The API runs with rate limits on, as the Lambda functions do (limits raised so that no request is refused).',
+          'CPU per request: the server process\'s and DynamoDB Local\'s user + system CPU over the phase (/proc), divided by the requests served. The API makes two DynamoDB calls per request where the baseline makes one (the key\'s admission, a conditional write that also meters the request, plus the route\'s read, sent together); each call costs CPU in the AWS SDK and in DynamoDB Local, and both share this machine\'s cores with autocannon.',
         ],
       }, {
         title: 'Cold and warm keys, one request at a time (no load)',
@@ -241,7 +259,7 @@ export async function runApiSection(ctx: BenchContext): Promise<SectionResult> {
       }],
       targets,
       data: [
-        ...rows.map((x) => ({ endpoint: x.phase.id, rate: x.rate, ...x.r, serverRssBytes: x.rssBytes })),
+        ...rows.map((x) => ({ endpoint: x.phase.id, rate: x.rate, ...x.r, serverRssBytes: x.rssBytes, serverCpuMs: x.serverCpuMs, dynamoDbCpuMs: x.dynamoDbCpuMs })),
         ...sequential.map((x) => ({ endpoint: x.label, sequential: true, p50: quantile(x.samples, 0.5), p90: quantile(x.samples, 0.9), samples: x.samples.length })),
       ],
       notMeasured: [],

@@ -5,6 +5,7 @@
  */
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,6 +212,10 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
         if (op.unavailable || errors.has(op.id) || rep >= n) continue;
         ctx.log(`  ${op.label} (${rep + 1}/${n})`);
         try {
+          // Each run starts with no dirty pages: the previous run's written file (256 MB or more)
+          // would otherwise be flushed during this one and charged to whichever tool comes next.
+          rmSync(downloaded, { force: true });
+          spawnSync('sync');
           const cpu0 = storageCpuMs();
           const r = await op.run(rep);
           const cpu1 = storageCpuMs();
@@ -271,6 +276,7 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
       columns: ['run', 'direction', 'wall', 'CPU', 'storage CPU', 'peak RSS', 'throughput', 'throughput ratio to curl (higher is faster)'],
       rows,
       notes: [
+        'Before every run the downloaded file of the previous one is removed and `sync` flushes what is still unwritten, so no run pays for another\'s writes.',
         'Every tool moves the same bytes to the same RGW. curl and the agent use presigned URLs (curl: one PUT / one GET); aws s3 cp signs itself (its default multipart: 8 MiB parts, 10 at once).',
         `The agent is agent/src/transfer as bundled by esbuild, run under plain node; its wall time is the transfer itself as the agent process timed it (node start-up and the API stand-in's SDK set-up excluded, as the real API is a server already running; presigning part URLs in this process included), the tools' wall time is the whole process. The agent reads the file in 1 MiB chunks into one reused buffer (as curl does) and, with its default settings, copies the stream into ${partSize / MiB} MiB part buffers in memory (hashed once, where they are copied to), up to ${concurrency} parts in flight, and writes no temporary files.`,
         'Storage CPU: what the local Ceph RGW processes (radosgw and any ceph- daemon) spent during the run (/proc), next to the client\'s own CPU. On a machine with few cores the two share them: the agent hashes every byte (SHA-256 for the archive\'s recorded hash; `openssl speed -evp sha256` does about 2 GB/s on one core of this machine, so about 130 ms of CPU per 256 MB), curl hashes nothing, so with storage busy the hash\'s CPU comes off the agent\'s throughput.',

@@ -195,8 +195,8 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
     } },
   ];
 
-  // Interleaved rounds per direction (curl, aws, agent, curl, aws, agent, ...), so a slow spell of
-  // this shared machine hits the agent and its anchors alike; the figure is the median run.
+  // Interleaved rounds per direction (curl, aws, agent, then aws, agent, curl, ...), so a slow
+  // spell of this shared machine hits the agent and its anchors alike; the figure is the median run.
   const runs: TransferRun[] = [];
   for (const direction of ['upload', 'download'] as const) {
     const group = ops.filter((o) => o.direction === direction);
@@ -206,7 +206,10 @@ export async function runTransferSection(ctx: BenchContext): Promise<SectionResu
     const results = new Map<string, { m: Measurement; transferMs: number; storageCpuMs?: number }[]>(group.map((o) => [o.id, []]));
     const errors = new Map<string, string>();
     for (let rep = 0; rep < reps; rep++) {
-      for (const op of group) {
+      // Each round starts one tool later, so none is always the one that runs when the store is
+      // fullest (the RGW frees nothing during a run, and uploads were seen to slow as it filled).
+      const shift = rep % group.length;
+      for (const op of [...group.slice(shift), ...group.slice(0, shift)]) {
         // aws s3 cp is a reference, not the ratio anchor: one run in the quick profile.
         const n = op.id.startsWith('aws') && !ctx.full ? 1 : reps;
         if (op.unavailable || errors.has(op.id) || rep >= n) continue;

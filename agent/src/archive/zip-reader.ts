@@ -61,14 +61,19 @@ interface LocalEntry {
   end: number;
 }
 
+/** Bytes of an entry's local header and data when its name and extra field have the central directory's lengths (as they usually do). */
+function expectedLocalBytes(entry: Entry): number {
+  return LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize;
+}
+
 /**
  * Reads an entry's local header and as much of its data as `buf` holds into `buf` (from 0), and
- * finds where the data lies. One read brings header and data when the local header's name and
- * extra field have the central directory's lengths, as they usually do.
+ * finds where the data lies. One read brings header and data when `buf` holds
+ * {@link expectedLocalBytes}.
  */
 async function readLocalEntry(fd: number, fileSize: number, entry: Entry, buf: Buffer, fail: EntryFailure): Promise<LocalEntry> {
   const at = entry.relativeOffsetOfLocalHeader;
-  const want = Math.min(buf.length, LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize);
+  const want = Math.min(buf.length, expectedLocalBytes(entry));
   const got = await readFully(fd, buf, 0, want, at).catch(rethrowAs(fail));
   if (got < LOCAL_HEADER_BYTES || buf.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw fail('invalid local file header');
   const start = LOCAL_HEADER_BYTES + buf.readUInt16LE(26) + buf.readUInt16LE(28);
@@ -304,7 +309,7 @@ export class ZipArchiveReader {
     }
     const at = entry.relativeOffsetOfLocalHeader;
     // Room for the header and all the data, as the central directory describes them.
-    const expected = LOCAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.compressedSize;
+    const expected = expectedLocalBytes(entry);
     if (into.buffer.length < expected) into.buffer = Buffer.allocUnsafe(expected);
     const local = await readLocalEntry(this.fd, this.zip.fileSize, entry, into.buffer, fail);
     const { start, end } = local;

@@ -8,7 +8,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -17,7 +16,7 @@ import { ensureBuckets, ensureTable } from '../lambdas/store/ensure-stores.js';
 import { STORAGE_REGIONS } from '../lambdas/domain/regions.js';
 import { bundleNode, CACHE_DIR } from './agent-build.js';
 import { ROOT, type BenchContext } from './context.js';
-import { treeRss } from './measure.js';
+import { procStat, statCpuMs, treeRss } from './measure.js';
 import { fmtBytes, fmtMs, fmtRatio, type SectionResult, type TargetResult } from './report.js';
 import type { ApiChildSettings } from './api-server-child.js';
 
@@ -102,15 +101,8 @@ async function timed(url: string, headers: Record<string, string>): Promise<numb
 
 /** User + system CPU (ms) of process `pid` so far, from /proc; 0 when it cannot be read. */
 function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // USER_HZ is 100 on Linux.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
+  const stat = pid === undefined ? undefined : procStat(pid);
+  return stat ? statCpuMs(stat.fields) : 0;
 }
 
 /** The value at quantile `q` (0..1) of `xs`, nearest rank. */

@@ -45,16 +45,27 @@ export function* procStats(): Generator<{ pid: number; comm: string; fields: str
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // comm may contain spaces and parentheses: fields after the last ')'
-    const close = stat.lastIndexOf(')');
-    yield { pid, comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+    const stat = procStat(pid);
+    if (stat) yield stat;
   }
+}
+
+/** /proc/<pid>/stat of one process (see {@link procStats}); undefined once it has gone. */
+export function procStat(pid: number): { pid: number; comm: string; fields: string[] } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm may contain spaces and parentheses: fields after the last ')'
+  const close = stat.lastIndexOf(')');
+  return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+}
+
+/** User + system CPU (ms) in the fields of a /proc/<pid>/stat (USER_HZ is 100 on Linux). */
+export function statCpuMs(fields: readonly string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Parent pid of every live process, from /proc/<pid>/stat. */

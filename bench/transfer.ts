@@ -15,7 +15,7 @@ import { createS3Client } from '../lambdas/store/aws-clients.js';
 import { bundleNode, CACHE_DIR, launcherEnv } from './agent-build.js';
 import { ensureTools, ROOT, type BenchContext } from './context.js';
 import { medianRun } from './db.js';
-import { measureCommand, procStats, type Measurement } from './measure.js';
+import { measureCommand, procStats, statCpuMs, type Measurement } from './measure.js';
 import { fmtBytes, fmtRatio, fmtRate, fmtMs, mbPerSec, type SectionResult, type TargetResult } from './report.js';
 import type { DriverSettings } from './agent-transfer-driver.js';
 
@@ -48,15 +48,15 @@ async function writeArchive(file: string, bytes: number): Promise<void> {
  * Ceph daemon), read from /proc: on a small machine the server and the client share the cores.
  */
 export function storageCpuMs(): number | undefined {
-  let ticks = 0;
+  let ms = 0;
   let found = false;
   for (const { comm, fields } of procStats()) {
     if (!/^(radosgw|ceph-)/.test(comm)) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
+    ms += statCpuMs(fields);
     found = true;
   }
-  // USER_HZ is 100 on Linux. None visible (another PID namespace): unknown.
-  return found ? ticks * 10 : undefined;
+  // None visible (another PID namespace): unknown.
+  return found ? ms : undefined;
 }
 
 async function objectSize(s3: S3Client, Bucket: string, Key: string): Promise<number> {

@@ -185,17 +185,8 @@ describe('malformed requests', () => {
     expect(await res.json()).toEqual({ message: 'The request body is too large' });
   });
 
-  it('never touches the body of a GET or HEAD: no body stream is asked for, and one sent is ignored', async () => {
+  it('never reads the body of a GET: answered as without one, over the same kept-alive connection', async () => {
     const { apikey } = await api.registerAccount();
-    // In-process: a request whose body may not even be looked at (the local server builds one
-    // on demand, a full Request with a stream, which GETs should not pay for).
-    for (const method of ['GET', 'HEAD']) {
-      const untouchable = new Request(`${api.url}/validateapikey`, { method, headers: { 'X-Api-Key': apikey } });
-      Object.defineProperty(untouchable, 'body', { get: () => { throw new Error(`the body of a ${method} was asked for`); } });
-      expect((await api.app.request(untouchable)).status, method).toBe(200);
-    }
-    // Over the wire: a GET sent with a body is answered as without one, and the kept-alive
-    // connection serves the next request.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const get = (body?: Buffer) => new Promise<{ status: number; text: string; reused: boolean }>((resolve, reject) => {
       const req = http.request(`${api.url}/validateapikey`, { method: 'GET', agent, headers: { 'X-Api-Key': apikey, ...(body ? { 'Content-Length': String(body.length) } : {}) } }, (res) => {

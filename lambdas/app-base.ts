@@ -108,15 +108,12 @@ export function createApiApp(deps: CoreDeps, routes: readonly Hono<AppEnv>[], ea
     c.header('Cache-Control', 'no-store');
   });
   app.use('*', meterAndLimit(deps, deps.rateLimits, earlyReads));
-  const limitBody = bodyLimit({
+  app.use('*', bodyLimit({
     maxSize: deps.maxBodyBytes ?? 1024 * 1024,
     onError: () => {
       throw new ApiError('ERR_PAYLOAD_TOO_LARGE', 'The request body is too large');
     },
-  });
-  // GET and HEAD bodies are never read. Asking for one (what bodyLimit does first) makes the
-  // local server (@hono/node-server) build the full Request with a body stream, for nothing.
-  app.use('*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
+  }));
   for (const r of routes) app.route('/', r);
 
   app.notFound(notFoundResponse);

@@ -3,7 +3,6 @@
  * malformed requests (always 4xx with exactly `{"message"}`, never a 5xx).
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lambdas/app.js';
 import { ROUTES, WEB_PAGE_PATHS } from '../../lambdas/routes/route-table.js';
@@ -183,30 +182,6 @@ describe('malformed requests', () => {
     const res = await api.app.request('/reporterror', { method: 'POST', headers: { 'X-Api-Key': apikey, 'Content-Type': 'application/json' }, body: `{"faileddetails":"${'x'.repeat(300_000)}"}` });
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ message: 'The request body is too large' });
-  });
-
-  it('never reads the body of a GET: answered as without one, over the same kept-alive connection', async () => {
-    const { apikey } = await api.registerAccount();
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const get = (body?: Buffer) => new Promise<{ status: number; text: string; reused: boolean }>((resolve, reject) => {
-      const req = http.request(`${api.url}/validateapikey`, { method: 'GET', agent, headers: { 'X-Api-Key': apikey, ...(body ? { 'Content-Length': String(body.length) } : {}) } }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-    try {
-      // Over the app's 256 KB limit, which binds the bodies that routes read.
-      const withBody = await get(Buffer.alloc(300 * 1024, 'x'));
-      const after = await get();
-      expect({ status: withBody.status, text: withBody.text }).toEqual({ status: after.status, text: after.text });
-      expect(withBody.status).toBe(200);
-      expect(after.reused).toBe(true);
-    } finally {
-      agent.destroy();
-    }
   });
 
   it('reporterror is accepted with, without and with a wrong key, and capped', async () => {

@@ -56,6 +56,7 @@ import type { XmldbTable } from '../schema/model.js';
 import { BlobJournal } from '../files/blob-journal.js';
 import { applyMoves, DATAROOT_OLD, DATAROOT_STAGING, planDatarootSwitch, removeSwitchFolders, reverseMoves, type DatarootMove } from '../files/dataroot-switch.js';
 import { extractDatarootArchive, extractFiledirArchive, removeBlobs } from '../files/extract.js';
+import { flushFileSystems } from '../files/flush.js';
 import { splitSettingList } from '../files/names.js';
 import { codeComponents, databaseUrl, installTreeCacheFile, stateDir } from '../moodle/site.js';
 import { readVaultSettings, type VaultSettings } from '../moodle/vault-settings.js';
@@ -734,6 +735,14 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       };
       await settleTogether([stageDatabase, stageFiles], stop);
       ctx.logger.info(`database and files staged at ${elapsed()}`);
+      // The staged files reach the disk before the switch makes the database point at them: the
+      // switch is durable at once, a power loss after it must not find new blobs empty.
+      try {
+        const f = await flushFileSystems([dataroot, filedir]);
+        ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
+      } catch (err) {
+        ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
+      }
       // 3. The database switch, maintenance on.
       await enableMaintenance(dataroot);
       maintenance = true;

@@ -202,6 +202,8 @@ describe('vault-agent whole site, PostgreSQL → MariaDB', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('failpoint restore.switch.dataroot: injected failure; the restore was rolled back: the site is unchanged');
     expect(r.stderr).toContain('database switched');
+    // The staged blobs and dataroot are on disk before the switch makes the database use them.
+    expect(r.stderr).toMatch(/staged files written to disk \(sync -f\) in [0-9.]+ s[^]*database switched/);
     expect(await siteTree(tgt.dataroot)).toEqual(before);
     expect(await tableHashes(tgt.dbUrl)).toEqual(dbBefore);
     expect(await leftoverTables(tgt.dbUrl)).toEqual([]);

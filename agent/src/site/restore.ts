@@ -737,11 +737,15 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       ctx.logger.info(`database and files staged at ${elapsed()}`);
       // The staged files reach the disk before the switch makes the database point at them: the
       // switch is durable at once, a power loss after it must not find new blobs empty.
+      // A large restore can leave gigabytes in the kernel's cache: a slow flush is announced.
+      const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
       try {
         const f = await flushFileSystems([dataroot, filedir]);
         ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
       } catch (err) {
         ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
+      } finally {
+        clearTimeout(slowFlush);
       }
       // 3. The database switch, maintenance on.
       await enableMaintenance(dataroot);

@@ -46,7 +46,7 @@ import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
-import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, type CarriedTable } from '../db/carry-over.js';
+import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, readLiveCatalog, type CarriedTable, type LiveCatalog } from '../db/carry-over.js';
 import { importDatabase, planImport, stageEmptyTables, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
 import { stagingArea, type StagingArea, type SwitchPlan } from '../db/staging.js';
@@ -171,16 +171,30 @@ interface CarryOver {
   carryIfEmpty: CarriedTable[];
 }
 
-/** Which tables a restore can leave in place (carry-over.ts), read on `db`. */
-async function analyseCarryOverOn(db: DbAdapter, structure: DbStructure, plan: Awaited<ReturnType<typeof planImport>>): Promise<CarryOver> {
-  return { carried: await findCarriedOver(db, structure, plan), carryIfEmpty: await findCarryIfEmpty(db, structure, plan) };
+/** Which tables a restore can leave in place (carry-over.ts), read on `db` (the live catalog too unless given). */
+async function analyseCarryOverOn(db: DbAdapter, structure: DbStructure, plan: Awaited<ReturnType<typeof planImport>>, live?: LiveCatalog): Promise<CarryOver> {
+  const opts = live ? { live } : {};
+  return { carried: await findCarriedOver(db, structure, plan, opts), carryIfEmpty: await findCarryIfEmpty(db, structure, plan, opts) };
 }
 
-/** The carry-over analysis over a connection of its own (closed when done). */
-async function analyseCarryOver(url: string, prefix: string, structure: DbStructure, plan: (db: DbAdapter) => ReturnType<typeof planImport>): Promise<CarryOver> {
+/** What the carry-over analysis needs of the backup: its structure and the import's plan. */
+interface CarryInputs {
+  structure: DbStructure;
+  plan: (db: DbAdapter) => ReturnType<typeof planImport>;
+}
+
+/**
+ * The carry-over analysis over a connection of its own (closed when done): the live catalog is
+ * read at once, the backup's side once `inputs` arrive (undefined: the restore no longer needs
+ * the analysis, which then ends with undefined).
+ */
+async function analyseCarryOver(url: string, prefix: string, inputs: Promise<CarryInputs | undefined>): Promise<CarryOver | undefined> {
   const own = await connectDatabase(url, prefix);
   try {
-    return await analyseCarryOverOn(own, structure, await plan(own));
+    const live = await readLiveCatalog(own);
+    const got = await inputs;
+    if (!got) return undefined;
+    return await analyseCarryOverOn(own, got.structure, await got.plan(own), live);
   } finally {
     await own.close();
   }
@@ -468,11 +482,29 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
   let st: RestoreState = { backupkey, restorekey, applied: [] };
   let cached: ArchiveCache | undefined;
   let carryAnalysis: Promise<CarryOver | undefined> | undefined;
+  /** Hands the backup's side to the carry-over analysis (undefined: not needed); set below. */
+  let handOverToCarry: (inputs: CarryInputs | undefined) => void = () => undefined;
   /** Every dbdump the collation check read is kept in the temp folder for the load. */
   let dumpsKept = false;
   // Moodle's install.xml files are read while the API and the database answer.
   const definitionsRead = codeTreeDefinitions(ctx);
   definitionsRead.catch(() => undefined);
+  // Which tables can be carried over is worked out over a connection of its own, while the API,
+  // the download and the pre-checks run: the live catalog at once, the comparison with the
+  // backup once its structure is read. It only reads; the switch checks those tables again.
+  // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
+  // A second connection refused (max_connections, a one-session user) is no reason to fail: the
+  // analysis then runs on the main connection once the pre-checks have passed.
+  const carryOverOn = process.env.VAULT_AGENT_CARRY_OVER !== '0';
+  if (carryOverOn && !opts.dryRun && !prior?.db && !prior?.dbSwitched) {
+    const inputs = new Promise<CarryInputs | undefined>((resolve) => {
+      handOverToCarry = resolve;
+    });
+    carryAnalysis = analyseCarryOver(url, ctx.site.prefix, inputs).catch((err: unknown) => {
+      ctx.logger.warn(`carry-over analysis on a second connection failed (${messageOf(err)}): it runs on the main connection after the pre-checks`);
+      return undefined;
+    });
+  }
   try {
     if (prior && !opts.dryRun) {
       st = prior;
@@ -536,18 +568,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     /** The import's plan of tables and names (for the carry-over analysis and late staging). */
     const planOn = (on: DbAdapter): ReturnType<typeof planImport> => planImport(on, structure, { prefix: ctx.site.prefix, preserveComponents: preservePlugins, ...(definitions ? { definitions } : {}) });
     const importPlan = (): ReturnType<typeof planImport> => planOn(db);
-    // Which tables can be carried over is worked out while the pre-checks run, over a connection
-    // of its own: it only reads, and the switch checks those tables again.
-    // VAULT_AGENT_CARRY_OVER=0 stages every table (the behaviour before carry-over).
-    // A second connection refused (max_connections, a one-session user) is no reason to fail: the
-    // analysis then runs on the main connection once the pre-checks have passed.
-    const carryOverOn = process.env.VAULT_AGENT_CARRY_OVER !== '0';
-    if (!st.db && !st.dbSwitched && !opts.dryRun && carryOverOn) {
-      carryAnalysis = analyseCarryOver(url, ctx.site.prefix, structure, planOn).catch((err: unknown) => {
-        ctx.logger.warn(`carry-over analysis on a second connection failed (${messageOf(err)}): it runs on the main connection after the pre-checks`);
-        return undefined;
-      });
-    }
+    handOverToCarry(!st.db && !st.dbSwitched ? { structure, plan: planOn } : undefined);
     // Past the switch the target holds the backup: comparing it with the backup is meaningless,
     // and the checks passed before the interruption.
     if (!st.dbSwitched) {
@@ -852,6 +873,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
     ctx.logger.info(`restore finished in ${elapsed()}`);
     return { restorekey, checks, upgradeNeeded: st.upgradeNeeded ?? true, notes, tempPeakBytes: temp.peak };
   } catch (err) {
+    handOverToCarry(undefined);
     await cached?.discard();
     await carryAnalysis;
     const message = messageOf(err);

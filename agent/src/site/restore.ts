@@ -761,7 +761,7 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       // A large restore can leave gigabytes in the kernel's cache: a slow flush is announced.
       const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
       try {
-        const f = await flushFileSystems([dataroot, filedir]);
+        const f = await flushFileSystems([dataroot, ...(existsSync(filedir) ? [filedir] : [])]);
         ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
       } catch (err) {
         ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);

@@ -389,10 +389,10 @@ async function carryCandidates(db: DbAdapter, structure: DbStructure, plan: Impo
   const target: TargetInfo = { family: db.family, prefix: db.prefix, ...(db.collation ? { collation: db.collation } : {}), ...rowFormatOf(db) };
   const { prints, seqs } = live ?? await liveFingerprints(db, candidates.map((t) => t.name));
   const same = candidates.filter((t) => {
-    const live = prints.get(t.name);
+    const now = prints.get(t.name);
     const want = expectedFingerprint(target, t, plan.names.get(t.name), restoreNextId(structure, t));
-    if (live !== want) debug?.(`carry-over: ${t.name} differs:\n  live ${live ?? 'absent'}\n  want ${want}`);
-    return live === want;
+    if (now !== want) debug?.(`carry-over: ${t.name} differs:\n  live ${now ?? 'absent'}\n  want ${want}`);
+    return now === want;
   });
   const full = live?.nonEmpty ?? await nonEmptyTables(db, same.map((t) => t.name));
   return same.filter((t) => !full.has(t.name)).map((t) => {

@@ -16,14 +16,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FILE_AGENT_MANIFEST, readDbStructure, type AgentManifest, type DbStructure } from '../src/archive/dbstructure.js';
+import { openChunk, type ChunkFile } from '../src/archive/table-chunks.js';
 import { ZipArchiveReader } from '../src/archive/zip-reader.js';
 import { ZipArchiveWriter } from '../src/archive/zip-writer.js';
 import type { DbAdapter } from '../src/db/adapter.js';
-import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, NEVER_CARRIED, readLiveCatalog } from '../src/db/carry-over.js';
+import { changedCarried, findCarriedOver, findCarryIfEmpty, findCarryIfSame, lockAndCheckCarried, NEVER_CARRIED, readLiveCatalog, sameRowsAsLive } from '../src/db/carry-over.js';
 import { exportDatabase } from '../src/db/export-database.js';
 import { connectDatabase } from '../src/db/connect.js';
-import { importDatabase, planImport, stageEmptyTables, type ImportPlan } from '../src/db/import-database.js';
+import { importDatabase, planImport, stageCarriedTables, type ImportPlan } from '../src/db/import-database.js';
 import { stagingArea } from '../src/db/staging.js';
+import { applyEngineIndexes } from '../src/schema/engine-indexes.js';
 import { loadInstallTree } from '../src/schema/install-tree.js';
 import type { XmldbTable } from '../src/schema/model.js';
 import { sequenceField } from '../src/schema/model.js';
@@ -66,8 +68,10 @@ describe.each<TestEngine>(TEST_ENGINES)('carry-over on %s', (engine) => {
     structure = emptyBackup(await loadInstallTree(SCHEMA_DIR));
     plan = await planImport(db, structure, { prefix: PREFIX });
     await createAsRestore(db, structure, plan);
-    // Engine-specific indexes are built after the load: their tables are always staged.
-    const engineIndexed = new Set([...plan.plan.create.map((a) => a.table), ...plan.plan.skip.map((s) => s.table)]);
+    await applyEngineIndexes(db, plan.plan);
+    // Engine-specific indexes are built after the load: their tables are staged, but on MariaDB
+    // one whose only such indexes are FULLTEXT ones (search_simpledb's) is compared with them.
+    const engineIndexed = new Set([...plan.plan.create.filter((a) => engine === 'pg' || !/FULLTEXT/.test(a.sql)).map((a) => a.table), ...plan.plan.skip.map((s) => s.table)]);
     candidates = plan.tables.filter((t) => !NEVER_CARRIED.has(t.name) && !engineIndexed.has(t.name)).map((t) => t.name).sort();
   }, 300_000);
   afterAll(async () => {
@@ -137,7 +141,7 @@ describe.each<TestEngine>(TEST_ENGINES)('carry-over on %s', (engine) => {
     // The restore stages them (empty, as in the backup) and switches them in: exact again.
     const area = await stagingArea(db, url);
     await area.prepare();
-    await stageEmptyTables(area, structure, plan, [...altered]);
+    await stageCarriedTables(area, structure, plan, [...altered]);
     const switchPlan = { staged: await area.stagedTables(), moveOut: [...altered] };
     expect(switchPlan.staged).toEqual([...altered].sort());
     await area.switchTables(switchPlan);
@@ -158,7 +162,7 @@ describe.each<TestEngine>(TEST_ENGINES)('carry-over on %s', (engine) => {
     const area = await stagingArea(db, url);
     await area.prepare();
     const other = carried.find((c) => c.name !== victim.name)?.name ?? '';
-    await stageEmptyTables(area, structure, plan, [other]);
+    await stageCarriedTables(area, structure, plan, [other]);
     const switchPlan = { staged: [other], moveOut: [other] };
     await expect(area.switchTables(switchPlan, async (live) => {
       const late = await lockAndCheckCarried(live, carried);
@@ -229,6 +233,83 @@ describe.each<TestEngine>(TEST_ENGINES)("carry-over of a backup without our mani
         await sdb.close();
       }
       await area.dropStaged();
+    } finally {
+      await db.close();
+    }
+  }, 300_000);
+});
+
+/**
+ * MariaDB: tables that hold rows live are carried over when the backup holds exactly those rows
+ * (findCarryIfSame, sameRowsAsLive), and so is search_simpledb's table with the FULLTEXT index
+ * its installer creates; a table changed after the decision is staged, with the backup's rows,
+ * from the chunk file saved when it was carried.
+ */
+describe.runIf(TEST_ENGINES.includes('mariadb'))('carry-over of tables holding the backup’s rows on mariadb', () => {
+  it('carries over identical tables, stages one that differs by one value, and restages a carried one changed before the switch', async () => {
+    const url = await freshDatabase('mariadb', 'carry_same_mariadb');
+    const db = await connectDatabase(url, PREFIX);
+    try {
+      const definitions = await loadInstallTree(SCHEMA_DIR);
+      const base = emptyBackup(definitions);
+      const basePlan = await planImport(db, base, { prefix: PREFIX });
+      await createAsRestore(db, base, basePlan);
+      expect((await applyEngineIndexes(db, basePlan.plan)).created.map((a) => a.table)).toEqual(['search_simpledb_index']);
+      await db.execute(`INSERT INTO ${PREFIX}license (shortname, fullname, source, enabled, version, custom, sortorder) VALUES
+        ('cc', 'Creative Commons', 'https://creativecommons.org/', 1, 2024, 0, 1), ('public', 'Public domain', NULL, 0, 2024, 0, 2), ('x', 'Ünïcode ‘quotes’ and\ttab', '', 1, 0, 1, 3)`);
+      await db.execute(`INSERT INTO ${PREFIX}role (name, shortname, description, sortorder, archetype) VALUES ('', 'manager', '', 1, 'manager'), ('', 'teacher', 'Teacher', 2, 'editingteacher')`);
+      const dir = await mkdtemp(join(tmpdir(), 'va-carry-same-'));
+      await exportDatabase({ db, prefix: PREFIX, out: dir, definitions });
+      // After the backup, one value of `role` changes live: it must be staged.
+      await db.execute(`UPDATE ${PREFIX}role SET description = 'Teacher!' WHERE shortname = 'teacher'`);
+      const zr = await ZipArchiveReader.open(join(dir, 'dbstructure.zip'));
+      const structure = await readDbStructure(zr).finally(() => zr.close());
+      const plan = await planImport(db, structure, { prefix: PREFIX, definitions });
+
+      // The empty search_simpledb table, FULLTEXT index and all, is exactly what the restore creates.
+      expect((await findCarriedOver(db, structure, plan)).map((c) => c.name)).toContain('search_simpledb_index');
+      const ifSame = await findCarryIfSame(db, structure, plan);
+      expect(ifSame.map((c) => c.name).sort()).toEqual(['license', 'role']);
+      const comparable = (name: string): boolean => plan.tables.find((t) => t.name === name)?.fields.every((f) => ['int', 'number', 'char', 'text'].includes(f.type)) ?? false;
+      expect(ifSame.every((c) => comparable(c.name))).toBe(true);
+
+      const area = await stagingArea(db, url);
+      const carried = new Map<string, string>();
+      const saved = new Map<string, ChunkFile>();
+      await importDatabase({
+        db, staging: area, prefix: PREFIX, source: dir, structure, definitions,
+        carriedOver: (await findCarriedOver(db, structure, plan)).map((c) => c.name),
+        carryIfSame: new Set(ifSame.map((c) => c.name)),
+        sameAsLive: async (conn, liveTable, table, chunk) => {
+          const same = await sameRowsAsLive(conn, liveTable, table, chunk);
+          if (same) {
+            carried.set(table.name, same.checksum);
+            saved.set(table.name, openChunk(Buffer.from(JSON.stringify([chunk.columns, ...chunk.rows()]))) as ChunkFile);
+          }
+          return Boolean(same);
+        },
+      });
+      expect([...carried.keys()]).toEqual(['license']);
+      const staged = await area.stagedTables();
+      expect(staged).toContain('role');
+      expect(staged).not.toContain('license');
+      expect(staged).not.toContain('search_simpledb_index');
+
+      // A write to the carried table after the decision is seen, and it is staged from the saved chunk.
+      const license = ifSame.find((c) => c.name === 'license');
+      if (!license) throw new Error('license not a candidate');
+      const asCarried = [{ ...license, checksum: carried.get('license') ?? '' }];
+      expect(await changedCarried(db, asCarried)).toEqual([]);
+      const rowsNow = async (): Promise<unknown[]> => db.query(`SELECT * FROM ${PREFIX}license ORDER BY id`);
+      const backupRows = await rowsNow();
+      await db.execute(`UPDATE ${PREFIX}license SET sortorder = 9 WHERE shortname = 'x'`);
+      expect(await changedCarried(db, asCarried)).toEqual(['license']);
+      await stageCarriedTables(area, structure, plan, ['license'], saved);
+      await area.switchTables({ staged: await area.stagedTables(), moveOut: await area.stagedTables() });
+      await area.dropOld(await area.oldTables());
+      expect(await rowsNow()).toEqual(backupRows);
+      const [desc] = await db.query<{ description: string }>(`SELECT description FROM ${PREFIX}role WHERE shortname = 'teacher'`);
+      expect(desc?.description).toBe('Teacher');
     } finally {
       await db.close();
     }

@@ -31,8 +31,20 @@
  *
  * MySQL (not MariaDB) reports column defaults ambiguously (a string `NULL` and no default look
  * alike): nothing is carried over there.
+ *
+ * MariaDB also carries over tables that hold rows, when they hold exactly the backup's
+ * ({@link findCarryIfSame}, {@link sameRowsAsLive}): a restore onto a fresh install of the same
+ * Moodle finds about a third of the non-empty tables identical (capabilities, web service
+ * functions, roles, MNet …; 27 of 81 at the test bed's size S). Every condition above holds but
+ * emptiness; instead the table's only chunk file and the live rows are compared value by value
+ * as the load would write them (text, or null), ordered by id, and only for tables whose columns
+ * are all integer, decimal, char or text (a value whose text is equal is then stored equal;
+ * float and binary columns are never compared). `CHECKSUM TABLE` before and after the
+ * comparison must agree; its value is kept, and a table whose checksum has changed by the
+ * switch is staged from the chunk saved when it was carried over.
  */
 import type { DbStructure } from '../archive/dbstructure.js';
+import type { ChunkFile } from '../archive/table-chunks.js';
 import { columnSql, columnType, pgSequenceName, quoteIdent, type SqlFamily, type TableNames } from '../schema/ddl.js';
 import type { XmldbField, XmldbTable } from '../schema/model.js';
 import { primaryKeyFields, sequenceField } from '../schema/model.js';
@@ -53,7 +65,12 @@ export interface CarriedTable {
   next: number | null;
   /** PostgreSQL: the owned sequence, schema-qualified and quoted. */
   seq?: string;
+  /** MariaDB, a table carried over with its rows ({@link sameRowsAsLive}): its `CHECKSUM TABLE` then. */
+  checksum?: string;
 }
+
+/** Field types whose values {@link sameRowsAsLive} compares (equal text, equal stored value). */
+const COMPARABLE_TYPES: ReadonlySet<string> = new Set(['int', 'number', 'char', 'text']);
 
 const canonNumber = (v: string): string | undefined => {
   const m = /^([-+]?)(\d*)(?:\.(\d*))?$/.exec(v.trim());
@@ -120,6 +137,29 @@ function plannedIndexes(t: XmldbTable, names: TableNames | undefined): { name: s
   return names.indexes.filter((i) => declared.has(sig(i.fields, i.unique)));
 }
 
+/** A FULLTEXT index the import builds after the load (MariaDB), as {@link expectedFingerprint} describes it. */
+export interface FulltextIndex {
+  name: string;
+  fields: string[];
+}
+
+/**
+ * MariaDB: the engine-specific indexes the import builds on `table` when every one is a plain
+ * FULLTEXT index over whole columns (search_simpledb's, as its installer creates it); undefined
+ * when the table has another kind, or one the import skips (the table is then never carried over).
+ */
+function fulltextOnly(plan: ImportPlan, table: string): FulltextIndex[] | undefined {
+  if (plan.plan.skip.some((x) => x.table === table) || plan.uncreatable.some((u) => u.table === table)) return undefined;
+  const out: FulltextIndex[] = [];
+  for (const a of plan.plan.create.filter((x) => x.table === table)) {
+    // The two forms engine-indexes.ts writes: the installer's CREATE, and a backup's own definition.
+    const m = /^(?:CREATE FULLTEXT INDEX `(?:[^`]|``)+` ON `(?:[^`]|``)+`|ALTER TABLE `(?:[^`]|``)+` ADD FULLTEXT INDEX `(?:[^`]|``)+`) \(((?:`(?:[^`]|``)+`(?:, )?)+)\)$/.exec(a.sql);
+    if (!m?.[1] || m[1].endsWith(', ')) return undefined;
+    out.push({ name: a.name, fields: [...m[1].matchAll(/`((?:[^`]|``)+)`/g)].map((x) => (x[1] ?? '').replace(/``/g, '`')) });
+  }
+  return out;
+}
+
 /** What the target server is, for {@link expectedFingerprint}. */
 export interface TargetInfo {
   family: SqlFamily;
@@ -134,7 +174,7 @@ export interface TargetInfo {
  * for `t` (as planned: indexes the target cannot create left out, names of the plan), empty,
  * with `next` as next id. {@link liveFingerprints} describes live tables the same way.
  */
-export function expectedFingerprint(target: TargetInfo, t: XmldbTable, names: TableNames | undefined, next: number | null): string {
+export function expectedFingerprint(target: TargetInfo, t: XmldbTable, names: TableNames | undefined, next: number | null, fulltext: readonly FulltextIndex[] = []): string {
   const { family, prefix } = target;
   const pk = primaryKeyFields(t);
   const columns = t.fields.map((f) => {
@@ -160,6 +200,7 @@ export function expectedFingerprint(target: TargetInfo, t: XmldbTable, names: Ta
   } else {
     if (pk.length) indexes.push(['PRIMARY', true, pk]);
     for (const i of secondary) indexes.push([i.name, i.unique, i.fields]);
+    for (const i of fulltext) indexes.push([i.name, 'fulltext', i.fields]);
   }
   indexes.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   const seq = sequenceField(t);
@@ -224,20 +265,24 @@ async function mariadbPrints(db: DbAdapter, names: readonly string[]): Promise<{
       c.EXTRA, c.CHARACTER_SET_NAME, c.COLLATION_NAME, c.COLUMN_COMMENT, c.IS_GENERATED]);
     columns.set(c.T, list);
   }
-  const indexes = new Map<string, Map<string, { unique: boolean; fields: string[]; odd: boolean }>>();
+  type LiveIndex = { unique: boolean; fulltext: boolean; fields: string[]; odd: boolean };
+  const indexes = new Map<string, Map<string, LiveIndex>>();
   for (const s of stats) {
-    const byName = indexes.get(s.T) ?? new Map<string, { unique: boolean; fields: string[]; odd: boolean }>();
+    const byName = indexes.get(s.T) ?? new Map<string, LiveIndex>();
     indexes.set(s.T, byName);
-    const e = byName.get(s.INDEX_NAME) ?? { unique: Number(s.NON_UNIQUE) === 0, fields: [], odd: false };
+    const fulltext = s.INDEX_TYPE === 'FULLTEXT';
+    const e = byName.get(s.INDEX_NAME) ?? { unique: Number(s.NON_UNIQUE) === 0, fulltext, fields: [], odd: false };
     byName.set(s.INDEX_NAME, e);
     e.fields.push(s.COLUMN_NAME ?? '');
-    if (s.COLUMN_NAME === null || s.SUB_PART !== null || s.INDEX_TYPE !== 'BTREE' || s.COLLATION !== 'A' || (s.INDEX_COMMENT ?? '') !== '') e.odd = true;
+    // A FULLTEXT index over whole columns is described as such (the import builds search_simpledb's).
+    const plain = fulltext ? !e.unique && s.COLLATION === null : s.INDEX_TYPE === 'BTREE' && s.COLLATION === 'A';
+    if (s.COLUMN_NAME === null || s.SUB_PART !== null || !plain || (s.INDEX_COMMENT ?? '') !== '') e.odd = true;
   }
   const extraCount = new Map(extras.map((e) => [e.T, Number(e.n)]));
   const prints = new Map<string, string>();
   for (const t of tables) {
-    const idx = [...(indexes.get(t.T) ?? new Map<string, { unique: boolean; fields: string[]; odd: boolean }>())]
-      .map(([name, e]) => (e.odd ? ['?', name] : [name, e.unique, e.fields]))
+    const idx = [...(indexes.get(t.T) ?? new Map<string, LiveIndex>())]
+      .map(([name, e]) => (e.odd ? ['?', name] : [name, e.fulltext ? 'fulltext' : e.unique, e.fields]))
       .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
     const table = { engine: t.ENGINE, collation: t.TABLE_COLLATION, rowFormat: t.ROW_FORMAT, options: t.CREATE_OPTIONS ?? '', extras: extraCount.get(t.T) ?? 0,
       autoIncrement: t.AUTO_INCREMENT === null ? null : Number(t.AUTO_INCREMENT) };
@@ -381,24 +426,93 @@ export async function findCarryIfEmpty(db: DbAdapter, structure: DbStructure, pl
   return carryCandidates(db, structure, plan, () => true, opts);
 }
 
-async function carryCandidates(db: DbAdapter, structure: DbStructure, plan: ImportPlan, emptyInBackup: (table: string) => boolean, { debug, live }: CarryOptions): Promise<CarriedTable[]> {
+/**
+ * MariaDB, any backup: the tables that meet every condition of the file header but emptiness,
+ * and hold rows live. The import carries one over when its only chunk file holds exactly the
+ * live rows ({@link sameRowsAsLive}). Empty elsewhere.
+ */
+export async function findCarryIfSame(db: DbAdapter, structure: DbStructure, plan: ImportPlan, opts: CarryOptions = {}): Promise<CarriedTable[]> {
+  if (db.engine !== 'mariadb') return [];
+  const comparable = new Set(plan.tables.filter((t) => t.fields.every((f) => COMPARABLE_TYPES.has(f.type))).map((t) => t.name));
+  const rowsInBackup = (t: string): boolean => comparable.has(t) && structure.manifest?.tables[t]?.rows !== 0;
+  return carryCandidates(db, structure, plan, rowsInBackup, opts, 'rows');
+}
+
+async function carryCandidates(db: DbAdapter, structure: DbStructure, plan: ImportPlan, inBackup: (table: string) => boolean, { debug, live }: CarryOptions, liveRows: 'empty' | 'rows' = 'empty'): Promise<CarriedTable[]> {
   if (db.engine === 'mysql') return [];
   const engineIndexed = new Set([...plan.plan.create.map((a) => a.table), ...plan.plan.skip.map((s) => s.table), ...plan.uncreatable.map((u) => u.table)]);
-  const candidates = plan.tables.filter((t) => emptyInBackup(t.name) && !NEVER_CARRIED.has(t.name) && !engineIndexed.has(t.name) && t.fields.length > 0);
+  // MariaDB: a table whose only engine-specific indexes are FULLTEXT ones is compared with them.
+  const fulltext = new Map<string, FulltextIndex[]>();
+  if (db.family === 'mysql') {
+    for (const t of engineIndexed) {
+      const f = fulltextOnly(plan, t);
+      if (f) fulltext.set(t, f);
+    }
+  }
+  const candidates = plan.tables.filter((t) => inBackup(t.name) && !NEVER_CARRIED.has(t.name) && (!engineIndexed.has(t.name) || fulltext.has(t.name)) && t.fields.length > 0);
   if (!candidates.length) return [];
   const target: TargetInfo = { family: db.family, prefix: db.prefix, ...(db.collation ? { collation: db.collation } : {}), ...rowFormatOf(db) };
   const { prints, seqs } = live ?? await liveFingerprints(db, candidates.map((t) => t.name));
   const same = candidates.filter((t) => {
     const now = prints.get(t.name);
-    const want = expectedFingerprint(target, t, plan.names.get(t.name), restoreNextId(structure, t));
+    const want = expectedFingerprint(target, t, plan.names.get(t.name), restoreNextId(structure, t), fulltext.get(t.name));
     if (now !== want) debug?.(`carry-over: ${t.name} differs:\n  live ${now ?? 'absent'}\n  want ${want}`);
     return now === want;
   });
   const full = live?.nonEmpty ?? await nonEmptyTables(db, same.map((t) => t.name));
-  return same.filter((t) => !full.has(t.name)).map((t) => {
+  return same.filter((t) => full.has(t.name) === (liveRows === 'rows')).map((t) => {
     const seq = seqs.get(t.name);
     return { name: t.name, next: restoreNextId(structure, t), ...(seq ? { seq } : {}) };
   });
+}
+
+/** MariaDB `CHECKSUM TABLE` of live tables (full names), by full name. */
+async function checksums(db: DbAdapter, full: readonly string[]): Promise<Map<string, string>> {
+  if (!full.length) return new Map();
+  const rows = await db.query<{ Table: string; Checksum: number | string | null }>(`CHECKSUM TABLE ${full.map((n) => quoteIdent('mysql', n)).join(', ')}`);
+  // `Table` is `<database>.<table>`.
+  return new Map(rows.map((r) => [r.Table.slice(r.Table.indexOf('.') + 1), String(r.Checksum)]));
+}
+
+/** Live rows {@link sameRowsAsLive} reads per query: the first page turns away most tables that differ. */
+const SAME_ROWS_PAGE = 256;
+
+/**
+ * MariaDB: whether the live table `liveTable` (full name) holds exactly the rows of `chunk`, the
+ * table's only chunk file, as the load would write them: every column of `table` in the chunk,
+ * each value's text (or null) equal, in the same id order (the chunk's ids increasing, as every
+ * writer orders them). Returns the table's `CHECKSUM TABLE`, read before and after the
+ * comparison (they must agree), or undefined at the first difference.
+ */
+export async function sameRowsAsLive(db: DbAdapter, liveTable: string, table: XmldbTable, chunk: ChunkFile): Promise<{ checksum: string } | undefined> {
+  if (db.engine !== 'mariadb' || !table.fields.every((f) => COMPARABLE_TYPES.has(f.type))) return undefined;
+  const names = table.fields.map((f) => f.name);
+  const at = names.map((n) => chunk.columns.indexOf(n));
+  const idAt = names.indexOf('id');
+  if (at.some((i) => i < 0) || idAt < 0 || chunk.count === 0) return undefined;
+  // The load writes each value as its text (chunk-rows.ts, the string path): compared as such.
+  const text = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : String(v));
+  const backup = chunk.rows()[Symbol.iterator]();
+  const select = `SELECT ${names.map((n) => quoteIdent('mysql', n)).join(', ')} FROM ${quoteIdent('mysql', liveTable)}`;
+  const before = (await checksums(db, [liveTable])).get(liveTable);
+  let seen = 0;
+  let lastId = -Infinity;
+  for (;;) {
+    const page = await db.query<Record<string, unknown>>(`${select}${seen ? ` WHERE id > ${lastId}` : ''} ORDER BY id LIMIT ${SAME_ROWS_PAGE}`);
+    for (const got of page) {
+      const next = backup.next();
+      if (next.done) return undefined;
+      const id = Number(text(next.value[at[idAt] ?? -1]));
+      if (!(id > lastId)) return undefined;
+      lastId = id;
+      for (let c = 0; c < names.length; c++) if (text(got[names[c] ?? '']) !== text(next.value[at[c] ?? -1])) return undefined;
+    }
+    seen += page.length;
+    if (page.length < SAME_ROWS_PAGE) break;
+  }
+  if (seen !== chunk.count) return undefined;
+  const after = (await checksums(db, [liveTable])).get(liveTable);
+  return before !== undefined && before === after ? { checksum: before } : undefined;
 }
 
 function rowFormatOf(db: DbAdapter): { rowFormat?: string } {
@@ -407,9 +521,10 @@ function rowFormatOf(db: DbAdapter): { rowFormat?: string } {
 }
 
 /**
- * Carried-over tables that are no longer as the restore would leave them: holding a row, gone,
- * or with another next id. Two round trips on MariaDB (rows, AUTO_INCREMENT), one per 1000 tables
- * on PostgreSQL (rows and sequence together).
+ * Carried-over tables that are no longer as the restore would leave them: holding a row (one
+ * carried over with its rows: another `CHECKSUM TABLE`), gone, or with another next id. Three
+ * round trips on MariaDB (rows, checksums, AUTO_INCREMENT), one per 1000 tables on PostgreSQL
+ * (rows and sequence together).
  */
 export async function changedCarried(db: DbAdapter, carried: readonly CarriedTable[]): Promise<string[]> {
   if (!carried.length) return [];
@@ -430,7 +545,11 @@ export async function changedCarried(db: DbAdapter, carried: readonly CarriedTab
       }
     }
   } else {
-    for (const n of await nonEmptyTables(db, present.map((c) => c.name))) changed.add(n);
+    const empty = present.filter((c) => c.checksum === undefined);
+    for (const n of await nonEmptyTables(db, empty.map((c) => c.name))) changed.add(n);
+    const withRows = present.filter((c) => c.checksum !== undefined);
+    const now = await checksums(db, withRows.map((c) => db.prefix + c.name));
+    for (const c of withRows) if (now.get(db.prefix + c.name) !== c.checksum) changed.add(c.name);
     // MySQL 8 caches information_schema statistics; MariaDB has no such variable.
     if (db.engine === 'mysql') await db.execute('SET SESSION information_schema_stats_expiry = 0');
     const rows = await db.query<{ T: string; AUTO_INCREMENT: number | string | null }>(

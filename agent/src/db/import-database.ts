@@ -125,6 +125,14 @@ export interface ImportOptions {
    * (carried tables are not in `done`: a decision not persisted is simply made again on resume).
    */
   carryIfEmpty?: ReadonlySet<string>;
+  /**
+   * Tables (no prefix) to leave in place as well if the live table holds exactly the rows of the
+   * table's only chunk file, as `sameAsLive` decides (carry-over.ts, findCarryIfSame and
+   * sameRowsAsLive; `liveTable` is the live table's full name, `db` the loading connection).
+   * `onCarried` is told as for `carryIfEmpty`.
+   */
+  carryIfSame?: ReadonlySet<string>;
+  sameAsLive?: (db: DbAdapter, liveTable: string, table: XmldbTable, chunk: ChunkFile) => Promise<boolean>;
   onCarried?: (table: string) => Promise<void>;
 }
 
@@ -341,14 +349,18 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
           // The plugin never splits a table across archives; if one is, append instead of recreating.
           const continuing = created.has(table.name);
           const only = files.length === 1 ? files[0] : undefined;
-          if (!continuing && only && opts.carryIfEmpty?.has(table.name) && lastArchive.get(table.name) === archive
-            && openChunk(await zip.read(only, readBufferOf(db)))?.count === 0) {
-            carriedNow.add(table.name);
-            await opts.onCarried?.(table.name);
-            progress.tablesDone++;
-            progress.table = table.name;
-            opts.onProgress?.(progress);
-            return;
+          const ifEmpty = opts.carryIfEmpty?.has(table.name) ?? false;
+          const ifSame = (opts.carryIfSame?.has(table.name) ?? false) && opts.sameAsLive !== undefined;
+          if (!continuing && only && (ifEmpty || ifSame) && lastArchive.get(table.name) === archive) {
+            const chunk = openChunk(await zip.read(only, readBufferOf(db)));
+            if (chunk && ((ifEmpty && chunk.count === 0) || (ifSame && chunk.count > 0 && await opts.sameAsLive?.(db, prefix + table.name, table, chunk)))) {
+              carriedNow.add(table.name);
+              await opts.onCarried?.(table.name);
+              progress.tablesDone++;
+              progress.table = table.name;
+              opts.onProgress?.(progress);
+              return;
+            }
           }
           if (continuing) await beginTransaction(db);
           else await begin(db, table);
@@ -395,7 +407,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
         };
         const hooks = opts.tableHooks;
         const batchable = batching
-          ? todo.filter((x) => x.size <= SMALL_TABLE_BYTES && byTable.get(x.t.name)?.length === 1 && !created.has(x.t.name) && lastArchive.get(x.t.name) === archive && !opts.carryIfEmpty?.has(x.t.name)
+          ? todo.filter((x) => x.size <= SMALL_TABLE_BYTES && byTable.get(x.t.name)?.length === 1 && !created.has(x.t.name) && lastArchive.get(x.t.name) === archive && !opts.carryIfEmpty?.has(x.t.name) && !opts.carryIfSame?.has(x.t.name)
             && (!hooks || hooks.appliesTo?.(x.t) === false))
           : [];
         const batches: XmldbTable[][] = [];
@@ -428,7 +440,8 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     }));
     // Indexes XMLDB cannot express, after the data load (docs/format.md, "Engine-specific indexes").
     await opts.beforeEngineIndexes?.();
-    const engineIndexes = await applyEngineIndexes(loader, plan, warn);
+    // Not on tables carried over as the load found them: left as they are (carry-over.ts compared their FULLTEXT indexes).
+    const engineIndexes = await applyEngineIndexes(loader, { ...plan, create: plan.create.filter((a) => !carriedNow.has(a.table)) }, warn);
     engineIndexes.skipped.unshift(...uncreatable);
     progress.table = undefined;
     opts.onProgress?.(progress);
@@ -441,11 +454,12 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
 }
 
 /**
- * Stages, empty, tables that are empty in the backup and were to be carried over (carry-over.ts)
- * but changed on the live site before the switch: created in the staging area as the import
- * would have (planned names, next id), without rows. `plan` is the import's ({@link planImport}).
+ * Stages, as the backup has them, tables that were to be carried over (carry-over.ts) but changed
+ * on the live site before the switch: created in the staging area as the import would have
+ * (planned names, next id), empty, or with the rows of the chunk file in `rows` (a table carried
+ * over with its rows). `plan` is the import's ({@link planImport}).
  */
-export async function stageEmptyTables(staging: StagingArea, structure: DbStructure, plan: ImportPlan, names: readonly string[]): Promise<void> {
+export async function stageCarriedTables(staging: StagingArea, structure: DbStructure, plan: ImportPlan, names: readonly string[], rows: ReadonlyMap<string, ChunkFile> = new Map()): Promise<void> {
   if (!names.length) return;
   const wanted = new Set(names);
   const ldb = await staging.connect();
@@ -455,10 +469,17 @@ export async function stageEmptyTables(staging: StagingArea, structure: DbStruct
     for (const t of plan.tables.filter((x) => wanted.has(x.name))) {
       const planned = plan.names.get(t.name);
       const nextId = structure.sequences.get(t.name);
-      // One round trip per table (see importDatabase).
+      const chunk = rows.get(t.name);
+      // One round trip per empty table (see importDatabase).
       await beginTransaction(ldb);
-      await ldb.createTable(t, { exists: false, defer: true, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
-      await ldb.finishTable(t, nextId ?? 0, { defer: true });
+      await ldb.createTable(t, { exists: false, defer: !chunk, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
+      if (chunk) {
+        const fields = new Set(t.fields.map((f) => f.name));
+        const pick = chunk.columns.map((c, i) => (fields.has(c) ? i : -1)).filter((i) => i >= 0);
+        const columns = pick.map((i) => chunk.columns[i] ?? '');
+        await ldb.bulkLoad(t, columns, rowsOf([chunk], pick, columns.map((c) => t.fields.find((f) => f.name === c)?.type === 'binary'), true));
+      }
+      await ldb.finishTable(t, nextId ?? 0, { defer: !chunk });
       if (ldb.family === 'postgres') await ldb.execute('COMMIT');
     }
   } finally {
@@ -623,7 +644,7 @@ async function loadChunks(
 }
 
 /** The rows of chunk files as bulkLoad takes them: the picked values, binary ones decoded. */
-async function* rowsOf(chunks: AsyncIterable<ChunkFile>, pick: readonly number[], binary: readonly boolean[], marked: boolean): AsyncGenerator<RowValue[]> {
+async function* rowsOf(chunks: AsyncIterable<ChunkFile> | Iterable<ChunkFile>, pick: readonly number[], binary: readonly boolean[], marked: boolean): AsyncGenerator<RowValue[]> {
   for await (const chunk of chunks) {
     for (const raw of chunk.rows()) {
       const out: RowValue[] = new Array<RowValue>(pick.length);

@@ -36,6 +36,7 @@
 import { mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { openChunk, type ChunkFile } from '../archive/table-chunks.js';
 import { disableMaintenance, enableMaintenance } from '../actions/maintenance.js';
 import { applyConfigOverrides, bumpCacheRevisions, deleteSessions, emptySessionFiles, fileHashes, pluginsMissingFromCode, purgeCacheFolders, recalcVersionHash, resetSiteIdentifier, snapshotVersions, type VersionSnapshot } from '../actions/site-actions.js';
 import { parseArchiveName } from '../archive/names.js';
@@ -46,8 +47,8 @@ import { anyFailed, formatReport, type CheckResult } from '../checks/report.js';
 import type { DbAdapter } from '../db/adapter.js';
 import { findCollationConflicts } from '../db/collation-conflicts.js';
 import { connectDatabase, withCollation } from '../db/connect.js';
-import { changedCarried, findCarriedOver, findCarryIfEmpty, lockAndCheckCarried, readLiveCatalog, type CarriedTable, type LiveCatalog } from '../db/carry-over.js';
-import { importDatabase, planImport, stageEmptyTables, type ImportState } from '../db/import-database.js';
+import { changedCarried, findCarriedOver, findCarryIfEmpty, findCarryIfSame, lockAndCheckCarried, readLiveCatalog, sameRowsAsLive, type CarriedTable, type LiveCatalog } from '../db/carry-over.js';
+import { importDatabase, planImport, stageCarriedTables, type ImportState } from '../db/import-database.js';
 import { preservedRowsHooks } from '../db/preserved-rows.js';
 import { stagingArea, type StagingArea, type SwitchPlan } from '../db/staging.js';
 import { failpoint } from '../failpoints.js';
@@ -93,9 +94,10 @@ export interface RestoreState {
   /** Tables finished in staging. */
   db?: ImportState;
   /**
-   * Tables left in place (db/carry-over.ts): empty in the backup and live, defined exactly as the
-   * restore would create them; decided before the staging load, never staged, switched or
-   * dropped. Those that changed before the switch are staged then and taken out of the list.
+   * Tables left in place (db/carry-over.ts): empty in the backup and live (MariaDB: or holding
+   * the backup's very rows, with their checksum), defined exactly as the restore would create
+   * them; never staged, switched or dropped. Those that changed before the switch are staged
+   * then and taken out of the list.
    */
   carried?: CarriedTable[];
   /**
@@ -103,6 +105,13 @@ export interface RestoreState {
    * empty in the backup; each one found so is added to `carried` before the load goes on.
    */
   carryIfEmpty?: CarriedTable[];
+  /**
+   * MariaDB: tables holding rows live, to carry over if the load finds the backup's rows equal
+   * (carry-over.ts, sameRowsAsLive); each one found so is added to `carried` with its checksum,
+   * its chunk file saved in the work folder ({@link carriedRowsFile}) to stage it from if it
+   * changes before the switch.
+   */
+  carryIfSame?: CarriedTable[];
   /** Every table staged and the staged post-restore actions done. */
   dbStaged?: boolean;
   /** Archives applied: dbdumps loaded, dataroot archives staged, filedir archives extracted. */
@@ -169,12 +178,18 @@ export function orderedFiles(files: readonly BackupFile[]): { name: string; type
 interface CarryOver {
   carried: CarriedTable[];
   carryIfEmpty: CarriedTable[];
+  carryIfSame: CarriedTable[];
 }
 
 /** Which tables a restore can leave in place (carry-over.ts), read on `db` (the live catalog too unless given). */
 async function analyseCarryOverOn(db: DbAdapter, structure: DbStructure, plan: Awaited<ReturnType<typeof planImport>>, live?: LiveCatalog): Promise<CarryOver> {
   const opts = live ? { live } : {};
-  return { carried: await findCarriedOver(db, structure, plan, opts), carryIfEmpty: await findCarryIfEmpty(db, structure, plan, opts) };
+  return { carried: await findCarriedOver(db, structure, plan, opts), carryIfEmpty: await findCarryIfEmpty(db, structure, plan, opts), carryIfSame: await findCarryIfSame(db, structure, plan, opts) };
+}
+
+/** Where a table carried over with its rows keeps the backup's chunk file until the restore ends. */
+function carriedRowsFile(work: string, table: string): string {
+  return join(work, 'carried', `${table}.json`);
 }
 
 /** What the carry-over analysis needs of the backup: its structure and the import's plan. */
@@ -660,8 +675,10 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           const carry = carryOverOn ? (await carryAnalysis) ?? await analyseCarryOverOn(db, structure, await importPlan()) : undefined;
           st.carried = carry?.carried ?? [];
           st.carryIfEmpty = carry?.carryIfEmpty ?? [];
+          st.carryIfSame = carry?.carryIfSame ?? [];
           if (st.carried.length) ctx.logger.info(`database: ${st.carried.length} table(s) carried over (empty in the backup and here, defined exactly as the restore would create them): left in place`);
           if (st.carryIfEmpty.length) ctx.logger.info(`database: ${st.carryIfEmpty.length} table(s) empty here and defined exactly as the restore would create them: left in place if the backup holds no row for them`);
+          if (st.carryIfSame.length) ctx.logger.info(`database: ${st.carryIfSame.length} table(s) holding rows here and defined exactly as the restore would create them: left in place if the backup holds the same rows`);
           st.db = { done: [] };
           await stateFile.save(st);
         }
@@ -682,8 +699,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           }
         }
         const toStage = structure.tables.length - (st.carried?.length ?? 0);
-        const mayCarry = (st.carryIfEmpty ?? []).filter((c) => !st.carried?.some((x) => x.name === c.name)).length;
-        ctx.logger.info(mayCarry ? `database: staging up to ${toStage} tables (${mayCarry} of them left in place instead if the backup holds no row for them)` : `database: staging ${toStage} tables`);
+        const mayCarry = [...(st.carryIfEmpty ?? []), ...(st.carryIfSame ?? [])].filter((c) => !st.carried?.some((x) => x.name === c.name)).length;
+        ctx.logger.info(mayCarry ? `database: staging up to ${toStage} tables (${mayCarry} of them left in place instead if the backup holds the same rows, or none)` : `database: staging ${toStage} tables`);
         const keepRows = preservedRowsHooks({
           plugins: preservePlugins,
           passwordUsers: settings.restorepreservepasswords ?? [],
@@ -691,15 +708,30 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           stateDir: preservedDir,
           warn: (m) => ctx.logger.warn(m),
         });
+        /** Checksums of the tables sameAsLive carried over with their rows, until onCarried records them. */
+        const checksums = new Map<string, string>();
         await importDatabase({
           db, staging: area, prefix: ctx.site.prefix, source: work, structure, archives: dumpArchives(), resumeState: st.db, preserveComponents: preservePlugins,
           carriedOver: (st.carried ?? []).map((c) => c.name),
           carryIfEmpty: new Set((st.carryIfEmpty ?? []).map((c) => c.name)),
+          carryIfSame: new Set((st.carryIfSame ?? []).map((c) => c.name)),
+          // The chunk is saved before the decision counts: a table that changes before the switch
+          // is staged from it (the dbdump archive is gone by then).
+          sameAsLive: async (conn, liveTable, table, chunk) => {
+            const same = await sameRowsAsLive(conn, liveTable, table, chunk);
+            if (!same) return false;
+            const file = carriedRowsFile(work, table.name);
+            await mkdir(dirname(file), { recursive: true });
+            await writeFile(file, JSON.stringify([chunk.columns, ...chunk.rows()]));
+            checksums.set(table.name, same.checksum);
+            return true;
+          },
           // Saved with the next table's state (not once per table: 400 saves of a growing state
           // took 0.4 s). A decision lost to a kill is made again on resume: same archive, same answer.
           onCarried: async (name) => {
-            const c = st.carryIfEmpty?.find((x) => x.name === name);
-            if (c) (st.carried ??= []).push(c);
+            const c = st.carryIfEmpty?.find((x) => x.name === name) ?? st.carryIfSame?.find((x) => x.name === name);
+            const checksum = checksums.get(name);
+            if (c) (st.carried ??= []).push(checksum === undefined ? c : { ...c, checksum });
           },
           ...(definitions ? { definitions } : {}),
           tableHooks: keepRows, warn: (m) => ctx.logger.warn(m),
@@ -713,6 +745,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
         });
         const lateCarried = (st.carried ?? []).filter((c) => st.carryIfEmpty?.some((x) => x.name === c.name)).length;
         if (lateCarried) ctx.logger.info(`database: ${lateCarried} table(s) empty in the backup and here carried over: left in place`);
+        const sameCarried = (st.carried ?? []).filter((c) => c.checksum !== undefined).length;
+        if (sameCarried) ctx.logger.info(`database: ${sameCarried} table(s) holding the backup's very rows here carried over: left in place`);
         const keptRows = [...keepRows.kept].filter(([, n]) => n > 0);
         if (keptRows.length) ctx.logger.info(`kept this site's preserved rows: ${keptRows.map(([t, n]) => `${t} ${n}`).join(', ')}`);
         // The database side of the post-restore actions on the staged tables: the switch
@@ -777,8 +811,15 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
       // between stages them again.
       const changed = await changedCarried(db, st.carried ?? []);
       if (changed.length) {
-        ctx.logger.info(`${changed.length} carried-over table(s) changed on this site since the restore began: staged empty, as in the backup: ${changed.join(', ')}`);
-        await stageEmptyTables(area, structure, await importPlan(), changed);
+        ctx.logger.info(`${changed.length} carried-over table(s) changed on this site since the restore began: staged as in the backup: ${changed.join(', ')}`);
+        const rows = new Map<string, ChunkFile>();
+        for (const c of (st.carried ?? []).filter((x) => changed.includes(x.name) && x.checksum !== undefined)) {
+          const saved = await readFile(carriedRowsFile(work, c.name)).catch(() => undefined);
+          const chunk = saved ? openChunk(saved) : undefined;
+          if (!chunk) throw new AgentError('ERR_RESTORE_CHANGED', `carried-over table ${c.name} changed on this site and the backup's rows saved for it are gone (${carriedRowsFile(work, c.name)}): run the restore again`);
+          rows.set(c.name, chunk);
+        }
+        await stageCarriedTables(area, structure, await importPlan(), changed, rows);
         st.carried = (st.carried ?? []).filter((c) => !changed.includes(c.name));
         if (st.switch) {
           const live = new Set(await db.listTables());

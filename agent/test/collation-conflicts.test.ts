@@ -88,4 +88,33 @@ describe('collation pre-check on mariadb', () => {
     // Nothing is left behind in the database.
     expect(await db.listTables()).toEqual([]);
   });
+
+  it('finds the same conflicts when most rows are printable ASCII (pre-grouped before the server sees them)', async () => {
+    const url = await freshDatabase('mariadb', 'collation_ascii');
+    const db = await connectDatabase(`${url}?collation=utf8mb4_unicode_ci`, 'mdl_');
+    cleanups.push(() => db.close());
+    const name: XmldbField = { name: 'name', type: 'char', length: '20', notnull: false, sequence: false };
+    const course: XmldbField = { name: 'course', type: 'int', length: '10', notnull: false, sequence: false };
+    const users = table('users', [name], ['name']);
+    // A non-ASCII value first: every later row of the index goes to the server too.
+    const tags = table('tags', [name], ['name']);
+    const perCourse = table('percourse', [course, name], ['course', 'name']);
+    const many = Array.from({ length: 300 }, (_x, i) => [String(100 + i), `user${i}`]);
+    const rows = {
+      users: [['1', 'Admin'], ...many, ['2', 'admin'], ['3', 'x'], ['4', 'x  '], ['5', 'x-y'], ['6', 'x_y']],
+      tags: [['1', 'Café'], ['2', 'tea'], ['3', 'cafe']],
+      // 05 and 5 are the same BIGINT.
+      percourse: [['1', '5', 'abc'], ['2', '05', 'abc'], ['3', '6', 'ABC']],
+    };
+    const tables = [users, tags, perCourse];
+    const conflicts = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci' });
+    expect(conflicts.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual([
+      { table: 'users', ids: [['1', '2'], ['3', '4']] },
+      { table: 'tags', ids: [['1', '3']] },
+      { table: 'percourse', ids: [['1', '2']] },
+    ]);
+    // A binary collation (PAD SPACE) tells case and accents apart, not trailing spaces nor 05 from 5.
+    const binary = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_bin' });
+    expect(binary.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual([{ table: 'users', ids: [['3', '4']] }, { table: 'percourse', ids: [['1', '2']] }]);
+  });
 });

@@ -67,6 +67,34 @@ interface Candidate {
   idColumn: string;
 }
 
+/**
+ * Collations under which two strings of printable ASCII (U+0020–U+007E) are equal only if they
+ * are equal once lower-cased and stripped of trailing spaces (no printable ASCII character is
+ * ignorable or tailored there). Only under these are rows pre-grouped in JavaScript.
+ */
+const ASCII_CASE_PAD_COLLATIONS = /^utf8mb4_(general|unicode|unicode_520|uca1400|0900)_(ci|ai_ci|as_ci|as_cs|ai_cs|cs|nopad_ci|nopad_ai_ci|nopad_as_ci|nopad_as_cs|nopad_ai_cs|bin|nopad_bin)$|^utf8mb4_(nopad_)?bin$/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const INTEGER = /^-?\d+$/;
+
+/**
+ * A key equal for any two values of `fields` that the collation could find equal (it may also be
+ * equal for values the collation tells apart); undefined when no such key is cheap to make.
+ */
+function coarseKey(fields: readonly XmldbField[], vals: readonly unknown[]): string | undefined {
+  let key = '';
+  for (let j = 0; j < fields.length; j++) {
+    const text = String(vals[j]);
+    const f = fields[j] as XmldbField;
+    if (f.type === 'char' || f.type === 'text') {
+      if (!PRINTABLE_ASCII.test(text)) return undefined;
+      key += `${text.toLowerCase().replace(/ +$/, '')}\u0000`;
+    } else if (f.type === 'int' && INTEGER.test(text)) {
+      key += `${text.replace(/^(-?)0+(?=\d)/, '$1').replace(/^-0$/, '0')}\u0000`;
+    } else return undefined;
+  }
+  return key;
+}
+
 /** Rows per multi-row INSERT into a check table, and its bound in characters. */
 const ROWS_PER_INSERT = 500;
 const CHARS_PER_INSERT = 1024 * 1024;
@@ -134,6 +162,12 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
     return t;
   });
   const keysOf = (t: CheckTable): string[] => t.types.map((_x, j) => `k${j}`);
+  // Rows whose coarse key no other row of their index shares cannot collide: they stay here.
+  // A key's first row is held back until a second one has it; then both go to the server. A
+  // value without a coarse key (not printable ASCII: 'café' equals 'cafe' under an accent-
+  // insensitive collation) sends every row of its index, held ones included, from then on.
+  const prefilter = ASCII_CASE_PAD_COLLATIONS.test(opts.collation);
+  const firstOfKey: (Map<string, (string | number)[] | null> | undefined)[] = list.map(() => (prefilter ? new Map() : undefined));
   const flush = async (t: CheckTable): Promise<void> => {
     if (!t.batch.length) return;
     if (!t.created) {
@@ -170,13 +204,29 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
               if (vals.some((v) => v === null)) continue;
               const t = tableOf[k] as CheckTable;
               const row: (string | number)[] = [k, idPos === undefined ? `#${n}` : String(raw[idPos] ?? '')];
-              for (const v of vals) {
-                const text = String(v);
-                row.push(text);
-                t.chars += text.length;
+              for (const v of vals) row.push(String(v));
+              const held = firstOfKey[k];
+              const send: (string | number)[][] = [row];
+              if (held) {
+                const key = coarseKey((list[k] as Candidate).fields, vals);
+                if (key === undefined) {
+                  for (const first of held.values()) if (first) send.unshift(first);
+                  firstOfKey[k] = undefined;
+                } else {
+                  const first = held.get(key);
+                  if (first === undefined) {
+                    held.set(key, row);
+                    continue;
+                  }
+                  if (first !== null) send.unshift(first);
+                  held.set(key, null);
+                }
               }
-              t.batch.push(row);
-              t.rows.set(k, (t.rows.get(k) ?? 0) + 1);
+              for (const r of send) {
+                for (let j = 2; j < r.length; j++) t.chars += String(r[j]).length;
+                t.batch.push(r);
+                t.rows.set(k, (t.rows.get(k) ?? 0) + 1);
+              }
               if (t.batch.length >= ROWS_PER_INSERT || t.chars >= CHARS_PER_INSERT) await flush(t);
             }
           }

@@ -142,14 +142,25 @@ export class StateFile<T> {
   }
   private chain: Promise<void> = Promise.resolve();
   private seq = 0;
-  /** Saves are serialised: parallel part uploads report concurrently, the last call wins. */
+  private latest: T | undefined;
+  /** The write not begun yet, which every save called before it begins shares. */
+  private queued: Promise<void> | undefined;
+  /**
+   * Saves are serialised, and coalesced: saves called while a write is in progress share the
+   * next write, of the value given last, serialised when that write begins (parallel table
+   * loads and part uploads report concurrently; the last call wins).
+   */
   save(v: T): Promise<void> {
-    const text = JSON.stringify(v);
-    const tmp = `${this.path}.${process.pid}.${++this.seq}.tmp`;
+    this.latest = v;
+    if (this.queued) return this.queued;
     const next = this.chain.then(async () => {
+      this.queued = undefined;
+      const text = JSON.stringify(this.latest);
+      const tmp = `${this.path}.${process.pid}.${++this.seq}.tmp`;
       await writeFile(tmp, text, { mode: 0o600 });
       await rename(tmp, this.path);
     });
+    this.queued = next;
     this.chain = next.catch(() => undefined);
     return next;
   }

@@ -88,8 +88,8 @@ export interface DbAdapter {
   readonly collation?: string;
   /** Connections a load (importDatabase) opens for this database unless told otherwise. */
   readonly loadConnections: number;
-  /** Live tables with the prefix, introspected into the XMLDB model (COMPONENT ''). */
-  introspect(): Promise<XmldbTable[]>;
+  /** Live tables with the prefix (only those of `only`, names without prefix, when given), introspected into the XMLDB model (COMPONENT ''). */
+  introspect(only?: readonly string[]): Promise<XmldbTable[]>;
   /** Engine statistics per table, for metadata and progress. */
   tableStats(): Promise<Map<string, TableStats>>;
   /** Streams a table's rows ordered by its order column, values normalised; `where` keeps a subset. */

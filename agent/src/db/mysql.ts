@@ -439,16 +439,18 @@ export class MysqlAdapter implements DbAdapter {
     return `${this.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   }
 
-  async introspect(): Promise<XmldbTable[]> {
-    const like = this.likePrefix();
+  async introspect(only?: readonly string[]): Promise<XmldbTable[]> {
+    // Only the tables named (without prefix), when given.
+    const params: unknown[] = [this.likePrefix(), ...(only ? [only.length ? only.map((t) => this.prefix + t) : ['']] : [])];
+    const named = only ? ' AND TABLE_NAME IN (?)' : '';
     const tablesRows = await this.query<{ TABLE_NAME: string }>(
-      "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME", [like]);
+      `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME LIKE ?${named} ORDER BY TABLE_NAME`, params);
     const cols = await this.query<ColumnRow & Record<string, unknown>>(
       `SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
-         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME, ORDINAL_POSITION`, [like]);
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?${named} ORDER BY TABLE_NAME, ORDINAL_POSITION`, params);
     const stats = await this.query<StatRow & Record<string, unknown>>(
       `SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, INDEX_TYPE, SUB_PART FROM information_schema.STATISTICS
-        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, [like]);
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?${named} ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, params);
     const tables = new Map<string, XmldbTable>();
     for (const r of tablesRows) {
       const name = r.TABLE_NAME.slice(this.prefix.length);

@@ -168,8 +168,11 @@ export class PostgresAdapter implements DbAdapter {
     await this.client.query(this.withQueued(sql));
   }
 
-  async introspect(): Promise<XmldbTable[]> {
-    const p = [this.prefix.length, this.prefix];
+  async introspect(only?: readonly string[]): Promise<XmldbTable[]> {
+    const p: unknown[] = [this.prefix.length, this.prefix];
+    // Only the tables named (without prefix), when given: $3.
+    if (only) p.push(only.map((t) => this.prefix + t));
+    const named = only ? ' AND c.relname = ANY($3)' : '';
     const cols = await this.query<ColumnRow & Record<string, unknown>>(
       `SELECT c.relname AS tbl, a.attname AS col, t.typname, a.atttypmod AS typmod, a.attnotnull AS notnull,
               pg_get_expr(d.adbin, d.adrelid) AS def
@@ -178,7 +181,7 @@ export class PostgresAdapter implements DbAdapter {
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2${named}
         ORDER BY c.relname, a.attnum`, p);
     // Key parts: the column name, or NULL for an expression (attnum 0); indexdef per part and
     // whole so engine-specific indexes can be recognised and re-created (engine-indexes.ts).
@@ -199,7 +202,7 @@ export class PostgresAdapter implements DbAdapter {
          JOIN pg_class i ON i.oid = x.indexrelid
          JOIN pg_am am ON am.oid = i.relam
          JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND left(c.relname, $1) = $2${named}
         ORDER BY c.relname, i.relname`, p);
     const tables = new Map<string, XmldbTable>();
     for (const c of cols) {

@@ -107,12 +107,16 @@ describe('collation pre-check on mariadb', () => {
       percourse: [['1', '5', 'abc'], ['2', '05', 'abc'], ['3', '6', 'ABC']],
     };
     const tables = [users, tags, perCourse];
-    const conflicts = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci' });
-    expect(conflicts.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual([
+    const want = [
       { table: 'users', ids: [['1', '2'], ['3', '4']] },
       { table: 'tags', ids: [['1', '3']] },
       { table: 'percourse', ids: [['1', '2']] },
-    ]);
+    ];
+    const conflicts = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci' });
+    expect(conflicts.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual(want);
+    // Memory bounded: past 10 rows held back, an index sends all its rows; the same conflicts.
+    const bounded = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_unicode_ci', maxHeldRows: 10 });
+    expect(bounded.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual(want);
     // A binary collation (PAD SPACE) tells case and accents apart, not trailing spaces nor 05 from 5.
     const binary = await findCollationConflicts(db, { tables, archives: [await dbdump(rows, tables)], collation: 'utf8mb4_bin' });
     expect(binary.map((c) => ({ table: c.table, ids: c.groups.map((g) => g.ids) }))).toEqual([{ table: 'users', ids: [['3', '4']] }, { table: 'percourse', ids: [['1', '2']] }]);

@@ -57,6 +57,8 @@ export interface CollationCheckOptions {
   definitions?: readonly XmldbTable[];
   /** At most this many groups per index are reported (default 20). */
   maxGroups?: number;
+  /** Rows held back by the pre-grouping at most (default {@link HELD_ROWS_MAX}). */
+  maxHeldRows?: number;
 }
 
 interface Candidate {
@@ -94,6 +96,13 @@ function coarseKey(fields: readonly XmldbField[], vals: readonly unknown[]): str
   }
   return key;
 }
+
+/**
+ * Rows held back at most, over all indexes (~200 bytes each): past it, the index that would
+ * hold one more sends all its rows to the server, as without pre-grouping (a site with a
+ * million users must not keep a million usernames in memory).
+ */
+const HELD_ROWS_MAX = 50_000;
 
 /** Rows per multi-row INSERT into a check table, and its bound in characters. */
 const ROWS_PER_INSERT = 500;
@@ -168,6 +177,8 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
   // insensitive collation) sends every row of its index, held ones included, from then on.
   const prefilter = ASCII_CASE_PAD_COLLATIONS.test(opts.collation);
   const firstOfKey: (Map<string, (string | number)[] | null> | undefined)[] = list.map(() => (prefilter ? new Map() : undefined));
+  let heldRows = 0;
+  const maxHeld = opts.maxHeldRows ?? HELD_ROWS_MAX;
   const flush = async (t: CheckTable): Promise<void> => {
     if (!t.batch.length) return;
     if (!t.created) {
@@ -209,16 +220,23 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
               const send: (string | number)[][] = [row];
               if (held) {
                 const key = coarseKey((list[k] as Candidate).fields, vals);
-                if (key === undefined) {
-                  for (const first of held.values()) if (first) send.unshift(first);
-                  firstOfKey[k] = undefined;
-                } else {
-                  const first = held.get(key);
-                  if (first === undefined) {
-                    held.set(key, row);
-                    continue;
+                const first = key === undefined ? undefined : held.get(key);
+                if (key === undefined || (first === undefined && heldRows >= maxHeld)) {
+                  for (const r of held.values()) {
+                    if (!r) continue;
+                    send.unshift(r);
+                    heldRows--;
                   }
-                  if (first !== null) send.unshift(first);
+                  firstOfKey[k] = undefined;
+                } else if (first === undefined) {
+                  held.set(key, row);
+                  heldRows++;
+                  continue;
+                } else {
+                  if (first !== null) {
+                    send.unshift(first);
+                    heldRows--;
+                  }
                   held.set(key, null);
                 }
               }

@@ -54,6 +54,17 @@ async function createAsRestore(db: DbAdapter, structure: DbStructure, plan: Impo
   }
 }
 
+/** A fresh database whose Moodle tables are all created, empty, exactly as the restore creates them. */
+async function siteAsRestored(engine: TestEngine, name: string): Promise<{ url: string; db: DbAdapter; definitions: XmldbTable[]; basePlan: ImportPlan }> {
+  const url = await freshDatabase(engine, name);
+  const db = await connectDatabase(url, PREFIX);
+  const definitions = await loadInstallTree(SCHEMA_DIR);
+  const base = emptyBackup(definitions);
+  const basePlan = await planImport(db, base, { prefix: PREFIX });
+  await createAsRestore(db, base, basePlan);
+  return { url, db, definitions, basePlan };
+}
+
 describe.each<TestEngine>(TEST_ENGINES)('carry-over on %s', (engine) => {
   let url = '';
   let db: DbAdapter;
@@ -188,13 +199,8 @@ async function withoutManifest(dir: string): Promise<string> {
 
 describe.each<TestEngine>(TEST_ENGINES)("carry-over of a backup without our manifest (the plugin's) on %s", (engine) => {
   it('leaves in place the tables whose only chunk file holds no row, and stages the one the backup has a row for', async () => {
-    const url = await freshDatabase(engine, `carry_lazy_${engine}`);
-    const db = await connectDatabase(url, PREFIX);
+    const { url, db, definitions, basePlan } = await siteAsRestored(engine, `carry_lazy_${engine}`);
     try {
-      const definitions = await loadInstallTree(SCHEMA_DIR);
-      const base = emptyBackup(definitions);
-      const basePlan = await planImport(db, base, { prefix: PREFIX });
-      await createAsRestore(db, base, basePlan);
       const engineIndexed = new Set([...basePlan.plan.create.map((a) => a.table), ...basePlan.plan.skip.map((s) => s.table)]);
       const written = basePlan.tables.find((t) => !NEVER_CARRIED.has(t.name) && !engineIndexed.has(t.name) && Boolean(sequenceField(t))
         && t.fields.every((f) => f.sequence || !f.notnull || f.default !== undefined));
@@ -247,13 +253,8 @@ describe.each<TestEngine>(TEST_ENGINES)("carry-over of a backup without our mani
  */
 describe.runIf(TEST_ENGINES.includes('mariadb'))('carry-over of tables holding the backup’s rows on mariadb', () => {
   it('carries over identical tables, stages one that differs by one value, and restages a carried one changed before the switch', async () => {
-    const url = await freshDatabase('mariadb', 'carry_same_mariadb');
-    const db = await connectDatabase(url, PREFIX);
+    const { url, db, definitions, basePlan } = await siteAsRestored('mariadb', 'carry_same_mariadb');
     try {
-      const definitions = await loadInstallTree(SCHEMA_DIR);
-      const base = emptyBackup(definitions);
-      const basePlan = await planImport(db, base, { prefix: PREFIX });
-      await createAsRestore(db, base, basePlan);
       expect((await applyEngineIndexes(db, basePlan.plan)).created.map((a) => a.table)).toEqual(['search_simpledb_index']);
       await db.execute(`INSERT INTO ${PREFIX}license (shortname, fullname, source, enabled, version, custom, sortorder) VALUES
         ('cc', 'Creative Commons', 'https://creativecommons.org/', 1, 2024, 0, 1), ('public', 'Public domain', NULL, 0, 2024, 0, 2), ('x', 'Ünïcode ‘quotes’ and\ttab', '', 1, 0, 1, 3)`);

@@ -438,9 +438,6 @@ export async function findCarryIfSame(db: DbAdapter, structure: DbStructure, pla
   return carryCandidates(db, structure, plan, rowsInBackup, opts, 'rows');
 }
 
-/** Expected descriptions already derived from a plan ({@link carryCandidates}). */
-const wantedPrints = new WeakMap<ImportPlan, Map<string, string>>();
-
 async function carryCandidates(db: DbAdapter, structure: DbStructure, plan: ImportPlan, inBackup: (table: string) => boolean, { debug, live }: CarryOptions, liveRows: 'empty' | 'rows' = 'empty'): Promise<CarriedTable[]> {
   if (db.engine === 'mysql') return [];
   const engineIndexed = new Set([...plan.plan.create.map((a) => a.table), ...plan.plan.skip.map((s) => s.table), ...plan.uncreatable.map((u) => u.table)]);
@@ -456,15 +453,9 @@ async function carryCandidates(db: DbAdapter, structure: DbStructure, plan: Impo
   if (!candidates.length) return [];
   const target: TargetInfo = { family: db.family, prefix: db.prefix, ...(db.collation ? { collation: db.collation } : {}), ...rowFormatOf(db) };
   const { prints, seqs } = live ?? await liveFingerprints(db, candidates.map((t) => t.name));
-  // One analysis asks for the same table's expected description up to three times (findCarriedOver, findCarryIfEmpty, findCarryIfSame).
-  const memo = wantedPrints.get(plan) ?? new Map<string, string>();
-  wantedPrints.set(plan, memo);
-  const targetKey = JSON.stringify(target);
   const same = candidates.filter((t) => {
     const now = prints.get(t.name);
-    const key = `${targetKey}\u0000${t.name}\u0000${restoreNextId(structure, t)}`;
-    const want = memo.get(key) ?? expectedFingerprint(target, t, plan.names.get(t.name), restoreNextId(structure, t), fulltext.get(t.name));
-    memo.set(key, want);
+    const want = expectedFingerprint(target, t, plan.names.get(t.name), restoreNextId(structure, t), fulltext.get(t.name));
     if (now !== want) debug?.(`carry-over: ${t.name} differs:\n  live ${now ?? 'absent'}\n  want ${want}`);
     return now === want;
   });

@@ -474,10 +474,8 @@ export async function stageCarriedTables(staging: StagingArea, structure: DbStru
       await beginTransaction(ldb);
       await ldb.createTable(t, { exists: false, defer: !chunk, ...(nextId !== undefined ? { nextId } : {}), ...(planned ? { names: planned } : {}) });
       if (chunk) {
-        const fields = new Set(t.fields.map((f) => f.name));
-        const pick = chunk.columns.map((c, i) => (fields.has(c) ? i : -1)).filter((i) => i >= 0);
-        const columns = pick.map((i) => chunk.columns[i] ?? '');
-        await ldb.bulkLoad(t, columns, rowsOf([chunk], pick, columns.map((c) => t.fields.find((f) => f.name === c)?.type === 'binary'), true));
+        const { pick, columns, binary } = chunkColumns(t, chunk.columns);
+        await ldb.bulkLoad(t, columns, rowsOf([chunk], pick, binary, true));
       }
       await ldb.finishTable(t, nextId ?? 0, { defer: !chunk });
       if (ldb.family === 'postgres') await ldb.execute('COMMIT');
@@ -582,7 +580,6 @@ async function loadChunks(
   /** Queue the rows (PostgreSQL: as an INSERT, see ChunkRowSource.defer) instead of loading them now. */
   defer = false,
 ): Promise<number> {
-  const fieldNames = new Set(table.fields.map((f) => f.name));
   // Column list comes from the first decodable chunk header.
   let columns: string[] | undefined;
   let pick: number[] = [];
@@ -590,12 +587,7 @@ async function loadChunks(
   // Not const: the chunk generator drops it once read, or the first chunk's bytes would stay in
   // memory until the whole table is loaded.
   let first = files.length ? openChunk(await zip.read(files[0] ?? '', into)) : undefined;
-  if (first) {
-    const header = first.columns;
-    pick = header.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
-    columns = pick.map((i) => header[i] ?? '');
-    binary = columns.map((c) => table.fields.find((f) => f.name === c)?.type === 'binary');
-  }
+  if (first) ({ pick, columns, binary } = chunkColumns(table, first.columns));
   if (!columns || columns.length === 0) return 0;
   const cols = columns;
   /**
@@ -641,6 +633,14 @@ async function loadChunks(
     if (err instanceof TableTransferError) throw err;
     throw new TableTransferError(table.name, (err as Error).message, { cause: err });
   }
+}
+
+/** Which elements of a chunk row (its header `header`) the table's columns load, their names, and which are binary. */
+function chunkColumns(table: XmldbTable, header: readonly string[]): { pick: number[]; columns: string[]; binary: boolean[] } {
+  const fieldNames = new Set(table.fields.map((f) => f.name));
+  const pick = header.map((c, i) => (fieldNames.has(c) ? i : -1)).filter((i) => i >= 0);
+  const columns = pick.map((i) => header[i] ?? '');
+  return { pick, columns, binary: columns.map((c) => table.fields.find((f) => f.name === c)?.type === 'binary') };
 }
 
 /** The rows of chunk files as bulkLoad takes them: the picked values, binary ones decoded. */

@@ -722,7 +722,8 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
             if (!same) return false;
             const file = carriedRowsFile(work, table.name);
             await mkdir(dirname(file), { recursive: true });
-            await writeFile(file, JSON.stringify([chunk.columns, ...chunk.rows()]));
+            // The chunk file's own bytes (the entry as read; a carried table is not loaded from it).
+            await writeFile(file, chunk.raw?.data ?? JSON.stringify([chunk.columns, ...chunk.rows()]));
             checksums.set(table.name, same.checksum);
             return true;
           },

@@ -179,6 +179,28 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
   const firstOfKey: (Map<string, (string | number)[] | null> | undefined)[] = list.map(() => (prefilter ? new Map() : undefined));
   let heldRows = 0;
   const maxHeld = opts.maxHeldRows ?? HELD_ROWS_MAX;
+  /** The rows of candidate `k` to send to the server now that `row` (values `vals`) is read: none while its key is unique so far. */
+  const release = (k: number, row: (string | number)[], vals: readonly unknown[]): (string | number)[][] => {
+    const held = firstOfKey[k];
+    if (!held) return [row];
+    const key = coarseKey((list[k] as Candidate).fields, vals);
+    const first = key === undefined ? undefined : held.get(key);
+    if (key === undefined || (first === undefined && heldRows >= maxHeld)) {
+      const all = [...held.values()].filter((r): r is (string | number)[] => r !== null);
+      heldRows -= all.length;
+      firstOfKey[k] = undefined;
+      return [...all, row];
+    }
+    if (first === undefined) {
+      held.set(key, row);
+      heldRows++;
+      return [];
+    }
+    held.set(key, null);
+    if (first === null) return [row];
+    heldRows--;
+    return [first, row];
+  };
   const flush = async (t: CheckTable): Promise<void> => {
     if (!t.batch.length) return;
     if (!t.created) {
@@ -216,31 +238,7 @@ export async function findCollationConflicts(db: DbAdapter, opts: CollationCheck
               const t = tableOf[k] as CheckTable;
               const row: (string | number)[] = [k, idPos === undefined ? `#${n}` : String(raw[idPos] ?? '')];
               for (const v of vals) row.push(String(v));
-              const held = firstOfKey[k];
-              const send: (string | number)[][] = [row];
-              if (held) {
-                const key = coarseKey((list[k] as Candidate).fields, vals);
-                const first = key === undefined ? undefined : held.get(key);
-                if (key === undefined || (first === undefined && heldRows >= maxHeld)) {
-                  for (const r of held.values()) {
-                    if (!r) continue;
-                    send.unshift(r);
-                    heldRows--;
-                  }
-                  firstOfKey[k] = undefined;
-                } else if (first === undefined) {
-                  held.set(key, row);
-                  heldRows++;
-                  continue;
-                } else {
-                  if (first !== null) {
-                    send.unshift(first);
-                    heldRows--;
-                  }
-                  held.set(key, null);
-                }
-              }
-              for (const r of send) {
+              for (const r of release(k, row, vals)) {
                 for (let j = 2; j < r.length; j++) t.chars += String(r[j]).length;
                 t.batch.push(r);
                 t.rows.set(k, (t.rows.get(k) ?? 0) + 1);

@@ -146,6 +146,45 @@ describe.each<TestEngine>(['pg', 'mariadb'])('staging area and switch on %s', (e
     await live.execute('DROP TABLE other_ref');
   });
 
+  if (engine === 'mariadb') it('foreign-key pre-check on MariaDB: the same answer from InnoDB\'s dictionary (with PROCESS) and from information_schema (without), tables of other databases included', async () => {
+    const other = new URL(await freshDatabase(engine, 'staging_switch_other'));
+    const database = new URL(url).pathname.slice(1);
+    await live.execute(`CREATE TABLE \`${other.pathname.slice(1)}\`.cross_ref (id BIGINT PRIMARY KEY, userid BIGINT, CONSTRAINT cross_ref_user_fk FOREIGN KEY (userid) REFERENCES \`${database}\`.${PREFIX}user (id)) ENGINE=InnoDB`);
+    await live.execute(`CREATE TABLE same_ref (id BIGINT PRIMARY KEY, courseid BIGINT, CONSTRAINT same_ref_course_fk FOREIGN KEY (courseid) REFERENCES ${PREFIX}course (id)) ENGINE=InnoDB`);
+    // A user with rights on the two databases only: no PROCESS, so no INNODB_SYS_FOREIGN
+    // (information_schema shows it the constraints of databases it has rights on beyond SELECT).
+    await live.execute("CREATE USER IF NOT EXISTS 'vault_noprocess'@'%' IDENTIFIED BY 'np'");
+    await live.execute("CREATE USER IF NOT EXISTS 'vault_noprocess'@'localhost' IDENTIFIED BY 'np'");
+    await live.execute(`GRANT ALL ON \`${database}\`.* TO 'vault_noprocess'@'%'`);
+    await live.execute(`GRANT ALL ON \`${database}\`.* TO 'vault_noprocess'@'localhost'`);
+    await live.execute(`GRANT ALL ON \`${other.pathname.slice(1)}\`.* TO 'vault_noprocess'@'%'`);
+    await live.execute(`GRANT ALL ON \`${other.pathname.slice(1)}\`.* TO 'vault_noprocess'@'localhost'`);
+    const limitedUrl = new URL(url);
+    limitedUrl.username = 'vault_noprocess';
+    limitedUrl.password = 'np';
+    const limited = await connectDatabase(limitedUrl.toString(), PREFIX);
+    try {
+      // The test server's user has PROCESS: both ways are taken.
+      expect(Number((await live.query<{ n: number }>("SELECT COUNT(*) AS n FROM information_schema.INNODB_SYS_FOREIGN WHERE FOR_NAME LIKE '%/%_ref'"))[0]?.n)).toBe(2);
+      await expect(limited.query('SELECT COUNT(*) AS n FROM information_schema.INNODB_SYS_FOREIGN')).rejects.toThrow(/PROCESS/);
+      const expected = [
+        `constraint same_ref_course_fk on ${database}.same_ref references st_course`,
+        `constraint cross_ref_user_fk on ${other.pathname.slice(1)}.cross_ref references st_user`,
+      ];
+      for (const db of [live, limited]) {
+        const c = await checkForeignKeys(db, ['user', 'course']);
+        expect(c.status).toBe('fail');
+        expect(c.details, db === live ? "with PROCESS" : "without").toEqual(expected);
+        expect((await checkForeignKeys(db, ['extra'])).status).toBe('pass');
+      }
+    } finally {
+      await limited.close();
+      await live.execute(`DROP DATABASE \`${other.pathname.slice(1)}\``);
+      await live.execute('DROP TABLE same_ref');
+      await live.execute("DROP USER IF EXISTS 'vault_noprocess'@'%', 'vault_noprocess'@'localhost'");
+    }
+  });
+
   it('staging rights pre-check passes for the owner', async () => {
     const c = await checkStagingRights(live, ['user', 'course']);
     expect(c.status, c.summary).toBe('pass');

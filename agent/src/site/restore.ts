@@ -788,21 +788,23 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           await stateFile.save(st);
           ctx.logger.info(`staged ${f.name}`);
         }
+        // The staged files reach the disk before the switch makes the database point at them: the
+        // switch is durable at once, a power loss after it must not find new blobs empty. Flushed
+        // as soon as they are written, while the database may still be loading (on a resume too:
+        // the run that wrote them may have been killed before its flush).
+        // A large restore can leave gigabytes in the kernel's cache: a slow flush is announced.
+        const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
+        try {
+          const f = await flushFileSystems([dataroot, ...(existsSync(filedir) ? [filedir] : [])]);
+          ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
+        } catch (err) {
+          ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
+        } finally {
+          clearTimeout(slowFlush);
+        }
       };
       await settleTogether([stageDatabase, stageFiles], stop);
       ctx.logger.info(`database and files staged at ${elapsed()}`);
-      // The staged files reach the disk before the switch makes the database point at them: the
-      // switch is durable at once, a power loss after it must not find new blobs empty.
-      // A large restore can leave gigabytes in the kernel's cache: a slow flush is announced.
-      const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
-      try {
-        const f = await flushFileSystems([dataroot, ...(existsSync(filedir) ? [filedir] : [])]);
-        ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
-      } catch (err) {
-        ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
-      } finally {
-        clearTimeout(slowFlush);
-      }
       // 3. The database switch, maintenance on.
       await enableMaintenance(dataroot);
       maintenance = true;

@@ -30,8 +30,11 @@ export function fileView(f: FileRecord): { name: string; size: number; filesize:
   return { name: f.name, size: f.size, filesize: f.size, origsize: f.origsize, etag: f.etag, timecreated: f.createdAt };
 }
 
+/** `dbdump2.zip` after `dbdump1.zip`, `dbdump10.zip` after both; made once (localeCompare with options builds one per call). */
+const ARCHIVE_NAME_ORDER = new Intl.Collator('en', { numeric: true });
+
 function byArchiveOrder(a: { name: string }, b: { name: string }): number {
-  return a.name.localeCompare(b.name, 'en', { numeric: true });
+  return ARCHIVE_NAME_ORDER.compare(a.name, b.name);
 }
 
 /** The backup (account, key), refusing missing and expired ones alike with 404. */

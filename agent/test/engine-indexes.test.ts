@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { checkEngineIndexes } from '../src/checks/restore-checks.js';
 import type { EngineIndexExtension, PgIndexInfo } from '../src/schema/engine-indexes.js';
 import {
-  classifyMysqlIndex, classifyPostgresIndex, mysqlIndexClause, parseTsvectorPart, planEngineIndexes, planRestoreIndexes, sameEngineSql,
+  classifyMysqlIndex, classifyPostgresIndex, mysqlIndexClause, parseTsvectorPart, planEngineIndexes, planRestoreIndexes, sameEngineIndex,
   simpledbInstallerIndexes, withoutUncreatableIndexes,
 } from '../src/schema/engine-indexes.js';
 import type { EngineIndex, XmldbTable } from '../src/schema/model.js';
@@ -211,7 +211,7 @@ describe('a definition from the backup is never executed as given', () => {
   const ix = (engine: EngineIndex['engine'], definition: string): EngineIndex => ({ table: 'user', name: 'mdl_user_x', engine, reason: 'expression', unique: false, columns: [], definition });
 
   it('PostgreSQL: keeps a real definition, renamed onto the target table', () => {
-    expect(sameEngineSql('postgres', ix('postgres', "CREATE INDEX mdl_user_x ON public.mdl_user USING gin (to_tsvector('simple'::regconfig, firstname)) WHERE (deleted = 0)"), 'm_user_x', 'm_'))
+    expect(sameEngineIndex('postgres', ix('postgres', "CREATE INDEX mdl_user_x ON public.mdl_user USING gin (to_tsvector('simple'::regconfig, firstname)) WHERE (deleted = 0)"), 'm_user_x', 'm_')?.sql)
       .toBe(`CREATE INDEX "m_user_x" ON "m_user" USING gin (to_tsvector('simple'::regconfig, firstname)) WHERE (deleted = 0)`);
   });
 
@@ -224,14 +224,22 @@ describe('a definition from the backup is never executed as given', () => {
     'CREATE INDEX x ON mdl_user USING evilam (id)',
     "CREATE INDEX x ON mdl_user USING btree ((id || 'a;')); DROP TABLE mdl_user",
   ])('PostgreSQL: refuses %s', (definition) => {
-    expect(sameEngineSql('postgres', ix('postgres', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
+    expect(sameEngineIndex('postgres', ix('postgres', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
   });
 
   it('MySQL/MariaDB: rebuilds the index from its columns and prefix lengths', () => {
-    expect(sameEngineSql('mysql', ix('mariadb', 'FULLTEXT KEY `mdl_user_x` (`firstname`,`lastname`)'), 'm_user_x', 'm_'))
+    expect(sameEngineIndex('mysql', ix('mariadb', 'FULLTEXT KEY `mdl_user_x` (`firstname`,`lastname`)'), 'm_user_x', 'm_')?.sql)
       .toBe('ALTER TABLE `m_user` ADD FULLTEXT INDEX `m_user_x` (`firstname`, `lastname`)');
-    expect(sameEngineSql('mysql', ix('mysql', 'KEY `mdl_user_x` (`description`(191) DESC)'), 'mdl_user_x', 'mdl_'))
+    expect(sameEngineIndex('mysql', ix('mysql', 'KEY `mdl_user_x` (`description`(191) DESC)'), 'mdl_user_x', 'mdl_')?.sql)
       .toBe('ALTER TABLE `mdl_user` ADD INDEX `mdl_user_x` (`description`(191) DESC)');
+  });
+
+  it('MySQL/MariaDB: names the columns of a FULLTEXT index over whole columns, and of no other', () => {
+    expect(sameEngineIndex('mysql', ix('mariadb', 'FULLTEXT KEY `mdl_user_x` (`firstname`,`last``name`)'), 'm_user_x', 'm_')?.fulltext).toEqual(['firstname', 'last`name']);
+    expect(sameEngineIndex('mysql', ix('mariadb', 'KEY `mdl_user_x` (`firstname`,`lastname`)'), 'm_user_x', 'm_')?.fulltext).toBeUndefined();
+    expect(sameEngineIndex('mysql', ix('mariadb', 'FULLTEXT KEY `mdl_user_x` (`firstname`(10))'), 'm_user_x', 'm_')?.fulltext).toBeUndefined();
+    expect(simpledbInstallerIndexes('mysql', 'mdl_').map((x) => x.fulltext)).toEqual([['title', 'content', 'description1', 'description2']]);
+    expect(simpledbInstallerIndexes('postgres', 'mdl_').every((x) => x.fulltext === undefined)).toBe(true);
   });
 
   it.each([
@@ -240,6 +248,6 @@ describe('a definition from the backup is never executed as given', () => {
     'KEY `x` ((lower(`firstname`)))',
     'KEY `x` (`id`) COMMENT \'a\'',
   ])('MySQL/MariaDB: refuses %s', (definition) => {
-    expect(sameEngineSql('mysql', ix('mariadb', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
+    expect(sameEngineIndex('mysql', ix('mariadb', definition), 'mdl_user_x', 'mdl_')).toBeUndefined();
   });
 });

@@ -152,10 +152,8 @@ function fulltextOnly(plan: ImportPlan, table: string): FulltextIndex[] | undefi
   if (plan.plan.skip.some((x) => x.table === table) || plan.uncreatable.some((u) => u.table === table)) return undefined;
   const out: FulltextIndex[] = [];
   for (const a of plan.plan.create.filter((x) => x.table === table)) {
-    // The two forms engine-indexes.ts writes: the installer's CREATE, and a backup's own definition.
-    const m = /^(?:CREATE FULLTEXT INDEX `(?:[^`]|``)+` ON `(?:[^`]|``)+`|ALTER TABLE `(?:[^`]|``)+` ADD FULLTEXT INDEX `(?:[^`]|``)+`) \(((?:`(?:[^`]|``)+`(?:, )?)+)\)$/.exec(a.sql);
-    if (!m?.[1] || m[1].endsWith(', ')) return undefined;
-    out.push({ name: a.name, fields: [...m[1].matchAll(/`((?:[^`]|``)+)`/g)].map((x) => (x[1] ?? '').replace(/``/g, '`')) });
+    if (!a.fulltext) return undefined;
+    out.push({ name: a.name, fields: a.fulltext });
   }
   return out;
 }

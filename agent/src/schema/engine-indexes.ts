@@ -45,7 +45,7 @@ export interface EngineIndexExtension {
 /**
  * The shape an extension read from a backup must have. A backup is not trusted: anything else is
  * refused before a restore plans from it (identifiers are quoted and definitions re-checked by
- * {@link sameEngineSql} as well).
+ * {@link sameEngineIndex} as well).
  */
 export const EngineIndexExtensionSchema = z.object({
   engine: z.enum(['postgres', 'mysql', 'mariadb']),
@@ -181,6 +181,11 @@ export interface EngineIndexAction {
   how: 'definition' | 'translated' | 'installer' | 'hint';
   /** Source index names it stands for (empty for `installer` without an extension). */
   from: string[];
+  /**
+   * MySQL/MariaDB: the columns of a FULLTEXT index over whole columns, which is all such an index
+   * is (the carry-over compares it with the live one); undefined for every other index.
+   */
+  fulltext?: string[];
 }
 
 /** An index the restore does not create, and why. */
@@ -239,9 +244,9 @@ function isSingleFragment(text: string): boolean {
  * definition is not one this grammar accepts. PostgreSQL: `USING <method> (<parts>)` with optional
  * INCLUDE, WITH and WHERE (index expressions and predicates may call only IMMUTABLE functions,
  * which PostgreSQL enforces); no TABLESPACE. MySQL/MariaDB: rebuilt from its backquoted columns
- * and prefix lengths only.
+ * and prefix lengths only; `fulltext` names the columns of a FULLTEXT index over whole columns.
  */
-export function sameEngineSql(family: SqlFamily, ix: EngineIndex, name: string, prefix: string): string | undefined {
+export function sameEngineIndex(family: SqlFamily, ix: EngineIndex, name: string, prefix: string): { sql: string; fulltext?: string[] } | undefined {
   const table = quoteIdent(family, prefix + ix.table);
   const def = ix.definition.trim();
   if (family === 'postgres') {
@@ -249,12 +254,14 @@ export function sameEngineSql(family: SqlFamily, ix: EngineIndex, name: string, 
     const method = m?.[2];
     const rest = m?.[3];
     if (!method || !rest || !PG_METHODS.has(method) || !isSingleFragment(rest) || /\btablespace\b/i.test(rest)) return undefined;
-    return `CREATE ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} ON ${table} USING ${method} ${rest}`;
+    return { sql: `CREATE ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} ON ${table} USING ${method} ${rest}` };
   }
   const m = /^(UNIQUE |FULLTEXT |SPATIAL )?(?:KEY|INDEX) `(?:[^`]|``)+` \(((?:`(?:[^`]|``)+`(?:\(\d+\))?(?: (?:ASC|DESC))?,?)+)\)(?: USING (?:BTREE|HASH))?$/s.exec(def);
   if (!m?.[2] || m[2].endsWith(',')) return undefined;
-  const parts = [...m[2].matchAll(/`((?:[^`]|``)+)`(\(\d+\))?( (?:ASC|DESC))?/g)].map((p) => `${quoteIdent('mysql', (p[1] as string).replace(/``/g, '`'))}${p[2] ?? ''}${p[3] ?? ''}`);
-  return `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} (${parts.join(', ')})`;
+  const parts = [...m[2].matchAll(/`((?:[^`]|``)+)`(\(\d+\))?( (?:ASC|DESC))?/g)];
+  const sql = `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} (${parts.map((p) => `${quoteIdent('mysql', (p[1] as string).replace(/``/g, '`'))}${p[2] ?? ''}${p[3] ?? ''}`).join(', ')})`;
+  const whole = parts.every((p) => p[2] === undefined && p[3] === undefined);
+  return m[1] === 'FULLTEXT ' && whole ? { sql, fulltext: parts.map((p) => (p[1] as string).replace(/``/g, '`')) } : { sql };
 }
 
 /** PostgreSQL: a GIN index over `to_tsvector('<config>', <column>)`, as search_simpledb's installer writes it. */
@@ -264,10 +271,10 @@ function ginSql(prefix: string, table: string, name: string, column: string, con
 }
 
 /** A full-text index over `columns` in the target's form (one GIN index per column on PostgreSQL). */
-function fulltextSql(family: SqlFamily, prefix: string, table: string, name: string, columns: string[], config: string): { name: string; sql: string }[] {
+function fulltextSql(family: SqlFamily, prefix: string, table: string, name: string, columns: string[], config: string): { name: string; sql: string; fulltext?: string[] }[] {
   if (family === 'mysql') {
     const q = (s: string): string => quoteIdent('mysql', s);
-    return [{ name, sql: `CREATE FULLTEXT INDEX ${q(name)} ON ${q(prefix + table)} (${columns.map(q).join(', ')})` }];
+    return [{ name, sql: `CREATE FULLTEXT INDEX ${q(name)} ON ${q(prefix + table)} (${columns.map(q).join(', ')})`, fulltext: [...columns] }];
   }
   return columns.map((c) => ginSql(prefix, table, columns.length === 1 ? name : `${name}_${c}`.slice(0, 63), c, config));
 }
@@ -278,7 +285,7 @@ function fulltextSql(family: SqlFamily, prefix: string, table: string, name: str
  * MariaDB one FULLTEXT `{search_simpledb_index_index}` over the four columns (every supported
  * version passes its is_fulltext_search_supported()).
  */
-export function simpledbInstallerIndexes(family: SqlFamily, prefix: string, tablePrefix = prefix): { name: string; sql: string }[] {
+export function simpledbInstallerIndexes(family: SqlFamily, prefix: string, tablePrefix = prefix): { name: string; sql: string; fulltext?: string[] }[] {
   const cols = [...SIMPLEDB_COLUMNS];
   if (family === 'mysql') return fulltextSql(family, tablePrefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_index_index`, cols, 'simple');
   return cols.map((c) => ginSql(tablePrefix, SIMPLEDB_TABLE, `${prefix}search_simpledb_${c}`, c, 'simple'));
@@ -336,8 +343,8 @@ export function planEngineIndexes(o: PlanOptions): EngineIndexPlan {
     if (!tables.has(ix.table)) continue;
     const name = renameIndex(ix.name, src, o.prefix);
     if (familyOf(ix.engine) === o.family) {
-      const sql = sameEngineSql(o.family, ix, name, on);
-      if (sql) plan.create.push({ table: ix.table, name, sql, how: 'definition', from: [ix.name] });
+      const same = sameEngineIndex(o.family, ix, name, on);
+      if (same) plan.create.push({ table: ix.table, name, ...same, how: 'definition', from: [ix.name] });
       else plan.skip.push({ table: ix.table, name: ix.name, reason: `its definition could not be read: ${ix.definition}` });
       continue;
     }

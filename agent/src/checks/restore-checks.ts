@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { DbStructure } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
+import { fromDictionary } from '../db/innodb-dictionary.js';
 import type { CollationConflict } from '../db/collation-conflicts.js';
 import { MYSQL_NAME_MAX, OLD_TABLE_PREFIX, STAGING_SCHEMA, STAGING_TABLE_PREFIX, OLD_SCHEMA } from '../db/staging.js';
 import { planRestoreIndexes } from '../schema/engine-indexes.js';
@@ -156,32 +157,19 @@ export async function localDataDirectory(db: DbAdapter, url: string): Promise<st
   return dir && existsSync(dir) ? dir : undefined;
 }
 
-/** Unquoted names as InnoDB's dictionary spells them in every lower_case_table_names mode. */
-const PLAIN_NAME = /^[a-z0-9_]+$/;
-
 /**
  * MariaDB: the foreign keys onto `names` (with prefix) of tables not among them, read from
  * InnoDB's own dictionary. `information_schema.REFERENTIAL_CONSTRAINTS` cannot look up by the
  * referenced table: it opens every table of every database on the server (110 ms of a restore at
  * the test bed's size M, where the server holds five Moodle databases), INNODB_SYS_FOREIGN
- * reads one system table. Undefined (ask REFERENTIAL_CONSTRAINTS) without the PROCESS privilege
- * it needs, on MySQL (whose information_schema is its dictionary), and for a name InnoDB would
- * store encoded (anything but lower-case letters, digits and `_`).
+ * reads one system table. Undefined where the dictionary cannot be read (innodb-dictionary.ts).
  */
-async function innodbForeignKeys(db: DbAdapter, names: readonly string[]): Promise<{ conname: string; src: string; dst: string }[] | undefined> {
-  if (db.engine !== 'mariadb' || !names.every((n) => PLAIN_NAME.test(n))) return undefined;
-  try {
-    const schema = (await db.query<{ d: string | null }>('SELECT DATABASE() AS d'))[0]?.d;
-    if (!schema || !PLAIN_NAME.test(schema)) return undefined;
-    const full = names.map((n) => `${schema}/${n}`);
-    return await db.query<{ conname: string; src: string; dst: string }>(
-      `SELECT SUBSTRING(ID, LOCATE('/', ID) + 1) AS conname, REPLACE(FOR_NAME, '/', '.') AS src, SUBSTRING(REF_NAME, LOCATE('/', REF_NAME) + 1) AS dst
-         FROM information_schema.INNODB_SYS_FOREIGN
-        WHERE BINARY REF_NAME IN (?) AND BINARY FOR_NAME NOT IN (?)
-        ORDER BY 2, 1`, [full, full]);
-  } catch {
-    return undefined;
-  }
+function innodbForeignKeys(db: DbAdapter, names: readonly string[]): Promise<{ conname: string; src: string; dst: string }[] | undefined> {
+  return fromDictionary(db, names, (full) => db.query<{ conname: string; src: string; dst: string }>(
+    `SELECT SUBSTRING(ID, LOCATE('/', ID) + 1) AS conname, REPLACE(FOR_NAME, '/', '.') AS src, SUBSTRING(REF_NAME, LOCATE('/', REF_NAME) + 1) AS dst
+       FROM information_schema.INNODB_SYS_FOREIGN
+      WHERE BINARY REF_NAME IN (?) AND BINARY FOR_NAME NOT IN (?)
+      ORDER BY 2, 1`, [full, full]));
 }
 
 /**

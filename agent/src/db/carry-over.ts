@@ -49,6 +49,7 @@ import { columnSql, columnType, pgSequenceName, quoteIdent, type SqlFamily, type
 import type { XmldbField, XmldbTable } from '../schema/model.js';
 import { primaryKeyFields, sequenceField } from '../schema/model.js';
 import type { DbAdapter } from './adapter.js';
+import { fromDictionary } from './innodb-dictionary.js';
 import { PRESERVE_TABLES } from './excluded-plugin-rows.js';
 import type { ImportPlan } from './import-database.js';
 
@@ -251,7 +252,16 @@ async function mariadbPrints(db: DbAdapter, names: readonly string[]): Promise<{
   const stats = await db.query<{ T: string; INDEX_NAME: string; NON_UNIQUE: number | string; COLUMN_NAME: string | null; SUB_PART: unknown; INDEX_TYPE: string; COLLATION: string | null; INDEX_COMMENT: string | null }>(
     `SELECT TABLE_NAME AS T, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE, COLLATION, INDEX_COMMENT FROM information_schema.STATISTICS
       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?) ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, [full]);
-  const extras = await db.query<{ T: string; n: number | string }>(
+  // Foreign keys, CHECK constraints and triggers: from InnoDB's dictionary and CHECK_CONSTRAINTS
+  // where the user may read it (one table definition opened per table), else from
+  // TABLE_CONSTRAINTS, which opens each table's definition three times (75–110 ms for a Moodle
+  // site's ~490 tables not in the cache, against 30–45 ms).
+  const extras = await fromDictionary(db, full, (qualified) => db.query<{ T: string; n: number | string }>(
+    `SELECT T, COUNT(*) AS n FROM (
+       SELECT SUBSTRING(FOR_NAME, LOCATE('/', FOR_NAME) + 1) AS T FROM information_schema.INNODB_SYS_FOREIGN WHERE BINARY FOR_NAME IN (?)
+       UNION ALL SELECT TABLE_NAME FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME IN (?)
+       UNION ALL SELECT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE IN (?)) x GROUP BY T`, [qualified, full, full]))
+    ?? await db.query<{ T: string; n: number | string }>(
     `SELECT T, COUNT(*) AS n FROM (
        SELECT TABLE_NAME AS T FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME IN (?) AND CONSTRAINT_TYPE NOT IN ('PRIMARY KEY', 'UNIQUE')
        UNION ALL SELECT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE IN (?)) x GROUP BY T`, [full, full]);

@@ -29,7 +29,7 @@ import { applyEngineIndexes } from '../src/schema/engine-indexes.js';
 import { loadInstallTree } from '../src/schema/install-tree.js';
 import type { XmldbTable } from '../src/schema/model.js';
 import { sequenceField } from '../src/schema/model.js';
-import { freshDatabase, TEST_ENGINES, type TestEngine } from './support/databases.js';
+import { freshDatabase, mariadbUserWithoutProcess, TEST_ENGINES, type TestEngine } from './support/databases.js';
 import { SCHEMA_DIR } from './support/schema-dir.js';
 
 const PREFIX = 'co_';
@@ -324,6 +324,7 @@ describe.each<TestEngine>(TEST_ENGINES)('carry-over and constraints on %s', (eng
     const url = await freshDatabase(engine, `carry_constraints_${engine}`);
     const db = await connectDatabase(url, PREFIX);
     const opened: DbAdapter[] = [];
+    const drops: (() => Promise<void>)[] = [];
     try {
       const structure = emptyBackup(await loadInstallTree(SCHEMA_DIR));
       const plan = await planImport(db, structure, { prefix: PREFIX });
@@ -351,22 +352,16 @@ describe.each<TestEngine>(TEST_ENGINES)('carry-over and constraints on %s', (eng
       expect(await carriedOn(db)).toEqual(left);
       if (engine === 'mariadb') {
         // The test server's user has PROCESS; one with every right on this database only has not.
-        const database = new URL(url).pathname.slice(1);
-        for (const host of ['%', 'localhost']) {
-          await db.execute(`CREATE USER IF NOT EXISTS 'vault_noprocess'@'${host}' IDENTIFIED BY 'np'`);
-          await db.execute(`GRANT ALL ON \`${database}\`.* TO 'vault_noprocess'@'${host}'`);
-        }
-        const limitedUrl = new URL(url);
-        limitedUrl.username = 'vault_noprocess';
-        limitedUrl.password = 'np';
-        const limited = await connectDatabase(limitedUrl.toString(), PREFIX);
+        const noProcess = await mariadbUserWithoutProcess(url, 'vault_noprocess_carry', [new URL(url).pathname.slice(1)]);
+        drops.push(noProcess.drop);
+        const limited = await connectDatabase(noProcess.url, PREFIX);
         opened.push(limited);
         await expect(limited.query('SELECT COUNT(*) AS n FROM information_schema.INNODB_SYS_FOREIGN')).rejects.toThrow(/PROCESS/);
         expect(await carriedOn(limited)).toEqual(left);
       }
     } finally {
       for (const o of opened) await o.close();
-      if (engine === 'mariadb') await db.execute("DROP USER IF EXISTS 'vault_noprocess'@'%', 'vault_noprocess'@'localhost'");
+      for (const drop of drops) await drop();
       await db.close();
     }
   }, 300_000);

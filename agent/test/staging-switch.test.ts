@@ -13,7 +13,7 @@ import { connectDatabase } from '../src/db/connect.js';
 import { stagingArea, type StagingArea, type SwitchPlan } from '../src/db/staging.js';
 import { planTableNames } from '../src/schema/ddl.js';
 import type { XmldbTable } from '../src/schema/model.js';
-import { freshDatabase, type TestEngine } from './support/databases.js';
+import { freshDatabase, mariadbUserWithoutProcess, type TestEngine } from './support/databases.js';
 
 const PREFIX = 'st_';
 
@@ -153,16 +153,8 @@ describe.each<TestEngine>(['pg', 'mariadb'])('staging area and switch on %s', (e
     await live.execute(`CREATE TABLE same_ref (id BIGINT PRIMARY KEY, courseid BIGINT, CONSTRAINT same_ref_course_fk FOREIGN KEY (courseid) REFERENCES ${PREFIX}course (id)) ENGINE=InnoDB`);
     // A user with rights on the two databases only: no PROCESS, so no INNODB_SYS_FOREIGN
     // (information_schema shows it the constraints of databases it has rights on beyond SELECT).
-    await live.execute("CREATE USER IF NOT EXISTS 'vault_noprocess'@'%' IDENTIFIED BY 'np'");
-    await live.execute("CREATE USER IF NOT EXISTS 'vault_noprocess'@'localhost' IDENTIFIED BY 'np'");
-    await live.execute(`GRANT ALL ON \`${database}\`.* TO 'vault_noprocess'@'%'`);
-    await live.execute(`GRANT ALL ON \`${database}\`.* TO 'vault_noprocess'@'localhost'`);
-    await live.execute(`GRANT ALL ON \`${other.pathname.slice(1)}\`.* TO 'vault_noprocess'@'%'`);
-    await live.execute(`GRANT ALL ON \`${other.pathname.slice(1)}\`.* TO 'vault_noprocess'@'localhost'`);
-    const limitedUrl = new URL(url);
-    limitedUrl.username = 'vault_noprocess';
-    limitedUrl.password = 'np';
-    const limited = await connectDatabase(limitedUrl.toString(), PREFIX);
+    const noProcess = await mariadbUserWithoutProcess(url, 'vault_noprocess_fk', [database, other.pathname.slice(1)]);
+    const limited = await connectDatabase(noProcess.url, PREFIX);
     try {
       // The test server's user has PROCESS: both ways are taken.
       expect(Number((await live.query<{ n: number }>("SELECT COUNT(*) AS n FROM information_schema.INNODB_SYS_FOREIGN WHERE FOR_NAME LIKE '%/%_ref'"))[0]?.n)).toBe(2);
@@ -181,7 +173,7 @@ describe.each<TestEngine>(['pg', 'mariadb'])('staging area and switch on %s', (e
       await limited.close();
       await live.execute(`DROP DATABASE \`${other.pathname.slice(1)}\``);
       await live.execute('DROP TABLE same_ref');
-      await live.execute("DROP USER IF EXISTS 'vault_noprocess'@'%', 'vault_noprocess'@'localhost'");
+      await noProcess.drop();
     }
   });
 

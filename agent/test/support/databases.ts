@@ -43,3 +43,36 @@ export async function freshDatabase(engine: TestEngine, name: string, opts: Fres
   u.pathname = `/${name}`;
   return u.toString();
 }
+
+/**
+ * MariaDB: a user named `user` with every right on `databases` (of the server of `url`) and no
+ * global privilege (no PROCESS: InnoDB's dictionary tables are closed to it); returns its URL
+ * onto `url`'s database and a function that drops the user. Test files run in parallel: each
+ * passes a user name of its own.
+ */
+export async function mariadbUserWithoutProcess(url: string, user: string, databases: readonly string[]): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (!/^\w+$/.test(user) || databases.some((d) => !/^\w+$/.test(d))) throw new Error('plain names only');
+  const c = await mysql.createConnection(url.replace(/^mariadb:/, 'mysql:'));
+  try {
+    for (const host of ['%', 'localhost']) {
+      await c.query(`CREATE USER IF NOT EXISTS '${user}'@'${host}' IDENTIFIED BY 'np'`);
+      for (const d of databases) await c.query(`GRANT ALL ON \`${d}\`.* TO '${user}'@'${host}'`);
+    }
+  } finally {
+    await c.end();
+  }
+  const limited = new URL(url);
+  limited.username = user;
+  limited.password = 'np';
+  return {
+    url: limited.toString(),
+    drop: async () => {
+      const d = await mysql.createConnection(url.replace(/^mariadb:/, 'mysql:'));
+      try {
+        await d.query(`DROP USER IF EXISTS '${user}'@'%', '${user}'@'localhost'`);
+      } finally {
+        await d.end();
+      }
+    },
+  };
+}

@@ -40,6 +40,17 @@ async function readFully(fd: number, buf: Buffer, offset: number, length: number
   return got;
 }
 
+/** {@link readFully} with synchronous reads. */
+function readFullySync(fd: number, buf: Buffer, offset: number, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, offset + got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /** Makes an error of one entry from a message (and its cause). */
 type EntryFailure = (message: string, cause?: unknown) => ArchiveReadError;
 
@@ -80,13 +91,9 @@ async function readLocalEntry(fd: number, fileSize: number, entry: Entry, buf: B
 /** {@link readLocalEntry} with one synchronous read (a small entry: see {@link SYNC_ENTRY_MAX}). */
 function readLocalEntrySync(fd: number, fileSize: number, entry: Entry, buf: Buffer, fail: EntryFailure): LocalEntry {
   const want = Math.min(buf.length, expectedLocalBytes(entry));
-  let got = 0;
+  let got: number;
   try {
-    while (got < want) {
-      const n = readSync(fd, buf, got, want - got, entry.relativeOffsetOfLocalHeader + got);
-      if (n === 0) break;
-      got += n;
-    }
+    got = readFullySync(fd, buf, 0, want, entry.relativeOffsetOfLocalHeader);
   } catch (err) {
     throw fail((err as Error).message, err);
   }
@@ -188,8 +195,12 @@ class WindowedReader extends yauzl.RandomAccessReader {
  * more is allowed, for the caller's size check to name the entry's real problem).
  */
 function inflateInOnePiece(data: Buffer, size: number): Promise<Buffer> {
-  const options = { chunkSize: Math.max(64, size + 1), maxOutputLength: size + 1 };
-  return new Promise((resolve, reject) => inflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) => inflateRaw(data, onePieceOptions(size), (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/** zlib options of {@link inflateInOnePiece} and its synchronous twin: one output chunk, at most one byte over `size`. */
+function onePieceOptions(size: number): { chunkSize: number; maxOutputLength: number } {
+  return { chunkSize: Math.max(64, size + 1), maxOutputLength: size + 1 };
 }
 
 /**
@@ -359,7 +370,7 @@ export class ZipArchiveReader {
     if (entry.compressionMethod === 0) data = Buffer.from(raw);
     else if (small) {
       try {
-        data = inflateRawSync(raw, { chunkSize: Math.max(64, entry.uncompressedSize + 1), maxOutputLength: entry.uncompressedSize + 1 });
+        data = inflateRawSync(raw, onePieceOptions(entry.uncompressedSize));
       } catch (err) {
         throw fail((err as Error).message, err);
       }

@@ -228,9 +228,14 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     liveQueue = run.catch(() => undefined);
     return run;
   };
-  const chunkCount = new Map<string, number>();
-  /** Bytes of each table's chunk files (JSON, as stored uncompressed). */
-  const chunkBytes = new Map<string, number>();
+  /** Each table's chunk files: how many, and their bytes (JSON, as stored uncompressed). */
+  const chunks = new Map<string, { count: number; bytes: number }>();
+  const addChunk = (table: string, bytes: number): void => {
+    const c = chunks.get(table) ?? { count: 0, bytes: 0 };
+    c.count++;
+    c.bytes += bytes;
+    chunks.set(table, c);
+  };
   /**
    * Secondary indexes are built after the rows for a table of 3 chunk files or more, or of
    * {@link DEFER_INDEXES_BYTES}: one sorted build is cheaper than inserting into each index row by
@@ -238,7 +243,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
    * grade_items_history with 8 indexes loaded in 100–110 ms instead of 130–135 ms; 1,002 users
    * with 15 indexes took the same either way, so smaller tables keep them in CREATE TABLE).
    */
-  const deferIndexes = (table: string): boolean => (chunkCount.get(table) ?? 0) >= 3 || (chunkBytes.get(table) ?? 0) >= DEFER_INDEXES_BYTES;
+  const deferIndexes = (table: string): boolean => (chunks.get(table)?.count ?? 0) >= 3 || (chunks.get(table)?.bytes ?? 0) >= DEFER_INDEXES_BYTES;
   // One read buffer (compressed chunk bytes) per loading connection, reused by its tables: one
   // per table left a dead buffer behind every loaded table until V8's next full collection, and
   // the C heap kept the memory after it.
@@ -327,8 +332,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
         for (const name of zip.names()) {
           const table = parseChunkName(name).table;
           lastArchive.set(table, archive);
-          chunkCount.set(table, (chunkCount.get(table) ?? 0) + 1);
-          chunkBytes.set(table, (chunkBytes.get(table) ?? 0) + zip.sizeOf(name));
+          addChunk(table, zip.sizeOf(name));
         }
       }
     }
@@ -346,8 +350,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
         }
         if (opts.archives) {
           for (const [table, list] of byTable) {
-            chunkCount.set(table, (chunkCount.get(table) ?? 0) + list.length);
-            chunkBytes.set(table, list.reduce((sum, f) => sum + zip.sizeOf(f.name), chunkBytes.get(table) ?? 0));
+            for (const f of list) addChunk(table, zip.sizeOf(f.name));
             if (!fromManifest) lastArchive.set(table, archive);
           }
         }

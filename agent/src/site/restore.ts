@@ -215,6 +215,24 @@ async function analyseCarryOver(url: string, prefix: string, inputs: Promise<Car
   }
 }
 
+/**
+ * Writes the staged files (`paths`: dataroot, filedir) to disk before the switch makes the database
+ * point at them: the switch is durable at once, and a power loss after it must not find new blobs
+ * empty. A large restore can leave gigabytes in the kernel's cache: a slow flush is announced. A
+ * flush that cannot run is a warning, not a failure.
+ */
+async function flushStagedFiles(ctx: AgentContext, paths: string[]): Promise<void> {
+  const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
+  try {
+    const f = await flushFileSystems(paths);
+    ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
+  } catch (err) {
+    ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
+  } finally {
+    clearTimeout(slowFlush);
+  }
+}
+
 /** Old tables dropped per statement after the switch (bounded: PostgreSQL holds a lock per object until commit). */
 const OLD_DROP_BATCH = 50;
 
@@ -788,20 +806,9 @@ export async function runRestore(ctx: AgentContext, backupkey: string, opts: Res
           await stateFile.save(st);
           ctx.logger.info(`staged ${f.name}`);
         }
-        // The staged files reach the disk before the switch makes the database point at them: the
-        // switch is durable at once, a power loss after it must not find new blobs empty. Flushed
-        // as soon as they are written, while the database may still be loading (on a resume too:
-        // the run that wrote them may have been killed before its flush).
-        // A large restore can leave gigabytes in the kernel's cache: a slow flush is announced.
-        const slowFlush = setTimeout(() => ctx.logger.info('writing the staged files to disk before the switch (the site is still live) …'), 3000);
-        try {
-          const f = await flushFileSystems([dataroot, ...(existsSync(filedir) ? [filedir] : [])]);
-          ctx.logger.info(`staged files written to disk (${f.how}) in ${f.seconds.toFixed(2)} s`);
-        } catch (err) {
-          ctx.logger.warn(`could not write the staged files to disk before the switch (${messageOf(err)}): a power loss in the next seconds could lose some of them`);
-        } finally {
-          clearTimeout(slowFlush);
-        }
+        // Flushed as soon as they are written, while the database may still be loading (on a
+        // resume too: the run that wrote them may have been killed before its flush).
+        await flushStagedFiles(ctx, [dataroot, ...(existsSync(filedir) ? [filedir] : [])]);
       };
       await settleTogether([stageDatabase, stageFiles], stop);
       ctx.logger.info(`database and files staged at ${elapsed()}`);

@@ -111,4 +111,19 @@ describe('MySQL/MariaDB chunk-row loads', () => {
     expect(await load(db, good)).toBe(50);
     expect(await db.query('SELECT @@foreign_key_checks AS f, @@unique_checks AS u')).toEqual([{ f: '1', u: '1' }]);
   });
+
+  it('loads with foreign key checks off for the load only, and turns the checks back on', async () => {
+    const url = await freshDatabase('mariadb', 'load_data_fk');
+    const db = await connect(url, true);
+    const rows = Array.from({ length: 20 }, (_x, i) => [String(i + 1), `n${i}`, 'v', '1', null]);
+    await db.query('CREATE TABLE mdl_loadparent (id BIGINT(10) NOT NULL PRIMARY KEY)');
+    await db.createTable(table);
+    await db.query('ALTER TABLE mdl_loadtest ADD CONSTRAINT mdl_loadtest_fk FOREIGN KEY (id) REFERENCES mdl_loadparent (id)');
+    if (!db.loadChunkRows) throw new Error('no loadChunkRows');
+    // No parent row exists: with the checks on, LOAD DATA LOCAL would skip every row with a warning.
+    expect(await db.loadChunkRows(table, ['id', 'name', 'value', 'num', 'data'], { pick: [0, 1, 2, 3, 4], binary: [false, false, false, false, true], marked: true, chunks: chunks(rows, 7) })).toBe(20);
+    expect(await db.query('SELECT COUNT(*) AS n FROM mdl_loadtest')).toEqual([{ n: '20' }]);
+    expect(await db.query('SELECT @@foreign_key_checks AS f, @@unique_checks AS u, @@sql_notes AS s, @@in_transaction AS t')).toEqual([{ f: '1', u: '1', s: '1', t: '0' }]);
+    await expect(db.query("INSERT INTO mdl_loadtest (id, name) VALUES (99, 'orphan')")).rejects.toThrow(/foreign key constraint fails/);
+  });
 });

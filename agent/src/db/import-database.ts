@@ -243,7 +243,10 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
    * grade_items_history with 8 indexes loaded in 100–110 ms instead of 130–135 ms; 1,002 users
    * with 15 indexes took the same either way, so smaller tables keep them in CREATE TABLE).
    */
-  const deferIndexes = (table: string): boolean => (chunks.get(table)?.count ?? 0) >= 3 || (chunks.get(table)?.bytes ?? 0) >= DEFER_INDEXES_BYTES;
+  const deferIndexes = (table: string): boolean => {
+    const c = chunks.get(table);
+    return c !== undefined && (c.count >= 3 || c.bytes >= DEFER_INDEXES_BYTES);
+  };
   // One read buffer (compressed chunk bytes) per loading connection, reused by its tables: one
   // per table left a dead buffer behind every loaded table until V8's next full collection, and
   // the C heap kept the memory after it.

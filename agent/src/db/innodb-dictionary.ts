@@ -16,7 +16,7 @@ const PLAIN_NAME = /^[a-z0-9_]+$/;
  * dictionary already), a database or table name InnoDB would store encoded (anything but
  * lower-case letters, digits and `_`).
  */
-export async function dictionaryNames(db: DbAdapter, names: readonly string[]): Promise<string[] | undefined> {
+async function dictionaryNames(db: DbAdapter, names: readonly string[]): Promise<string[] | undefined> {
   if (db.engine !== 'mariadb' || !names.every((n) => PLAIN_NAME.test(n))) return undefined;
   const schema = (await db.query<{ d: string | null }>('SELECT DATABASE() AS d'))[0]?.d;
   if (!schema || !PLAIN_NAME.test(schema)) return undefined;

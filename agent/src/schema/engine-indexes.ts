@@ -258,10 +258,10 @@ export function sameEngineIndex(family: SqlFamily, ix: EngineIndex, name: string
   }
   const m = /^(UNIQUE |FULLTEXT |SPATIAL )?(?:KEY|INDEX) `(?:[^`]|``)+` \(((?:`(?:[^`]|``)+`(?:\(\d+\))?(?: (?:ASC|DESC))?,?)+)\)(?: USING (?:BTREE|HASH))?$/s.exec(def);
   if (!m?.[2] || m[2].endsWith(',')) return undefined;
-  const parts = [...m[2].matchAll(/`((?:[^`]|``)+)`(\(\d+\))?( (?:ASC|DESC))?/g)];
-  const sql = `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} (${parts.map((p) => `${quoteIdent('mysql', (p[1] as string).replace(/``/g, '`'))}${p[2] ?? ''}${p[3] ?? ''}`).join(', ')})`;
-  const whole = parts.every((p) => p[2] === undefined && p[3] === undefined);
-  return m[1] === 'FULLTEXT ' && whole ? { sql, fulltext: parts.map((p) => (p[1] as string).replace(/``/g, '`')) } : { sql };
+  // Each part: the column (unquoted), then its prefix length and order as written.
+  const parts = [...m[2].matchAll(/`((?:[^`]|``)+)`(\(\d+\))?( (?:ASC|DESC))?/g)].map((p) => ({ column: (p[1] as string).replace(/``/g, '`'), tail: `${p[2] ?? ''}${p[3] ?? ''}` }));
+  const sql = `ALTER TABLE ${table} ADD ${m[1] ?? ''}INDEX ${quoteIdent(family, name)} (${parts.map((p) => `${quoteIdent('mysql', p.column)}${p.tail}`).join(', ')})`;
+  return m[1] === 'FULLTEXT ' && parts.every((p) => !p.tail) ? { sql, fulltext: parts.map((p) => p.column) } : { sql };
 }
 
 /** PostgreSQL: a GIN index over `to_tsvector('<config>', <column>)`, as search_simpledb's installer writes it. */

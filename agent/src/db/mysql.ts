@@ -233,11 +233,14 @@ export function mysqlRowToPhpJson(src: Buffer, s: number, e: number, wire: Uint8
 }
 
 /**
- * Bytes of `LOAD DATA` input per packet (mysql2 copies each into a packet buffer of its own).
- * 64 KiB and 256 KiB measured the same within the run-to-run noise (whole-site restore at bench
- * scale M: 154.3 and 158.8 MB peak RSS over four connections).
+ * Bytes of `LOAD DATA` input per packet (mysql2 copies each into a packet buffer of its own, 4
+ * bytes longer). At 256 KiB the copies are over the launcher's MALLOC_MMAP_THRESHOLD_ (128 KiB):
+ * each gets pages of its own, returned to the system when the garbage collector frees it. At
+ * 64 KiB they came from malloc's heap, where the freed ones stayed resident: the memory outside
+ * V8's heap and buffers rose from ~50 to 80–88 MB while a restore loaded (whole-site restore at
+ * bench scale M, 50 ms samples of `process.memoryUsage()`; 57–60 MB at 256 KiB).
  */
-const LOAD_DATA_PACKET_BYTES = 64 * 1024 - 4;
+const LOAD_DATA_PACKET_BYTES = 256 * 1024 - 4;
 
 /** `LOAD DATA LOCAL` refused: the server's local_infile is off (MySQL's default). */
 const ER_NOT_ALLOWED_COMMAND = 1148;

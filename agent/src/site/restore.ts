@@ -253,8 +253,12 @@ export class ArchiveFetcher {
   /**
    * Body segments shared by every download of the restore (8 × 1 MiB): a pool per download left
    * 8 MiB of dead segments per archive for the garbage collector, and the C heap kept them.
+   * Trimmed whenever no download runs: the database load, where a restore's memory peaks, goes
+   * on for long after the last archive has arrived.
    */
   private readonly buffers = new PartBuffers(DOWNLOAD_SEGMENTS);
+  /** Downloads running now. */
+  private running = 0;
   /** A backup without hashes (the plugin's) is said so once, not for each archive. */
   private unhashedWarned = false;
   /** `total`: bytes the restore expects to download (for the progress bar's percentage and ETA). */
@@ -291,6 +295,7 @@ export class ArchiveFetcher {
     const mayGetHash = !expected && !this.manifestRead && parseArchiveName(name)?.type === 'dbdump';
     this.progress.archive(name);
     let r: DownloadResult;
+    this.running++;
     try {
       // The hash is asked for at the end: the manifest may bring it while the archive downloads.
       r = await downloadArchive(name, { url: d.downloadurl, encrypted: Boolean(d.encrypted), ...(d.downloadheaders ? { headerLines: d.downloadheaders } : {}) }, dest, {
@@ -299,6 +304,7 @@ export class ArchiveFetcher {
       });
     } finally {
       this.progress.done(name);
+      if (--this.running === 0) this.buffers.trim();
     }
     const verified = this.hashes.has(name);
     if (!verified && mayGetHash && !this.manifestRead && r.sha256 !== undefined) this.awaitingManifest.set(name, r.sha256);

@@ -70,6 +70,15 @@ export class PartBuffers {
     this.out--;
     this.waiting.shift()?.();
   }
+
+  /**
+   * Lets go of the idle buffers (for the garbage collector), so that a pool nobody uses for a
+   * while holds no memory; buffers taken later are allocated again.
+   */
+  trim(): void {
+    for (const b of this.idle) this.bytes -= b.length;
+    this.idle.length = 0;
+  }
 }
 
 /** Default part size: 8 MiB (S3's minimum is 5 MiB). */

@@ -50,6 +50,23 @@ describe('SSE-C key and storage host policy', () => {
     expect(() => partSizeFor(16 * MiB, 10_001)).toThrow(/10000 parts/);
   });
 
+  it('a part buffer pool reuses its buffers and, trimmed, holds none until taken again', async () => {
+    const pool = new PartBuffers(2);
+    const a = await pool.take(MiB);
+    const b = await pool.take(MiB);
+    pool.give(a);
+    pool.give(b);
+    expect(pool.bytes).toBe(2 * MiB);
+    expect([a, b]).toContain(await pool.take(MiB)); // reused, not allocated again
+    pool.trim();
+    expect(pool.bytes).toBe(MiB); // the taken one is still counted, the idle one let go
+    const c = await pool.take(MiB);
+    expect(c).not.toBe(a);
+    expect(c).not.toBe(b);
+    expect(pool.bytes).toBe(2 * MiB);
+    expect(pool.peak).toBe(2 * MiB);
+  });
+
   it('sends keys only to https://*.s3.amazonaws.com/ or named hosts', () => {
     const none = { allowHosts: [] };
     expect(isKeyAllowedFor('https://bucket.s3.amazonaws.com/k?x=1', none)).toBe(true);

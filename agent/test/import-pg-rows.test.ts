@@ -166,6 +166,37 @@ describe('loading chunk rows into PostgreSQL', () => {
     }
   });
 
+  it('gives a large table its primary key after the rows, the same constraint as CREATE TABLE gives; a duplicate id fails naming the table', async () => {
+    // Three chunk files make a large table (import-database.ts deferIndexes); one file a small one.
+    const header = '["id","name","value","num","data"]';
+    const file = (ids: number[]): string => `[\n${[header, ...ids.map((i) => phpJsonRow([String(i), `n${i}`, null, null, null]))].join(',\n')}\n]`;
+    const large = [file([1, 2]), file([3, 4]), file([5, 6])];
+    const url = await freshDatabase('pg', 'va_pgrows_pk');
+    const db = await connectDatabase(url, 'mdl_');
+    try {
+      await importDatabase({ db: url, source: await dumpDir({ large: { files: large }, small: { files: [file([1, 2])] } }) });
+      const keys = await db.query<{ t: string; con: string; def: string; idx: string; prim: boolean }>(
+        `SELECT c.conrelid::regclass::text AS t, c.conname AS con, pg_get_constraintdef(c.oid) AS def, c.conindid::regclass::text AS idx, x.indisprimary AS prim
+           FROM pg_constraint c JOIN pg_index x ON x.indexrelid = c.conindid WHERE c.contype = 'p' AND c.conrelid::regclass::text IN ('mdl_large', 'mdl_small') ORDER BY 1`);
+      expect(keys).toEqual([
+        { t: 'mdl_large', con: 'mdl_larg_id_pk', def: 'PRIMARY KEY (id)', idx: 'mdl_larg_id_pk', prim: true },
+        { t: 'mdl_small', con: 'mdl_smal_id_pk', def: 'PRIMARY KEY (id)', idx: 'mdl_smal_id_pk', prim: true },
+      ]);
+      expect((await loaded(db, 'large')).scan).toEqual([1, 2, 3, 4, 5, 6]);
+      const dup = await dumpDir({ large: { files: [file([1, 2]), file([3, 2]), file([5, 6])] } });
+      const url2 = await freshDatabase('pg', 'va_pgrows_pkdup');
+      await expect(importDatabase({ db: url2, source: dup })).rejects.toThrow(/table large: could not create unique index "mdl_larg_id_pk" \(Key \(id\)=\(2\) is duplicated\.\)/);
+      const left = await connectDatabase(url2, 'mdl_');
+      try {
+        expect(await left.listTables()).not.toContain('large');
+      } finally {
+        await left.close();
+      }
+    } finally {
+      await db.close();
+    }
+  });
+
   it('fails a batch\'s failing table as it would fail alone, naming it, in place and in staging', async () => {
     // A value too long for its column (an extra char(3) column): only `bad` fails.
     const extraFields = '\n        <FIELD NAME="extra" TYPE="char" LENGTH="3" NOTNULL="false" SEQUENCE="false"/>';

@@ -12,6 +12,7 @@ import type { DbStructure } from '../archive/dbstructure.js';
 import type { DbAdapter } from '../db/adapter.js';
 import type { CollationConflict } from '../db/collation-conflicts.js';
 import { fromDictionary } from '../db/innodb-dictionary.js';
+import { isLocalDatabase } from '../db/connect.js';
 import { MYSQL_NAME_MAX, OLD_TABLE_PREFIX, STAGING_SCHEMA, STAGING_TABLE_PREFIX, OLD_SCHEMA } from '../db/staging.js';
 import { planRestoreIndexes } from '../schema/engine-indexes.js';
 import { backupFileSize, type BackupFile } from '../transfer/api-client.js';
@@ -147,9 +148,7 @@ async function restoreDiskNeeds(places: RestoreDiskPlaces, files: readonly Backu
  * superusers and `pg_read_all_settings` only).
  */
 export async function localDataDirectory(db: DbAdapter, url: string): Promise<string | undefined> {
-  const u = new URL(url.replace(/^[a-z]+:/i, 'http:'));
-  const socket = u.searchParams.has('socketPath') || u.searchParams.has('host');
-  if (!socket && !['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return undefined;
+  if (!isLocalDatabase(url)) return undefined;
   const rows = db.family === 'postgres'
     ? await db.query<{ d: string | null }>("SELECT current_setting('data_directory', true) AS d").catch(() => [])
     : await db.query<{ d: string | null }>('SELECT @@datadir AS d').catch(() => []);

@@ -25,7 +25,7 @@ export interface CreateTableOptions {
   exists?: boolean;
   /** Sequence start (MySQL AUTO_INCREMENT table option). */
   nextId?: number;
-  /** A large load follows: build secondary indexes afterwards on every engine. */
+  /** A large load follows: build secondary indexes afterwards on every engine, on PostgreSQL the primary key too. */
   deferIndexes?: boolean;
   /** Object names planned for the whole restore (Moodle's naming depends on creation order). */
   names?: TableNames;

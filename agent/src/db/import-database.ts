@@ -279,9 +279,16 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
-    await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true });
-    await opts.tableHooks?.after?.(db, t);
-    if (db.family === 'postgres') await db.execute('COMMIT');
+    try {
+      await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true });
+      await opts.tableHooks?.after?.(db, t);
+      if (db.family === 'postgres') await db.execute('COMMIT');
+    } catch (err) {
+      // E.g. a duplicate id, found when the primary key is built after the rows: named with its table and the server's detail.
+      if (err instanceof TableTransferError) throw err;
+      const detail = (err as { detail?: unknown }).detail;
+      throw new TableTransferError(t.name, `${(err as Error).message}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`, { cause: err });
+    }
     await markDone([t]);
   };
   /** Records committed tables, each told to onTableDone (which persists it to resume). */

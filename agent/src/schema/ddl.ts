@@ -39,6 +39,8 @@ export interface DdlOptions {
   autoIncrement?: number;
   /** Object names planned for the whole restore ({@link planTableNames}); else named as if the table were the only one. */
   names?: TableNames;
+  /** PostgreSQL: no primary key in CREATE TABLE; {@link addPrimaryKeySql} adds it after the rows. */
+  withoutPrimaryKey?: boolean;
 }
 
 /** Quotes an identifier so reserved words (`order`, `user`, `group`) work. */
@@ -265,7 +267,7 @@ export function createTableSql(family: SqlFamily, prefix: string, t: XmldbTable,
   const pkCols = pk.map((c) => quoteIdent(family, c)).join(', ');
   const name = quoteIdent(family, prefix + t.name);
   if (family === 'postgres') {
-    if (pk.length) cols.push(`  ${names.primaryKey ? `CONSTRAINT ${quoteIdent(family, names.primaryKey)} ` : ''}PRIMARY KEY (${pkCols})`);
+    if (pk.length && !opts.withoutPrimaryKey) cols.push(`  ${pgPrimaryKeyClause(t, names)}`);
     return `CREATE TABLE ${name} (\n${cols.join(',\n')}\n)`;
   }
   if (pk.length) cols.push(`  PRIMARY KEY (${pkCols})`);
@@ -277,6 +279,22 @@ export function createTableSql(family: SqlFamily, prefix: string, t: XmldbTable,
   const autoInc = opts.autoIncrement && opts.autoIncrement > 1 ? ` AUTO_INCREMENT=${Math.floor(opts.autoIncrement)}` : '';
   const rowFormat = opts.rowFormat ? ` ROW_FORMAT=${opts.rowFormat}` : '';
   return `CREATE TABLE ${name} (\n${cols.join(',\n')}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${collation}${rowFormat}${autoInc}`;
+}
+
+/** The PRIMARY KEY clause of a PostgreSQL table, with its planned constraint name. */
+function pgPrimaryKeyClause(t: XmldbTable, names: TableNames): string {
+  const pkCols = primaryKeyFields(t).map((c) => quoteIdent('postgres', c)).join(', ');
+  return `${names.primaryKey ? `CONSTRAINT ${quoteIdent('postgres', names.primaryKey)} ` : ''}PRIMARY KEY (${pkCols})`;
+}
+
+/**
+ * PostgreSQL: the primary key of a table created {@link DdlOptions.withoutPrimaryKey}, as
+ * pg_restore adds it (one sorted build after the rows instead of an index insert per row); the
+ * same constraint and index as in CREATE TABLE. None for a table without one.
+ */
+export function addPrimaryKeySql(prefix: string, t: XmldbTable, opts: Pick<DdlOptions, 'names'> = {}): string | undefined {
+  if (!primaryKeyFields(t).length) return undefined;
+  return `ALTER TABLE ${quoteIdent('postgres', prefix + t.name)} ADD ${pgPrimaryKeyClause(t, namesFor('postgres', prefix, t, opts))}`;
 }
 
 /** CREATE INDEX statements for the table's keys and indexes. */

@@ -322,12 +322,38 @@ export function withDatabase(url: string, db: string): string {
 }
 
 /** Create database `db` on PostgreSQL (dropping it first). */
+/**
+ * An empty database `db` (dropped first if there), after a checkpoint: the pages earlier steps left
+ * dirty are written before the step, not during it.
+ */
 export async function pgCreateDatabase(serverUrl: string, db: string): Promise<void> {
   const c = new pg.Client({ connectionString: serverUrl });
   await c.connect();
   try {
     await c.query(`DROP DATABASE IF EXISTS "${db}"`);
     await c.query(`CREATE DATABASE "${db}"`);
+    await c.query('CHECKPOINT');
+  } finally {
+    await c.end();
+  }
+}
+
+/** Drops `db` (autovacuum workers on it are ended with it). */
+export async function pgDropDatabase(serverUrl: string, db: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Drops `db`. */
+export async function mariadbDropDatabase(serverUrl: string, db: string): Promise<void> {
+  const c = await mysql.createConnection({ uri: serverUrl.replace(/^mariadb:/, 'mysql:') });
+  try {
+    await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
   } finally {
     await c.end();
   }

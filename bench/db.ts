@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureTools, type BenchContext, type Scale } from './context.js';
 import { buildAgent, type AgentCommand } from './agent-build.js';
-import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDatabase, pgCreateDatabase, PREFIX, withDatabase, type Dataset } from './dataset.js';
+import { generateDataset, loadIntoMariaDb, loadIntoPostgres, mariadbCreateDatabase, mariadbDropDatabase, pgCreateDatabase, pgDropDatabase, PREFIX, withDatabase, type Dataset } from './dataset.js';
 import { measureCommand, type Measurement } from './measure.js';
 import { fmtBytes, fmtMs, fmtRatio, measurementCells, ratio, type Table, type TargetResult, type SectionResult } from './report.js';
 
@@ -84,6 +84,12 @@ interface Step {
   needs?: string[];
   /** After a run that exited 0: what is wrong with its result, or null (a tool can exit 0 and load nothing). */
   verify?: () => Promise<string | null>;
+  /**
+   * After each run, verified (not timed): the loaded database dropped, so that the server's work
+   * on it after the tool exits (autovacuum's analyze of every loaded table, writing its dirty
+   * pages) does not fall into the next step's time.
+   */
+  after?: () => Promise<void>;
 }
 
 /** Tables with the prefix and rows of the largest table in a loaded database (any schema on PostgreSQL: pgloader writes to one named after the source). */
@@ -133,6 +139,7 @@ async function runOnce(ctx: BenchContext, s: Step, note: string): Promise<Measur
   // Reported as a failed run: its time is not a figure to compare with.
   if (problem) m = { ...m, exitCode: -1, stderrTail: `${m.stderrTail}\n${problem}` };
   if (m.exitCode !== 0) ctx.log(`  ${s.label} failed (exit ${m.exitCode}): ${m.stderrTail.slice(-600)}`);
+  await s.after?.();
   return m;
 }
 
@@ -236,27 +243,27 @@ export async function benchScale(ctx: BenchContext, scale: Scale, agent: AgentCo
     { id: 'agent_dump_my', label: 'vault-agent dump (MariaDB)', ours: true, anchors: ['mariadb_dump'], cmd: A,
       args: [...agentArgs, 'dump', '--db', myUrl('moodle'), '--prefix', PREFIX, '--out', out('agent-my')], output: out('agent-my'), unavailable: noDump },
     { id: 'pg_restore', label: 'pg_restore -j2 (from -Fc)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'restore_pg'),
-      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')], needs: ['pg_dump_fc'], verify: expectLoaded(ds, 'pg', pgUrl('restore_pg')) },
+      cmd: `${PG_BIN}/pg_restore`, args: ['-j2', '-d', pgUrl('restore_pg'), out('pg.dump')], needs: ['pg_dump_fc'], verify: expectLoaded(ds, 'pg', pgUrl('restore_pg')), after: () => pgDropDatabase(pgs.url, 'restore_pg') },
     { id: 'agent_load_pg', label: 'vault-agent load (PostgreSQL → PostgreSQL)', ours: true, anchors: ['pg_restore'], before: () => pgCreateDatabase(pgs.url, 'agent_pg'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_pg'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'pg', pgUrl('agent_pg')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'pg', pgUrl('agent_pg')), after: () => pgDropDatabase(pgs.url, 'agent_pg') },
     { id: 'mariadb_import', label: 'mariadb < dump.sql', ours: false, anchors: [], before: () => mariadbCreateDatabase(my.url, 'restore_my'),
-      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql'), needs: ['mariadb_dump'], verify: expectLoaded(ds, 'my', myUrl('restore_my')) },
+      cmd: 'mariadb', args: [...myArgs, 'restore_my'], stdinFile: out('my.sql'), needs: ['mariadb_dump'], verify: expectLoaded(ds, 'my', myUrl('restore_my')), after: () => mariadbDropDatabase(my.url, 'restore_my') },
     { id: 'agent_load_my', label: 'vault-agent load (MariaDB → MariaDB)', ours: true, anchors: ['mariadb_import'], before: () => mariadbCreateDatabase(my.url, 'agent_my'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_my'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'my', myUrl('agent_my')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'my', myUrl('agent_my')), after: () => mariadbDropDatabase(my.url, 'agent_my') },
     { id: 'pgloader', label: 'pgloader (MariaDB → PostgreSQL)', ours: false, anchors: [], before: () => pgCreateDatabase(pgs.url, 'pgloader_pg'),
       cmd: 'pgloader', args: [...pgloaderTuning, '--no-ssl-cert-verification', `mysql://${my.user}:${my.password}@127.0.0.1:${my.port}/moodle`, pgUrl('pgloader_pg')],
-      env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed', verify: expectLoaded(ds, 'pg', pgUrl('pgloader_pg')) },
+      env: { ...process.env, TMPDIR: dir }, unavailable: pgloaderVersion.status === 0 ? undefined : 'pgloader is not installed', verify: expectLoaded(ds, 'pg', pgUrl('pgloader_pg')), after: () => pgDropDatabase(pgs.url, 'pgloader_pg') },
     { id: 'agent_load_cross', label: 'vault-agent load (MariaDB backup → PostgreSQL)', ours: true, anchors: ['pgloader'], before: () => pgCreateDatabase(pgs.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', pgUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-my')],
-      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'pg', pgUrl('agent_cross')) },
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_my'], verify: expectLoaded(ds, 'pg', pgUrl('agent_cross')), after: () => pgDropDatabase(pgs.url, 'agent_cross') },
   ];
   // No anchor for this direction (pgloader only migrates into PostgreSQL): --full only, to keep the quick profile short.
   if (ctx.full) {
     steps.push({ id: 'agent_load_cross_my', label: 'vault-agent load (PostgreSQL backup → MariaDB)', ours: true, anchors: [], before: () => mariadbCreateDatabase(my.url, 'agent_cross'),
       cmd: A, args: [...agentArgs, 'load', '--db', myUrl('agent_cross'), '--prefix', PREFIX, '--in', out('agent-pg')],
-      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'my', myUrl('agent_cross')) });
+      unavailable: noLoad ?? noDump, needs: ['agent_dump_pg'], verify: expectLoaded(ds, 'my', myUrl('agent_cross')), after: () => mariadbDropDatabase(my.url, 'agent_cross') });
   }
   const reps = 3;
   // --db-steps narrows the run (e.g. the target comparisons at a large scale); the rest is reported as skipped.

@@ -227,6 +227,9 @@ included, for ours or the anchors) while the summed RSS of the child's process t
 from /proc every 50 ms (peak RSS). MB/s is the row data size (tab-separated text of all rows)
 or the transferred bytes over wall time. vault-agent runs as an esbuild bundle of
 agent/src/cli.ts under plain node, as a built agent would (not through the tsx dev loader).
+Each import loads into a fresh database after a PostgreSQL checkpoint, and the database it
+loaded is dropped once verified: the server's work after a tool exits (autovacuum analysing
+every table it loaded, writing the pages it left dirty) does not fall into the next tool's time.
 
 ${renderSummary(reports)}
 

@@ -450,10 +450,13 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
           }
         }
         const inBatch = new Set(batchable.map((x) => x.t.name));
-        const tasks = [
-          ...todo.filter((x) => !inBatch.has(x.t.name)).map(({ t }) => (db: DbAdapter) => loadTable(db, t)),
-          ...batches.map((batch) => (db: DbAdapter) => loadBatch(db, batch)),
-        ];
+        const singles = todo.filter((x) => !inBatch.has(x.t.name)).map(({ t }) => (db: DbAdapter) => loadTable(db, t));
+        // The largest tables on all connections but one; the small tables' batches on that one
+        // while this process is busy turning the largest tables' rows into COPY text (their work is
+        // the server's: creating tables); then the rest, largest first. Bench scale M onto
+        // PostgreSQL, 6 loads: 9.2–9.7 s instead of 10.2–10.5 s with the batches last.
+        const lead = Math.max(1, dbs.length - 1);
+        const tasks = [...singles.slice(0, lead), ...batches.map((batch) => (db: DbAdapter) => loadBatch(db, batch)), ...singles.slice(lead)];
         await runOnPool(dbs, tasks);
       } finally {
         zip.close();

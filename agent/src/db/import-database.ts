@@ -279,16 +279,9 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
     created.add(t.name);
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
-    try {
-      await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true });
-      await opts.tableHooks?.after?.(db, t);
-      if (db.family === 'postgres') await db.execute('COMMIT');
-    } catch (err) {
-      // E.g. a duplicate id, found when the primary key is built after the rows: named with its table and the server's detail.
-      if (err instanceof TableTransferError) throw err;
-      const detail = (err as { detail?: unknown }).detail;
-      throw new TableTransferError(t.name, `${(err as Error).message}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`, { cause: err });
-    }
+    await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true }).catch((err: unknown) => { throw tableError(t, err); });
+    await opts.tableHooks?.after?.(db, t);
+    if (db.family === 'postgres') await db.execute('COMMIT').catch((err: unknown) => { throw tableError(t, err); });
     await markDone([t]);
   };
   /** Records committed tables, each told to onTableDone (which persists it to resume). */
@@ -663,6 +656,17 @@ async function loadChunks(
     if (err instanceof TableTransferError) throw err;
     throw new TableTransferError(table.name, (err as Error).message, { cause: err });
   }
+}
+
+/**
+ * A database error of a table's own statements (its indexes and primary key, sent with its COMMIT:
+ * e.g. a duplicate id, found when the key is built after the rows) named with the table and the
+ * server's detail.
+ */
+function tableError(t: XmldbTable, err: unknown): unknown {
+  if (err instanceof TableTransferError || !(err instanceof Error)) return err;
+  const detail = (err as { detail?: unknown }).detail;
+  return new TableTransferError(t.name, `${err.message}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`, { cause: err });
 }
 
 /** Which elements of a chunk row (its header `header`) the table's columns load, their names, and which are binary. */

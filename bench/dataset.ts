@@ -321,7 +321,6 @@ export function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-/** Create database `db` on PostgreSQL (dropping it first). */
 /**
  * An empty database `db` (dropped first if there), after a checkpoint: the pages earlier steps left
  * dirty are written before the step, not during it.

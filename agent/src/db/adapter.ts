@@ -47,6 +47,12 @@ export interface CreateTableOptions {
 export interface FinishTableOptions {
   /** As {@link CreateTableOptions.defer}. */
   defer?: boolean;
+  /**
+   * What {@link CreateTableOptions.deferIndexes} and {@link CreateTableOptions.names} were when
+   * the table was created, for a table another connection created (one continued over archives);
+   * without them, this adapter's own record of the tables it created decides.
+   */
+  created?: { deferIndexes: boolean; names?: TableNames };
 }
 
 /** Where {@link DbAdapter.writeJsonRows} writes rows (a TableChunkWriter). */

@@ -28,7 +28,8 @@ export function withCollation(url: string, collation: string | undefined): strin
 
 /** Whether a database URL's server runs on this machine: a socket (`?host=`, `?socketPath=`) or a loopback host. */
 export function isLocalDatabase(url: string): boolean {
-  if (!URL.canParse(url.replace(/^[a-z]+:/i, 'http:'))) return false;
-  const u = new URL(url.replace(/^[a-z]+:/i, 'http:'));
+  const asHttp = url.replace(/^[a-z]+:/i, 'http:');
+  if (!URL.canParse(asHttp)) return false;
+  const u = new URL(asHttp);
   return u.searchParams.has('socketPath') || u.searchParams.has('host') || ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
 }

@@ -29,7 +29,7 @@ import type { EngineIndexPlan, EngineIndexResult, RestoreIndexPlan } from '../sc
 import { applyEngineIndexes, planRestoreIndexes } from '../schema/engine-indexes.js';
 import { planTableNames, type TableNames } from '../schema/ddl.js';
 import type { XmldbTable } from '../schema/model.js';
-import type { DbAdapter, RowValue } from './adapter.js';
+import type { DbAdapter, FinishTableOptions, RowValue } from './adapter.js';
 import { connectDatabase } from './connect.js';
 import type { StagingArea } from './staging.js';
 import { TableTransferError } from './errors.js';
@@ -214,7 +214,7 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
   for (const u of uncreatable) warn(`index ${u.name} on ${u.table} not created: ${u.reason}`);
   const state: ImportState = { done: [...(opts.resumeState?.done ?? [])] };
   const done = new Set(state.done);
-  const created = new Set<string>();
+  const created = new Map<string, NonNullable<FinishTableOptions['created']>>();
   /** Tables of `carryIfEmpty` found empty in the backup: left in place. */
   const carriedNow = new Set<string>();
   const loaded = new Map<string, number>();
@@ -272,14 +272,17 @@ export async function importDatabase(opts: ImportOptions): Promise<ImportResult>
       else await before(ldb, t, existing.has(t.name));
     }
     const planned = names.get(t.name);
+    const deferred = deferIndexes(t.name);
     await ldb.createTable(t, {
-      exists: !staging && existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: deferIndexes(t.name),
+      exists: !staging && existing.has(t.name), nextId: structure.sequences.get(t.name), deferIndexes: deferred,
       defer: true, ...(planned ? { names: planned } : {}), ...(indexesInUse ? { indexesInUse } : {}),
     });
-    created.add(t.name);
+    created.set(t.name, { deferIndexes: deferred, ...(planned ? { names: planned } : {}) });
   };
   const finish = async (db: DbAdapter, t: XmldbTable): Promise<void> => {
-    await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true }).catch((err: unknown) => { throw tableError(t, err); });
+    // Told how the table was created: a table continued over archives may finish on another connection.
+    const how = created.get(t.name);
+    await db.finishTable(t, structure.sequences.get(t.name) ?? 0, { defer: true, ...(how ? { created: how } : {}) }).catch((err: unknown) => { throw tableError(t, err); });
     await opts.tableHooks?.after?.(db, t);
     if (db.family === 'postgres') await db.execute('COMMIT').catch((err: unknown) => { throw tableError(t, err); });
     await markDone([t]);

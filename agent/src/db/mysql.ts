@@ -15,7 +15,7 @@ import { orderColumn, sequenceField } from '../schema/model.js';
 import { encodeBinary } from '../archive/binary-encoding.js';
 import { PLAIN_BYTE, phpJsonRow, utf8At, writeJsonAscii, writeJsonCodePoint, writePhpJsonString, type JsonOut } from '../archive/php-json.js';
 import type { ChunkFile } from '../archive/table-chunks.js';
-import type { ChunkRowSource, CreateTableOptions, DbAdapter, JsonRowSink, RowValue, TableStats } from './adapter.js';
+import type { ChunkRowSource, CreateTableOptions, DbAdapter, FinishTableOptions, JsonRowSink, RowValue, TableStats } from './adapter.js';
 import { normaliseFloat } from './adapter.js';
 import { chunkRowBound, chunkRowSlots, chunkRowToMysql, FORM_MYSQL, FORM_TSV, mysqlString, transcodeChunkRow } from './chunk-rows.js';
 import { textPieces, TextRows } from './text-rows.js';
@@ -628,13 +628,14 @@ export class MysqlAdapter implements DbAdapter {
     }));
   }
 
-  async finishTable(table: XmldbTable): Promise<void> {
+  async finishTable(table: XmldbTable, _nextId = 0, opts: FinishTableOptions = {}): Promise<void> {
     // Small tables got their indexes in CREATE TABLE (one DDL is much cheaper than two);
     // large ones get them now, built once over the loaded rows. AUTO_INCREMENT was declared in
     // CREATE TABLE and InnoDB has moved it past the largest id inserted: max(recorded, MAX+1).
-    const names = this.planned.get(table.name);
+    const names = opts.created ? opts.created.names : this.planned.get(table.name);
     this.planned.delete(table.name);
-    if (this.deferred.delete(table.name)) await this.createIndexes(table, names);
+    const deferred = this.deferred.delete(table.name);
+    if (opts.created ? opts.created.deferIndexes : deferred) await this.createIndexes(table, names);
   }
 
   /** Index DDL for an existing table (one ALTER, one table pass). */

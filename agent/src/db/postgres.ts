@@ -391,11 +391,12 @@ export class PostgresAdapter implements DbAdapter {
   }
 
   async finishTable(table: XmldbTable, nextId = 0, opts: FinishTableOptions = {}): Promise<void> {
-    const names = this.planned.get(table.name);
+    const names = opts.created ? opts.created.names : this.planned.get(table.name);
     this.planned.delete(table.name);
+    const withoutPrimaryKey = this.withoutPrimaryKey.delete(table.name);
     // One round trip for the indexes and the sequence (inside the caller's transaction, if any,
     // else one implicit transaction).
-    if (this.withoutPrimaryKey.delete(table.name)) {
+    if (opts.created ? opts.created.deferIndexes : withoutPrimaryKey) {
       const pk = addPrimaryKeySql(this.prefix, table, names ? { names } : {});
       if (pk) this.defer(pk);
     }

@@ -321,52 +321,45 @@ export function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
+/** Runs `statements` in order on a PostgreSQL server (a connection of its own). */
+async function onPostgres(serverUrl: string, statements: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    for (const sql of statements) await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Runs `statements` in order on a MariaDB server (a connection of its own). */
+async function onMariaDb(serverUrl: string, statements: string[]): Promise<void> {
+  const c = await mysql.createConnection({ uri: serverUrl.replace(/^mariadb:/, 'mysql:') });
+  try {
+    for (const sql of statements) await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
 /**
  * An empty database `db` (dropped first if there), after a checkpoint: the pages earlier steps left
  * dirty are written before the step, not during it.
  */
-export async function pgCreateDatabase(serverUrl: string, db: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS "${db}"`);
-    await c.query(`CREATE DATABASE "${db}"`);
-    await c.query('CHECKPOINT');
-  } finally {
-    await c.end();
-  }
-}
+export const pgCreateDatabase = (serverUrl: string, db: string): Promise<void> =>
+  onPostgres(serverUrl, [`DROP DATABASE IF EXISTS "${db}"`, `CREATE DATABASE "${db}"`, 'CHECKPOINT']);
 
 /** Drops `db` (autovacuum workers on it are ended with it). */
-export async function pgDropDatabase(serverUrl: string, db: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-  } finally {
-    await c.end();
-  }
-}
+export const pgDropDatabase = (serverUrl: string, db: string): Promise<void> =>
+  onPostgres(serverUrl, [`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`]);
 
 /** Drops `db`. */
-export async function mariadbDropDatabase(serverUrl: string, db: string): Promise<void> {
-  const c = await mysql.createConnection({ uri: serverUrl.replace(/^mariadb:/, 'mysql:') });
-  try {
-    await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  } finally {
-    await c.end();
-  }
-}
+export const mariadbDropDatabase = (serverUrl: string, db: string): Promise<void> =>
+  onMariaDb(serverUrl, [`DROP DATABASE IF EXISTS \`${db}\``]);
 
-export async function mariadbCreateDatabase(serverUrl: string, db: string): Promise<void> {
-  const c = await mysql.createConnection({ uri: serverUrl.replace(/^mariadb:/, 'mysql:') });
-  try {
-    await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await c.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE ${MARIADB_SOURCE_COLLATION}`);
-  } finally {
-    await c.end();
-  }
-}
+/** An empty database `db` (dropped first if there), in the source's collation. */
+export const mariadbCreateDatabase = (serverUrl: string, db: string): Promise<void> =>
+  onMariaDb(serverUrl, [`DROP DATABASE IF EXISTS \`${db}\``, `CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE ${MARIADB_SOURCE_COLLATION}`]);
 
 const columnList = (family: SqlFamily, t: XmldbTable): string => t.fields.map((f) => quoteIdent(family, f.name)).join(', ');
 
